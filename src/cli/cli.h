@@ -1,0 +1,72 @@
+/*
+ * cli.h: what the commands share: exit codes, global options, error reporting.
+ *
+ * Exit codes (documented in the README and in `facerec --help`):
+ *   0 success; 1 "no": not verified / unknown / not in the database; 2 usage error;
+ *   3 partial failure (some inputs unreadable, each named on stderr); 4 fatal failure.
+ */
+#ifndef FR_CLI_H
+#define FR_CLI_H
+
+#include <getopt.h>
+#include <stdio.h>
+
+#include "facerec.h"
+
+enum {
+    FR_EXIT_OK = 0,
+    FR_EXIT_NO = 1,
+    FR_EXIT_USAGE = 2,
+    FR_EXIT_PARTIAL = 3,
+    FR_EXIT_FATAL = 4
+};
+
+typedef struct fr_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} fr_command;
+
+int fr_cmd_embed(int argc, char **argv);
+int fr_cmd_convert(int argc, char **argv);
+int fr_cmd_info(int argc, char **argv);
+
+/* Options every model-running command takes. */
+typedef struct fr_global_options {
+    const char *model;    /* --model irv1|dlib|pixels (NULL: the --weights file's, else dlib) */
+    const char *weights;  /* --weights FILE (default: the model's file in the weights dir) */
+    fr_device device;     /* --device auto|cpu|cuda */
+    fr_precision precision; /* --precision fp32|tf32|fp16 */
+    fr_preprocess preprocess; /* --preprocess */
+    int batch;            /* --batch N */
+    int threads;          /* --threads N */
+    float threshold;      /* --threshold D (<= 0: the model's default) */
+    int json;             /* --json */
+    int quiet;            /* --quiet */
+} fr_global_options;
+
+/* getopt_long entries for the global options; commands append their own. Codes >= 1000. */
+#define FR_GLOBAL_OPTION_COUNT 10
+extern const struct option fr_global_long_options[FR_GLOBAL_OPTION_COUNT];
+void fr_global_defaults(fr_global_options *g);
+/* Handles a global option code: 1 if it was one (and valid), 0 if not a global option,
+ * -1 after printing a usage error. */
+int fr_global_option(fr_global_options *g, int code, const char *arg);
+/* Help text lines for the global options. */
+void fr_global_help(FILE *out);
+
+/* Builds the long-option table: the command's own entries then the global ones. */
+struct option *fr_options_merge(const struct option *own, size_t own_count);
+
+/* Resolves the weights file of --model / --weights and loads the model (messages printed). */
+fr_status fr_cli_load_model(const fr_global_options *g, fr_model **out);
+/* The directory holding fetched weights: $FACEREC_WEIGHTS_DIR, <source>/weights, or the
+ * installed share/facerec/weights. */
+const char *fr_cli_weights_dir(void);
+
+/* "facerec CMD: message" on stderr, prefixed by the command name. */
+void fr_cli_error(const char *command, const char *format, ...) __attribute__((format(printf, 2, 3)));
+/* Prints fr_error_message() for a failed status and returns the exit code for it. */
+int fr_cli_fail(const char *command, fr_status status);
+
+#endif

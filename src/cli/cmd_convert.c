@@ -1,0 +1,68 @@
+/* cmd_convert.c: `facerec convert --from tfjs|keras-h5 SRC -o OUT.frw`. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "model/convert.h"
+
+static void help(FILE *out)
+{
+    fprintf(out,
+            "usage: facerec convert --from tfjs|keras-h5 SRC -o OUT.frw [options]\n\n"
+            "Imports published weights into facerec's weights format.\n"
+            "  --from tfjs        SRC is a TensorFlow.js weights manifest (face-api's\n"
+            "                     face_recognition_model-weights_manifest.json, .bin beside it):\n"
+            "                     the dlib ResNet\n"
+            "  --from keras-h5    SRC is a Keras 2.x .h5 of FaceNet Inception-ResNet-v1\n"
+            "                     (model.save or model.save_weights): the irv1 network\n"
+            "  -o, --output FILE  where to write (written to a temporary name, then renamed)\n"
+            "  --preprocess MODE  default preprocessing stored in the file (irv1: seed|facenet)\n"
+            "  --threshold D      default verification threshold stored in the file\n"
+            "  -h, --help\n");
+}
+
+int fr_cmd_convert(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"from", required_argument, NULL, 'f'},  {"output", required_argument, NULL, 'o'},
+        {"preprocess", required_argument, NULL, 'p'}, {"threshold", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
+    const char *from = NULL, *output = NULL;
+    fr_convert_options copt = {NULL, 0};
+    int c;
+    while ((c = getopt_long(argc, argv, "f:o:h", options, NULL)) != -1) {
+        switch (c) {
+        case 'f': from = optarg; break;
+        case 'o': output = optarg; break;
+        case 'p': copt.preprocess = optarg; break;
+        case 't': {
+            char *end;
+            copt.threshold = strtod(optarg, &end);
+            if (*end || !(copt.threshold > 0)) {
+                fr_cli_error("convert", "--threshold %s: give a positive distance", optarg);
+                return FR_EXIT_USAGE;
+            }
+            break;
+        }
+        case 'h': help(stdout); return FR_EXIT_OK;
+        default: help(stderr); return FR_EXIT_USAGE;
+        }
+    }
+    if (!from || !output || optind != argc - 1) {
+        help(stderr);
+        return FR_EXIT_USAGE;
+    }
+    fr_status st;
+    if (strcmp(from, "tfjs") == 0)
+        st = fr_convert_tfjs(argv[optind], output, &copt);
+    else if (strcmp(from, "keras-h5") == 0)
+        st = fr_convert_keras_h5(argv[optind], output, &copt);
+    else {
+        fr_cli_error("convert", "--from %s: choose tfjs or keras-h5", from);
+        return FR_EXIT_USAGE;
+    }
+    if (st)
+        return fr_cli_fail("convert", st);
+    fprintf(stderr, "wrote %s\n", output);
+    return FR_EXIT_OK;
+}

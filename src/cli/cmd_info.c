@@ -1,0 +1,165 @@
+/* cmd_info.c: `facerec info`: backends, devices, models and their weights files. */
+#include <cblas.h>
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/pool.h"
+#include "model/model_internal.h"
+
+static void help(FILE *out)
+{
+    fprintf(out, "usage: facerec info [--json] [--graph] [--model M | --weights FILE]\n\n"
+                 "Shows the backends this build has, the GPUs it can use, which device\n"
+                 "--device auto picks, and the models with their weights files.\n"
+                 "  --graph   print the network of --model / --weights, one line per operation\n"
+                 "  --json    machine-readable output\n");
+}
+
+static cJSON *describe_model(const char *arch, const char *weights)
+{
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "model", arch);
+    char path[4096];
+    fr_status st = FR_OK;
+    if (weights)
+        snprintf(path, sizeof path, "%s", weights);
+    else
+        st = fr_model_default_path(arch, path, sizeof path);
+    cJSON_AddStringToObject(m, "weights", path);
+    fr_model *model = NULL;
+    if (!st)
+        st = fr_model_load(path, &model);
+    if (st) {
+        cJSON_AddStringToObject(m, "status", fr_error_message());
+        return m;
+    }
+    const fr_model_info *info = fr_model_get_info(model);
+    cJSON_AddStringToObject(m, "status", "ok");
+    cJSON_AddStringToObject(m, "arch", info->arch);
+    cJSON_AddNumberToObject(m, "input_size", info->input_size);
+    cJSON_AddNumberToObject(m, "embedding_size", info->embedding_size);
+    cJSON_AddStringToObject(m, "preprocess", fr_preprocess_name(info->preprocess));
+    cJSON_AddNumberToObject(m, "threshold", info->threshold);
+    cJSON_AddStringToObject(m, "source", info->source);
+    cJSON_AddStringToObject(m, "source_sha256", info->source_sha256);
+    cJSON_AddNumberToObject(m, "gflops_per_image", fr_graph_flops(model->graph) * 1e-9);
+    fr_model_free(model);
+    return m;
+}
+
+int fr_cmd_info(int argc, char **argv)
+{
+    static const struct option own[] = {{"graph", no_argument, NULL, 'g'},
+                                        {"help", no_argument, NULL, 'h'}};
+    struct option *options = fr_options_merge(own, sizeof own / sizeof own[0]);
+    fr_global_options g;
+    fr_global_defaults(&g);
+    int graph = 0, c;
+    while (options && (c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        if (c == 'g') {
+            graph = 1;
+        } else if (c == 'h') {
+            help(stdout);
+            free(options);
+            return FR_EXIT_OK;
+        } else if (fr_global_option(&g, c, optarg) != 1) {
+            help(stderr);
+            free(options);
+            return FR_EXIT_USAGE;
+        }
+    }
+    free(options);
+    if (optind != argc) {
+        help(stderr);
+        return FR_EXIT_USAGE;
+    }
+    if (graph) {
+        fr_model *model;
+        fr_status st = fr_cli_load_model(&g, &model);
+        if (st)
+            return fr_cli_fail("info", st);
+        if (!model->graph) {
+            fr_model_free(model);
+            fr_cli_error("info", "the pixels model has no network");
+            return FR_EXIT_USAGE;
+        }
+        fr_graph_dump(model->graph, stdout);
+        printf("# %d operations, %.3f GFLOP per image, %.1f MB of activations per image, "
+               "%zu parameters\n", model->graph->node_count, fr_graph_flops(model->graph) * 1e-9,
+               model->graph->arena_size * 4e-6, model->graph->param_count);
+        fr_model_free(model);
+        return FR_EXIT_OK;
+    }
+
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "version", FR_VERSION_STRING);
+    cJSON *cpu = cJSON_AddObjectToObject(root, "cpu");
+    cJSON_AddNumberToObject(cpu, "threads", fr_cpu_count());
+    cJSON_AddStringToObject(cpu, "blas", openblas_get_config());
+    cJSON *cuda = cJSON_AddObjectToObject(root, "cuda");
+    cJSON_AddBoolToObject(cuda, "compiled", fr_cuda_compiled());
+    int devices = fr_cuda_device_count();
+    cJSON *list = cJSON_AddArrayToObject(cuda, "devices");
+    char line[512];
+    if (devices > 0) {
+        for (int i = 0; i < devices; i++) {
+            fr_cuda_describe(i, line, sizeof line);
+            cJSON_AddItemToArray(list, cJSON_CreateString(line));
+        }
+    } else {
+        fr_cuda_describe(0, line, sizeof line);
+        cJSON_AddStringToObject(cuda, "unavailable", line);
+    }
+    cJSON_AddStringToObject(root, "auto_device", devices > 0 ? "cuda" : "cpu");
+    cJSON *models = cJSON_AddArrayToObject(root, "models");
+    if (g.weights || g.model) {
+        cJSON_AddItemToArray(models, describe_model(g.model ? g.model : "dlib", g.weights));
+    } else {
+        cJSON_AddItemToArray(models, describe_model("dlib", NULL));
+        cJSON_AddItemToArray(models, describe_model("irv1", NULL));
+    }
+
+    if (g.json) {
+        char *text = cJSON_Print(root);
+        puts(text);
+        free(text);
+    } else {
+        printf("facerec %s\n", FR_VERSION_STRING);
+        printf("cpu:   %d threads, %s\n", fr_cpu_count(), openblas_get_config());
+        if (!fr_cuda_compiled())
+            printf("cuda:  not compiled in (no CUDA toolkit with cuDNN at build time)\n");
+        else if (devices <= 0)
+            printf("cuda:  compiled, no usable GPU (%s)\n", line);
+        else
+            for (int i = 0; i < devices; i++) {
+                fr_cuda_describe(i, line, sizeof line);
+                printf("cuda:  GPU %d: %s\n", i, line);
+            }
+        printf("--device auto uses: %s\n", devices > 0 ? "cuda" : "cpu");
+        const cJSON *m;
+        cJSON_ArrayForEach(m, models)
+        {
+            const char *status = cJSON_GetObjectItem(m, "status")->valuestring;
+            printf("model %-6s %s\n", cJSON_GetObjectItem(m, "model")->valuestring,
+                   cJSON_GetObjectItem(m, "weights")->valuestring);
+            if (strcmp(status, "ok") != 0) {
+                printf("       unavailable: %s\n", status);
+                continue;
+            }
+            printf("       %dx%d input, %d-d embedding, preprocessing %s, threshold %.3f, "
+                   "%.2f GFLOP/image\n       from %s (sha256 %.16s...)\n",
+                   cJSON_GetObjectItem(m, "input_size")->valueint,
+                   cJSON_GetObjectItem(m, "input_size")->valueint,
+                   cJSON_GetObjectItem(m, "embedding_size")->valueint,
+                   cJSON_GetObjectItem(m, "preprocess")->valuestring,
+                   cJSON_GetObjectItem(m, "threshold")->valuedouble,
+                   cJSON_GetObjectItem(m, "gflops_per_image")->valuedouble,
+                   cJSON_GetObjectItem(m, "source")->valuestring,
+                   cJSON_GetObjectItem(m, "source_sha256")->valuestring);
+        }
+    }
+    cJSON_Delete(root);
+    return FR_EXIT_OK;
+}

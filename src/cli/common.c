@@ -1,0 +1,200 @@
+/* common.c: the options, error reporting and model loading every command shares. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/error.h"
+
+enum {
+    OPT_MODEL = 1000,
+    OPT_WEIGHTS,
+    OPT_DEVICE,
+    OPT_PRECISION,
+    OPT_PREPROCESS,
+    OPT_BATCH,
+    OPT_THREADS,
+    OPT_THRESHOLD,
+    OPT_JSON,
+    OPT_QUIET
+};
+
+const struct option fr_global_long_options[FR_GLOBAL_OPTION_COUNT] = {
+    {"model", required_argument, NULL, OPT_MODEL},
+    {"weights", required_argument, NULL, OPT_WEIGHTS},
+    {"device", required_argument, NULL, OPT_DEVICE},
+    {"precision", required_argument, NULL, OPT_PRECISION},
+    {"preprocess", required_argument, NULL, OPT_PREPROCESS},
+    {"batch", required_argument, NULL, OPT_BATCH},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"threshold", required_argument, NULL, OPT_THRESHOLD},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"quiet", no_argument, NULL, OPT_QUIET},
+};
+
+void fr_global_defaults(fr_global_options *g)
+{
+    memset(g, 0, sizeof *g);
+    g->threshold = -1.0f;
+}
+
+static int parse_int(const char *text, int lo, int hi, int *out)
+{
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (*text == 0 || *end != 0 || v < lo || v > hi)
+        return 0;
+    *out = (int)v;
+    return 1;
+}
+
+int fr_global_option(fr_global_options *g, int code, const char *arg)
+{
+    switch (code) {
+    case OPT_MODEL:
+        if (strcmp(arg, "irv1") && strcmp(arg, "dlib") && strcmp(arg, "pixels")) {
+            fprintf(stderr, "facerec: --model %s: choose irv1, dlib or pixels\n", arg);
+            return -1;
+        }
+        g->model = arg;
+        return 1;
+    case OPT_WEIGHTS:
+        g->weights = arg;
+        return 1;
+    case OPT_DEVICE:
+        if (strcmp(arg, "auto") == 0)
+            g->device = FR_DEVICE_AUTO;
+        else if (strcmp(arg, "cpu") == 0)
+            g->device = FR_DEVICE_CPU;
+        else if (strcmp(arg, "cuda") == 0)
+            g->device = FR_DEVICE_CUDA;
+        else {
+            fprintf(stderr, "facerec: --device %s: choose auto, cpu or cuda\n", arg);
+            return -1;
+        }
+        return 1;
+    case OPT_PRECISION:
+        if (strcmp(arg, "fp32") == 0)
+            g->precision = FR_PRECISION_FP32;
+        else if (strcmp(arg, "tf32") == 0)
+            g->precision = FR_PRECISION_TF32;
+        else if (strcmp(arg, "fp16") == 0)
+            g->precision = FR_PRECISION_FP16;
+        else {
+            fprintf(stderr, "facerec: --precision %s: choose fp32, tf32 or fp16\n", arg);
+            return -1;
+        }
+        return 1;
+    case OPT_PREPROCESS:
+        if (fr_preprocess_parse(arg, &g->preprocess) != FR_OK) {
+            fprintf(stderr, "facerec: --preprocess: %s\n", fr_error_message());
+            return -1;
+        }
+        return 1;
+    case OPT_BATCH:
+        if (!parse_int(arg, 1, 65536, &g->batch)) {
+            fprintf(stderr, "facerec: --batch %s: give a number from 1 to 65536\n", arg);
+            return -1;
+        }
+        return 1;
+    case OPT_THREADS:
+        if (!parse_int(arg, 1, 1024, &g->threads)) {
+            fprintf(stderr, "facerec: --threads %s: give a number from 1 to 1024\n", arg);
+            return -1;
+        }
+        return 1;
+    case OPT_THRESHOLD: {
+        char *end;
+        double v = strtod(arg, &end);
+        if (*arg == 0 || *end != 0 || !(v > 0) || v > 4) {
+            fprintf(stderr, "facerec: --threshold %s: give a distance in (0, 4]\n", arg);
+            return -1;
+        }
+        g->threshold = (float)v;
+        return 1;
+    }
+    case OPT_JSON:
+        g->json = 1;
+        return 1;
+    case OPT_QUIET:
+        g->quiet = 1;
+        return 1;
+    }
+    return 0;
+}
+
+void fr_global_help(FILE *out)
+{
+    fprintf(out,
+            "model options:\n"
+            "  --model irv1|dlib|pixels  network (default dlib; pixels: raw-pixel baseline)\n"
+            "  --weights FILE            weights file (default: <weights dir>/<model>.frw)\n"
+            "  --preprocess MODE         seed|facenet (irv1), faceapi (dlib); default: the model's\n"
+            "  --device auto|cpu|cuda    where to run (default auto: CUDA when a GPU is present)\n"
+            "  --precision fp32|tf32|fp16  CUDA arithmetic (default fp16; the CPU uses fp32)\n"
+            "  --batch N                 images per batch (default 64 on CPU, 256 on CUDA)\n"
+            "  --threads N               CPU threads (default: all cores)\n"
+            "  --threshold D             distance threshold (default: the model's)\n"
+            "  --json                    machine-readable output\n"
+            "  --quiet                   no progress or summary on stderr\n");
+}
+
+struct option *fr_options_merge(const struct option *own, size_t own_count)
+{
+    size_t n = own_count + FR_GLOBAL_OPTION_COUNT + 1;
+    struct option *all = calloc(n, sizeof *all);
+    if (!all)
+        return NULL;
+    memcpy(all, own, own_count * sizeof *own);
+    memcpy(all + own_count, fr_global_long_options, sizeof fr_global_long_options);
+    return all; /* last entry stays zeroed */
+}
+
+void fr_cli_error(const char *command, const char *format, ...)
+{
+    va_list args;
+    fprintf(stderr, "facerec %s: ", command);
+    va_start(args, format);
+    vfprintf(stderr, format, args);
+    va_end(args);
+    fputc('\n', stderr);
+}
+
+int fr_cli_fail(const char *command, fr_status status)
+{
+    fr_cli_error(command, "%s", fr_error_message());
+    return status == FR_E_INVALID ? FR_EXIT_USAGE : FR_EXIT_FATAL;
+}
+
+fr_status fr_cli_load_model(const fr_global_options *g, fr_model **out)
+{
+    fr_status st;
+    const char *model = g->model ? g->model : g->weights ? NULL : "dlib";
+    if (model && strcmp(model, "pixels") == 0) {
+        st = fr_model_new_pixels(64, out);
+    } else {
+        char path[4096];
+        const char *file = g->weights;
+        if (!file) {
+            st = fr_model_default_path(model, path, sizeof path);
+            if (st)
+                return st;
+            file = path;
+        }
+        st = fr_model_load(file, out);
+        if (!st && model && strcmp(fr_model_get_info(*out)->arch, model) != 0) {
+            st = fr_fail(FR_E_MODEL_MISMATCH, "%s holds a %s model, not %s", file,
+                         fr_model_get_info(*out)->arch, model);
+            fr_model_free(*out);
+            *out = NULL;
+        }
+    }
+    if (!st && g->preprocess != FR_PREPROCESS_DEFAULT) {
+        st = fr_model_set_preprocess(*out, g->preprocess);
+        if (st) {
+            fr_model_free(*out);
+            *out = NULL;
+        }
+    }
+    return st;
+}

@@ -1,0 +1,186 @@
+/* npy.c: a strict reader and a writer for NumPy's .npy format. */
+#include "core/npy.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/file.h"
+
+#define NPY_MAX_FILE ((size_t)1 << 40)
+
+static size_t dtype_size(fr_npy_dtype dtype)
+{
+    return dtype == FR_NPY_F32 ? 4 : 1;
+}
+
+/* Finds 'key': in the header dict and returns a pointer just past the colon. */
+static const char *find_key(const char *header, const char *key)
+{
+    char quoted[64];
+    snprintf(quoted, sizeof quoted, "'%s'", key);
+    const char *p = strstr(header, quoted);
+    if (!p)
+        return NULL;
+    p += strlen(quoted);
+    while (*p == ' ')
+        p++;
+    if (*p != ':')
+        return NULL;
+    p++;
+    while (*p == ' ')
+        p++;
+    return p;
+}
+
+static fr_status parse_header(const char *path, const char *header, fr_npy *out)
+{
+    const char *descr = find_key(header, "descr");
+    const char *order = find_key(header, "fortran_order");
+    const char *shape = find_key(header, "shape");
+    if (!descr || !order || !shape)
+        return fr_fail(FR_E_FORMAT, "%s: .npy header lacks descr, fortran_order or shape", path);
+    if (strncmp(descr, "'<f4'", 5) == 0)
+        out->dtype = FR_NPY_F32;
+    else if (strncmp(descr, "'|u1'", 5) == 0 || strncmp(descr, "'<u1'", 5) == 0)
+        out->dtype = FR_NPY_U8;
+    else
+        return fr_fail(FR_E_UNSUPPORTED, "%s: .npy dtype %.8s is not float32 or uint8", path, descr);
+    if (strncmp(order, "False", 5) != 0)
+        return fr_fail(FR_E_UNSUPPORTED, "%s: Fortran-ordered .npy arrays are not supported", path);
+    if (*shape != '(')
+        return fr_fail(FR_E_FORMAT, "%s: malformed .npy shape", path);
+    shape++;
+    out->ndim = 0;
+    out->count = 1;
+    for (;;) {
+        while (*shape == ' ' || *shape == ',')
+            shape++;
+        if (*shape == ')')
+            break;
+        if (!isdigit((unsigned char)*shape))
+            return fr_fail(FR_E_FORMAT, "%s: malformed .npy shape", path);
+        if (out->ndim == FR_NPY_MAX_DIMS)
+            return fr_fail(FR_E_UNSUPPORTED, "%s: .npy array has too many dimensions", path);
+        char *end;
+        unsigned long long d = strtoull(shape, &end, 10);
+        shape = end;
+        out->shape[out->ndim++] = (size_t)d;
+        if (!fr_mul_size(out->count, (size_t)d, &out->count))
+            return fr_fail(FR_E_TOO_LARGE, "%s: .npy shape overflows", path);
+    }
+    return FR_OK;
+}
+
+fr_status fr_npy_load(const char *path, fr_npy *out)
+{
+    void *raw;
+    size_t size;
+    fr_status st = fr_file_read(path, NPY_MAX_FILE, &raw, &size);
+    if (st)
+        return st;
+    const unsigned char *b = raw;
+    if (size < 10 || memcmp(b, "\x93NUMPY", 6) != 0) {
+        free(raw);
+        return fr_fail(FR_E_FORMAT, "%s: not a .npy file", path);
+    }
+    size_t header_len, start;
+    if (b[6] == 1) {
+        header_len = (size_t)b[8] | (size_t)b[9] << 8;
+        start = 10;
+    } else if ((b[6] == 2 || b[6] == 3) && size >= 12) {
+        header_len = (size_t)b[8] | (size_t)b[9] << 8 | (size_t)b[10] << 16 | (size_t)b[11] << 24;
+        start = 12;
+    } else {
+        int version = b[6];
+        free(raw);
+        return fr_fail(FR_E_UNSUPPORTED, "%s: .npy format version %d is not supported", path,
+                       version);
+    }
+    if (header_len > size - start) {
+        free(raw);
+        return fr_fail(FR_E_FORMAT, "%s: truncated .npy header", path);
+    }
+    char *header = fr_malloc(header_len + 1, "a .npy header");
+    if (!header) {
+        free(raw);
+        return FR_E_NOMEM;
+    }
+    memcpy(header, b + start, header_len);
+    header[header_len] = 0;
+    fr_npy arr = {0};
+    st = parse_header(path, header, &arr);
+    free(header);
+    size_t bytes = 0;
+    if (!st && !fr_mul_size(arr.count, dtype_size(arr.dtype), &bytes))
+        st = fr_fail(FR_E_TOO_LARGE, "%s: .npy array too large", path);
+    size_t data_at = start + header_len;
+    if (!st && size - data_at != bytes)
+        st = fr_fail(FR_E_FORMAT, "%s: .npy data is %zu bytes, the header says %zu", path,
+                     size - data_at, bytes);
+    if (!st) {
+        arr.data = fr_malloc(bytes, path);
+        if (!arr.data)
+            st = FR_E_NOMEM;
+        else
+            memcpy(arr.data, b + data_at, bytes);
+    }
+    free(raw);
+    if (!st)
+        *out = arr;
+    return st;
+}
+
+void fr_npy_free(fr_npy *array)
+{
+    if (array) {
+        free(array->data);
+        array->data = NULL;
+    }
+}
+
+fr_status fr_npy_write_header(FILE *file, fr_npy_dtype dtype, int ndim, const size_t *shape)
+{
+    char dict[512];
+    int n = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (",
+                     dtype == FR_NPY_F32 ? "<f4" : "|u1");
+    for (int i = 0; i < ndim; i++)
+        n += snprintf(dict + n, sizeof dict - (size_t)n, "%zu%s", shape[i],
+                      ndim == 1 ? "," : (i + 1 < ndim ? ", " : ""));
+    n += snprintf(dict + n, sizeof dict - (size_t)n, "), }");
+    /* Pad with spaces so that the data starts on a 64-byte boundary, newline last. */
+    size_t total = 10 + (size_t)n + 1;
+    size_t padded = (total + 63) / 64 * 64;
+    size_t header_len = padded - 10;
+    unsigned char prefix[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
+                                (unsigned char)(header_len & 0xff), (unsigned char)(header_len >> 8)};
+    if (fwrite(prefix, 1, 10, file) != 10 || fwrite(dict, 1, (size_t)n, file) != (size_t)n)
+        return fr_fail(FR_E_IO, "cannot write a .npy header");
+    for (size_t i = 10 + (size_t)n; i < padded - 1; i++)
+        fputc(' ', file);
+    fputc('\n', file);
+    return ferror(file) ? fr_fail(FR_E_IO, "cannot write a .npy header") : FR_OK;
+}
+
+fr_status fr_npy_save(const char *path, fr_npy_dtype dtype, int ndim, const size_t *shape,
+                      const void *data)
+{
+    size_t count = 1;
+    for (int i = 0; i < ndim; i++)
+        if (!fr_mul_size(count, shape[i], &count))
+            return fr_fail(FR_E_TOO_LARGE, "%s: array too large", path);
+    fr_output out;
+    fr_status st = fr_output_open(&out, path, 1);
+    if (st)
+        return st;
+    st = fr_npy_write_header(out.file, dtype, ndim, shape);
+    if (!st && count && fwrite(data, dtype_size(dtype), count, out.file) != count)
+        st = fr_fail(FR_E_IO, "%s: write failed", path);
+    if (st) {
+        fr_output_abort(&out);
+        return st;
+    }
+    return fr_output_commit(&out);
+}

@@ -1,0 +1,34 @@
+/*
+ * npy.h: NumPy .npy files (format 1.0/2.0), the interchange format of embeddings and
+ * distance matrices. Little-endian, C order; float32 ("<f4") and uint8 ("|u1").
+ */
+#ifndef FR_CORE_NPY_H
+#define FR_CORE_NPY_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "facerec.h"
+
+#define FR_NPY_MAX_DIMS 8
+
+typedef enum fr_npy_dtype { FR_NPY_F32, FR_NPY_U8 } fr_npy_dtype;
+
+typedef struct fr_npy {
+    fr_npy_dtype dtype;
+    int ndim;
+    size_t shape[FR_NPY_MAX_DIMS];
+    size_t count; /* product of the shape */
+    void *data;   /* malloc'ed, count elements */
+} fr_npy;
+
+fr_status fr_npy_load(const char *path, fr_npy *out);
+void fr_npy_free(fr_npy *array);
+
+/* Writes the header of an array whose data will follow (count elements, streamed). */
+fr_status fr_npy_write_header(FILE *file, fr_npy_dtype dtype, int ndim, const size_t *shape);
+/* Header and data at once, atomically (temporary file + rename). */
+fr_status fr_npy_save(const char *path, fr_npy_dtype dtype, int ndim, const size_t *shape,
+                      const void *data);
+
+#endif

@@ -1,0 +1,58 @@
+/* sha256.c: SHA-256 through OpenSSL's EVP interface, streaming files in 1 MiB pieces. */
+#include "core/sha256.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+static void to_hex(const unsigned char digest[32], char hex[65])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        hex[2 * i] = digits[digest[i] >> 4];
+        hex[2 * i + 1] = digits[digest[i] & 15];
+    }
+    hex[64] = 0;
+}
+
+void fr_sha256_hex(const void *data, size_t size, char hex[65])
+{
+    unsigned char digest[32];
+    unsigned int len = 0;
+    EVP_Digest(data, size, digest, &len, EVP_sha256(), NULL);
+    to_hex(digest, hex);
+}
+
+fr_status fr_sha256_file(const char *path, char hex[65])
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return fr_fail(FR_E_IO, "%s: %s", path, strerror(errno));
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char *buffer = malloc(1 << 20);
+    if (!ctx || !buffer) {
+        EVP_MD_CTX_free(ctx);
+        free(buffer);
+        fclose(f);
+        return fr_fail(FR_E_NOMEM, "out of memory hashing %s", path);
+    }
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    size_t n;
+    while ((n = fread(buffer, 1, 1 << 20, f)) > 0)
+        EVP_DigestUpdate(ctx, buffer, n);
+    int failed = ferror(f);
+    fclose(f);
+    free(buffer);
+    unsigned char digest[32];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx, digest, &len);
+    EVP_MD_CTX_free(ctx);
+    if (failed)
+        return fr_fail(FR_E_IO, "%s: read error", path);
+    to_hex(digest, hex);
+    return FR_OK;
+}

@@ -1,0 +1,185 @@
+/*
+ * cpu_ops.c: CPU kernels for the graph's operations other than the convolution's GEMM
+ * (which is OpenBLAS, called from cpu_backend.c). Written plainly: every one of them is
+ * memory-bound and small next to the convolutions; the compiler vectorizes the inner loops.
+ */
+#include "cpu/cpu_ops.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+static inline float activate(float v, fr_activation act, float alpha)
+{
+    if (act == FR_ACT_RELU)
+        return v > 0.0f ? v : 0.0f;
+    if (act == FR_ACT_PRELU)
+        return v > 0.0f ? v : v * alpha;
+    return v;
+}
+
+void fr_cpu_normalize(const fr_node *node, const uint8_t *input, int in_h, int in_w,
+                      const fr_cpu_view *out, int image)
+{
+    size_t pixels = (size_t)in_h * in_w;
+    const uint8_t *x = input + (size_t)image * pixels * 3;
+    float *y = out->data + (size_t)image * out->h * out->w * out->ld;
+    float mean[3], scale[3];
+    if (node->norm == FR_NORM_STANDARDIZE) {
+        /* FaceNet's prewhiten: (x - mean) / max(std, 1 / sqrt(size)) over the whole image. */
+        double sum = 0, sum2 = 0;
+        for (size_t i = 0; i < pixels * 3; i++) {
+            sum += x[i];
+            sum2 += (double)x[i] * x[i];
+        }
+        double n = (double)pixels * 3, m = sum / n;
+        double var = sum2 / n - m * m;
+        double sd = sqrt(var > 0 ? var : 0), floor_sd = 1.0 / sqrt(n);
+        double inv = 1.0 / (sd > floor_sd ? sd : floor_sd);
+        for (int c = 0; c < 3; c++) {
+            mean[c] = (float)m;
+            scale[c] = (float)inv;
+        }
+    } else {
+        memcpy(mean, node->mean, sizeof mean);
+        memcpy(scale, node->scale, sizeof scale);
+    }
+    for (int yy = 0; yy < in_h; yy++)
+        for (int xx = 0; xx < in_w; xx++) {
+            const uint8_t *p = x + ((size_t)yy * in_w + xx) * 3;
+            /* transposed: output pixel (xx, yy) of a (w, h) tensor */
+            size_t o = node->transpose ? (size_t)xx * out->w + yy : (size_t)yy * out->w + xx;
+            float *q = y + o * out->ld;
+            for (int c = 0; c < 3; c++)
+                q[c] = ((float)p[c] - mean[c]) * scale[c];
+        }
+}
+
+void fr_cpu_pool_rows(const fr_node *node, const fr_cpu_view *in, const fr_cpu_view *out,
+                      int row_begin, int row_end)
+{
+    int c = out->c;
+    for (int row = row_begin; row < row_end; row++) {
+        int n = row / out->h, oy = row % out->h;
+        int y0 = oy * node->stride_h - node->pad_top;
+        for (int ox = 0; ox < out->w; ox++) {
+            int x0 = ox * node->stride_w - node->pad_left;
+            float *q = out->data + (((size_t)n * out->h + oy) * out->w + ox) * out->ld;
+            int count = 0;
+            if (node->kind == FR_OP_MAX_POOL)
+                for (int k = 0; k < c; k++)
+                    q[k] = -FLT_MAX;
+            else
+                memset(q, 0, (size_t)c * sizeof *q);
+            for (int ky = 0; ky < node->kh; ky++) {
+                int iy = y0 + ky;
+                if (iy < 0 || iy >= in->h)
+                    continue;
+                for (int kx = 0; kx < node->kw; kx++) {
+                    int ix = x0 + kx;
+                    if (ix < 0 || ix >= in->w)
+                        continue;
+                    const float *p = in->data + (((size_t)n * in->h + iy) * in->w + ix) * in->ld;
+                    count++;
+                    if (node->kind == FR_OP_MAX_POOL)
+                        for (int k = 0; k < c; k++)
+                            q[k] = p[k] > q[k] ? p[k] : q[k];
+                    else
+                        for (int k = 0; k < c; k++)
+                            q[k] += p[k];
+                }
+            }
+            if (node->kind == FR_OP_AVG_POOL && count > 0) {
+                float inv = 1.0f / (float)count;
+                for (int k = 0; k < c; k++)
+                    q[k] *= inv;
+            }
+        }
+    }
+}
+
+/* One operand's contribution, zero outside its shape. */
+static inline const float *operand_pixel(const fr_cpu_view *v, int n, int y, int x)
+{
+    if (y >= v->h || x >= v->w)
+        return NULL;
+    return v->data + (((size_t)n * v->h + y) * v->w + x) * v->ld;
+}
+
+void fr_cpu_add_rows(const fr_node *node, const fr_cpu_view *a, const fr_cpu_view *b,
+                     const fr_cpu_view *out, int row_begin, int row_end)
+{
+    for (int row = row_begin; row < row_end; row++) {
+        int n = row / out->h, y = row % out->h;
+        for (int x = 0; x < out->w; x++) {
+            const float *pa = operand_pixel(a, n, y, x), *pb = operand_pixel(b, n, y, x);
+            float *q = out->data + (((size_t)n * out->h + y) * out->w + x) * out->ld;
+            for (int k = 0; k < out->c; k++) {
+                float v = (pa && k < a->c ? pa[k] : 0.0f) + (pb && k < b->c ? pb[k] : 0.0f);
+                q[k] = activate(v, node->act, 0.0f);
+            }
+        }
+    }
+}
+
+void fr_cpu_global_avg(const fr_cpu_view *in, const fr_cpu_view *out, int image)
+{
+    float *q = out->data + (size_t)image * out->ld;
+    size_t pixels = (size_t)in->h * in->w;
+    for (int k = 0; k < in->c; k++) {
+        double sum = 0;
+        for (size_t p = 0; p < pixels; p++)
+            sum += in->data[((size_t)image * pixels + p) * in->ld + k];
+        q[k] = (float)(sum / (double)pixels);
+    }
+}
+
+void fr_cpu_im2col(const fr_node *node, const fr_cpu_view *in, int ho, int wo, long p_begin,
+                   long p_end, float *columns)
+{
+    int c = in->c, kh = node->kh, kw = node->kw;
+    size_t k_size = (size_t)kh * kw * c;
+    for (long p = p_begin; p < p_end; p++) {
+        int n = (int)(p / ((long)ho * wo));
+        int rem = (int)(p % ((long)ho * wo));
+        int oy = rem / wo, ox = rem % wo;
+        int y0 = oy * node->stride_h - node->pad_top, x0 = ox * node->stride_w - node->pad_left;
+        float *col = columns + (size_t)(p - p_begin) * k_size;
+        for (int ky = 0; ky < kh; ky++) {
+            int iy = y0 + ky;
+            for (int kx = 0; kx < kw; kx++) {
+                int ix = x0 + kx;
+                float *dst = col + ((size_t)ky * kw + kx) * c;
+                if (iy < 0 || iy >= in->h || ix < 0 || ix >= in->w)
+                    memset(dst, 0, (size_t)c * sizeof *dst);
+                else
+                    memcpy(dst, in->data + (((size_t)n * in->h + iy) * in->w + ix) * in->ld,
+                           (size_t)c * sizeof *dst);
+            }
+        }
+    }
+}
+
+void fr_cpu_epilogue(const fr_node *node, const float *params, float *c, int ldc, long rows,
+                     int col0, int cols)
+{
+    const float *bias = params + node->bias + col0;
+    const float *alpha = node->alpha != FR_NO_PARAM ? params + node->alpha + col0 : NULL;
+    for (long r = 0; r < rows; r++) {
+        float *row = c + (size_t)r * ldc;
+        if (node->act == FR_ACT_RELU) {
+            for (int k = 0; k < cols; k++) {
+                float v = row[k] + bias[k];
+                row[k] = v > 0.0f ? v : 0.0f;
+            }
+        } else if (node->act == FR_ACT_PRELU) {
+            for (int k = 0; k < cols; k++) {
+                float v = row[k] + bias[k];
+                row[k] = v > 0.0f ? v : v * alpha[k];
+            }
+        } else {
+            for (int k = 0; k < cols; k++)
+                row[k] += bias[k];
+        }
+    }
+}

@@ -1,0 +1,153 @@
+/* paths.c: collecting image paths from files and directory trees, in a stable order. */
+#include "engine/paths.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+
+#define MAX_DEPTH 64
+
+fr_status fr_paths_add(fr_path_list *l, const char *path)
+{
+    if (l->count == l->capacity) {
+        size_t cap = l->capacity ? 2 * l->capacity : 256;
+        char **grown = realloc(l->paths, cap * sizeof *grown);
+        if (!grown)
+            return fr_fail(FR_E_NOMEM, "out of memory listing files");
+        l->paths = grown;
+        l->capacity = cap;
+    }
+    char *copy = fr_strdup(path);
+    if (!copy)
+        return FR_E_NOMEM;
+    l->paths[l->count++] = copy;
+    return FR_OK;
+}
+
+void fr_paths_free(fr_path_list *l)
+{
+    for (size_t i = 0; i < l->count; i++)
+        free(l->paths[i]);
+    free(l->paths);
+    memset(l, 0, sizeof *l);
+}
+
+int fr_path_is_image_name(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return dot && (strcasecmp(dot, ".jpg") == 0 || strcasecmp(dot, ".jpeg") == 0 ||
+                   strcasecmp(dot, ".png") == 0);
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void report(fr_path_list *l, fr_path_error_fn on_error, void *ctx, const char *format,
+                   const char *path, int e)
+{
+    char message[4200];
+    snprintf(message, sizeof message, format, path, strerror(e));
+    l->errors++;
+    if (on_error)
+        on_error(ctx, message);
+}
+
+static fr_status walk(const char *dir, int depth, fr_path_list *l, fr_path_error_fn on_error,
+                      void *ctx)
+{
+    if (depth > MAX_DEPTH) {
+        report(l, on_error, ctx, "%s: directories nested too deeply (%s)", dir, ELOOP);
+        return FR_OK;
+    }
+    DIR *d = opendir(dir);
+    if (!d) {
+        report(l, on_error, ctx, "%s: cannot read directory: %s", dir, errno);
+        return FR_OK;
+    }
+    char **names = NULL;
+    size_t count = 0, cap = 0;
+    fr_status st = FR_OK;
+    struct dirent *entry;
+    while ((entry = readdir(d)) != NULL) {
+        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
+            continue;
+        if (count == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **grown = realloc(names, cap * sizeof *grown);
+            if (!grown) {
+                st = fr_fail(FR_E_NOMEM, "out of memory listing %s", dir);
+                break;
+            }
+            names = grown;
+        }
+        if (!(names[count] = fr_strdup(entry->d_name))) {
+            st = FR_E_NOMEM;
+            break;
+        }
+        count++;
+    }
+    closedir(d);
+    if (!st)
+        qsort(names, count, sizeof *names, compare_names);
+    for (size_t i = 0; i < count && !st; i++) {
+        size_t n = strlen(dir) + strlen(names[i]) + 2;
+        char *path = fr_malloc(n, "a path");
+        if (!path) {
+            st = FR_E_NOMEM;
+            break;
+        }
+        snprintf(path, n, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", names[i]);
+        struct stat sb;
+        if (stat(path, &sb) != 0) {
+            report(l, on_error, ctx, "%s: %s", path, errno);
+        } else if (S_ISDIR(sb.st_mode)) {
+            st = walk(path, depth + 1, l, on_error, ctx);
+        } else if (S_ISREG(sb.st_mode) && fr_path_is_image_name(names[i])) {
+            st = fr_paths_add(l, path);
+        }
+        free(path);
+    }
+    for (size_t i = 0; i < count; i++)
+        free(names[i]);
+    free(names);
+    return st;
+}
+
+fr_status fr_paths_collect(char *const *args, size_t count, fr_path_list *out,
+                           fr_path_error_fn on_error, void *ctx)
+{
+    fr_status st = FR_OK;
+    for (size_t i = 0; i < count && !st; i++) {
+        struct stat sb;
+        if (stat(args[i], &sb) != 0)
+            report(out, on_error, ctx, "%s: %s", args[i], errno);
+        else if (S_ISDIR(sb.st_mode))
+            st = walk(args[i], 0, out, on_error, ctx);
+        else
+            st = fr_paths_add(out, args[i]);
+    }
+    return st;
+}
+
+void fr_paths_shard(fr_path_list *l, size_t index, size_t shards)
+{
+    if (shards <= 1)
+        return;
+    size_t kept = 0;
+    for (size_t i = 0; i < l->count; i++) {
+        if (i % shards == index)
+            l->paths[kept++] = l->paths[i];
+        else
+            free(l->paths[i]);
+    }
+    l->count = kept;
+}

@@ -1,0 +1,161 @@
+/* runner.c: a model bound to a backend: device choice, planning, batches. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "engine/backend.h"
+#include "model/model_internal.h"
+
+struct fr_runner {
+    const fr_model *model;
+    const fr_backend *backend; /* NULL for the pixels model, which needs no network */
+    void *state;
+    int max_batch;
+};
+
+#ifdef FACEREC_HAVE_CUDA
+int fr_cuda_runtime_device_count(void);
+fr_status fr_cuda_runtime_describe(int index, char *buffer, size_t size);
+#endif
+
+int fr_cuda_compiled(void)
+{
+#ifdef FACEREC_HAVE_CUDA
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int fr_cuda_device_count(void)
+{
+#ifdef FACEREC_HAVE_CUDA
+    return fr_cuda_runtime_device_count();
+#else
+    return 0;
+#endif
+}
+
+fr_status fr_cuda_describe(int index, char *buffer, size_t size)
+{
+#ifdef FACEREC_HAVE_CUDA
+    return fr_cuda_runtime_describe(index, buffer, size);
+#else
+    (void)index;
+    snprintf(buffer, size, "this build has no CUDA backend");
+    return fr_fail(FR_E_UNSUPPORTED, "this build of facerec has no CUDA backend (rebuild with "
+                   "the CUDA toolkit and cuDNN installed)");
+#endif
+}
+
+const char *fr_device_name(fr_device device)
+{
+    switch (device) {
+    case FR_DEVICE_AUTO: return "auto";
+    case FR_DEVICE_CPU: return "cpu";
+    case FR_DEVICE_CUDA: return "cuda";
+    }
+    return "?";
+}
+
+const char *fr_precision_name(fr_precision precision)
+{
+    switch (precision) {
+    case FR_PRECISION_DEFAULT: return "default";
+    case FR_PRECISION_FP32: return "fp32";
+    case FR_PRECISION_TF32: return "tf32";
+    case FR_PRECISION_FP16: return "fp16";
+    }
+    return "?";
+}
+
+static fr_status choose_backend(fr_device device, const fr_backend **out)
+{
+    if (device == FR_DEVICE_CPU) {
+        *out = &fr_cpu_backend;
+        return FR_OK;
+    }
+#ifdef FACEREC_HAVE_CUDA
+    if (fr_cuda_device_count() > 0) {
+        *out = &fr_cuda_backend;
+        return FR_OK;
+    }
+    if (device == FR_DEVICE_CUDA) {
+        char why[256];
+        fr_cuda_describe(0, why, sizeof why);
+        return fr_fail(FR_E_DEVICE, "--device cuda: no usable GPU (%s)", why);
+    }
+#else
+    if (device == FR_DEVICE_CUDA)
+        return fr_fail(FR_E_DEVICE, "--device cuda: this build of facerec has no CUDA backend "
+                       "(rebuild with the CUDA toolkit and cuDNN installed)");
+#endif
+    *out = &fr_cpu_backend;
+    return FR_OK;
+}
+
+fr_status fr_runner_new(const fr_model *model, const fr_runner_options *options, fr_runner **out)
+{
+    fr_runner_options opt = options ? *options : (fr_runner_options){0};
+    if (opt.max_batch <= 0)
+        opt.max_batch = 64;
+    if (opt.max_batch > 65536)
+        return fr_fail(FR_E_INVALID, "batch size %d is over 65536", opt.max_batch);
+    fr_runner *r = fr_calloc(1, sizeof *r, "a runner");
+    if (!r)
+        return FR_E_NOMEM;
+    r->model = model;
+    r->max_batch = opt.max_batch;
+    if (model->graph) {
+        fr_status st = choose_backend(opt.device, &r->backend);
+        if (!st)
+            st = r->backend->plan(model->graph, &opt, &r->state);
+        if (st) {
+            free(r);
+            return st;
+        }
+        r->max_batch = r->backend->max_batch(r->state);
+    }
+    *out = r;
+    return FR_OK;
+}
+
+void fr_runner_free(fr_runner *r)
+{
+    if (!r)
+        return;
+    if (r->backend)
+        r->backend->release(r->state);
+    free(r);
+}
+
+const char *fr_runner_backend(const fr_runner *r)
+{
+    return r->backend ? r->backend->name : "cpu";
+}
+
+fr_precision fr_runner_precision(const fr_runner *r)
+{
+    return r->backend ? r->backend->precision(r->state) : FR_PRECISION_FP32;
+}
+
+int fr_runner_max_batch(const fr_runner *r)
+{
+    return r->max_batch;
+}
+
+fr_status fr_runner_run(fr_runner *r, const uint8_t *inputs, int n, float *outputs)
+{
+    if (n < 0 || n > r->max_batch)
+        return fr_fail(FR_E_INVALID, "batch of %d images (at most %d)", n, r->max_batch);
+    if (n == 0)
+        return FR_OK;
+    if (r->backend)
+        return r->backend->run(r->state, inputs, n, outputs);
+    /* pixels: the prepared image itself, scaled to [0, 1] */
+    size_t count = (size_t)n * (size_t)r->model->info.embedding_size;
+    for (size_t i = 0; i < count; i++)
+        outputs[i] = inputs[i] * (1.0f / 255.0f);
+    return FR_OK;
+}

@@ -1,0 +1,31 @@
+/*
+ * resize.h: the exact resampling rules of the libraries the models were trained and
+ * published with, so that the same file gives the same model input as the reference:
+ *   - Pillow's Image.resize(NEAREST)  (Keras load_img: the seed's irv1 preprocessing)
+ *   - Pillow's Image.resize(BILINEAR) (FaceNet's standard preprocessing, scipy imresize)
+ *   - TensorFlow's legacy resize_bilinear (align_corners=False, half_pixel_centers=False)
+ *     after face-api's centred zero padding to a square (the dlib model's preprocessing)
+ * All images are 8-bit RGB, (height, width, 3) row-major.
+ */
+#ifndef FR_IMAGE_RESIZE_H
+#define FR_IMAGE_RESIZE_H
+
+#include <stdint.h>
+
+#include "facerec.h"
+
+/* Pillow NEAREST, bit-exact with Pillow >= 7 (ImagingScaleAffine's double arithmetic). */
+void fr_resize_nearest_pil(const uint8_t *src, int src_w, int src_h, uint8_t *dst, int dst_w,
+                           int dst_h);
+
+/* Pillow BILINEAR (a triangle filter widened by the downscale factor, 8-bit fixed point),
+ * bit-exact with Pillow's ImagingResample. Allocates a temporary row buffer. */
+fr_status fr_resize_bilinear_pil(const uint8_t *src, int src_w, int src_h, uint8_t *dst,
+                                 int dst_w, int dst_h);
+
+/* face-api's input: pad to a square with zeros (centred; for an odd difference the extra
+ * row or column goes after the image), then TensorFlow's legacy bilinear resize to
+ * size x size, computed in float32 and rounded to the nearest integer. */
+fr_status fr_resize_faceapi(const uint8_t *src, int src_w, int src_h, uint8_t *dst, int size);
+
+#endif

@@ -1,0 +1,33 @@
+/*
+ * convert.h: importing published weights into the facerec weights format (.frw).
+ *
+ *   tfjs      a TensorFlow.js weights manifest + .bin shards (face-api's face_recognition_model,
+ *             uint8-quantized per tensor with scale/min, some float32): architecture dlib
+ *   keras-h5  a Keras 2.x HDF5 file, full model (model.save) or weights only (save_weights),
+ *             of the FaceNet Inception-ResNet-v1 graph: architecture irv1
+ *
+ * A converter copies tensors under their source names and shapes, records provenance (the
+ * source file's name and SHA-256), then loads the result once to prove it builds.
+ */
+#ifndef FR_MODEL_CONVERT_H
+#define FR_MODEL_CONVERT_H
+
+#include "facerec.h"
+
+typedef struct fr_convert_options {
+    const char *preprocess; /* NULL: the architecture's default */
+    double threshold;       /* <= 0: the architecture's default */
+} fr_convert_options;
+
+fr_status fr_convert_tfjs(const char *manifest_path, const char *output_path,
+                          const fr_convert_options *options);
+fr_status fr_convert_keras_h5(const char *h5_path, const char *output_path,
+                              const fr_convert_options *options);
+
+/* Shared by both: provenance metadata, save, then a test load. */
+typedef struct fr_weights_writer fr_weights_writer;
+fr_status fr_convert_finish(fr_weights_writer *writer, const char *arch, const char *source_path,
+                            const char *converter, const char *output_path,
+                            const fr_convert_options *options);
+
+#endif

@@ -1,0 +1,253 @@
+/* model.c: loading a weights file into a model: the architecture table, preprocessing. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "image/resize.h"
+#include "model/model_internal.h"
+
+#define BIT(p) (1u << (p))
+
+/* Default thresholds are distances between L2-normalized embeddings, chosen on LFW DevTrain
+ * by `facerec eval` (10-fold, centre crops): see README "Accuracy". The seed's 0.7 for irv1
+ * is kept: it is what the seed's verify() used. */
+static const fr_arch ARCHS[] = {
+    {"irv1", 160, 128, FR_PREPROCESS_SEED, BIT(FR_PREPROCESS_SEED) | BIT(FR_PREPROCESS_FACENET),
+     0.7f, fr_irv1_build},
+    {"dlib", 150, 128, FR_PREPROCESS_FACEAPI, BIT(FR_PREPROCESS_FACEAPI), 0.42f, fr_dlib_build},
+};
+
+const fr_arch *fr_arch_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof ARCHS / sizeof ARCHS[0]; i++)
+        if (strcmp(ARCHS[i].name, name) == 0)
+            return &ARCHS[i];
+    return NULL;
+}
+
+static const char *PREPROCESS_NAMES[] = {"default", "seed", "facenet", "faceapi", "pixels"};
+
+const char *fr_preprocess_name(fr_preprocess p)
+{
+    return (unsigned)p < sizeof PREPROCESS_NAMES / sizeof PREPROCESS_NAMES[0] ? PREPROCESS_NAMES[p]
+                                                                               : "?";
+}
+
+fr_status fr_preprocess_parse(const char *name, fr_preprocess *out)
+{
+    for (size_t i = 0; i < sizeof PREPROCESS_NAMES / sizeof PREPROCESS_NAMES[0]; i++)
+        if (strcmp(PREPROCESS_NAMES[i], name) == 0) {
+            *out = (fr_preprocess)i;
+            return FR_OK;
+        }
+    return fr_fail(FR_E_INVALID, "unknown preprocessing '%s' (seed, facenet, faceapi, pixels)",
+                   name);
+}
+
+void fr_preprocess_normalization(fr_preprocess p, fr_norm_kind *kind, float mean[3],
+                                 float scale[3])
+{
+    /* face-api's FaceRecognitionNet: normalize(x, [122.782, 117.001, 104.298]).div(255) */
+    static const float FACEAPI_MEAN[3] = {122.782f, 117.001f, 104.298f};
+    *kind = p == FR_PREPROCESS_FACENET ? FR_NORM_STANDARDIZE : FR_NORM_AFFINE;
+    for (int c = 0; c < 3; c++) {
+        mean[c] = p == FR_PREPROCESS_FACEAPI ? FACEAPI_MEAN[c] : 0.0f;
+        scale[c] = 1.0f / 255.0f;
+    }
+}
+
+void fr_model_free(fr_model *m)
+{
+    if (!m)
+        return;
+    fr_graph_free(m->graph);
+    free(m->arch);
+    free(m->source);
+    free(m->source_sha256);
+    free(m);
+}
+
+static fr_status build(fr_model *m, const fr_weights *w, const fr_arch *arch)
+{
+    fr_graph *g = fr_graph_new(arch->input_size, arch->input_size);
+    if (!g)
+        return FR_E_NOMEM;
+    fr_norm_kind kind;
+    float mean[3], scale[3];
+    fr_preprocess_normalization(m->info.preprocess, &kind, mean, scale);
+    int input = fr_graph_normalize(g, kind, mean, scale, 0);
+    int output = arch->build(w, g, input);
+    fr_status st = output >= 0 ? fr_graph_finalize(g, output) : g->status;
+    if (!st && g->tensors[output].c != arch->embedding_size)
+        st = fr_fail(FR_E_INTERNAL, "%s: network output has %d values, not %d", arch->name,
+                     g->tensors[output].c, arch->embedding_size);
+    if (st) {
+        fr_graph_free(g);
+        return st ? st : fr_fail(FR_E_INTERNAL, "graph build failed");
+    }
+    m->graph = g;
+    return FR_OK;
+}
+
+fr_status fr_model_load(const char *path, fr_model **out)
+{
+    fr_weights *w;
+    fr_status st = fr_weights_open(path, &w);
+    if (st)
+        return st;
+    const char *arch_name = fr_weights_meta_string(w, "arch");
+    const fr_arch *arch = arch_name ? fr_arch_find(arch_name) : NULL;
+    if (!arch) {
+        st = fr_fail(FR_E_UNSUPPORTED, "%s: unknown architecture '%s' (this build knows irv1, dlib)",
+                     path, arch_name ? arch_name : "(none)");
+        fr_weights_close(w);
+        return st;
+    }
+    fr_model *m = fr_calloc(1, sizeof *m, "a model");
+    if (!m) {
+        fr_weights_close(w);
+        return FR_E_NOMEM;
+    }
+    const char *source = fr_weights_meta_string(w, "source");
+    const char *sha = fr_weights_meta_string(w, "source_sha256");
+    const char *pre = fr_weights_meta_string(w, "preprocess");
+    m->arch = fr_strdup(arch->name);
+    m->source = fr_strdup(source ? source : "");
+    m->source_sha256 = fr_strdup(sha ? sha : "");
+    m->info.arch = m->arch;
+    m->info.input_size = arch->input_size;
+    m->info.embedding_size = arch->embedding_size;
+    m->info.preprocess = arch->preprocess;
+    m->info.threshold = arch->threshold;
+    m->info.source = m->source;
+    m->info.source_sha256 = m->source_sha256;
+    double threshold;
+    if (fr_weights_meta_float(w, "threshold", &threshold) && threshold > 0)
+        m->info.threshold = (float)threshold;
+    st = (!m->arch || !m->source || !m->source_sha256) ? FR_E_NOMEM : FR_OK;
+    if (!st && pre) {
+        fr_preprocess p;
+        st = fr_preprocess_parse(pre, &p);
+        if (!st && !(arch->preprocess_allowed & BIT(p)))
+            st = fr_fail(FR_E_FORMAT, "%s: preprocessing '%s' does not fit a %s model", path, pre,
+                         arch->name);
+        if (!st)
+            m->info.preprocess = p;
+    }
+    if (!st)
+        st = build(m, w, arch);
+    if (st && st != FR_E_NOMEM && !strstr(fr_error_message(), path))
+        fr_error_prefix(path);
+    fr_weights_close(w);
+    if (st) {
+        fr_model_free(m);
+        return st;
+    }
+    *out = m;
+    return FR_OK;
+}
+
+fr_status fr_model_default_path(const char *arch, char *buffer, size_t size)
+{
+    const char *env = getenv("FACEREC_WEIGHTS_DIR");
+    const char *dirs[] = {FACEREC_SOURCE_DIR "/weights", FACEREC_INSTALL_DATADIR "/weights"};
+    if (env && *env) {
+        snprintf(buffer, size, "%s/%s.frw", env, arch);
+        return access(buffer, R_OK) == 0
+                   ? FR_OK
+                   : fr_fail(FR_E_NOT_FOUND, "%s: no weights (FACEREC_WEIGHTS_DIR is set)", buffer);
+    }
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        snprintf(buffer, size, "%s/%s.frw", dirs[i], arch);
+        if (access(buffer, R_OK) == 0)
+            return FR_OK;
+    }
+    return fr_fail(FR_E_NOT_FOUND, "no weights for model %s (looked in %s and %s); run "
+                   "weights/fetch.sh, or give --weights FILE", arch, dirs[0], dirs[1]);
+}
+
+fr_status fr_model_new_pixels(int input_size, fr_model **out)
+{
+    if (input_size < 8 || input_size > 512)
+        return fr_fail(FR_E_INVALID, "pixels model: input size %d outside 8..512", input_size);
+    fr_model *m = fr_calloc(1, sizeof *m, "a model");
+    if (!m)
+        return FR_E_NOMEM;
+    m->arch = fr_strdup("pixels");
+    m->source = fr_strdup("");
+    m->source_sha256 = fr_strdup("");
+    if (!m->arch || !m->source || !m->source_sha256) {
+        fr_model_free(m);
+        return FR_E_NOMEM;
+    }
+    m->info.arch = m->arch;
+    m->info.input_size = input_size;
+    m->info.embedding_size = input_size * input_size * 3;
+    m->info.preprocess = FR_PREPROCESS_PIXELS;
+    m->info.threshold = 0.0f; /* no meaningful default: choose one with `facerec eval` */
+    m->info.source = m->source;
+    m->info.source_sha256 = m->source_sha256;
+    *out = m;
+    return FR_OK;
+}
+
+const fr_model_info *fr_model_get_info(const fr_model *m)
+{
+    return &m->info;
+}
+
+fr_status fr_model_set_preprocess(fr_model *m, fr_preprocess p)
+{
+    if (p == FR_PREPROCESS_DEFAULT)
+        return FR_OK;
+    const fr_arch *arch = fr_arch_find(m->info.arch);
+    if (!arch)
+        return p == FR_PREPROCESS_PIXELS
+                   ? FR_OK
+                   : fr_fail(FR_E_INVALID, "the pixels model has only the 'pixels' preprocessing");
+    if (!(arch->preprocess_allowed & BIT(p)))
+        return fr_fail(FR_E_INVALID, "preprocessing '%s' does not fit the %s model",
+                       fr_preprocess_name(p), arch->name);
+    m->info.preprocess = p;
+    fr_node *n = &m->graph->nodes[0];
+    fr_preprocess_normalization(p, &n->norm, n->mean, n->scale);
+    return FR_OK;
+}
+
+fr_status fr_model_prepare_image(const fr_model *m, const fr_image *image, uint8_t *out)
+{
+    int s = m->info.input_size;
+    if (!image || !image->pixels || image->width <= 0 || image->height <= 0)
+        return fr_fail(FR_E_INVALID, "empty image");
+    switch (m->info.preprocess) {
+    case FR_PREPROCESS_SEED:
+        fr_resize_nearest_pil(image->pixels, image->width, image->height, out, s, s);
+        return FR_OK;
+    case FR_PREPROCESS_FACENET:
+    case FR_PREPROCESS_PIXELS:
+        return fr_resize_bilinear_pil(image->pixels, image->width, image->height, out, s, s);
+    case FR_PREPROCESS_FACEAPI:
+        return fr_resize_faceapi(image->pixels, image->width, image->height, out, s);
+    case FR_PREPROCESS_DEFAULT:
+        break;
+    }
+    return fr_fail(FR_E_INTERNAL, "model without a preprocessing mode");
+}
+
+void fr_l2_normalize(float *rows, size_t n, size_t dim)
+{
+    for (size_t i = 0; i < n; i++) {
+        float *r = rows + i * dim;
+        double sum = 0;
+        for (size_t j = 0; j < dim; j++)
+            sum += (double)r[j] * r[j];
+        if (sum > 0) {
+            float inv = (float)(1.0 / sqrt(sum));
+            for (size_t j = 0; j < dim; j++)
+                r[j] *= inv;
+        }
+    }
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# weights/fetch.sh: fetch the dlib face-recognition ResNet shipped in face-api's npm package,
+# check it, and convert it to weights/dlib.frw with the facerec binary given (or found in
+# build/). The irv1 weights cannot be fetched: bring your Keras .h5 and run
+#   facerec convert --from keras-h5 model.h5 -o weights/irv1.frw
+#
+# usage: weights/fetch.sh [path/to/facerec]
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+facerec="${1:-$here/../build/facerec}"
+
+PACKAGE="@vladmandic/face-api@1.7.15"
+TARBALL="vladmandic-face-api-1.7.15.tgz"
+SHA256="0d77fffeef362ef9c0939cf6c567f3a2e8e177f114fa257a3270cbd2e509b031"  # the npm tarball
+
+cache="$here/cache"
+mkdir -p "$cache"
+if [ ! -f "$cache/$TARBALL" ] || ! echo "$SHA256  $cache/$TARBALL" | sha256sum -c --status; then
+  echo "fetching $PACKAGE from the npm registry" >&2
+  (cd "$cache" && npm pack --silent "$PACKAGE" >/dev/null)
+fi
+if ! echo "$SHA256  $cache/$TARBALL" | sha256sum -c --status; then
+  echo "weights/fetch.sh: $TARBALL does not have the expected SHA-256 $SHA256; refusing it" >&2
+  exit 1
+fi
+rm -rf "$cache/face-api"
+mkdir -p "$cache/face-api"
+tar -xzf "$cache/$TARBALL" -C "$cache/face-api" package/model package/LICENSE package/package.json
+manifest="$cache/face-api/package/model/face_recognition_model-weights_manifest.json"
+
+if [ ! -x "$facerec" ]; then
+  echo "weights/fetch.sh: $facerec is not built yet (build first, or give the binary's path)" >&2
+  exit 1
+fi
+"$facerec" convert --from tfjs "$manifest" -o "$here/dlib.frw"
+echo "weights: $here/dlib.frw (from $PACKAGE, MIT licence: $cache/face-api/package/LICENSE)" >&2
