@@ -169,6 +169,43 @@ done:
     return st;
 }
 
+/* Keras splits an attribute over 64512 bytes into "<name>0", "<name>1", ...: read either. */
+static fr_status read_string_attribute(const char *path, hid_t object, const char *name,
+                                       string_list *out)
+{
+    if (H5Aexists(object, name) > 0)
+        return read_strings(path, object, name, out);
+    out->items = NULL;
+    out->count = 0;
+    char chunk_name[256];
+    fr_status st = FR_OK;
+    for (int chunk = 0; !st; chunk++) {
+        snprintf(chunk_name, sizeof chunk_name, "%s%d", name, chunk);
+        if (H5Aexists(object, chunk_name) <= 0) {
+            if (chunk == 0)
+                st = read_strings(path, object, name, out); /* reports the missing attribute */
+            break;
+        }
+        string_list part;
+        st = read_strings(path, object, chunk_name, &part);
+        if (st)
+            break;
+        char **grown = realloc(out->items, (out->count + part.count + 1) * sizeof *grown);
+        if (!grown) {
+            strings_free(&part);
+            st = fr_fail(FR_E_NOMEM, "out of memory reading %s", name);
+            break;
+        }
+        out->items = grown;
+        memcpy(out->items + out->count, part.items, part.count * sizeof *part.items);
+        out->count += part.count;
+        free(part.items);
+    }
+    if (st)
+        strings_free(out);
+    return st;
+}
+
 fr_status fr_convert_keras_h5(const char *h5_path, const char *output_path,
                               const fr_convert_options *options)
 {
@@ -196,7 +233,7 @@ fr_status fr_convert_keras_h5(const char *h5_path, const char *output_path,
     string_list layers = {0};
     fr_status st = root < 0 ? fr_fail(FR_E_FORMAT, "%s: no weights group", h5_path)
                             : !writer ? FR_E_NOMEM
-                                      : read_strings(h5_path, root, "layer_names", &layers);
+                                      : read_string_attribute(h5_path, root, "layer_names", &layers);
     size_t tensors = 0;
     for (size_t i = 0; i < layers.count && !st; i++) {
         hid_t group = H5Gopen2(root, layers.items[i], H5P_DEFAULT);
@@ -206,7 +243,7 @@ fr_status fr_convert_keras_h5(const char *h5_path, const char *output_path,
             break;
         }
         string_list weights;
-        st = read_strings(h5_path, group, "weight_names", &weights);
+        st = read_string_attribute(h5_path, group, "weight_names", &weights);
         for (size_t k = 0; k < weights.count && !st; k++, tensors++)
             st = read_dataset(h5_path, group, layers.items[i], weights.items[k], writer);
         strings_free(&weights);
