@@ -1,5 +1,5 @@
 /* cmd_info.c: `facerec info`: backends, devices, models and their weights files. */
-#include <cblas.h>
+#include <dnnl.h>
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,7 +97,11 @@ int fr_cmd_info(int argc, char **argv)
     cJSON_AddStringToObject(root, "version", FR_VERSION_STRING);
     cJSON *cpu = cJSON_AddObjectToObject(root, "cpu");
     cJSON_AddNumberToObject(cpu, "threads", fr_cpu_count());
-    cJSON_AddStringToObject(cpu, "blas", openblas_get_config());
+    char blas[128];
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(blas, sizeof blas, "oneDNN %d.%d.%d (%s)", v->major, v->minor, v->patch,
+             v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other runtime");
+    cJSON_AddStringToObject(cpu, "gemm", blas);
     cJSON *cuda = cJSON_AddObjectToObject(root, "cuda");
     cJSON_AddBoolToObject(cuda, "compiled", fr_cuda_compiled());
     int devices = fr_cuda_device_count();
@@ -127,7 +131,7 @@ int fr_cmd_info(int argc, char **argv)
         free(text);
     } else {
         printf("facerec %s\n", FR_VERSION_STRING);
-        printf("cpu:   %d threads, %s\n", fr_cpu_count(), openblas_get_config());
+        printf("cpu:   %d threads, GEMM by %s\n", fr_cpu_count(), blas);
         if (!fr_cuda_compiled())
             printf("cuda:  not compiled in (no CUDA toolkit with cuDNN at build time)\n");
         else if (devices <= 0)
