@@ -1,0 +1,129 @@
+/* distance.c: choosing a distance backend and checking the arguments of its operations. */
+#include "match/distance.h"
+
+#include <stdlib.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "match/topk.h"
+
+struct fr_distance_engine {
+    const fr_distance_backend *backend;
+    void *state;
+};
+
+static fr_status choose(fr_device device, const fr_distance_backend **out)
+{
+    switch (device) {
+    case FR_DEVICE_CPU:
+        *out = &fr_cpu_distance_backend;
+        return FR_OK;
+    case FR_DEVICE_AUTO:
+#ifdef FACEREC_HAVE_CUDA
+        if (fr_cuda_device_count() > 0) {
+            *out = &fr_cuda_distance_backend;
+            return FR_OK;
+        }
+#endif
+        *out = &fr_cpu_distance_backend;
+        return FR_OK;
+    case FR_DEVICE_CUDA:
+#ifdef FACEREC_HAVE_CUDA
+        if (fr_cuda_device_count() > 0) {
+            *out = &fr_cuda_distance_backend;
+            return FR_OK;
+        }
+        return fr_fail(FR_E_DEVICE, "--device cuda: no usable GPU");
+#else
+        return fr_fail(FR_E_DEVICE, "--device cuda: this build has no CUDA backend");
+#endif
+    }
+    return fr_fail(FR_E_INVALID, "unknown device %d", (int)device);
+}
+
+fr_status fr_distance_new(const fr_distance_options *options, fr_distance_engine **out)
+{
+    fr_distance_options o = {FR_DEVICE_AUTO, 0, 0};
+    if (options)
+        o = *options;
+    const fr_distance_backend *backend;
+    fr_status st = choose(o.device, &backend);
+    if (st)
+        return st;
+    fr_distance_engine *e = fr_calloc(1, sizeof *e, "a distance engine");
+    if (!e)
+        return FR_E_NOMEM;
+    e->backend = backend;
+    st = backend->open(&o, &e->state);
+    if (st) {
+        free(e);
+        return st;
+    }
+    *out = e;
+    return FR_OK;
+}
+
+void fr_distance_free(fr_distance_engine *e)
+{
+    if (!e)
+        return;
+    e->backend->close(e->state);
+    free(e);
+}
+
+const char *fr_distance_backend_name(const fr_distance_engine *e)
+{
+    return e->backend->name;
+}
+
+static fr_status check_set(const char *what, const float *rows, size_t count, size_t dim)
+{
+    size_t bytes;
+    if (count && !rows)
+        return fr_fail(FR_E_INVALID, "distances: %s has %zu rows but no data", what, count);
+    if (!fr_mul_size(count, dim, &bytes) || !fr_mul_size(bytes, sizeof(float), &bytes))
+        return fr_fail(FR_E_TOO_LARGE, "distances: %s of %zu x %zu is too large", what, count,
+                       dim);
+    return FR_OK;
+}
+
+fr_status fr_distance_all_pairs(fr_distance_engine *e, const float *a, size_t n, const float *b,
+                                size_t m, size_t dim, fr_distance_sink sink, void *ctx)
+{
+    if (!sink || dim == 0)
+        return fr_fail(FR_E_INVALID, "distances: no sink or zero-length embeddings");
+    if (!b)
+        m = n;
+    fr_status st = check_set("the first set", a, n, dim);
+    if (!st && b)
+        st = check_set("the second set", b, m, dim);
+    if (st)
+        return st;
+    if (n == 0 || m == 0)
+        return FR_OK;
+    return e->backend->all_pairs(e->state, a, n, b, m, dim, sink, ctx);
+}
+
+fr_status fr_distance_nearest(fr_distance_engine *e, const float *a, size_t n, const float *b,
+                              size_t m, size_t dim, const int32_t *labels, size_t k,
+                              fr_neighbor *out)
+{
+    size_t slots;
+    if (k == 0 || dim == 0 || !out)
+        return fr_fail(FR_E_INVALID, "nearest: k and the embedding size must be positive");
+    if (!fr_mul_size(n, k, &slots) || !fr_mul_size(slots, sizeof *out, &slots))
+        return fr_fail(FR_E_TOO_LARGE, "nearest: %zu probes x k = %zu is too large", n, k);
+    fr_status st = check_set("the probes", a, n, dim);
+    if (!st)
+        st = check_set("the gallery", b, m, dim);
+    if (st)
+        return st;
+    if (n == 0)
+        return FR_OK;
+    if (m == 0) {
+        for (size_t i = 0; i < n; i++)
+            fr_topk_clear(out + i * k, k);
+        return FR_OK;
+    }
+    return e->backend->nearest(e->state, a, n, b, m, dim, labels, k, out);
+}

@@ -1,0 +1,336 @@
+/*
+ * test_distance.c: the distance engine against a naive double-precision computation.
+ *
+ * Random embeddings (unit rows, as the models give, and unnormalized ones), sizes that are
+ * not multiples of the tile, tiles much smaller than the matrix, symmetric and not, one and
+ * two threads; rows duplicated on purpose so that zero distances (where float32 GEMM
+ * cancellation is worst) are covered. Tolerance: the GEMM form loses absolute precision in
+ * d^2 of about 1e-6 x (|a|^2 + |b|^2) for 128-d rows, so d is checked to within
+ * sqrt(3e-6 x (|a|^2 + |b|^2)) (1.7e-3 for unit rows at distance 0, far tighter than that
+ * elsewhere: |d - d_ref| <= err(d^2) / (d + d_ref)).
+ *
+ * Nearest neighbours: the k nearest rows and the k nearest distinct labels against a full
+ * sort of the double-precision distances, with gaps between candidates wide enough that
+ * float rounding cannot reorder them (checked, not assumed: near-ties are skipped).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/npy.h"
+#include "match/distance.h"
+#include "match/distmat.h"
+#include "testutil.h"
+
+static float *random_rows(uint64_t *rng, size_t n, size_t dim, int normalize, size_t duplicates)
+{
+    float *rows = malloc(n * dim * sizeof *rows);
+    for (size_t i = 0; i < n * dim; i++)
+        rows[i] = fr_test_uniform(rng, -1.0f, 1.0f);
+    if (normalize)
+        fr_l2_normalize(rows, n, dim);
+    /* a few rows copied from others: exact zeros in the matrix */
+    for (size_t d = 0; d < duplicates && n > 1; d++) {
+        size_t from = (size_t)(fr_test_rand(rng) % n), to = (size_t)(fr_test_rand(rng) % n);
+        memcpy(rows + to * dim, rows + from * dim, dim * sizeof *rows);
+    }
+    return rows;
+}
+
+static double sq_norm(const float *a, size_t dim)
+{
+    double s = 0;
+    for (size_t i = 0; i < dim; i++)
+        s += (double)a[i] * a[i];
+    return s;
+}
+
+static double ref_distance(const float *a, const float *b, size_t dim)
+{
+    double s = 0;
+    for (size_t i = 0; i < dim; i++)
+        s += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+    return sqrt(s);
+}
+
+static double tolerance(const float *a, const float *b, size_t dim)
+{
+    return sqrt(3e-6 * (sq_norm(a, dim) + sq_norm(b, dim)));
+}
+
+/* Collects tiles into an n x m matrix and counts how often each element arrives. */
+typedef struct collect {
+    size_t m;
+    float *d;
+    unsigned char *seen;
+    size_t max_tile;
+    int too_big;
+} collect;
+
+static fr_status collect_tile(void *ctx, size_t row0, size_t col0, size_t rows, size_t cols,
+                              const float *tile, size_t ld)
+{
+    collect *c = ctx;
+    if (rows > c->max_tile || cols > c->max_tile)
+        c->too_big = 1;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t j = 0; j < cols; j++) {
+            c->d[(row0 + r) * c->m + col0 + j] = tile[r * ld + j];
+            c->seen[(row0 + r) * c->m + col0 + j]++;
+        }
+    return FR_OK;
+}
+
+static void check_all_pairs(int threads, size_t tile, size_t n, size_t m, size_t dim,
+                            int symmetric, int normalize, uint64_t seed)
+{
+    uint64_t rng = seed;
+    float *a = random_rows(&rng, n, dim, normalize, n / 5);
+    float *b = symmetric ? NULL : random_rows(&rng, m, dim, normalize, 0);
+    if (symmetric)
+        m = n;
+    else /* some rows of b equal to rows of a: zeros off a diagonal */
+        for (size_t i = 0; i < m && i < n; i += 3)
+            memcpy(b + i * dim, a + ((i * 7) % n) * dim, dim * sizeof *b);
+    const float *bb = symmetric ? a : b;
+    fr_distance_options o = {FR_DEVICE_CPU, threads, tile};
+    fr_distance_engine *e = NULL;
+    CHECK_OK(fr_distance_new(&o, &e));
+    collect c = {m, calloc(n * m, sizeof(float)), calloc(n * m, 1), tile ? tile : SIZE_MAX, 0};
+    CHECK_OK(fr_distance_all_pairs(e, a, n, b, m, dim, collect_tile, &c));
+    size_t wrong = 0, counts = 0, negative = 0;
+    double worst = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < m; j++) {
+            double ref = ref_distance(a + i * dim, bb + j * dim, dim);
+            double got = c.d[i * m + j];
+            double err = fabs(got - ref);
+            counts += c.seen[i * m + j] != 1;
+            negative += !(got >= 0);
+            if (err > tolerance(a + i * dim, bb + j * dim, dim))
+                wrong++;
+            if (err > worst)
+                worst = err;
+        }
+    if (wrong || counts || negative || c.too_big)
+        fprintf(stderr, "all pairs %zu x %zu (tile %zu, %d threads, %s): %zu wrong (worst %.3g), "
+                "%zu delivered other than once, %zu negative or NaN, tile too big %d\n",
+                n, m, tile, threads, symmetric ? "symmetric" : "two sets", wrong, worst, counts,
+                negative, c.too_big);
+    CHECK(wrong == 0);
+    CHECK(counts == 0);
+    CHECK(negative == 0);
+    CHECK(!c.too_big);
+    if (symmetric) {
+        /* exactly symmetric with an exact zero diagonal: the same numbers, transposed */
+        size_t asym = 0, diag = 0;
+        for (size_t i = 0; i < n; i++) {
+            diag += c.d[i * m + i] != 0.0f;
+            for (size_t j = 0; j < i; j++)
+                asym += c.d[i * m + j] != c.d[j * m + i];
+        }
+        CHECK(asym == 0);
+        CHECK(diag == 0);
+    }
+    free(c.d);
+    free(c.seen);
+    fr_distance_free(e);
+    free(a);
+    free(b);
+}
+
+typedef struct ranked {
+    double d;
+    int64_t index;
+} ranked;
+
+static int compare_ranked(const void *x, const void *y)
+{
+    const ranked *p = x, *q = y;
+    if (p->d != q->d)
+        return p->d < q->d ? -1 : 1;
+    return p->index < q->index ? -1 : p->index > q->index;
+}
+
+/* The reference answer for one probe: all rows sorted, then the first k (distinct labels). */
+static size_t reference_nearest(const float *probe, const float *b, size_t m, size_t dim,
+                                const int32_t *labels, size_t k, ranked *all, ranked *best)
+{
+    for (size_t j = 0; j < m; j++) {
+        all[j].d = ref_distance(probe, b + j * dim, dim);
+        all[j].index = (int64_t)j;
+    }
+    qsort(all, m, sizeof *all, compare_ranked);
+    size_t count = 0;
+    for (size_t j = 0; j < m && count < k; j++) {
+        int dup = 0;
+        for (size_t q = 0; labels && q < count; q++)
+            dup |= labels[best[q].index] == labels[all[j].index];
+        if (!dup)
+            best[count++] = all[j];
+    }
+    return count;
+}
+
+static void check_nearest(int threads, size_t tile, size_t n, size_t m, size_t dim, size_t k,
+                          size_t label_count, uint64_t seed)
+{
+    uint64_t rng = seed;
+    float *a = random_rows(&rng, n, dim, 1, 0);
+    float *b = random_rows(&rng, m, dim, 1, 0);
+    int32_t *labels = NULL;
+    if (label_count) {
+        labels = malloc(m * sizeof *labels);
+        for (size_t j = 0; j < m; j++)
+            labels[j] = (int32_t)(fr_test_rand(&rng) % label_count);
+    }
+    /* probe 0 is a gallery row: its nearest is at distance ~0 */
+    if (n && m)
+        memcpy(a, b + (m / 2) * dim, dim * sizeof *a);
+    fr_distance_options o = {FR_DEVICE_CPU, threads, tile};
+    fr_distance_engine *e = NULL;
+    CHECK_OK(fr_distance_new(&o, &e));
+    fr_neighbor *got = malloc(n * k * sizeof *got);
+    CHECK_OK(fr_distance_nearest(e, a, n, b, m, dim, labels, k, got));
+    ranked *all = malloc(m * sizeof *all), *best = malloc(k * sizeof *best);
+    size_t wrong_index = 0, wrong_distance = 0, wrong_padding = 0, compared = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t count = reference_nearest(a + i * dim, b, m, dim, labels, k, all, best);
+        for (size_t q = 0; q < k; q++) {
+            const fr_neighbor *g = &got[i * k + q];
+            if (q >= count) {
+                wrong_padding += g->index != -1 || !isinf(g->distance);
+                continue;
+            }
+            if (fabs(g->distance - best[q].d) > tolerance(a + i * dim, b + best[q].index * dim, dim))
+                wrong_distance++;
+            /* the order is only defined where the reference's gaps beat float rounding */
+            int near_tie = (q > 0 && best[q].d - best[q - 1].d < 1e-4) ||
+                           (q + 1 < count && best[q + 1].d - best[q].d < 1e-4);
+            if (!near_tie) {
+                compared++;
+                wrong_index += g->index != best[q].index;
+            }
+        }
+    }
+    if (wrong_index || wrong_distance || wrong_padding)
+        fprintf(stderr, "nearest %zu x %zu k=%zu labels=%zu tile %zu threads %d: %zu wrong rows "
+                "of %zu, %zu wrong distances, %zu bad empty slots\n", n, m, k, label_count, tile,
+                threads, wrong_index, compared, wrong_distance, wrong_padding);
+    CHECK(wrong_index == 0);
+    CHECK(wrong_distance == 0);
+    CHECK(wrong_padding == 0);
+    CHECK(compared > n * (k < m ? k : m) / 2); /* the comparison did happen */
+    if (n && m) {
+        CHECK(got[0].index == (int64_t)(m / 2) || (labels && labels[got[0].index] == labels[m / 2]));
+        CHECK(got[0].distance < 2e-3);
+    }
+    free(all);
+    free(best);
+    free(got);
+    free(labels);
+    fr_distance_free(e);
+    free(a);
+    free(b);
+}
+
+/* The .npy writer: the file numpy would read, equal to the tiles delivered in memory. */
+static void check_distmat_file(void)
+{
+    uint64_t rng = 99;
+    size_t n = 45, m = 31, dim = 128;
+    float *a = random_rows(&rng, n, dim, 1, 3);
+    float *b = random_rows(&rng, m, dim, 1, 0);
+    fr_distance_options o = {FR_DEVICE_CPU, 2, 8};
+    fr_distance_engine *e = NULL;
+    CHECK_OK(fr_distance_new(&o, &e));
+    char path[512];
+    for (int symmetric = 0; symmetric < 2; symmetric++) {
+        snprintf(path, sizeof path, "%s/d%d.npy", fr_test_tmpdir(), symmetric);
+        size_t cols = symmetric ? n : m;
+        CHECK_OK(fr_distmat_write(e, a, n, symmetric ? NULL : b, m, dim, path));
+        fr_npy arr = {0};
+        CHECK_OK(fr_npy_load(path, &arr));
+        CHECK(arr.ndim == 2 && arr.shape[0] == n && arr.shape[1] == cols);
+        size_t wrong = 0;
+        for (size_t i = 0; arr.data && i < n; i++)
+            for (size_t j = 0; j < cols; j++) {
+                const float *bj = (symmetric ? a : b) + j * dim;
+                double ref = ref_distance(a + i * dim, bj, dim);
+                wrong += fabs(((float *)arr.data)[i * cols + j] - ref) > tolerance(a + i * dim, bj, dim);
+            }
+        CHECK(wrong == 0);
+        fr_npy_free(&arr);
+    }
+    /* standard output cannot take tiles out of order: refused, nothing written */
+    CHECK(fr_distmat_write(e, a, n, NULL, n, dim, "-") == FR_E_INVALID);
+    /* an unwritable place: an error naming it, no file left behind */
+    snprintf(path, sizeof path, "%s/no/such/dir/d.npy", fr_test_tmpdir());
+    CHECK(fr_distmat_write(e, a, n, NULL, n, dim, path) == FR_E_IO);
+    CHECK(strstr(fr_error_message(), "no/such/dir/d.npy") != NULL);
+    fr_distance_free(e);
+    free(a);
+    free(b);
+}
+
+/* A sink error stops the run and comes back as the result. */
+static fr_status failing_sink(void *ctx, size_t row0, size_t col0, size_t rows, size_t cols,
+                              const float *tile, size_t ld)
+{
+    (void)row0, (void)col0, (void)rows, (void)cols, (void)tile, (void)ld;
+    int *calls = ctx;
+    __atomic_add_fetch(calls, 1, __ATOMIC_SEQ_CST);
+    return fr_fail(FR_E_IO, "disk full (test)");
+}
+
+int main(void)
+{
+    /* sizes around and between tile multiples; one tile; many tiles; 1 and 2 threads */
+    check_all_pairs(1, 16, 37, 0, 128, 1, 1, 1);
+    check_all_pairs(2, 16, 37, 0, 128, 1, 1, 2);
+    check_all_pairs(2, 7, 50, 0, 128, 1, 0, 3);     /* unnormalized rows */
+    check_all_pairs(2, 16, 64, 0, 128, 1, 1, 4);    /* a multiple of the tile */
+    check_all_pairs(2, 16, 37, 53, 128, 0, 1, 5);
+    check_all_pairs(1, 5, 23, 11, 3, 0, 0, 6);      /* tiny rows, unnormalized */
+    check_all_pairs(2, 0, 300, 1100, 128, 0, 1, 7); /* the default tile: one row block */
+    check_all_pairs(2, 0, 1500, 0, 128, 1, 1, 8);   /* the default tile, 2 x 2 blocks */
+    check_all_pairs(2, 16, 1, 1, 128, 0, 1, 9);
+
+    check_nearest(1, 16, 40, 100, 128, 5, 0, 11);
+    check_nearest(2, 16, 40, 100, 128, 5, 0, 12);
+    check_nearest(2, 7, 3, 1000, 128, 10, 0, 13);    /* few probes: the gallery is split */
+    check_nearest(2, 16, 40, 300, 128, 5, 12, 14);   /* distinct labels (people) */
+    check_nearest(2, 7, 1, 500, 128, 8, 30, 15);     /* one probe, labels, split gallery */
+    check_nearest(2, 16, 10, 3, 128, 5, 0, 16);      /* k > gallery: padded */
+    check_nearest(2, 16, 10, 40, 128, 5, 3, 17);     /* k > distinct labels: padded */
+    check_nearest(2, 0, 600, 5000, 128, 5, 0, 18);   /* default tiles, several chunks */
+    check_nearest(2, 0, 1, 20000, 128, 5, 1000, 19); /* one probe against a split gallery */
+
+    check_distmat_file();
+
+    /* sink failures and bad arguments */
+    uint64_t rng = 5;
+    float *a = random_rows(&rng, 40, 16, 1, 0);
+    fr_distance_options o = {FR_DEVICE_CPU, 2, 8};
+    fr_distance_engine *e = NULL;
+    CHECK_OK(fr_distance_new(&o, &e));
+    int calls = 0;
+    CHECK(fr_distance_all_pairs(e, a, 40, NULL, 0, 16, failing_sink, &calls) == FR_E_IO);
+    CHECK(strstr(fr_error_message(), "disk full") != NULL);
+    CHECK(calls >= 1 && calls < 15); /* 15 tiles: it stopped early */
+    fr_neighbor out[5];
+    CHECK(fr_distance_nearest(e, a, 1, a, 40, 16, NULL, 0, out) == FR_E_INVALID);
+    CHECK_OK(fr_distance_nearest(e, a, 1, a, 0, 16, NULL, 5, out)); /* empty gallery */
+    CHECK(out[0].index == -1 && isinf(out[4].distance));
+    CHECK(fr_distance_all_pairs(e, NULL, 3, NULL, 0, 16, failing_sink, &calls) == FR_E_INVALID);
+    CHECK(fr_distance_nearest(e, a, SIZE_MAX / 2, a, 40, 16, NULL, 5, out) == FR_E_TOO_LARGE);
+    fr_distance_free(e);
+    free(a);
+    fr_distance_options cuda = {FR_DEVICE_CUDA, 0, 0};
+    if (!fr_cuda_compiled() || fr_cuda_device_count() == 0) {
+        CHECK(fr_distance_new(&cuda, &e) == FR_E_DEVICE);
+        CHECK(strstr(fr_error_message(), "cuda") != NULL);
+    }
+    return fr_test_finish("test_distance");
+}
