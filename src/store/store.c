@@ -1,0 +1,550 @@
+/* store.c: the identity database on SQLite. */
+#include "store/store.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+
+#define FORMAT_NAME "facerec-identities"
+#define FORMAT_VERSION "1"
+#define MAX_NAME_BYTES 256
+
+struct fr_store {
+    sqlite3 *db;
+    char *path;
+    char model[512];       /* the recorded model key, "" when none yet */
+    char model_text[512];  /* the same for people: "dlib (preprocess faceapi, weights ...)" */
+};
+
+static const char *SCHEMA =
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE people(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    " created TEXT NOT NULL);"
+    "CREATE TABLE embeddings(id INTEGER PRIMARY KEY,"
+    " person INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,"
+    " vector BLOB NOT NULL, source TEXT NOT NULL, created TEXT NOT NULL);"
+    "CREATE INDEX embeddings_person ON embeddings(person);"
+    "INSERT INTO meta VALUES('format', '" FORMAT_NAME "'), ('version', '" FORMAT_VERSION "');";
+
+#define NOW "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')"
+
+static fr_status db_fail(fr_store *s, fr_status status, const char *doing)
+{
+    return fr_fail(status, "%s: %s: %s", s->path, doing, sqlite3_errmsg(s->db));
+}
+
+static fr_status exec(fr_store *s, const char *sql, const char *doing)
+{
+    char *message = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &message) == SQLITE_OK)
+        return FR_OK;
+    fr_status st = fr_fail(FR_E_IO, "%s: %s: %s", s->path, doing, message ? message : "failed");
+    sqlite3_free(message);
+    return st;
+}
+
+static fr_status prepare(fr_store *s, const char *sql, sqlite3_stmt **stmt)
+{
+    if (sqlite3_prepare_v2(s->db, sql, -1, stmt, NULL) != SQLITE_OK)
+        return db_fail(s, FR_E_IO, "cannot prepare a query");
+    return FR_OK;
+}
+
+/* Ends a transaction: commit when st is FR_OK, else roll back keeping st's message. */
+static fr_status finish(fr_store *s, fr_status st)
+{
+    if (!st)
+        return exec(s, "COMMIT", "cannot commit");
+    char saved[1024];
+    fr_error_save(saved, sizeof saved);
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    fr_error_restore(saved);
+    return st;
+}
+
+static const char *meta_value(fr_store *s, const char *key, char *buffer, size_t size)
+{
+    sqlite3_stmt *q;
+    buffer[0] = 0;
+    if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = ?", -1, &q, NULL) !=
+        SQLITE_OK)
+        return buffer;
+    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+    if (sqlite3_step(q) == SQLITE_ROW) {
+        const unsigned char *v = sqlite3_column_text(q, 0);
+        snprintf(buffer, size, "%s", v ? (const char *)v : "");
+    }
+    sqlite3_finalize(q);
+    return buffer;
+}
+
+static void describe(const char *arch, const char *preprocess, const char *sha, char *buffer,
+                     size_t size)
+{
+    if (sha[0])
+        snprintf(buffer, size, "%s (preprocess %s, weights sha256 %.12s...)", arch, preprocess,
+                 sha);
+    else
+        snprintf(buffer, size, "%s (preprocess %s)", arch, preprocess);
+}
+
+static void load_model(fr_store *s)
+{
+    char arch[64], preprocess[64], sha[80];
+    meta_value(s, "model", s->model, sizeof s->model);
+    meta_value(s, "arch", arch, sizeof arch);
+    meta_value(s, "preprocess", preprocess, sizeof preprocess);
+    meta_value(s, "source_sha256", sha, sizeof sha);
+    describe(arch, preprocess, sha, s->model_text, sizeof s->model_text);
+}
+
+/* Is this SQLite file one of ours? (An empty file is a new database to SQLite.) */
+static fr_status check_format(fr_store *s)
+{
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'format'", -1, &q,
+                                NULL);
+    if (rc == SQLITE_NOTADB)
+        return fr_fail(FR_E_FORMAT, "%s: not an SQLite database", s->path);
+    if (rc != SQLITE_OK)
+        return fr_fail(FR_E_FORMAT, "%s: not a facerec identity database (%s)", s->path,
+                       sqlite3_errmsg(s->db));
+    rc = sqlite3_step(q);
+    int ok = rc == SQLITE_ROW && sqlite3_column_text(q, 0) &&
+             strcmp((const char *)sqlite3_column_text(q, 0), FORMAT_NAME) == 0;
+    sqlite3_finalize(q);
+    if (!ok)
+        return fr_fail(FR_E_FORMAT, "%s: not a facerec identity database", s->path);
+    char version[32];
+    if (strcmp(meta_value(s, "version", version, sizeof version), FORMAT_VERSION) != 0)
+        return fr_fail(FR_E_UNSUPPORTED, "%s: identity database version %s; this facerec reads "
+                       "version " FORMAT_VERSION, s->path, version);
+    return FR_OK;
+}
+
+fr_status fr_store_open(const char *path, fr_store_mode mode, fr_store **out)
+{
+    struct stat info;
+    int exists = stat(path, &info) == 0;
+    if (!exists && mode != FR_STORE_CREATE)
+        return fr_fail(FR_E_NOT_FOUND, "%s: no such database (facerec enroll --db %s creates "
+                       "one)", path, path);
+    if (exists && S_ISDIR(info.st_mode))
+        return fr_fail(FR_E_IO, "%s: is a directory, not a database", path);
+    fr_store *s = fr_calloc(1, sizeof *s, "a database");
+    if (!s)
+        return FR_E_NOMEM;
+    s->path = fr_strdup(path);
+    if (!s->path) {
+        free(s);
+        return FR_E_NOMEM;
+    }
+    int flags = mode == FR_STORE_READ    ? SQLITE_OPEN_READONLY
+                : mode == FR_STORE_WRITE ? SQLITE_OPEN_READWRITE
+                                         : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    fr_status st = FR_OK;
+    if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK)
+        st = fr_fail(FR_E_IO, "%s: cannot open: %s", path,
+                     s->db ? sqlite3_errmsg(s->db) : "out of memory");
+    if (!st) {
+        sqlite3_busy_timeout(s->db, 10000);
+        st = exec(s, "PRAGMA foreign_keys = ON", "cannot enable foreign keys");
+    }
+    if (!st && !exists)
+        st = exec(s, "BEGIN", "cannot start a transaction");
+    if (!st && !exists)
+        st = finish(s, exec(s, SCHEMA, "cannot create the tables"));
+    if (!st)
+        st = check_format(s);
+    if (st) {
+        fr_store_close(s);
+        return st;
+    }
+    load_model(s);
+    *out = s;
+    return FR_OK;
+}
+
+void fr_store_close(fr_store *s)
+{
+    if (!s)
+        return;
+    sqlite3_close(s->db);
+    free(s->path);
+    free(s);
+}
+
+void fr_store_model_key(const fr_model_info *m, char *buffer, size_t size)
+{
+    snprintf(buffer, size, "%s/%s/%d/%s", m->arch, fr_preprocess_name(m->preprocess),
+             m->embedding_size, m->source_sha256 && m->source_sha256[0] ? m->source_sha256 : "-");
+}
+
+const char *fr_store_model(const fr_store *s)
+{
+    return s->model;
+}
+
+fr_status fr_store_check_model(fr_store *s, const fr_model_info *m)
+{
+    char key[512];
+    fr_store_model_key(m, key, sizeof key);
+    if (!s->model[0] || strcmp(key, s->model) == 0)
+        return FR_OK;
+    char mine[512];
+    describe(m->arch, fr_preprocess_name(m->preprocess), m->source_sha256 ? m->source_sha256 : "",
+             mine, sizeof mine);
+    return fr_fail(FR_E_MODEL_MISMATCH, "%s holds embeddings of %s; this run uses %s: their "
+                   "distances mean nothing together (use the database's model, or another "
+                   "database)", s->path, s->model_text, mine);
+}
+
+fr_status fr_store_check_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0)
+        return fr_fail(FR_E_INVALID, "a person's name cannot be empty");
+    if (n > MAX_NAME_BYTES)
+        return fr_fail(FR_E_INVALID, "name '%.40s...' is longer than %d bytes", name,
+                       MAX_NAME_BYTES);
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return fr_fail(FR_E_INVALID, "name '%s' contains a control character", name);
+    return FR_OK;
+}
+
+static fr_status record_model(fr_store *s, const fr_model_info *m)
+{
+    char key[512], dim[32];
+    fr_store_model_key(m, key, sizeof key);
+    snprintf(dim, sizeof dim, "%d", m->embedding_size);
+    const char *rows[][2] = {{"model", key},
+                             {"arch", m->arch},
+                             {"preprocess", fr_preprocess_name(m->preprocess)},
+                             {"embedding_size", dim},
+                             {"source", m->source ? m->source : ""},
+                             {"source_sha256", m->source_sha256 ? m->source_sha256 : ""}};
+    sqlite3_stmt *q;
+    fr_status st = prepare(s, "INSERT OR REPLACE INTO meta VALUES(?, ?)", &q);
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0] && !st; i++) {
+        sqlite3_bind_text(q, 1, rows[i][0], -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, rows[i][1], -1, SQLITE_STATIC);
+        if (sqlite3_step(q) != SQLITE_DONE)
+            st = db_fail(s, FR_E_IO, "cannot record the model");
+        sqlite3_reset(q);
+    }
+    sqlite3_finalize(q);
+    return st;
+}
+
+/* The id of a person, created when new. */
+static fr_status person_id(fr_store *s, sqlite3_stmt *find, sqlite3_stmt *add, const char *name,
+                           sqlite3_int64 *id)
+{
+    sqlite3_bind_text(find, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(find);
+    if (rc == SQLITE_ROW)
+        *id = sqlite3_column_int64(find, 0);
+    sqlite3_reset(find);
+    if (rc == SQLITE_ROW)
+        return FR_OK;
+    if (rc != SQLITE_DONE)
+        return db_fail(s, FR_E_IO, "cannot look up a person");
+    sqlite3_bind_text(add, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(add);
+    sqlite3_reset(add);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, FR_E_IO, "cannot add a person");
+    *id = sqlite3_last_insert_rowid(s->db);
+    return FR_OK;
+}
+
+fr_status fr_store_enroll(fr_store *s, const fr_model_info *m, const fr_enrollment *items,
+                          size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        fr_status st = fr_store_check_name(items[i].name);
+        if (st)
+            return st;
+    }
+    /* IMMEDIATE: take the write lock now, so the model check below stays true until commit */
+    fr_status st = exec(s, "BEGIN IMMEDIATE", "cannot start a transaction");
+    if (st)
+        return st;
+    load_model(s);
+    st = fr_store_check_model(s, m);
+    if (!st && !s->model[0])
+        st = record_model(s, m);
+    sqlite3_stmt *find = NULL, *add = NULL, *insert = NULL;
+    if (!st)
+        st = prepare(s, "SELECT id FROM people WHERE name = ?", &find);
+    if (!st)
+        st = prepare(s, "INSERT INTO people(name, created) VALUES(?, " NOW ")", &add);
+    if (!st)
+        st = prepare(s, "INSERT INTO embeddings(person, vector, source, created) "
+                        "VALUES(?, ?, ?, " NOW ")", &insert);
+    int bytes = m->embedding_size * (int)sizeof(float);
+    for (size_t i = 0; i < count && !st; i++) {
+        sqlite3_int64 id = 0;
+        st = person_id(s, find, add, items[i].name, &id);
+        if (st)
+            break;
+        sqlite3_bind_int64(insert, 1, id);
+        sqlite3_bind_blob(insert, 2, items[i].vector, bytes, SQLITE_STATIC);
+        sqlite3_bind_text(insert, 3, items[i].source, -1, SQLITE_STATIC);
+        if (sqlite3_step(insert) != SQLITE_DONE)
+            st = db_fail(s, FR_E_IO, "cannot add an embedding");
+        sqlite3_reset(insert);
+    }
+    sqlite3_finalize(find);
+    sqlite3_finalize(add);
+    sqlite3_finalize(insert);
+    st = finish(s, st);
+    load_model(s);
+    return st;
+}
+
+fr_status fr_store_people(fr_store *s, fr_person **people, size_t *count)
+{
+    sqlite3_stmt *q;
+    fr_status st = prepare(s, "SELECT p.name, p.created, COUNT(e.id) FROM people p "
+                              "LEFT JOIN embeddings e ON e.person = p.id "
+                              "GROUP BY p.id ORDER BY p.name", &q);
+    if (st)
+        return st;
+    fr_person *list = NULL;
+    size_t n = 0, capacity = 0;
+    int rc;
+    while (!st && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (n == capacity) {
+            capacity = capacity ? 2 * capacity : 64;
+            fr_person *grown = realloc(list, capacity * sizeof *grown);
+            if (!grown) {
+                st = fr_fail(FR_E_NOMEM, "out of memory listing people");
+                break;
+            }
+            list = grown;
+        }
+        list[n].name = fr_strdup((const char *)sqlite3_column_text(q, 0));
+        list[n].created = fr_strdup((const char *)sqlite3_column_text(q, 1));
+        list[n].embeddings = (size_t)sqlite3_column_int64(q, 2);
+        n++;
+        if (!list[n - 1].name || !list[n - 1].created)
+            st = FR_E_NOMEM;
+    }
+    if (!st && rc != SQLITE_DONE)
+        st = db_fail(s, FR_E_IO, "cannot list people");
+    sqlite3_finalize(q);
+    if (st) {
+        fr_store_people_free(list, n);
+        return st;
+    }
+    *people = list;
+    *count = n;
+    return FR_OK;
+}
+
+void fr_store_people_free(fr_person *people, size_t count)
+{
+    for (size_t i = 0; people && i < count; i++) {
+        free(people[i].name);
+        free(people[i].created);
+    }
+    free(people);
+}
+
+fr_status fr_store_remove(fr_store *s, const char *const *names, size_t count)
+{
+    fr_status st = exec(s, "BEGIN IMMEDIATE", "cannot start a transaction");
+    if (st)
+        return st;
+    sqlite3_stmt *q;
+    st = prepare(s, "DELETE FROM people WHERE name = ?", &q);
+    for (size_t i = 0; i < count && !st; i++) {
+        sqlite3_bind_text(q, 1, names[i], -1, SQLITE_STATIC);
+        if (sqlite3_step(q) != SQLITE_DONE)
+            st = db_fail(s, FR_E_IO, "cannot remove a person");
+        else if (sqlite3_changes(s->db) == 0)
+            st = fr_fail(FR_E_NOT_FOUND, "%s: no person named '%s'; nothing removed", s->path,
+                         names[i]);
+        sqlite3_reset(q);
+    }
+    if (q)
+        sqlite3_finalize(q);
+    return finish(s, st);
+}
+
+fr_status fr_store_rename(fr_store *s, const char *from, const char *to)
+{
+    fr_status st = fr_store_check_name(to);
+    if (st)
+        return st;
+    st = exec(s, "BEGIN IMMEDIATE", "cannot start a transaction");
+    if (st)
+        return st;
+    sqlite3_stmt *q;
+    st = prepare(s, "SELECT COUNT(*) FROM people WHERE name = ?", &q);
+    if (!st) {
+        sqlite3_bind_text(q, 1, to, -1, SQLITE_STATIC);
+        if (sqlite3_step(q) != SQLITE_ROW)
+            st = db_fail(s, FR_E_IO, "cannot look up a person");
+        else if (sqlite3_column_int64(q, 0) > 0 && strcmp(from, to) != 0)
+            st = fr_fail(FR_E_INVALID, "%s: '%s' already exists (remove it first, or enroll "
+                         "its images under the other name)", s->path, to);
+        sqlite3_finalize(q);
+    }
+    if (!st)
+        st = prepare(s, "UPDATE people SET name = ? WHERE name = ?", &q);
+    if (!st) {
+        sqlite3_bind_text(q, 1, to, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, from, -1, SQLITE_STATIC);
+        if (sqlite3_step(q) != SQLITE_DONE)
+            st = db_fail(s, FR_E_IO, "cannot rename");
+        else if (sqlite3_changes(s->db) == 0)
+            st = fr_fail(FR_E_NOT_FOUND, "%s: no person named '%s'", s->path, from);
+        sqlite3_finalize(q);
+    }
+    return finish(s, st);
+}
+
+static fr_status count_rows(fr_store *s, const char *sql, size_t *out)
+{
+    sqlite3_stmt *q;
+    fr_status st = prepare(s, sql, &q);
+    if (st)
+        return st;
+    if (sqlite3_step(q) == SQLITE_ROW)
+        *out = (size_t)sqlite3_column_int64(q, 0);
+    else
+        st = db_fail(s, FR_E_IO, "cannot count rows");
+    sqlite3_finalize(q);
+    return st;
+}
+
+fr_status fr_store_load(fr_store *s, const fr_model_info *m, fr_gallery *out)
+{
+    fr_status st = fr_store_check_model(s, m);
+    if (st)
+        return st;
+    fr_gallery g;
+    memset(&g, 0, sizeof g);
+    g.dim = (size_t)m->embedding_size;
+    /* one read transaction: the counts and the rows agree */
+    st = exec(s, "BEGIN", "cannot start a transaction");
+    if (st)
+        return st;
+    st = count_rows(s, "SELECT COUNT(*) FROM embeddings", &g.count);
+    if (!st)
+        st = count_rows(s, "SELECT COUNT(*) FROM people", &g.people);
+    if (!st && g.count == 0)
+        st = fr_fail(FR_E_NOT_FOUND, "%s: the database is empty (facerec enroll adds people)",
+                     s->path);
+    if (!st) {
+        g.names = fr_calloc(g.people, sizeof *g.names, "names");
+        g.sources = fr_calloc(g.count, sizeof *g.sources, "sources");
+        g.person = fr_calloc(g.count, sizeof *g.person, "labels");
+        size_t bytes;
+        g.vectors = fr_mul_size(g.count, g.dim * sizeof(float), &bytes)
+                        ? fr_malloc(bytes, "the gallery's embeddings")
+                        : NULL;
+        if (!g.names || !g.sources || !g.person || !g.vectors)
+            st = FR_E_NOMEM;
+    }
+    sqlite3_stmt *q = NULL;
+    if (!st)
+        st = prepare(s, "SELECT p.id, p.name, e.vector, e.source FROM embeddings e "
+                        "JOIN people p ON p.id = e.person ORDER BY p.name, e.id", &q);
+    size_t row = 0, person = 0;
+    sqlite3_int64 last = -1;
+    int rc = SQLITE_DONE;
+    while (!st && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (row == g.count)
+            break;
+        sqlite3_int64 id = sqlite3_column_int64(q, 0);
+        if (id != last) {
+            if (person == g.people)
+                break;
+            g.names[person++] = fr_strdup((const char *)sqlite3_column_text(q, 1));
+            last = id;
+        }
+        const void *blob = sqlite3_column_blob(q, 2);
+        size_t bytes = (size_t)sqlite3_column_bytes(q, 2);
+        if (bytes != g.dim * sizeof(float) || !blob) {
+            st = fr_fail(FR_E_FORMAT, "%s: an embedding of '%s' has %zu bytes, not %zu",
+                         s->path, (const char *)sqlite3_column_text(q, 1), bytes,
+                         g.dim * sizeof(float));
+            break;
+        }
+        memcpy(g.vectors + row * g.dim, blob, bytes);
+        g.sources[row] = fr_strdup((const char *)sqlite3_column_text(q, 3));
+        g.person[row] = (int32_t)(person - 1);
+        if (!g.names[person - 1] || !g.sources[row])
+            st = FR_E_NOMEM;
+        row++;
+    }
+    if (!st && (rc != SQLITE_DONE || row != g.count))
+        st = db_fail(s, FR_E_IO, "cannot read the embeddings");
+    g.people = person;
+    if (q)
+        sqlite3_finalize(q);
+    sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (st) {
+        g.count = row;
+        fr_gallery_free(&g);
+        return st;
+    }
+    *out = g;
+    return FR_OK;
+}
+
+void fr_gallery_free(fr_gallery *g)
+{
+    if (!g)
+        return;
+    for (size_t i = 0; g->names && i < g->people; i++)
+        free(g->names[i]);
+    for (size_t i = 0; g->sources && i < g->count; i++)
+        free(g->sources[i]);
+    free(g->names);
+    free(g->sources);
+    free(g->person);
+    free(g->vectors);
+    memset(g, 0, sizeof *g);
+}
+
+int32_t fr_gallery_find(const fr_gallery *g, const char *name)
+{
+    /* names are sorted (ORDER BY p.name: SQLite's BINARY collation, i.e. memcmp) */
+    size_t lo = 0, hi = g->people;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(g->names[mid], name);
+        if (c == 0)
+            return (int32_t)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+fr_status fr_gallery_means(const fr_gallery *g, float **out)
+{
+    float *means = fr_calloc(g->people * g->dim, sizeof *means, "mean embeddings");
+    if (!means)
+        return FR_E_NOMEM;
+    for (size_t i = 0; i < g->count; i++) {
+        float *mean = means + (size_t)g->person[i] * g->dim;
+        for (size_t d = 0; d < g->dim; d++)
+            mean[d] += g->vectors[i * g->dim + d];
+    }
+    fr_l2_normalize(means, g->people, g->dim);
+    *out = means;
+    return FR_OK;
+}

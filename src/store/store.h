@@ -1,0 +1,94 @@
+/*
+ * store.h: the identity database: the seed's `database` dictionary (name -> encoding) as an
+ * SQLite file, with several embeddings per person, each with the image it came from.
+ *
+ * One database holds the embeddings of one model. Its `meta` table records the model key
+ * (architecture, preprocessing, the SHA-256 of the weights' source file, embedding size);
+ * writing or reading with another model is refused (FR_E_MODEL_MISMATCH) with a message
+ * naming both, since distances between embeddings of different networks mean nothing.
+ *
+ * Every change is one transaction: an enrolment of many images, a removal of several
+ * people, a rename either happens whole or not at all.
+ *
+ *   meta(key TEXT PRIMARY KEY, value TEXT)      format, model, arch, preprocess, ...
+ *   people(id, name UNIQUE, created)
+ *   embeddings(id, person -> people.id ON DELETE CASCADE, vector BLOB (float32 LE),
+ *              source TEXT, created)
+ */
+#ifndef FR_STORE_STORE_H
+#define FR_STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "facerec.h"
+
+typedef struct fr_store fr_store;
+
+typedef enum fr_store_mode {
+    FR_STORE_READ,   /* matching: the file may be read-only */
+    FR_STORE_WRITE,  /* list, remove, rename: an existing database */
+    FR_STORE_CREATE  /* enrol: an existing database, or a new one where path does not exist */
+} fr_store_mode;
+
+/* Opens a database. A missing file (except with FR_STORE_CREATE), a file that is not SQLite,
+ * or an SQLite file that is not a facerec database: FR_E_NOT_FOUND / FR_E_FORMAT naming the
+ * path. */
+fr_status fr_store_open(const char *path, fr_store_mode mode, fr_store **out);
+void fr_store_close(fr_store *store);
+
+/* The model key of a model ("dlib/faceapi/128/sha256:<hex>"), written to buffer. */
+void fr_store_model_key(const fr_model_info *model, char *buffer, size_t size);
+/* Fails with FR_E_MODEL_MISMATCH unless the database is empty of a model or holds model's. */
+fr_status fr_store_check_model(fr_store *store, const fr_model_info *model);
+/* The model key recorded (empty string for a database nobody enrolled into yet). */
+const char *fr_store_model(const fr_store *store);
+
+typedef struct fr_enrollment {
+    const char *name;    /* the person: created when new, added to otherwise */
+    const char *source;  /* the image path */
+    const float *vector; /* embedding_size floats */
+} fr_enrollment;
+
+/* Adds count embeddings in one transaction (recording the model on the first enrolment). */
+fr_status fr_store_enroll(fr_store *store, const fr_model_info *model,
+                          const fr_enrollment *items, size_t count);
+
+typedef struct fr_person {
+    char *name;
+    size_t embeddings;
+    char *created; /* ISO 8601, UTC */
+} fr_person;
+
+/* All people, by name. */
+fr_status fr_store_people(fr_store *store, fr_person **people, size_t *count);
+void fr_store_people_free(fr_person *people, size_t count);
+
+/* Removes people and their embeddings: all or (an unknown name) none. */
+fr_status fr_store_remove(fr_store *store, const char *const *names, size_t count);
+fr_status fr_store_rename(fr_store *store, const char *from, const char *to);
+
+/* Everything needed to match against the database. */
+typedef struct fr_gallery {
+    size_t people;      /* names[0 .. people) */
+    char **names;
+    size_t count, dim;  /* vectors: count x dim */
+    float *vectors;
+    int32_t *person;    /* count: index into names */
+    char **sources;     /* count: the image each came from */
+} fr_gallery;
+
+/* Loads every embedding (refusing another model's database; an empty one is FR_E_NOT_FOUND). */
+fr_status fr_store_load(fr_store *store, const fr_model_info *model, fr_gallery *out);
+void fr_gallery_free(fr_gallery *gallery);
+/* The index of a name in the gallery, or -1. */
+int32_t fr_gallery_find(const fr_gallery *gallery, const char *name);
+/* One row per person: the mean of their embeddings, L2-normalized (so that the threshold
+ * chosen for single embeddings still applies). vectors: people x dim floats. */
+fr_status fr_gallery_means(const fr_gallery *gallery, float **vectors);
+
+/* Names must be non-empty, at most 256 bytes, without control characters (they are printed
+ * in one-line messages and written to CSV and JSON). */
+fr_status fr_store_check_name(const char *name);
+
+#endif
