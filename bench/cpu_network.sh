@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# bench/cpu_network.sh: the CPU network benchmark of issue 2. For dlib (the shipped weights)
+# and irv1 (random weights in the real Keras layout: same arithmetic as trained ones), at
+# batch 1, 16 and 64: facerec's images/s against PyTorch running the same graph with the same
+# folded weights and the same number of threads, in the same run (eager, and the stronger
+# torch.jit freeze + optimize_for_inference), plus facerec's GFLOP/s as a fraction of the
+# FMA peak measured on all threads at once. Prints a Markdown table.
+#
+# usage: bench/cpu_network.sh [build-dir] [threads]      (run on an otherwise idle machine)
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$here/.."
+build="${1:-$root/build}"
+threads="${2:-$(nproc)}"
+py="${FACEREC_PYTHON:-/usr/bin/python3}"
+data="${FACEREC_DATA:-$root/../shared/data}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+bench="$build/bench/bench_network"
+
+"$py" "$root/tests/ref/keras_irv1/make_h5.py" --model-json "$data/keras-facenet/model.json" \
+  --layout weights --seed 3 -o "$work/irv1.h5" >/dev/null
+"$build/facerec" convert --from keras-h5 "$work/irv1.h5" -o "$work/irv1.frw" 2>/dev/null
+peak=$("$bench" --peak --threads "$threads" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["fma_peak_gflops"])')
+
+echo "| model | batch | facerec img/s | GFLOP/s | % of FMA peak ($peak GFLOP/s, $threads threads) | torch eager img/s | torch freeze img/s | facerec / best torch |"
+echo "|---|---|---|---|---|---|---|---|"
+for model in dlib irv1; do
+  weights="$root/weights/dlib.frw"
+  [ "$model" = irv1 ] && weights="$work/irv1.frw"
+  mkdir -p "$work/$model"
+  "$bench" --weights "$weights" --export "$work/$model"
+  for batch in 1 16 64; do
+    iters=$(( batch == 1 ? 30 : (batch == 16 ? 8 : 4) ))
+    ours=$("$bench" --weights "$weights" --batch "$batch" --iters "$iters" --threads "$threads")
+    eager=$("$py" "$here/torch_peer.py" --export "$work/$model" --batch "$batch" --threads "$threads" \
+      --iters "$iters" --mode eager 2>/dev/null)
+    freeze=$("$py" "$here/torch_peer.py" --export "$work/$model" --batch "$batch" --threads "$threads" \
+      --iters "$iters" --mode freeze 2>/dev/null)
+    "$py" - "$model" "$batch" "$peak" "$ours" "$eager" "$freeze" <<'PY'
+import json, sys
+model, batch, peak = sys.argv[1], sys.argv[2], float(sys.argv[3])
+ours, eager, freeze = (json.loads(x) for x in sys.argv[4:7])
+best = max(eager["images_per_s"], freeze["images_per_s"])
+print(f"| {model} | {batch} | {ours['images_per_s']:.1f} | {ours['gflops']:.1f} | "
+      f"{100 * ours['gflops'] / peak:.0f} % | {eager['images_per_s']:.1f} | "
+      f"{freeze['images_per_s']:.1f} | {ours['images_per_s'] / best:.2f}x |")
+PY
+  done
+done
