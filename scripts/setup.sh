@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# scripts/setup.sh: everything a fresh Debian 12 machine needs before facerec runs:
+# packages, a build (CUDA backend when a CUDA toolkit with cuDNN is installed), the dlib
+# weights (npm pack of @vladmandic/face-api, checksum-verified, converted).
+#
+# usage: scripts/setup.sh [--tests]     (--tests: also what the test suite needs: Python with
+#                                         numpy/h5py/torch/PIL and face-api's Node harness)
+# Environment: BUILD_DIR (default build), CMAKE_ARGS (extra configure arguments).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${BUILD_DIR:-$root/build}"
+tests=0
+[ "${1:-}" = "--tests" ] && tests=1
+
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+
+# Why each package: see README.md, "Dependencies".
+packages=(build-essential cmake pkg-config
+          libturbojpeg0-dev libpng-dev libdnnl-dev libhdf5-dev libsqlite3-dev libcjson-dev libssl-dev
+          nodejs npm)
+if [ "$tests" = 1 ]; then
+  packages+=(python3-numpy python3-h5py python3-torch python3-pil)
+fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# Node.js may come from elsewhere (nodesource, nvm): then Debian's nodejs/npm are not needed.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  missing=("${missing[@]/nodejs/}"); missing=("${missing[@]/npm/}")
+fi
+missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+echo "setup: building in $build" >&2
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release ${CMAKE_ARGS:-} >/dev/null
+cmake --build "$build" -j"$(nproc)" >/dev/null
+
+if [ ! -f "$root/weights/dlib.frw" ]; then
+  "$root/weights/fetch.sh" "$build/facerec"
+fi
+
+if [ "$tests" = 1 ] && [ ! -d "$root/tests/ref/faceapi/node_modules/@vladmandic/face-api" ]; then
+  echo "setup: installing face-api's Node harness (tests/ref/faceapi)" >&2
+  (cd "$root/tests/ref/faceapi" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+echo "setup: done ($build/facerec)" >&2
