@@ -165,8 +165,12 @@ fr_status fr_model_default_path(const char *arch, char *buffer, size_t size)
         if (access(buffer, R_OK) == 0)
             return FR_OK;
     }
-    return fr_fail(FR_E_NOT_FOUND, "no weights for model %s (looked in %s and %s); run "
-                   "weights/fetch.sh, or give --weights FILE", arch, dirs[0], dirs[1]);
+    const char *hint = strcmp(arch, "irv1") == 0
+                           ? "convert your Keras .h5 with `facerec convert --from keras-h5 "
+                             "model.h5 -o <dir>/irv1.frw`"
+                           : "run weights/fetch.sh";
+    return fr_fail(FR_E_NOT_FOUND, "no weights for model %s (looked in %s and %s): %s, or give "
+                   "--weights FILE", arch, dirs[0], dirs[1], hint);
 }
 
 fr_status fr_model_new_pixels(int input_size, fr_model **out)

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# test_cli_embed.sh: `facerec embed`, `info` and `convert` as a user meets them: outputs,
+# exit codes, messages naming bad files, nothing half-written.
+set -uo pipefail
+bin="$FACEREC_BIN"; data="$FACEREC_DATA"; py="$FACEREC_PYTHON"
+tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+expect_code() { # expected command...
+  local want="$1"; shift
+  "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?
+  [ "$got" = "$want" ] || fail "exit $got (want $want): $* -- $(head -c 400 "$tmp/err")"
+}
+npy_info() { "$py" -c "import numpy as np,sys; a=np.load(sys.argv[1]); n=np.linalg.norm(a,axis=1); print(a.shape[0], a.shape[1], '%.4f %.4f' % (n.min(), n.max()))" "$1"; }
+
+# a directory of good images: one row each, unit norm, paths beside, in sorted order
+expect_code 0 "$bin" embed --quiet "$data/dlib_johns" -o "$tmp/johns.npy"
+read -r rows dim nmin nmax < <(npy_info "$tmp/johns.npy")
+[ "$rows" = 55 ] && [ "$dim" = 128 ] || fail "johns.npy is $rows x $dim, want 55 x 128"
+"$py" -c "import sys; lo,hi=map(float,sys.argv[1:]); sys.exit(not (abs(lo-1)<1e-5 and abs(hi-1)<1e-5))" "$nmin" "$nmax" \
+  || fail "embeddings not L2-normalized ($nmin..$nmax)"
+[ "$(wc -l < "$tmp/johns.paths")" = 55 ] || fail "johns.paths does not list 55 paths"
+sort -c "$tmp/johns.paths" || fail "paths are not in sorted order"
+[ -z "$(ls "$tmp" | grep '\.tmp\.')" ] || fail "temporary files left behind"
+
+# --raw keeps the network's own scale (dlib descriptors have norms near 1.4)
+expect_code 0 "$bin" embed --quiet --raw "$data/dlib_johns/John_Simm" -o "$tmp/raw.npy"
+read -r rows dim nmin nmax < <(npy_info "$tmp/raw.npy")
+"$py" -c "import sys; sys.exit(not float(sys.argv[1]) > 1.2)" "$nmin" || fail "--raw outputs look normalized ($nmin)"
+
+# same image, same embedding, whatever the batch size and thread count
+expect_code 0 "$bin" embed --quiet --batch 1 --threads 1 "$data/dlib_johns" -o "$tmp/b1.npy"
+"$py" -c "import numpy as np,sys; a,b=np.load(sys.argv[1]),np.load(sys.argv[2]); sys.exit(not np.abs(a-b).max()<1e-5)" \
+  "$tmp/johns.npy" "$tmp/b1.npy" || fail "batch 1 / 1 thread gives other embeddings than the default"
+
+# bad inputs among good ones: each named, the rest embedded, exit 3
+mkdir -p "$tmp/mixed"
+cp "$data/dlib_johns/John_Simm/"*.jpg "$tmp/mixed/"
+: > "$tmp/mixed/empty.jpg"
+echo "not an image" > "$tmp/mixed/text.jpg"
+head -c 2000 "$data/lfw_devtrain/images/Aaron_Peirsol/Aaron_Peirsol_0001.jpg" > "$tmp/mixed/truncated.jpg"
+expect_code 3 "$bin" embed --quiet "$tmp/mixed" -o "$tmp/mixed.npy"
+for f in empty.jpg text.jpg truncated.jpg; do
+  grep -q "$f" "$tmp/err" || fail "stderr does not name $f"
+done
+[ "$(grep -c . "$tmp/err")" = 3 ] || fail "want one line per bad file, got: $(cat "$tmp/err")"
+read -r rows dim _ _ < <(npy_info "$tmp/mixed.npy")
+[ "$rows" = 11 ] || fail "mixed.npy has $rows rows, want the 11 good images"
+grep -q "empty.jpg" "$tmp/mixed.paths" && fail "a failed image is listed in the paths"
+
+# a missing argument among good ones: named, exit 3; nothing readable at all: exit 4, no output
+expect_code 3 "$bin" embed --quiet "$data/dlib_johns/John_Simm" "$tmp/no-such-dir" -o "$tmp/m2.npy"
+grep -q "no-such-dir" "$tmp/err" || fail "missing path not named"
+expect_code 4 "$bin" embed --quiet "$tmp/mixed/empty.jpg" -o "$tmp/none.npy"
+[ -e "$tmp/none.npy" ] && fail "an output was written with no embeddings"
+
+# an unwritable output: fatal, named, no temporary left
+expect_code 4 "$bin" embed --quiet "$data/dlib_johns/John_Simm" -o "$tmp/no/such/dir/x.npy"
+grep -q "no/such/dir" "$tmp/err" || fail "unwritable output not named"
+
+# sharding splits the sorted list without overlap
+expect_code 0 "$bin" embed --quiet --shard 0/2 "$data/dlib_johns" -o "$tmp/s0.npy"
+expect_code 0 "$bin" embed --quiet --shard 1/2 "$data/dlib_johns" -o "$tmp/s1.npy"
+[ "$(cat "$tmp/s0.paths" "$tmp/s1.paths" | sort | uniq | wc -l)" = 55 ] || fail "shards do not cover the 55 images"
+[ "$(wc -l < "$tmp/s0.paths")" = 28 ] || fail "shard 0/2 should hold 28 images"
+
+# usage errors: exit 2 with a hint; --help: exit 0
+expect_code 2 "$bin" embed "$data/dlib_johns"
+grep -q -- "-o" "$tmp/err" || fail "missing -o not explained"
+expect_code 2 "$bin" embed --batch 0 "$data/dlib_johns" -o "$tmp/x.npy"
+expect_code 2 "$bin" embed --shard 3/2 "$data/dlib_johns" -o "$tmp/x.npy"
+expect_code 2 "$bin" embed --no-such-option
+expect_code 2 "$bin" frobnicate
+expect_code 0 "$bin" embed --help
+grep -q "usage: facerec embed" "$tmp/out" || fail "embed --help prints no usage"
+expect_code 0 "$bin" --help
+
+# the irv1 model without weights: a clear way forward
+FACEREC_WEIGHTS_DIR="$tmp/empty-weights" expect_code 4 "$bin" embed --model irv1 "$data/dlib_johns/John_Simm" -o "$tmp/x.npy"
+grep -q "irv1" "$tmp/err" || fail "missing irv1 weights not explained: $(cat "$tmp/err")"
+# a weights file of another model, and a file that is not one
+expect_code 4 "$bin" embed --model irv1 --weights "$FACEREC_WEIGHTS/dlib.frw" "$data/dlib_johns/John_Simm" -o "$tmp/x.npy"
+grep -q "dlib model, not irv1" "$tmp/err" || fail "wrong-model weights not explained: $(cat "$tmp/err")"
+expect_code 4 "$bin" embed --weights "$data/happyhouse/database/younes.jpg" "$data/dlib_johns/John_Simm" -o "$tmp/x.npy"
+grep -q "not a facerec weights file" "$tmp/err" || fail "non-weights file not explained: $(cat "$tmp/err")"
+head -c 1000 "$FACEREC_WEIGHTS/dlib.frw" > "$tmp/cut.frw"
+expect_code 4 "$bin" embed --weights "$tmp/cut.frw" "$data/dlib_johns/John_Simm" -o "$tmp/x.npy"
+grep -q "cut.frw" "$tmp/err" || fail "truncated weights not named: $(cat "$tmp/err")"
+
+# info: JSON that parses and names the CPU and the dlib model
+expect_code 0 "$bin" info --json
+"$py" -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['models'][0]['status']=='ok'; assert d['cpu']['threads']>=1" "$tmp/out" \
+  || fail "info --json is not what it should be"
+expect_code 0 "$bin" info --graph --model dlib
+grep -q "^conv .*conv32_down" "$tmp/out" || fail "info --graph does not list the network"
+
+# convert: a manifest that is not one
+echo '{"a": 1}' > "$tmp/bad.json"
+expect_code 4 "$bin" convert --from tfjs "$tmp/bad.json" -o "$tmp/bad.frw"
+grep -q "bad.json" "$tmp/err" || fail "convert does not name the bad manifest"
+[ -e "$tmp/bad.frw" ] && fail "convert left an output for a bad manifest"
+expect_code 4 "$bin" convert --from keras-h5 "$data/happyhouse/database/younes.jpg" -o "$tmp/bad.frw"
+grep -q "not an HDF5 file" "$tmp/err" || fail "convert --from keras-h5 of a JPEG: $(cat "$tmp/err")"
+
+[ "$failures" = 0 ] && echo "test_cli_embed: all checks passed" || { echo "test_cli_embed: $failures failed"; exit 1; }
