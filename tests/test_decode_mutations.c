@@ -18,7 +18,7 @@
 #include "image/decode.h"
 #include "testutil.h"
 
-#define MUTATIONS_PER_FILE 600
+#define MUTATIONS_PER_FILE 1000
 #define MAX_PIXELS ((int64_t)4 * 1024 * 1024)
 
 static uint32_t crc_table[256];
@@ -81,6 +81,9 @@ static size_t jpeg_find_sof(const uint8_t *p, size_t n)
 }
 
 static uint64_t rng = 0xdecafbadULL;
+
+/* Where the pixel sums go, so that the reads cannot be optimised away. */
+static volatile unsigned pixel_sink;
 
 static uint32_t pick(uint32_t n)
 {
@@ -204,7 +207,7 @@ int main(void)
                 unsigned sum = 0;
                 for (size_t i = 0; i < (size_t)image.width * image.height * 3; i++)
                     sum += image.pixels[i];
-                (void)sum;
+                pixel_sink = sum;
                 fr_image_free(&image);
             } else {
                 failed++;

@@ -327,9 +327,9 @@ int main(void)
     add_fixture("palette4.png", 31, 29);
     add_fixture("interlaced.png", 35, 27);
 
-    /* DCT scaling: TurboJPEG's factors are n/8; the smallest whose shorter side is still
-     * >= min_side. 250 * 3/8 = 93.75 -> 94, 250 * 3/4 = 187.5 -> 188. Power-of-two scales
-     * are also Pillow's draft(), which must then agree pixel for pixel. */
+    /* DCT scaling: the smallest of 1/2, 1/4, 1/8 (the fast ones; see choose_scale) whose
+     * shorter side is still >= min_side, rounded up (250 / 4 = 62.5 -> 63). These are also
+     * the scales of Pillow's draft(), which must then agree pixel for pixel. */
     char lfw[1200];
     snprintf(lfw, sizeof lfw, "%s/lfw_devtrain/images/AJ_Cook/AJ_Cook_0001.jpg", data_dir);
     char happy[1200];
@@ -342,12 +342,12 @@ int main(void)
     add_case(lfw, 32, 32, 1, 31);      /* 1/8 is the smallest there is */
     add_case(happy, 48, 48, 48, 48);   /* 1/2 of a 96x96 */
     int first_sized_only = case_count;
-    add_case(lfw, 94, 94, 80, 0);    /* 3/8 */
-    add_case(lfw, 188, 188, 160, 0); /* 3/4 */
-    add_case(lfw, 250, 250, 250, 0); /* 1 */
+    add_case(lfw, 125, 125, 80, 0);   /* 1/2 (not 3/8 = 94: slower) */
+    add_case(lfw, 250, 250, 160, 0);  /* 1 (not 3/4 = 188: slower than 1) */
+    add_case(lfw, 250, 250, 250, 0);  /* 1 */
     add_case(lfw, 250, 250, 1000, 0); /* never upscales */
-    add_case(happy, 84, 84, 80, 0);  /* 7/8 */
-    add_case(png, 96, 96, 10, 0);    /* PNG: no DCT, full size */
+    add_case(happy, 96, 96, 80, 0);   /* 1 (not 7/8 = 84) */
+    add_case(png, 96, 96, 10, 0);     /* PNG: no DCT, full size */
 
     int reference = run_reference();
     if (reference == 0) {

@@ -7,7 +7,10 @@
 
 #include "facerec.h"
 
+/* fr_decode_options.max_pixels when left 0: 64 Mi-pixels (8192 x 8192), i.e. at most
+ * 192 MiB of RGB output (256 MiB of intermediate CMYK), checked from the header. */
 #define FR_DEFAULT_MAX_PIXELS ((int64_t)64 * 1024 * 1024)
+/* fr_image_load refuses files larger than this before reading them. */
 #define FR_MAX_FILE_BYTES ((size_t)256 * 1024 * 1024)
 
 #endif

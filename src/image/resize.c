@@ -191,22 +191,27 @@ static void pil_horizontal(const uint8_t *src, int in_w, int rows, uint8_t *dst,
     }
 }
 
-/* The vertical pass: output row yy mixes input rows bounds[yy] ... (relative to src). */
+/* The vertical pass: output row yy mixes input rows bounds[yy] - row_shift ... (of src).
+ * Integer sums are exact, so accumulating a whole row at a time (which vectorises) gives
+ * Pillow's per-pixel result. acc holds width * 3 sums. */
 static void pil_vertical(const uint8_t *src, int width, uint8_t *dst, int out_h, int row_shift,
-                         const pil_coeffs *c)
+                         const pil_coeffs *c, int32_t *acc)
 {
     size_t stride = (size_t)width * 3;
     for (int yy = 0; yy < out_h; yy++) {
         int ymin = c->bounds[yy * 2] - row_shift, count = c->bounds[yy * 2 + 1];
         const int32_t *k = c->weights + (size_t)yy * c->ksize;
-        const uint8_t *in = src + (size_t)ymin * stride;
-        uint8_t *out = dst + (size_t)yy * stride;
-        for (size_t i = 0; i < stride; i++) {
-            int32_t s = 1 << (PIL_PRECISION_BITS - 1);
-            for (int y = 0; y < count; y++)
-                s += in[(size_t)y * stride + i] * k[y];
-            out[i] = pil_clip8(s);
+        for (size_t i = 0; i < stride; i++)
+            acc[i] = 1 << (PIL_PRECISION_BITS - 1);
+        for (int y = 0; y < count; y++) {
+            const uint8_t *in = src + (size_t)(ymin + y) * stride;
+            int32_t weight = k[y];
+            for (size_t i = 0; i < stride; i++)
+                acc[i] += in[i] * weight;
         }
+        uint8_t *out = dst + (size_t)yy * stride;
+        for (size_t i = 0; i < stride; i++)
+            out[i] = pil_clip8(acc[i]);
     }
 }
 
@@ -226,37 +231,49 @@ fr_status fr_resize_bilinear_pil(const uint8_t *src, int src_w, int src_h, uint8
     }
 
     pil_coeffs vert = {0}, horiz = {0};
-    fr_status status = pil_precompute(src_h, dst_h, &vert);
-    if (status != FR_OK)
-        return status;
-    int first_row = vert.bounds[0];
-    int last_row = vert.bounds[dst_h * 2 - 2] + vert.bounds[dst_h * 2 - 1];
     uint8_t *temp = NULL;
+    int32_t *acc = NULL;
+    fr_status status = FR_OK;
     if (need_h) {
         status = pil_precompute(src_w, dst_w, &horiz);
         if (status != FR_OK)
-            goto done;
+            return status;
         if (!need_v) {
             pil_horizontal(src, src_w, src_h, dst, dst_w, &horiz);
-            goto done;
+            pil_coeffs_free(&horiz);
+            return FR_OK;
         }
-        size_t bytes;
-        if (!fr_mul_size((size_t)dst_w * 3, (size_t)(last_row - first_row), &bytes)) {
-            status = fr_fail(FR_E_TOO_LARGE, "resize: intermediate image too large");
-            goto done;
-        }
-        temp = fr_malloc(bytes, "resize intermediate image");
-        if (!temp) {
-            status = FR_E_NOMEM;
-            goto done;
-        }
-        pil_horizontal(src + (size_t)first_row * src_w * 3, src_w, last_row - first_row, temp,
-                       dst_w, &horiz);
-        pil_vertical(temp, dst_w, dst, dst_h, first_row, &vert);
-    } else {
-        pil_vertical(src, src_w, dst, dst_h, 0, &vert);
     }
+    status = pil_precompute(src_h, dst_h, &vert);
+    if (status != FR_OK)
+        goto done;
+    acc = fr_malloc((size_t)dst_w * 3 * sizeof(int32_t), "resize row sums");
+    if (!acc) {
+        status = FR_E_NOMEM;
+        goto done;
+    }
+    if (!need_h) {
+        pil_vertical(src, src_w, dst, dst_h, 0, &vert, acc);
+        goto done;
+    }
+    /* Only the source rows the vertical pass reads go through the horizontal one. */
+    int first_row = vert.bounds[0];
+    int last_row = vert.bounds[dst_h * 2 - 2] + vert.bounds[dst_h * 2 - 1];
+    size_t bytes;
+    if (!fr_mul_size((size_t)dst_w * 3, (size_t)(last_row - first_row), &bytes)) {
+        status = fr_fail(FR_E_TOO_LARGE, "resize: intermediate image too large");
+        goto done;
+    }
+    temp = fr_malloc(bytes, "resize intermediate image");
+    if (!temp) {
+        status = FR_E_NOMEM;
+        goto done;
+    }
+    pil_horizontal(src + (size_t)first_row * src_w * 3, src_w, last_row - first_row, temp, dst_w,
+                   &horiz);
+    pil_vertical(temp, dst_w, dst, dst_h, first_row, &vert, acc);
 done:
+    free(acc);
     free(temp);
     pil_coeffs_free(&horiz);
     pil_coeffs_free(&vert);
@@ -297,43 +314,57 @@ fr_status fr_resize_faceapi(const uint8_t *src, int src_w, int src_h, uint8_t *d
     int top = src_h < src_w ? prepend : 0;
     int left = src_w < src_h ? prepend : 0;
 
+    /* Per output column: byte offsets of the left and right source pixels in an image row
+     * (-1 where they fall in the padding) and the fraction between them. */
+    size_t table_bytes;
+    if (!fr_mul_size((size_t)size, sizeof(double) + 2 * sizeof(int), &table_bytes))
+        return fr_fail(FR_E_TOO_LARGE, "resize: output size %d too large", size);
+    double *col_frac = fr_malloc(table_bytes, "resize column table");
+    if (!col_frac)
+        return FR_E_NOMEM;
+    int *col_off = (int *)(col_frac + size);
     const double ratio = (double)side / size;
+    for (int c = 0; c < size; c++) {
+        double src_col = ratio * c;
+        double col_floor = floor(src_col);
+        col_frac[c] = src_col - col_floor;
+        int c0 = (int)col_floor - left, c1 = (int)ceil(src_col);
+        c1 = (c1 > side - 1 ? side - 1 : c1) - left;
+        col_off[2 * c] = c0 >= 0 && c0 < src_w ? c0 * 3 : -1;
+        col_off[2 * c + 1] = c1 >= 0 && c1 < src_w ? c1 * 3 : -1;
+    }
+
+    static const uint8_t black[3] = {0, 0, 0};
     for (int r = 0; r < size; r++) {
         double src_row = ratio * r;
         double row_floor = floor(src_row);
         double row_frac = src_row - row_floor;
         int r0 = (int)row_floor - top, r1 = (int)ceil(src_row);
-        if (r1 > side - 1)
-            r1 = side - 1;
-        r1 -= top;
+        r1 = (r1 > side - 1 ? side - 1 : r1) - top;
         const uint8_t *row0 = r0 >= 0 && r0 < src_h ? src + (size_t)r0 * src_w * 3 : NULL;
         const uint8_t *row1 = r1 >= 0 && r1 < src_h ? src + (size_t)r1 * src_w * 3 : NULL;
         uint8_t *out = dst + (size_t)r * size * 3;
         for (int c = 0; c < size; c++) {
-            double src_col = ratio * c;
-            double col_floor = floor(src_col);
-            double col_frac = src_col - col_floor;
-            int c0 = (int)col_floor - left, c1 = (int)ceil(src_col);
-            if (c1 > side - 1)
-                c1 = side - 1;
-            c1 -= left;
-            int in0 = c0 >= 0 && c0 < src_w, in1 = c1 >= 0 && c1 < src_w;
+            int o0 = col_off[2 * c], o1 = col_off[2 * c + 1];
+            const uint8_t *top_left = row0 && o0 >= 0 ? row0 + o0 : black;
+            const uint8_t *top_right = row0 && o1 >= 0 ? row0 + o1 : black;
+            const uint8_t *bottom_left = row1 && o0 >= 0 ? row1 + o0 : black;
+            const uint8_t *bottom_right = row1 && o1 >= 0 ? row1 + o1 : black;
+            double frac = col_frac[c];
             for (int d = 0; d < 3; d++) {
-                double top_left = row0 && in0 ? row0[c0 * 3 + d] : 0.0;
-                double top_right = row0 && in1 ? row0[c1 * 3 + d] : 0.0;
-                double bottom_left = row1 && in0 ? row1[c0 * 3 + d] : 0.0;
-                double bottom_right = row1 && in1 ? row1[c1 * 3 + d] : 0.0;
-                double step = (top_right - top_left) * col_frac;
-                double top_value = top_left + step;
-                step = (bottom_right - bottom_left) * col_frac;
-                double bottom_value = bottom_left + step;
+                double step = (double)(top_right[d] - top_left[d]) * frac;
+                double top_value = top_left[d] + step;
+                step = (double)(bottom_right[d] - bottom_left[d]) * frac;
+                double bottom_value = bottom_left[d] + step;
                 step = (bottom_value - top_value) * row_frac;
                 float value = (float)(top_value + step);
-                float rounded = roundf(value);
-                out[c * 3 + d] = (uint8_t)(rounded < 0.0f ? 0.0f : rounded > 255.0f ? 255.0f
-                                                                                       : rounded);
+                /* value + 0.5 is exact in double (value < 2^8 has 24 bits), so this is
+                 * round-half-up; tfjs' float can only land in [0, 255]. */
+                int rounded = (int)((double)value + 0.5);
+                out[c * 3 + d] = (uint8_t)(rounded < 0 ? 0 : rounded > 255 ? 255 : rounded);
             }
         }
     }
+    free(col_frac);
     return FR_OK;
 }

@@ -19,13 +19,17 @@ void fr_resize_nearest_pil(const uint8_t *src, int src_w, int src_h, uint8_t *ds
                            int dst_h);
 
 /* Pillow BILINEAR (a triangle filter widened by the downscale factor, 8-bit fixed point),
- * bit-exact with Pillow's ImagingResample. Allocates a temporary row buffer. */
+ * bit-exact with Pillow's ImagingResample. Allocates its coefficient tables and, when both
+ * sides change, an intermediate dst_w x (source rows used) image; fails only on bad sizes
+ * (FR_E_INVALID) or memory. */
 fr_status fr_resize_bilinear_pil(const uint8_t *src, int src_w, int src_h, uint8_t *dst,
                                  int dst_w, int dst_h);
 
 /* face-api's input: pad to a square with zeros (centred; for an odd difference the extra
  * row or column goes after the image), then TensorFlow's legacy bilinear resize to
- * size x size, computed in float32 and rounded to the nearest integer. */
+ * size x size as tfjs-backend-cpu computes it (double arithmetic, stored as float32), rounded
+ * to the nearest integer (halves up): within 0.5 of face-api's float input, equal to its
+ * rounding. An image already size x size is copied. */
 fr_status fr_resize_faceapi(const uint8_t *src, int src_w, int src_h, uint8_t *dst, int size);
 
 #endif
