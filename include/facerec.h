@@ -55,8 +55,9 @@ typedef struct fr_image {
 /* Limits applied while decoding. Zero fields take the defaults. */
 typedef struct fr_decode_options {
     int64_t max_pixels; /* refuse images with more pixels than this (default 64 Mpx) */
-    int min_side;       /* JPEG DCT scaling: decode at the smallest 1/8..8/8 scale whose
-                           shorter side is still >= this; 0 = always full size */
+    int min_side;       /* JPEG DCT scaling: decode at the smallest of 1/2, 1/4, 1/8 scale
+                           whose shorter side is still >= this (the other TurboJPEG factors
+                           measured slower than full size); 0 = always full size */
 } fr_decode_options;
 
 /* Decodes a JPEG or PNG file into 8-bit RGB (grayscale and CMYK converted, alpha dropped,
@@ -128,6 +129,12 @@ void fr_runner_free(fr_runner *runner);
 const char *fr_runner_backend(const fr_runner *runner);
 fr_precision fr_runner_precision(const fr_runner *runner);
 int fr_runner_max_batch(const fr_runner *runner);
+/* A warning the caller should show (e.g. "GPU memory: batch 1024 did not fit, using 512"),
+ * or NULL. */
+const char *fr_runner_warning(const fr_runner *runner);
+/* One line on how the backend runs the model (for CUDA: precision, batch, how many
+ * convolutions took each cuDNN path, CUDA graphs), or "" where there is nothing to say. */
+const char *fr_runner_describe(fr_runner *runner);
 /* Runs n prepared images (n * input_size^2 * 3 bytes) and writes n raw network outputs
  * (n * embedding_size floats). Not L2-normalized: see fr_l2_normalize. */
 fr_status fr_runner_run(fr_runner *runner, const uint8_t *inputs, int n, float *outputs);
