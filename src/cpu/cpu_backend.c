@@ -285,5 +285,6 @@ static int cpu_max_batch(const void *state)
     return ((const cpu_state *)state)->max_batch;
 }
 
-const fr_backend fr_cpu_backend = {"cpu", cpu_plan, cpu_run, cpu_release, cpu_precision,
-                                   cpu_max_batch};
+const fr_backend fr_cpu_backend = {.name = "cpu", .plan = cpu_plan, .run = cpu_run,
+                                   .release = cpu_release, .precision = cpu_precision,
+                                   .max_batch = cpu_max_batch};

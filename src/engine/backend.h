@@ -4,6 +4,10 @@
  * Backends see only the graph (model/graph.h) and uint8 inputs; they return raw network
  * outputs. The CPU backend always exists; the CUDA backend (cuda/) exists where the toolkit
  * was found at build time and is usable where a GPU is present at run time.
+ *
+ * A backend may also take batches asynchronously (submit / collect): the CUDA backend
+ * uploads, computes and downloads one batch while the engine decodes the next. Where a
+ * backend has no submit, the runner emulates it with run(), so the engine has one code path.
  */
 #ifndef FR_ENGINE_BACKEND_H
 #define FR_ENGINE_BACKEND_H
@@ -22,7 +26,31 @@ typedef struct fr_backend {
      * less than asked for when memory is short). */
     fr_precision (*precision)(const void *state);
     int (*max_batch)(const void *state);
+
+    /* Optional (NULL where absent). submit starts a batch of n <= max_batch inputs and may
+     * return before it is done (inputs can be reused as soon as it returns); collect waits for
+     * the oldest batch submitted and not yet collected and writes its outputs. At most
+     * FR_BACKEND_IN_FLIGHT batches are submitted and not collected at any time. */
+    fr_status (*submit)(void *state, const uint8_t *inputs, int n);
+    fr_status (*collect)(void *state, float *outputs);
+    /* A warning for the user (e.g. a smaller batch than asked for), or NULL. */
+    const char *(*warning)(const void *state);
+    /* One line on how the model runs (precision, batch, library paths taken), or NULL. */
+    const char *(*describe)(void *state);
+    /* Seconds per batch of n for the forward pass alone, on the inputs of the last batch
+     * submitted, already on the device: the median of `iterations` timed runs after warm-up. */
+    fr_status (*benchmark)(void *state, int n, int iterations, double *seconds);
 } fr_backend;
+
+#define FR_BACKEND_IN_FLIGHT 2
+
+/* The engine's side of a runner (engine/embedder.c, benchmarks): batches in flight, in the
+ * order submitted, at most FR_BACKEND_IN_FLIGHT at a time; n may be 0 (nothing to run). collect
+ * writes the outputs of the oldest batch and its n. */
+fr_status fr_runner_submit(fr_runner *runner, const uint8_t *inputs, int n);
+fr_status fr_runner_collect(fr_runner *runner, float *outputs, int *n);
+/* The backend's benchmark(), or FR_E_UNSUPPORTED where it has none. */
+fr_status fr_runner_benchmark(fr_runner *runner, int n, int iterations, double *seconds);
 
 extern const fr_backend fr_cpu_backend;
 #ifdef FACEREC_HAVE_CUDA

@@ -4,8 +4,10 @@
  * Batch b holds inputs [b*B, b*B+B) in buffer b % FR_EMBED_BUFFERS. Decode workers claim
  * inputs one at a time from a shared counter and wait only when the buffer their input
  * needs is still held by an older batch; the main thread waits for a batch to be complete,
- * packs its decoded images together, runs the network and hands results to the sink in
- * input order, then frees the buffer for batch b + FR_EMBED_BUFFERS.
+ * packs its decoded images together and submits it to the runner, then collects the batch
+ * before it (one batch stays in flight, so a GPU computes b - 1 and uploads b while the
+ * CPUs decode b + 1), hands its results to the sink in input order, and frees its buffer
+ * for batch b - 1 + FR_EMBED_BUFFERS.
  */
 #include "engine/embedder.h"
 
@@ -19,6 +21,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/pool.h"
+#include "engine/backend.h"
 #include "model/model_internal.h"
 
 typedef struct batch_buffer {
@@ -213,20 +216,36 @@ fr_status fr_embed_files(fr_embedder *e, const char *const *paths, size_t count,
     size_t dim = (size_t)e->model->info.embedding_size;
     int progress = e->options.progress && isatty(STDERR_FILENO);
     double t0 = now_seconds(), last_shown = t0;
-    for (size_t batch = 0; batch < batches && !st; batch++) {
-        batch_buffer *b = &e->buffers[batch % FR_EMBED_BUFFERS];
-        pthread_mutex_lock(&e->lock);
-        while (b->remaining > 0)
-            pthread_cond_wait(&e->changed, &e->lock);
-        pthread_mutex_unlock(&e->lock);
-        size_t first = batch * (size_t)e->batch;
+    long in_flight = 0; /* batches submitted and not yet collected */
+    for (size_t batch = 0; batch <= batches && !st; batch++) {
+        if (batch < batches) {
+            batch_buffer *b = &e->buffers[batch % FR_EMBED_BUFFERS];
+            pthread_mutex_lock(&e->lock);
+            while (b->remaining > 0)
+                pthread_cond_wait(&e->changed, &e->lock);
+            pthread_mutex_unlock(&e->lock);
+            size_t first = batch * (size_t)e->batch;
+            int n = (int)(count - first < (size_t)e->batch ? count - first : (size_t)e->batch);
+            int good = 0;
+            for (int i = 0; i < n; i++)
+                if (b->status[i] == FR_OK)
+                    memcpy(e->packed + (size_t)good++ * e->image_bytes,
+                           b->pixels + (size_t)i * e->image_bytes, e->image_bytes);
+            st = fr_runner_submit(e->runner, e->packed, good);
+            if (st)
+                break;
+            in_flight++;
+        }
+        if (batch == 0)
+            continue;
+        /* the batch before this one: its results, in input order */
+        size_t done = batch - 1;
+        batch_buffer *b = &e->buffers[done % FR_EMBED_BUFFERS];
+        size_t first = done * (size_t)e->batch;
         int n = (int)(count - first < (size_t)e->batch ? count - first : (size_t)e->batch);
         int good = 0;
-        for (int i = 0; i < n; i++)
-            if (b->status[i] == FR_OK)
-                memcpy(e->packed + (size_t)good++ * e->image_bytes,
-                       b->pixels + (size_t)i * e->image_bytes, e->image_bytes);
-        st = fr_runner_run(e->runner, e->packed, good, e->outputs);
+        in_flight--;
+        st = fr_runner_collect(e->runner, e->outputs, &good);
         if (!st && !e->options.raw)
             fr_l2_normalize(e->outputs, (size_t)good, dim);
         for (int i = 0, k = 0; i < n && !st; i++) {
@@ -241,21 +260,29 @@ fr_status fr_embed_files(fr_embedder *e, const char *const *paths, size_t count,
             free(b->errors[i]);
             b->errors[i] = NULL;
         }
-        /* hand the buffer to batch + FR_EMBED_BUFFERS */
+        /* hand the buffer to done + FR_EMBED_BUFFERS */
         pthread_mutex_lock(&e->lock);
-        size_t later = batch + FR_EMBED_BUFFERS;
+        size_t later = done + FR_EMBED_BUFFERS;
         b->batch = (long)later;
         b->remaining = later < batches ? (int)(count - later * (size_t)e->batch < (size_t)e->batch
                                                    ? count - later * (size_t)e->batch
                                                    : (size_t)e->batch)
                                        : 0;
-        e->released = (long)batch + 1;
+        e->released = (long)done + 1;
         pthread_cond_broadcast(&e->changed);
         pthread_mutex_unlock(&e->lock);
-        if (progress && (now_seconds() - last_shown > 0.5 || batch + 1 == batches)) {
-            show_progress(first + (size_t)n, count, t0, batch + 1 == batches);
+        if (progress && (now_seconds() - last_shown > 0.5 || done + 1 == batches)) {
+            show_progress(first + (size_t)n, count, t0, done + 1 == batches);
             last_shown = now_seconds();
         }
+    }
+    /* a stopped run leaves the runner with nothing in flight, for the next run */
+    if (in_flight > 0) {
+        char saved[512];
+        fr_error_save(saved, sizeof saved);
+        for (int good; in_flight > 0; in_flight--)
+            fr_runner_collect(e->runner, e->outputs, &good);
+        fr_error_restore(saved);
     }
     pthread_mutex_lock(&e->lock);
     e->stopping = 1;

@@ -1,4 +1,8 @@
-/* runner.c: a model bound to a backend: device choice, planning, batches. */
+/*
+ * runner.c: a model bound to a backend: device choice, planning, batches. Batches in flight
+ * (submit / collect) go to the backend where it takes them; otherwise each submit runs at
+ * once into one of FR_BACKEND_IN_FLIGHT held output buffers and collect hands it over.
+ */
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +16,10 @@ struct fr_runner {
     const fr_backend *backend; /* NULL for the pixels model, which needs no network */
     void *state;
     int max_batch;
+    /* batches in flight, oldest first: their sizes, and outputs held where run() made them */
+    int pending_n[FR_BACKEND_IN_FLIGHT];
+    long submitted, collected;
+    float *held[FR_BACKEND_IN_FLIGHT]; /* max_batch x embedding_size, when emulating */
 };
 
 #ifdef FACEREC_HAVE_CUDA
@@ -117,6 +125,14 @@ fr_status fr_runner_new(const fr_model *model, const fr_runner_options *options,
         }
         r->max_batch = r->backend->max_batch(r->state);
     }
+    if (!r->backend || !r->backend->submit) {
+        size_t floats = (size_t)r->max_batch * (size_t)model->info.embedding_size;
+        for (int i = 0; i < FR_BACKEND_IN_FLIGHT; i++)
+            if (!(r->held[i] = fr_malloc(floats * sizeof(float), "embeddings in flight"))) {
+                fr_runner_free(r);
+                return FR_E_NOMEM;
+            }
+    }
     *out = r;
     return FR_OK;
 }
@@ -127,7 +143,20 @@ void fr_runner_free(fr_runner *r)
         return;
     if (r->backend)
         r->backend->release(r->state);
+    for (int i = 0; i < FR_BACKEND_IN_FLIGHT; i++)
+        free(r->held[i]);
     free(r);
+}
+
+const char *fr_runner_warning(const fr_runner *r)
+{
+    return r->backend && r->backend->warning ? r->backend->warning(r->state) : NULL;
+}
+
+const char *fr_runner_describe(fr_runner *r)
+{
+    const char *text = r->backend && r->backend->describe ? r->backend->describe(r->state) : NULL;
+    return text ? text : "";
 }
 
 const char *fr_runner_backend(const fr_runner *r)
@@ -158,4 +187,57 @@ fr_status fr_runner_run(fr_runner *r, const uint8_t *inputs, int n, float *outpu
     for (size_t i = 0; i < count; i++)
         outputs[i] = inputs[i] * (1.0f / 255.0f);
     return FR_OK;
+}
+
+fr_status fr_runner_submit(fr_runner *r, const uint8_t *inputs, int n)
+{
+    if (r->submitted - r->collected >= FR_BACKEND_IN_FLIGHT)
+        return fr_fail(FR_E_INTERNAL, "more than %d batches in flight", FR_BACKEND_IN_FLIGHT);
+    if (n < 0 || n > r->max_batch)
+        return fr_fail(FR_E_INVALID, "batch of %d images (at most %d)", n, r->max_batch);
+    int slot = (int)(r->submitted % FR_BACKEND_IN_FLIGHT);
+    fr_status st = FR_OK;
+    if (n > 0) {
+        if (r->backend && r->backend->submit)
+            st = r->backend->submit(r->state, inputs, n);
+        else
+            st = fr_runner_run(r, inputs, n, r->held[slot]);
+    }
+    if (st)
+        return st;
+    r->pending_n[slot] = n;
+    r->submitted++;
+    return FR_OK;
+}
+
+fr_status fr_runner_collect(fr_runner *r, float *outputs, int *n)
+{
+    if (r->collected == r->submitted)
+        return fr_fail(FR_E_INTERNAL, "no batch in flight to collect");
+    int slot = (int)(r->collected % FR_BACKEND_IN_FLIGHT);
+    int count = r->pending_n[slot];
+    fr_status st = FR_OK;
+    if (count > 0) {
+        if (r->backend && r->backend->submit)
+            st = r->backend->collect(r->state, outputs);
+        else
+            memcpy(outputs, r->held[slot],
+                   (size_t)count * (size_t)r->model->info.embedding_size * sizeof(float));
+    }
+    r->collected++;
+    if (st)
+        return st;
+    *n = count;
+    return FR_OK;
+}
+
+fr_status fr_runner_benchmark(fr_runner *r, int n, int iterations, double *seconds)
+{
+    if (!r->backend || !r->backend->benchmark)
+        return fr_fail(FR_E_UNSUPPORTED, "the %s backend has no device-resident benchmark",
+                       fr_runner_backend(r));
+    if (n < 1 || n > r->max_batch || iterations < 1)
+        return fr_fail(FR_E_INVALID, "benchmark of batch %d x %d runs (batch at most %d)", n,
+                       iterations, r->max_batch);
+    return r->backend->benchmark(r->state, n, iterations, seconds);
 }
