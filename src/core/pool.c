@@ -92,15 +92,18 @@ fr_status fr_pool_new(int threads, fr_pool **out)
         return FR_E_NOMEM;
     }
     for (int i = 1; i < threads; i++) {
+        /* filled before the thread starts: it reads and frees its argument at once */
         worker_arg *wa = malloc(sizeof *wa);
+        if (wa) {
+            wa->pool = p;
+            wa->index = i;
+        }
         if (!wa || pthread_create(&p->workers[i], NULL, worker_main, wa) != 0) {
             free(wa);
             p->threads = i; /* those started so far are stopped by free */
             fr_pool_free(p);
             return fr_fail(FR_E_NOMEM, "cannot start thread %d of %d", i + 1, threads);
         }
-        wa->pool = p;
-        wa->index = i;
     }
     *out = p;
     return FR_OK;
