@@ -518,7 +518,8 @@ static fr_status setup(cuda_state *s, const fr_graph *g, const fr_runner_options
     s->elem = s->dtype == FR_CU_F16 ? 2 : 4;
     s->input_channels = s->dtype == FR_CU_F16 ? 8 : 4;
     s->image_bytes = (size_t)g->input_h * g->input_w * 3;
-    s->dim = (size_t)g->tensors[g->output].c;
+    const fr_tensor *output = &g->tensors[g->output];
+    s->dim = (size_t)output->h * output->w * output->c;
     TRY(parse_paths(&s->paths));
     if (g->node_count < 1 || g->nodes[0].kind != FR_OP_NORMALIZE)
         return fr_fail(FR_E_UNSUPPORTED, "CUDA backend: the graph does not start by normalizing");

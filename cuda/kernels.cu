@@ -290,10 +290,13 @@ __global__ void epilogue(const T *conv, const T *bias, const T *alpha, dview out
 
 template <typename T> __global__ void output_to_float(dview in, float *out, long long n)
 {
-    long long total = n * in.c;
+    long long per_image = (long long)in.h * in.w * in.c, total = n * per_image;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
-         i += (long long)gridDim.x * blockDim.x)
-        out[i] = to_float(*at<T>(in, i / in.c, 0, 0, (int)(i % in.c)));
+         i += (long long)gridDim.x * blockDim.x) {
+        long long img = i / per_image;
+        int rem = (int)(i % per_image), k = rem % in.c, p = rem / in.c;
+        out[i] = to_float(*at<T>(in, img, p / in.w, p % in.w, k));
+    }
 }
 
 template <typename T> __global__ void convert(const float *in, T *out, long long count)
@@ -421,7 +424,7 @@ extern "C" fr_status fr_cu_epilogue(cudaStream_t stream, fr_cu_dtype dtype, fr_a
 extern "C" fr_status fr_cu_to_float(cudaStream_t stream, fr_cu_dtype dtype, const fr_cu_view *in,
                                     float *out, int n)
 {
-    unsigned grid = blocks_for((long long)n * in->c);
+    unsigned grid = blocks_for((long long)n * in->h * in->w * in->c);
     if (dtype == FR_CU_F16)
         output_to_float<__half><<<grid, THREADS, 0, stream>>>(device_view(in), out, (long long)n);
     else

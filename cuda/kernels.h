@@ -47,7 +47,7 @@ fr_status fr_cu_global_avg(cudaStream_t stream, fr_cu_dtype dtype, const fr_cu_v
 fr_status fr_cu_epilogue(cudaStream_t stream, fr_cu_dtype dtype, fr_activation act,
                          int accumulate, const void *conv, const void *bias, const void *alpha,
                          const fr_cu_view *out, int n);
-/* The network output (n, 1, 1, c) view -> dense float32 (n, c). */
+/* The network output view (n, h, w, c) -> dense float32 (n, h * w * c). */
 fr_status fr_cu_to_float(cudaStream_t stream, fr_cu_dtype dtype, const fr_cu_view *in,
                          float *out, int n);
 /* float32 -> the storage type, count elements (weights, once at plan time). */
