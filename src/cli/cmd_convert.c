@@ -3,18 +3,21 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "detect/mtcnn.h"
 #include "model/convert.h"
 
 static void help(FILE *out)
 {
     fprintf(out,
-            "usage: facerec convert --from tfjs|keras-h5 SRC -o OUT.frw [options]\n\n"
+            "usage: facerec convert --from tfjs|keras-h5|mtcnn-npy SRC -o OUT.frw [options]\n\n"
             "Imports published weights into facerec's weights format.\n"
             "  --from tfjs        SRC is a TensorFlow.js weights manifest (face-api's\n"
             "                     face_recognition_model-weights_manifest.json, .bin beside it):\n"
             "                     the dlib ResNet\n"
             "  --from keras-h5    SRC is a Keras 2.x .h5 of FaceNet Inception-ResNet-v1\n"
             "                     (model.save or model.save_weights): the irv1 network\n"
+            "  --from mtcnn-npy   SRC is a folder of MTCNN tensors, det1-3/<layer>/<name>.npy\n"
+            "                     (facenet's det1-3.npy split per tensor): the face detector\n"
             "  -o, --output FILE  where to write (written to a temporary name, then renamed)\n"
             "  --preprocess MODE  default preprocessing stored in the file (irv1: seed|facenet)\n"
             "  --threshold D      default verification threshold stored in the file\n"
@@ -57,8 +60,10 @@ int fr_cmd_convert(int argc, char **argv)
         st = fr_convert_tfjs(argv[optind], output, &copt);
     else if (strcmp(from, "keras-h5") == 0)
         st = fr_convert_keras_h5(argv[optind], output, &copt);
+    else if (strcmp(from, "mtcnn-npy") == 0)
+        st = fr_mtcnn_convert(argv[optind], output);
     else {
-        fr_cli_error("convert", "--from %s: choose tfjs or keras-h5", from);
+        fr_cli_error("convert", "--from %s: choose tfjs, keras-h5 or mtcnn-npy", from);
         return FR_EXIT_USAGE;
     }
     if (st)

@@ -35,7 +35,7 @@ static const char *find_key(const char *header, const char *key)
     return p;
 }
 
-static fr_status parse_header(const char *path, const char *header, fr_npy *out)
+static fr_status parse_header(const char *path, const char *header, fr_npy *out, int *fortran)
 {
     const char *descr = find_key(header, "descr");
     const char *order = find_key(header, "fortran_order");
@@ -48,8 +48,9 @@ static fr_status parse_header(const char *path, const char *header, fr_npy *out)
         out->dtype = FR_NPY_U8;
     else
         return fr_fail(FR_E_UNSUPPORTED, "%s: .npy dtype %.8s is not float32 or uint8", path, descr);
-    if (strncmp(order, "False", 5) != 0)
-        return fr_fail(FR_E_UNSUPPORTED, "%s: Fortran-ordered .npy arrays are not supported", path);
+    if (strncmp(order, "False", 5) != 0 && strncmp(order, "True", 4) != 0)
+        return fr_fail(FR_E_FORMAT, "%s: malformed .npy fortran_order", path);
+    *fortran = *order == 'T';
     if (*shape != '(')
         return fr_fail(FR_E_FORMAT, "%s: malformed .npy shape", path);
     shape++;
@@ -72,6 +73,23 @@ static fr_status parse_header(const char *path, const char *header, fr_npy *out)
             return fr_fail(FR_E_TOO_LARGE, "%s: .npy shape overflows", path);
     }
     return FR_OK;
+}
+
+/* Fortran order (first index fastest, as some converters save weights) into C order. */
+static void from_fortran(const unsigned char *src, fr_npy *arr)
+{
+    size_t elem = dtype_size(arr->dtype), index[FR_NPY_MAX_DIMS] = {0};
+    unsigned char *dst = arr->data;
+    for (size_t c = 0; c < arr->count; c++) {
+        size_t f = 0, stride = 1;
+        for (int k = 0; k < arr->ndim; k++) {
+            f += index[k] * stride;
+            stride *= arr->shape[k];
+        }
+        memcpy(dst + c * elem, src + f * elem, elem);
+        for (int k = arr->ndim - 1; k >= 0 && ++index[k] == arr->shape[k]; k--)
+            index[k] = 0;
+    }
 }
 
 fr_status fr_npy_load(const char *path, fr_npy *out)
@@ -111,7 +129,8 @@ fr_status fr_npy_load(const char *path, fr_npy *out)
     memcpy(header, b + start, header_len);
     header[header_len] = 0;
     fr_npy arr = {0};
-    st = parse_header(path, header, &arr);
+    int fortran = 0;
+    st = parse_header(path, header, &arr, &fortran);
     free(header);
     size_t bytes = 0;
     if (!st && !fr_mul_size(arr.count, dtype_size(arr.dtype), &bytes))
@@ -124,6 +143,8 @@ fr_status fr_npy_load(const char *path, fr_npy *out)
         arr.data = fr_malloc(bytes, path);
         if (!arr.data)
             st = FR_E_NOMEM;
+        else if (fortran)
+            from_fortran(b + data_at, &arr);
         else
             memcpy(arr.data, b + data_at, bytes);
     }

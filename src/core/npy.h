@@ -1,6 +1,7 @@
 /*
  * npy.h: NumPy .npy files (format 1.0/2.0), the interchange format of embeddings and
- * distance matrices. Little-endian, C order; float32 ("<f4") and uint8 ("|u1").
+ * distance matrices. Little-endian, C order (Fortran-ordered files are read into C order);
+ * float32 ("<f4") and uint8 ("|u1").
  */
 #ifndef FR_CORE_NPY_H
 #define FR_CORE_NPY_H

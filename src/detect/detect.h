@@ -1,0 +1,62 @@
+/*
+ * detect.h: face detection (MTCNN) over batches of images.
+ *
+ * The algorithm is facenet's detect_face() (src/align/detect_face.py): an image pyramid
+ * (factor 0.709 from 12 / min_face), P-Net over every level, NMS, box regression, squaring;
+ * R-Net on 24x24 crops of the candidates; O-Net on 48x48 crops, which adds five landmarks;
+ * thresholds 0.6 / 0.7 / 0.7. A detector runs the stages of several images together: P-Net
+ * once per pyramid size shared by the images (a graph per size, cached), R-Net and O-Net
+ * once over the candidates of all of them, in batches.
+ *
+ * One detector per thread; several may share one fr_mtcnn (read-only weights).
+ */
+#ifndef FR_DETECT_DETECT_H
+#define FR_DETECT_DETECT_H
+
+#include "detect/mtcnn.h"
+#include "facerec.h"
+
+typedef struct fr_face {
+    /* x1, y1, x2, y2 in pixels of the image given, as detect_face returns them (facenet's
+     * align_dataset_mtcnn crops img[y1:y2, x1:x2] with them) */
+    float box[4];
+    float score; /* O-Net's face probability */
+    /* (x, y), 0-based pixel centres: the eye on the image's left, the other eye, the nose
+     * tip, the mouth corner on the image's left, the other mouth corner */
+    float landmarks[5][2];
+} fr_face;
+
+enum { FR_EYE_LEFT, FR_EYE_RIGHT, FR_NOSE, FR_MOUTH_LEFT, FR_MOUTH_RIGHT };
+
+typedef struct fr_detect_options {
+    int min_face;          /* smallest face side searched, pixels (default 20, at least 12) */
+    double thresholds[3];  /* face probability per stage (default 0.6, 0.7, 0.7) */
+    double factor;         /* pyramid step (default 0.709) */
+    /* Pyramid levels over this many pixels are skipped: faces smaller than
+     * min_face * sqrt(width * height / max_level_pixels) are not searched in very large
+     * images, which bounds P-Net's memory (about 56 bytes per level pixel). Default 2^21. */
+    long max_level_pixels;
+    /* device and precision; threads for the CPU (default 1: one detector per thread);
+     * max_batch: images per P-Net run (default 4) */
+    fr_runner_options runner;
+} fr_detect_options;
+
+typedef struct fr_faces {
+    const fr_face *faces; /* best score first */
+    int count;
+} fr_faces;
+
+typedef struct fr_detector fr_detector;
+
+fr_status fr_detector_new(const fr_mtcnn *mtcnn, const fr_detect_options *options,
+                          fr_detector **out);
+void fr_detector_free(fr_detector *detector);
+
+/* Detects the faces of n images. out[i] describes images[i]; the faces stay valid until the
+ * next call. An image too small for the smallest face has none. */
+fr_status fr_detector_run(fr_detector *detector, const fr_image *images, int n, fr_faces *out);
+
+/* Index of the face with the largest box area (-1 when there is none). */
+int fr_faces_largest(const fr_faces *faces);
+
+#endif

@@ -1,0 +1,262 @@
+/*
+ * resize_area.c: OpenCV 4's INTER_AREA (imgproc/src/resize.cpp: computeResizeAreaTab,
+ * ResizeArea_Invoker, resizeAreaFast_, and the INTER_AREA branch of the linear coefficients),
+ * written from its arithmetic: float weights, sums in float (OpenCV's WT for 8-bit images),
+ * the same order of additions, and saturate_cast rounding. ISO C mode keeps gcc from fusing
+ * multiply-adds, so the sums round exactly as OpenCV's do.
+ *
+ * Enlarging 8-bit images takes OpenCV's fixed-point bilinear path there; MTCNN never
+ * enlarges an 8-bit image (its pyramid starts at 12 / min_face <= 1), so here that case
+ * computes in float and rounds, within one level of OpenCV.
+ */
+#include "detect/resize_area.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+
+#define MAX_SIDE 65536
+
+typedef struct decimate {
+    int di, si; /* destination and source element index (pixel * 3) */
+    float alpha;
+} decimate;
+
+void fr_area_scratch_free(fr_area_scratch *s)
+{
+    free(s->data);
+    s->data = NULL;
+    s->size = 0;
+}
+
+static void *scratch_get(fr_area_scratch *s, size_t size)
+{
+    if (size > s->size) {
+        void *grown = fr_malloc(size, "resize tables");
+        if (!grown)
+            return NULL;
+        free(s->data);
+        s->data = grown;
+        s->size = size;
+    }
+    return s->data;
+}
+
+/* computeResizeAreaTab: the source pixels each destination pixel covers, with weights. */
+static int area_tab(int ssize, int dsize, int cn, double scale, decimate *tab)
+{
+    int k = 0;
+    for (int dx = 0; dx < dsize; dx++) {
+        double fsx1 = dx * scale;
+        double fsx2 = fsx1 + scale;
+        double cell = scale < ssize - fsx1 ? scale : ssize - fsx1;
+        int sx1 = (int)ceil(fsx1), sx2 = (int)floor(fsx2);
+        sx2 = sx2 < ssize - 1 ? sx2 : ssize - 1;
+        sx1 = sx1 < sx2 ? sx1 : sx2;
+        if (sx1 - fsx1 > 1e-3) {
+            tab[k].di = dx * cn;
+            tab[k].si = (sx1 - 1) * cn;
+            tab[k++].alpha = (float)((sx1 - fsx1) / cell);
+        }
+        for (int sx = sx1; sx < sx2; sx++) {
+            tab[k].di = dx * cn;
+            tab[k].si = sx * cn;
+            tab[k++].alpha = (float)(1.0 / cell);
+        }
+        if (fsx2 - sx2 > 1e-3) {
+            double part = fsx2 - sx2 < 1.0 ? fsx2 - sx2 : 1.0;
+            tab[k].di = dx * cn;
+            tab[k].si = sx2 * cn;
+            tab[k++].alpha = (float)((part < cell ? part : cell) / cell);
+        }
+    }
+    return k;
+}
+
+/* OpenCV's cvRound: to nearest, ties to even; then saturate to 0..255. */
+static inline uint8_t saturate_u8(float v)
+{
+    long r = lrintf(v);
+    return (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
+}
+
+static void store_row(const float *sum, int n, uint8_t *du8, float *df)
+{
+    if (du8)
+        for (int i = 0; i < n; i++)
+            du8[i] = saturate_u8(sum[i]);
+    else
+        memcpy(df, sum, (size_t)n * sizeof *df);
+}
+
+/* resizeArea: general shrinking by factors >= 1. */
+static fr_status shrink(const uint8_t *src, int sw, int sh, uint8_t *du8, float *df, int dw,
+                        int dh, double sx_scale, double sy_scale, fr_area_scratch *scratch)
+{
+    size_t xn_max = (size_t)sw * 2, yn_max = (size_t)sh * 2, row = (size_t)dw * 3;
+    size_t bytes = (xn_max + yn_max) * sizeof(decimate) + 2 * row * sizeof(float);
+    char *mem = scratch_get(scratch, bytes);
+    if (!mem)
+        return FR_E_NOMEM;
+    decimate *xtab = (decimate *)mem, *ytab = xtab + xn_max;
+    float *buf = (float *)(ytab + yn_max), *sum = buf + row;
+    int xn = area_tab(sw, dw, 3, sx_scale, xtab);
+    int yn = area_tab(sh, dh, 1, sy_scale, ytab);
+    for (size_t i = 0; i < row; i++)
+        sum[i] = 0.0f;
+    int prev_dy = ytab[0].di;
+    for (int j = 0; j < yn; j++) {
+        float beta = ytab[j].alpha;
+        int dy = ytab[j].di;
+        const uint8_t *s = src + (size_t)ytab[j].si * sw * 3;
+        for (size_t i = 0; i < row; i++)
+            buf[i] = 0.0f;
+        for (int k = 0; k < xn; k++) {
+            int dxn = xtab[k].di, sxn = xtab[k].si;
+            float alpha = xtab[k].alpha;
+            buf[dxn] = buf[dxn] + s[sxn] * alpha;
+            buf[dxn + 1] = buf[dxn + 1] + s[sxn + 1] * alpha;
+            buf[dxn + 2] = buf[dxn + 2] + s[sxn + 2] * alpha;
+        }
+        if (dy != prev_dy) {
+            store_row(sum, (int)row, du8 ? du8 + (size_t)prev_dy * row : NULL,
+                      df ? df + (size_t)prev_dy * row : NULL);
+            for (size_t i = 0; i < row; i++)
+                sum[i] = beta * buf[i];
+            prev_dy = dy;
+        } else {
+            for (size_t i = 0; i < row; i++)
+                sum[i] += beta * buf[i];
+        }
+    }
+    store_row(sum, (int)row, du8 ? du8 + (size_t)prev_dy * row : NULL,
+              df ? df + (size_t)prev_dy * row : NULL);
+    return FR_OK;
+}
+
+/* resizeAreaFast_: integer factors; every destination pixel is a plain mean. OpenCV's SIMD
+ * kernel for 2x2 on 8-bit images rounds (sum + 2) >> 2. */
+static void shrink_integer(const uint8_t *src, int sw, uint8_t *du8, float *df, int dw, int dh,
+                           int fx, int fy)
+{
+    int area = fx * fy;
+    float inv = 1.0f / (float)area;
+    for (int dy = 0; dy < dh; dy++)
+        for (int dx = 0; dx < dw; dx++)
+            for (int c = 0; c < 3; c++) {
+                int sum = 0;
+                for (int y = 0; y < fy; y++) {
+                    const uint8_t *s = src + ((size_t)(dy * fy + y) * sw + (size_t)dx * fx) * 3 + c;
+                    for (int x = 0; x < fx; x++)
+                        sum += s[(size_t)x * 3];
+                }
+                size_t o = ((size_t)dy * dw + dx) * 3 + c;
+                if (du8)
+                    du8[o] = area == 4 ? (uint8_t)((sum + 2) >> 2) : saturate_u8((float)sum * inv);
+                else
+                    df[o] = (float)((double)sum * inv);
+            }
+}
+
+typedef struct linear_coef {
+    int s;       /* first source index */
+    int single;  /* only s contributes (the far edge) */
+    float f;     /* weight of s + 1 */
+} linear_coef;
+
+/* The INTER_AREA branch of resize()'s bilinear coefficients, one axis. */
+static void linear_axis(int ssize, int dsize, linear_coef *coef)
+{
+    double inv = (double)dsize / ssize, scale = 1.0 / inv;
+    for (int d = 0; d < dsize; d++) {
+        int s = (int)floor(d * scale);
+        float f = (float)((d + 1) - (s + 1) * inv);
+        f = f <= 0 ? 0.0f : f - floorf(f);
+        if (s < 0)
+            f = 0.0f, s = 0;
+        int single = s + 1 >= ssize;
+        if (s >= ssize - 1)
+            f = 0.0f, s = ssize - 1;
+        coef[d].s = s;
+        coef[d].single = single;
+        coef[d].f = f;
+    }
+}
+
+/* Enlarging on some axis: bilinear, horizontal pass then vertical (resizeGeneric_). */
+static fr_status enlarge(const uint8_t *src, int sw, int sh, uint8_t *du8, float *df, int dw,
+                         int dh, fr_area_scratch *scratch)
+{
+    size_t row = (size_t)dw * 3;
+    size_t bytes = ((size_t)dw + dh) * sizeof(linear_coef) + 2 * row * sizeof(double) +
+                   row * sizeof(float);
+    char *mem = scratch_get(scratch, bytes);
+    if (!mem)
+        return FR_E_NOMEM;
+    linear_coef *xc = (linear_coef *)mem, *yc = xc + dw;
+    double *r0 = (double *)(yc + dh), *r1 = r0 + row;
+    float *out = (float *)(r1 + row);
+    linear_axis(sw, dw, xc);
+    linear_axis(sh, dh, yc);
+    for (int dy = 0; dy < dh; dy++) {
+        int rows[2] = {yc[dy].s, yc[dy].s + 1 < sh ? yc[dy].s + 1 : sh - 1};
+        double *acc[2] = {r0, r1};
+        for (int k = 0; k < 2; k++) {
+            const uint8_t *s = src + (size_t)rows[k] * sw * 3;
+            for (int dx = 0; dx < dw; dx++)
+                for (int c = 0; c < 3; c++) {
+                    const linear_coef *x = &xc[dx];
+                    const uint8_t *p = s + (size_t)x->s * 3 + c;
+                    acc[k][dx * 3 + c] = x->single ? (double)p[0]
+                                                   : p[0] * (double)(1.0f - x->f) + p[3] * (double)x->f;
+                }
+        }
+        double b0 = 1.0f - yc[dy].f, b1 = yc[dy].f;
+        for (size_t i = 0; i < row; i++)
+            out[i] = (float)(b0 * r0[i] + b1 * r1[i]);
+        store_row(out, (int)row, du8 ? du8 + (size_t)dy * row : NULL, df ? df + (size_t)dy * row : NULL);
+    }
+    return FR_OK;
+}
+
+static fr_status resize_area(const uint8_t *src, int sw, int sh, uint8_t *du8, float *df, int dw,
+                             int dh, fr_area_scratch *scratch)
+{
+    if (!src || sw <= 0 || sh <= 0 || dw <= 0 || dh <= 0 || sw > MAX_SIDE || sh > MAX_SIDE ||
+        dw > MAX_SIDE || dh > MAX_SIDE)
+        return fr_fail(FR_E_INVALID, "area resize from %dx%d to %dx%d", sw, sh, dw, dh);
+    if (sw == dw && sh == dh) {
+        size_t n = (size_t)sw * sh * 3;
+        if (du8)
+            memcpy(du8, src, n);
+        else
+            for (size_t i = 0; i < n; i++)
+                df[i] = src[i];
+        return FR_OK;
+    }
+    double sx = 1.0 / ((double)dw / sw), sy = 1.0 / ((double)dh / sh);
+    if (sx >= 1 && sy >= 1) {
+        int ix = (int)lrint(sx), iy = (int)lrint(sy);
+        if (fabs(sx - ix) < 2.220446049250313e-16 && fabs(sy - iy) < 2.220446049250313e-16) {
+            shrink_integer(src, sw, du8, df, dw, dh, ix, iy);
+            return FR_OK;
+        }
+        return shrink(src, sw, sh, du8, df, dw, dh, sx, sy, scratch);
+    }
+    return enlarge(src, sw, sh, du8, df, dw, dh, scratch);
+}
+
+fr_status fr_resize_area_u8(const uint8_t *src, int src_w, int src_h, uint8_t *dst, int dst_w,
+                            int dst_h, fr_area_scratch *scratch)
+{
+    return resize_area(src, src_w, src_h, dst, NULL, dst_w, dst_h, scratch);
+}
+
+fr_status fr_resize_area_f32(const uint8_t *src, int src_w, int src_h, float *dst, int dst_w,
+                             int dst_h, fr_area_scratch *scratch)
+{
+    return resize_area(src, src_w, src_h, NULL, dst, dst_w, dst_h, scratch);
+}

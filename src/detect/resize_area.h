@@ -1,0 +1,33 @@
+/*
+ * resize_area.h: OpenCV's cv2.resize(..., interpolation=INTER_AREA), the resampler of
+ * facenet's detect_face.py (imresample), reproduced so that MTCNN sees the inputs it was
+ * run on in the reference:
+ *   - shrinking (both factors >= 1): each output pixel is the area-weighted mean of the
+ *     source pixels its footprint covers (resizeArea; integer factors take resizeAreaFast);
+ *   - any factor < 1 (enlarging): bilinear with INTER_AREA's own coefficients.
+ * Images are (height, width, 3) row-major. The uint8 variant rounds like OpenCV's
+ * saturate_cast (to nearest, ties to even); the float variant keeps the exact value, as
+ * OpenCV does for the float64 crops of MTCNN's second and third stages.
+ */
+#ifndef FR_DETECT_RESIZE_AREA_H
+#define FR_DETECT_RESIZE_AREA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "facerec.h"
+
+/* Scratch for one resize: coefficient tables and one row of sums. Grows, never shrinks. */
+typedef struct fr_area_scratch {
+    void *data;
+    size_t size;
+} fr_area_scratch;
+
+void fr_area_scratch_free(fr_area_scratch *scratch);
+
+fr_status fr_resize_area_u8(const uint8_t *src, int src_w, int src_h, uint8_t *dst, int dst_w,
+                            int dst_h, fr_area_scratch *scratch);
+fr_status fr_resize_area_f32(const uint8_t *src, int src_w, int src_h, float *dst, int dst_w,
+                             int dst_h, fr_area_scratch *scratch);
+
+#endif
