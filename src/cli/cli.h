@@ -30,6 +30,13 @@ typedef struct fr_command {
 int fr_cmd_embed(int argc, char **argv);
 int fr_cmd_convert(int argc, char **argv);
 int fr_cmd_info(int argc, char **argv);
+int fr_cmd_enroll(int argc, char **argv);
+int fr_cmd_db(int argc, char **argv);
+int fr_cmd_verify(int argc, char **argv);
+int fr_cmd_identify(int argc, char **argv);
+int fr_cmd_distmat(int argc, char **argv);
+int fr_cmd_pairs(int argc, char **argv);
+int fr_cmd_eval(int argc, char **argv);
 
 /* Options every model-running command takes. */
 typedef struct fr_global_options {

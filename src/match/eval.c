@@ -145,8 +145,12 @@ fr_status fr_eval_run(const fr_scored_pair *pairs, size_t count, int folds, doub
                 total++;
                 right += (s[i].distance < t) == (s[i].same != 0);
             }
+        if (total == 0) {
+            free(s);
+            return fr_fail(FR_E_FORMAT, "fold %d of %d has no pairs", f, folds);
+        }
         r.fold_threshold[f] = t;
-        r.fold_accuracy[f] = total ? (double)right / (double)total : 0;
+        r.fold_accuracy[f] = (double)right / (double)total;
         sum += r.fold_accuracy[f];
         sum_sq += r.fold_accuracy[f] * r.fold_accuracy[f];
     }

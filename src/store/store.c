@@ -213,8 +213,9 @@ fr_status fr_store_check_name(const char *name)
         return fr_fail(FR_E_INVALID, "name '%.40s...' is longer than %d bytes", name,
                        MAX_NAME_BYTES);
     for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            return fr_fail(FR_E_INVALID, "name '%s' contains a control character", name);
+        if (*p < 0x20 || *p == 0x7f) /* not echoed: it would break the one-line message */
+            return fr_fail(FR_E_INVALID, "a name contains a control character (byte 0x%02x "
+                           "after '%.*s')", *p, (int)(p - (const unsigned char *)name), name);
     return FR_OK;
 }
 

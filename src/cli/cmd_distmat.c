@@ -1,0 +1,232 @@
+/*
+ * cmd_distmat.c: `facerec distmat A [B] -o D.npy`: every distance between two sets (or within
+ * one), written tile by tile so that the matrix never has to fit in memory.
+ *
+ * A set is a .npy of embeddings (from `facerec embed`) or images (files or directories,
+ * embedded here). With one set the matrix is symmetric and each tile is computed once.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/matching.h"
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/npy.h"
+#include "engine/paths.h"
+#include "match/distmat.h"
+
+static void help(FILE *out)
+{
+    fprintf(out,
+            "usage: facerec distmat A [B] -o D.npy\n\n"
+            "Writes D (float32, N x M): the L2 distance between row i of A and row j of B, or of\n"
+            "A with itself when B is not given (symmetric, zero diagonal). A and B are each a\n"
+            ".npy of embeddings written by `facerec embed`, or an image file or directory (read\n"
+            "recursively and embedded with the model options below). For image sets the row\n"
+            "(column) paths are written beside D: D.rows.paths (and D.cols.paths), one per line;\n"
+            "unreadable images are named on stderr and left out (exit 3).\n\n"
+            "  -o, --output FILE   the .npy to write (required; written in tiles, not to stdout)\n");
+    fr_global_help(out);
+}
+
+typedef struct embedding_set {
+    const char *arg;
+    int is_npy;
+    fr_npy npy;              /* is_npy */
+    fr_path_list paths;      /* images */
+    float *rows;             /* rows x dim, good rows only */
+    size_t count, dim;
+    char **kept;             /* paths of the rows (images), pointers into paths */
+} embedding_set;
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static void report(void *ctx, const char *message)
+{
+    (void)ctx;
+    fr_cli_error("distmat", "%s", message);
+}
+
+static fr_status load_npy(embedding_set *s)
+{
+    fr_status st = fr_npy_load(s->arg, &s->npy);
+    if (st)
+        return st;
+    if (s->npy.dtype != FR_NPY_F32 || s->npy.ndim != 2 || s->npy.shape[1] == 0)
+        return fr_fail(FR_E_FORMAT, "%s: expected float32 embeddings of shape (N, D)", s->arg);
+    s->rows = s->npy.data;
+    s->count = s->npy.shape[0];
+    s->dim = s->npy.shape[1];
+    return FR_OK;
+}
+
+/* Keeps the rows of the readable images of one set, in order. */
+static fr_status take_rows(embedding_set *s, const fr_cli_embeddings *e, size_t first)
+{
+    s->dim = e->dim;
+    s->rows = fr_malloc((s->paths.count ? s->paths.count : 1) * e->dim * sizeof(float),
+                        "embeddings");
+    s->kept = fr_malloc((s->paths.count ? s->paths.count : 1) * sizeof *s->kept, "paths");
+    if (!s->rows || !s->kept)
+        return FR_E_NOMEM;
+    for (size_t i = 0; i < s->paths.count; i++)
+        if (e->ok[first + i]) {
+            memcpy(s->rows + s->count * e->dim, e->rows + (first + i) * e->dim,
+                   e->dim * sizeof(float));
+            s->kept[s->count++] = s->paths.paths[i];
+        }
+    if (s->count == 0)
+        return fr_fail(FR_E_IO, "%s: no image could be read", s->arg);
+    return FR_OK;
+}
+
+static fr_status write_paths(const char *output, const char *suffix, const embedding_set *s)
+{
+    size_t n = strlen(output) + strlen(suffix) + 1;
+    char *name = fr_malloc(n, "a file name");
+    if (!name)
+        return FR_E_NOMEM;
+    snprintf(name, n, "%.*s%s", (int)(ends_with(output, ".npy") ? strlen(output) - 4
+                                                                 : strlen(output)),
+             output, suffix);
+    fr_output out;
+    fr_status st = fr_output_open(&out, name, 0);
+    for (size_t i = 0; !st && i < s->count; i++)
+        fr_cli_write_path_line(out.file, s->kept[i]);
+    if (!st)
+        st = fr_output_commit(&out);
+    free(name);
+    return st;
+}
+
+static void set_free(embedding_set *s)
+{
+    if (s->is_npy)
+        fr_npy_free(&s->npy);
+    else
+        free(s->rows);
+    free(s->kept);
+    fr_paths_free(&s->paths);
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int fr_cmd_distmat(int argc, char **argv)
+{
+    static const struct option own[] = {{"output", required_argument, NULL, 'o'},
+                                        {"help", no_argument, NULL, 'h'}};
+    struct option *options = fr_options_merge(own, sizeof own / sizeof own[0]);
+    fr_global_options g;
+    fr_global_defaults(&g);
+    const char *output = NULL;
+    int c;
+    while (options && (c = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
+        int r;
+        switch (c) {
+        case 'o': output = optarg; break;
+        case 'h': help(stdout); free(options); return FR_EXIT_OK;
+        default:
+            r = fr_global_option(&g, c, optarg);
+            if (r != 1) {
+                if (r == 0)
+                    help(stderr);
+                free(options);
+                return FR_EXIT_USAGE;
+            }
+        }
+    }
+    free(options);
+    int sets = argc - optind;
+    if (!output || sets < 1 || sets > 2) {
+        fr_cli_error("distmat", "give one or two sets (.npy or images) and -o D.npy "
+                     "(see --help)");
+        return FR_EXIT_USAGE;
+    }
+    double started = now_seconds();
+    embedding_set set[2];
+    memset(set, 0, sizeof set);
+    fr_status st = FR_OK;
+    size_t image_errors = 0;
+    for (int i = 0; i < sets && !st; i++) {
+        set[i].arg = argv[optind + i];
+        set[i].is_npy = ends_with(set[i].arg, ".npy");
+        if (set[i].is_npy)
+            st = load_npy(&set[i]);
+        else
+            st = fr_paths_collect(&argv[optind + i], 1, &set[i].paths, report, NULL);
+        image_errors += set[i].paths.errors;
+    }
+    /* the image sets, embedded in one run */
+    int code = st ? fr_cli_fail("distmat", st) : FR_EXIT_OK;
+    size_t images = 0;
+    for (int i = 0; i < sets; i++)
+        images += set[i].paths.count;
+    if (!code && images) {
+        char **all = fr_malloc(images * sizeof *all, "a path list");
+        size_t n = 0;
+        for (int i = 0; all && i < sets; i++)
+            for (size_t j = 0; j < set[i].paths.count; j++)
+                all[n++] = set[i].paths.paths[j];
+        fr_run_options ro;
+        fr_run_defaults(&ro);
+        fr_run *run = NULL;
+        fr_cli_embeddings e;
+        memset(&e, 0, sizeof e);
+        code = all ? fr_run_open_paths("distmat", &g, &ro, all, images, &run)
+                   : fr_cli_fail("distmat", FR_E_NOMEM);
+        if (!code)
+            code = fr_cli_embed_all("distmat", run, &e);
+        for (int i = 0, first = 0; !code && i < sets; i++) {
+            if (set[i].is_npy)
+                continue;
+            st = take_rows(&set[i], &e, (size_t)first);
+            first += (int)set[i].paths.count;
+            if (st)
+                code = fr_cli_fail("distmat", st);
+        }
+        image_errors += e.failures;
+        fr_cli_embeddings_free(&e);
+        fr_run_close(run);
+        free(all);
+    }
+    if (!code && sets == 2 && set[0].dim != set[1].dim) {
+        fr_cli_error("distmat", "%s has %zu-d embeddings and %s %zu-d: not the same model",
+                     set[0].arg, set[0].dim, set[1].arg, set[1].dim);
+        code = FR_EXIT_USAGE;
+    }
+    fr_distance_engine *engine = NULL;
+    if (!code)
+        code = fr_cli_distance_engine("distmat", &g, &engine);
+    if (!code) {
+        st = fr_distmat_write(engine, set[0].rows, set[0].count, sets == 2 ? set[1].rows : NULL,
+                              sets == 2 ? set[1].count : 0, set[0].dim, output);
+        if (!st && !set[0].is_npy)
+            st = write_paths(output, ".rows.paths", &set[0]);
+        if (!st && sets == 2 && !set[1].is_npy)
+            st = write_paths(output, ".cols.paths", &set[1]);
+        if (st)
+            code = fr_cli_fail("distmat", st);
+    }
+    if (!code && !g.quiet) {
+        size_t m = sets == 2 ? set[1].count : set[0].count;
+        fprintf(stderr, "distmat: %zu x %zu distances%s on %s in %.2f s -> %s\n", set[0].count,
+                m, sets == 1 ? " (symmetric)" : "", fr_distance_backend_name(engine),
+                now_seconds() - started, output);
+    }
+    fr_distance_free(engine);
+    for (int i = 0; i < 2; i++)
+        set_free(&set[i]);
+    if (!code && image_errors)
+        code = FR_EXIT_PARTIAL;
+    return code;
+}

@@ -1,0 +1,292 @@
+/*
+ * cmd_enroll.c: `facerec enroll`: people into the identity database, all or nothing.
+ *
+ * Every image is embedded before the database is touched, and the embeddings go in as one
+ * transaction: an unreadable image, a bad name or another model's database leaves the file
+ * as it was (and a database this run would have created is not left behind).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/matching.h"
+#include "core/alloc.h"
+#include "core/error.h"
+#include "engine/paths.h"
+
+static void help(FILE *out)
+{
+    fprintf(out,
+            "usage: facerec enroll --db FILE --name NAME IMG|DIR...\n"
+            "       facerec enroll --db FILE --dir PEOPLE\n\n"
+            "Adds embeddings to the identity database FILE (created when missing). With --name,\n"
+            "every image given (directories read recursively) is NAME's. With --dir, each\n"
+            "subdirectory of PEOPLE is a person named after it, holding their images, and each\n"
+            "image directly in PEOPLE is a person named after the file (without extension).\n"
+            "People already in the database get the new images added to theirs.\n\n"
+            "All or nothing: when any image cannot be read (each is named on stderr; exit 3),\n"
+            "or the database holds another model's embeddings (exit 4), nothing is written.\n\n"
+            "  --db FILE      the identity database (SQLite)\n"
+            "  --name NAME    the person the images show\n"
+            "  --dir PEOPLE   one person per subdirectory or image\n");
+    fr_global_help(out);
+}
+
+/* The images to enrol and whose they are. */
+typedef struct plan {
+    fr_path_list paths;
+    char **names; /* parallel to paths: owned copies */
+    size_t named, capacity;
+    size_t errors;
+} plan;
+
+static void report(void *ctx, const char *message)
+{
+    fr_cli_error("enroll", "%s", message);
+    (void)ctx;
+}
+
+static fr_status name_paths(plan *p, size_t from, const char *name)
+{
+    if (p->paths.count > p->capacity) {
+        size_t cap = p->paths.count * 2;
+        char **grown = realloc(p->names, cap * sizeof *grown);
+        if (!grown)
+            return fr_fail(FR_E_NOMEM, "out of memory listing images");
+        p->names = grown;
+        p->capacity = cap;
+    }
+    for (size_t i = from; i < p->paths.count; i++) {
+        p->names[i] = fr_strdup(name);
+        if (!p->names[i])
+            return FR_E_NOMEM;
+        p->named = i + 1;
+    }
+    return FR_OK;
+}
+
+static fr_status add_images(plan *p, char *const *args, size_t count, const char *name)
+{
+    size_t before = p->paths.count;
+    fr_status st = fr_paths_collect(args, count, &p->paths, report, NULL);
+    if (!st && p->paths.count == before) {
+        fr_cli_error("enroll", "no images for '%s' in %s%s", name, args[0],
+                     count > 1 ? " and the rest" : "");
+        p->errors++;
+    }
+    return st ? st : name_paths(p, before, name);
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* --dir PEOPLE: subdirectories and images directly inside. */
+static fr_status plan_people(plan *p, const char *people)
+{
+    DIR *d = opendir(people);
+    if (!d)
+        return fr_fail(FR_E_IO, "%s: cannot read directory: %s", people, strerror(errno));
+    char **entries = NULL;
+    size_t count = 0, cap = 0;
+    fr_status st = FR_OK;
+    struct dirent *entry;
+    while (!st && (entry = readdir(d)) != NULL) {
+        if (entry->d_name[0] == '.')
+            continue;
+        if (count == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **grown = realloc(entries, cap * sizeof *grown);
+            if (!grown) {
+                st = fr_fail(FR_E_NOMEM, "out of memory listing %s", people);
+                break;
+            }
+            entries = grown;
+        }
+        entries[count] = fr_strdup(entry->d_name);
+        if (!entries[count])
+            st = FR_E_NOMEM;
+        else
+            count++;
+    }
+    closedir(d);
+    if (!st)
+        qsort(entries, count, sizeof *entries, compare_names);
+    for (size_t i = 0; i < count && !st; i++) {
+        size_t n = strlen(people) + strlen(entries[i]) + 2;
+        char *path = fr_malloc(n, "a path");
+        if (!path) {
+            st = FR_E_NOMEM;
+            break;
+        }
+        snprintf(path, n, "%s/%s", people, entries[i]);
+        struct stat sb;
+        if (stat(path, &sb) != 0) {
+            fr_cli_error("enroll", "%s: %s", path, strerror(errno));
+            p->errors++;
+        } else if (S_ISDIR(sb.st_mode)) {
+            st = add_images(p, &path, 1, entries[i]);
+        } else if (S_ISREG(sb.st_mode) && fr_path_is_image_name(entries[i])) {
+            char *dot = strrchr(entries[i], '.');
+            *dot = 0; /* the person's name: the file name without its extension */
+            st = add_images(p, &path, 1, entries[i]);
+        }
+        free(path);
+    }
+    for (size_t i = 0; i < count; i++)
+        free(entries[i]);
+    free(entries);
+    if (!st && p->paths.count == 0 && p->errors == 0)
+        st = fr_fail(FR_E_INVALID, "%s: no people (subdirectories or images) in it", people);
+    return st;
+}
+
+static void plan_free(plan *p)
+{
+    for (size_t i = 0; i < p->named; i++)
+        free(p->names[i]);
+    free(p->names);
+    fr_paths_free(&p->paths);
+}
+
+static int store_all(const char *db, const fr_model_info *model, const plan *p,
+                     const fr_cli_embeddings *e, int created)
+{
+    fr_enrollment *items = fr_calloc(e->count, sizeof *items, "an enrolment");
+    if (!items)
+        return fr_cli_fail("enroll", FR_E_NOMEM);
+    for (size_t i = 0; i < e->count; i++) {
+        items[i].name = p->names[i];
+        items[i].source = p->paths.paths[i];
+        items[i].vector = e->rows + i * e->dim;
+    }
+    fr_store *store;
+    fr_status st = fr_store_open(db, FR_STORE_CREATE, &store);
+    if (!st) {
+        st = fr_store_enroll(store, model, items, e->count);
+        fr_store_close(store);
+    }
+    free(items);
+    if (st && created)
+        unlink(db);
+    return st ? fr_cli_fail("enroll", st) : FR_EXIT_OK;
+}
+
+static size_t count_people(const plan *p)
+{
+    char **unique = NULL;
+    size_t people = 0;
+    if (fr_cli_sorted_unique(p->names, p->paths.count, &unique, &people) != FR_OK)
+        return 0;
+    free(unique);
+    return people;
+}
+
+int fr_cmd_enroll(int argc, char **argv)
+{
+    static const struct option own[] = {{"db", required_argument, NULL, 'd'},
+                                        {"name", required_argument, NULL, 'n'},
+                                        {"dir", required_argument, NULL, 'D'},
+                                        {"help", no_argument, NULL, 'h'}};
+    struct option *options = fr_options_merge(own, sizeof own / sizeof own[0]);
+    fr_global_options g;
+    fr_global_defaults(&g);
+    const char *db = NULL, *name = NULL, *people = NULL;
+    int c;
+    while (options && (c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        int r;
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'n': name = optarg; break;
+        case 'D': people = optarg; break;
+        case 'h': help(stdout); free(options); return FR_EXIT_OK;
+        default:
+            r = fr_global_option(&g, c, optarg);
+            if (r != 1) {
+                if (r == 0)
+                    help(stderr);
+                free(options);
+                return FR_EXIT_USAGE;
+            }
+        }
+    }
+    free(options);
+    if (!db || !!name == !!people || (name && optind >= argc) || (people && optind < argc)) {
+        fr_cli_error("enroll", "give --db FILE and either --name NAME IMG... or --dir PEOPLE "
+                     "(see --help)");
+        return FR_EXIT_USAGE;
+    }
+    if (name && fr_store_check_name(name) != FR_OK) {
+        fr_cli_error("enroll", "%s", fr_error_message());
+        return FR_EXIT_USAGE;
+    }
+
+    plan p;
+    memset(&p, 0, sizeof p);
+    fr_status st = name ? add_images(&p, argv + optind, (size_t)(argc - optind), name)
+                        : plan_people(&p, people);
+    for (size_t i = 0; !st && i < p.named; i++)
+        if (fr_store_check_name(p.names[i]) != FR_OK) {
+            fr_cli_error("enroll", "%s: %s", p.paths.paths[i], fr_error_message());
+            p.errors++;
+        }
+    if (st) {
+        plan_free(&p);
+        return fr_cli_fail("enroll", st);
+    }
+    p.errors += p.paths.errors; /* arguments and directories that could not be read */
+    if (p.errors || p.paths.count == 0) {
+        fr_cli_error("enroll", "nothing enrolled: fix the %zu problem(s) above", p.errors);
+        plan_free(&p);
+        return p.errors ? FR_EXIT_PARTIAL : FR_EXIT_USAGE;
+    }
+
+    fr_run_options ro;
+    fr_run_defaults(&ro);
+    fr_run *run;
+    int code = fr_run_open_paths("enroll", &g, &ro, p.paths.paths, p.paths.count, &run);
+    if (code) {
+        plan_free(&p);
+        return code;
+    }
+    const fr_model_info *model = fr_model_get_info(fr_run_model(run));
+    /* an existing database of another model: refuse before spending time on images */
+    int created = access(db, F_OK) != 0;
+    if (!created) {
+        fr_store *store;
+        st = fr_store_open(db, FR_STORE_WRITE, &store);
+        if (!st) {
+            st = fr_store_check_model(store, model);
+            fr_store_close(store);
+        }
+        if (st) {
+            code = fr_cli_fail("enroll", st);
+            fr_run_close(run);
+            plan_free(&p);
+            return code;
+        }
+    }
+    fr_cli_embeddings e;
+    memset(&e, 0, sizeof e);
+    code = fr_cli_embed_all("enroll", run, &e);
+    if (!code && e.failures) {
+        fr_cli_error("enroll", "nothing enrolled: %zu of %zu images could not be read",
+                     e.failures, e.count);
+        code = FR_EXIT_PARTIAL;
+    }
+    if (!code)
+        code = store_all(db, model, &p, &e, created);
+    if (!code && !g.quiet) {
+        fr_run_summary(run, e.count, 0, db);
+        fprintf(stderr, "enroll: %zu image(s) of %zu person(s) added to %s\n", e.count,
+                count_people(&p), db);
+    }
+    fr_cli_embeddings_free(&e);
+    fr_run_close(run);
+    plan_free(&p);
+    return code;
+}

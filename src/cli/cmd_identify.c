@@ -1,0 +1,238 @@
+/*
+ * cmd_identify.c: `facerec identify`: the seed's who_is_it(), over whole folders: the nearest
+ * people in the identity database for every image, and "unknown" when even the nearest is
+ * not under the threshold.
+ *
+ * The k nearest people come from the distance engine's nearest-distinct-labels search (labels
+ * = people), so a person with many images counts once, at their nearest image; with
+ * --aggregate mean the gallery is one mean embedding per person instead.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/matching.h"
+#include "core/alloc.h"
+#include "core/error.h"
+
+#define MAX_K 1000
+
+static void help(FILE *out)
+{
+    fprintf(out,
+            "usage: facerec identify --db FILE IMG|DIR... [-k K] [-o OUT] [--threshold D]\n"
+            "                        [--aggregate min|mean]\n\n"
+            "For one image: prints \"it's NAME, the distance is D\" or \"Not in the database.\";\n"
+            "exit 0 when identified, 1 when not. For directories or several images: one row per\n"
+            "image to OUT or standard output, CSV (path,identity,distance, then name_i,distance_i\n"
+            "for the K nearest when K > 1) or JSON Lines (.jsonl or --json). identity is empty\n"
+            "(null) when the nearest person is not under the threshold. Unreadable images are\n"
+            "named on stderr and left out (exit 3).\n\n"
+            "  --db FILE              the identity database\n"
+            "  -k K                   the K nearest people (default 1)\n"
+            "  -o, --output FILE      where the rows go (default: standard output)\n"
+            "  --aggregate min|mean   a person's distance: to their nearest embedding (default),\n"
+            "                         or to the mean of their embeddings\n");
+    fr_global_help(out);
+}
+
+typedef struct match_context {
+    const fr_gallery *gallery;
+    fr_aggregate aggregate;
+    size_t k;
+    float threshold;
+} match_context;
+
+static const char *person_name(const match_context *m, const fr_neighbor *n)
+{
+    size_t person = m->aggregate == FR_AGGREGATE_MEAN ? (size_t)n->index
+                                                      : (size_t)m->gallery->person[n->index];
+    return m->gallery->names[person];
+}
+
+static void write_row(FILE *f, fr_table_format format, const match_context *m, const char *path,
+                      const fr_neighbor *list)
+{
+    int known = list[0].index >= 0 && list[0].distance < m->threshold;
+    if (format == FR_TABLE_CSV) {
+        fr_csv_field(f, path);
+        fputc(',', f);
+        if (known)
+            fr_csv_field(f, person_name(m, &list[0]));
+        fprintf(f, ",%.6f", list[0].distance);
+        for (size_t q = 0; m->k > 1 && q < m->k; q++) {
+            fputc(',', f);
+            if (list[q].index >= 0) {
+                fr_csv_field(f, person_name(m, &list[q]));
+                fprintf(f, ",%.6f", list[q].distance);
+            } else {
+                fputc(',', f);
+            }
+        }
+        fputc('\n', f);
+        return;
+    }
+    fputs("{\"path\": ", f);
+    fr_json_string(f, path);
+    fputs(", \"identity\": ", f);
+    fr_json_string(f, known ? person_name(m, &list[0]) : NULL);
+    fprintf(f, ", \"distance\": %.6f", list[0].distance);
+    if (m->k > 1) {
+        fputs(", \"candidates\": [", f);
+        for (size_t q = 0; q < m->k && list[q].index >= 0; q++) {
+            fputs(q ? ", {\"name\": " : "{\"name\": ", f);
+            fr_json_string(f, person_name(m, &list[q]));
+            fprintf(f, ", \"distance\": %.6f", list[q].distance);
+            if (m->aggregate == FR_AGGREGATE_MIN) {
+                fputs(", \"image\": ", f);
+                fr_json_string(f, m->gallery->sources[list[q].index]);
+            }
+            fputc('}', f);
+        }
+        fputc(']', f);
+    }
+    fputs("}\n", f);
+}
+
+static int parse_k(const char *text, size_t *k)
+{
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (*text == 0 || *end != 0 || v < 1 || v > MAX_K) {
+        fprintf(stderr, "facerec: -k %s: give a number from 1 to %d\n", text, MAX_K);
+        return 0;
+    }
+    *k = (size_t)v;
+    return 1;
+}
+
+int fr_cmd_identify(int argc, char **argv)
+{
+    static const struct option own[] = {
+        {"db", required_argument, NULL, 'd'}, {"output", required_argument, NULL, 'o'},
+        {"aggregate", required_argument, NULL, 'a'}, {"help", no_argument, NULL, 'h'}};
+    struct option *options = fr_options_merge(own, sizeof own / sizeof own[0]);
+    fr_global_options g;
+    fr_global_defaults(&g);
+    const char *db = NULL, *output = NULL;
+    match_context m = {NULL, FR_AGGREGATE_MIN, 1, 0};
+    int c;
+    while (options && (c = getopt_long(argc, argv, "k:o:h", options, NULL)) != -1) {
+        int r;
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'o': output = optarg; break;
+        case 'k':
+            if (!parse_k(optarg, &m.k)) {
+                free(options);
+                return FR_EXIT_USAGE;
+            }
+            break;
+        case 'a':
+            if (!fr_cli_parse_aggregate(optarg, &m.aggregate)) {
+                free(options);
+                return FR_EXIT_USAGE;
+            }
+            break;
+        case 'h': help(stdout); free(options); return FR_EXIT_OK;
+        default:
+            r = fr_global_option(&g, c, optarg);
+            if (r != 1) {
+                if (r == 0)
+                    help(stderr);
+                free(options);
+                return FR_EXIT_USAGE;
+            }
+        }
+    }
+    free(options);
+    if (!db || optind >= argc) {
+        fr_cli_error("identify", "give --db FILE and images or directories (see --help)");
+        return FR_EXIT_USAGE;
+    }
+    /* the seed's who_is_it(): one image file, answered in words */
+    struct stat sb;
+    int single = !output && argc - optind == 1 && stat(argv[optind], &sb) == 0 &&
+                 S_ISREG(sb.st_mode);
+
+    fr_run_options ro;
+    fr_run_defaults(&ro);
+    fr_run *run = NULL;
+    fr_gallery gallery;
+    memset(&gallery, 0, sizeof gallery);
+    fr_cli_embeddings e;
+    memset(&e, 0, sizeof e);
+    fr_distance_engine *engine = NULL;
+    float *means = NULL;
+    fr_neighbor *found = NULL;
+    fr_status st = FR_OK;
+    int code = fr_run_open("identify", &g, &ro, argv + optind, (size_t)(argc - optind), &run);
+    const fr_model_info *model = code ? NULL : fr_model_get_info(fr_run_model(run));
+    if (!code)
+        code = fr_cli_load_gallery("identify", db, model, &gallery);
+    if (!code)
+        code = fr_cli_threshold("identify", &g, model, &m.threshold);
+    if (!code && m.aggregate == FR_AGGREGATE_MEAN && (st = fr_gallery_means(&gallery, &means)))
+        code = fr_cli_fail("identify", st);
+    if (!code)
+        code = fr_cli_distance_engine("identify", &g, &engine);
+    if (!code)
+        code = fr_cli_embed_all("identify", run, &e);
+    if (!code) {
+        m.gallery = &gallery;
+        found = fr_calloc(e.count * m.k + 1, sizeof *found, "nearest people");
+        st = found ? FR_OK : FR_E_NOMEM;
+        if (!st && m.aggregate == FR_AGGREGATE_MEAN)
+            st = fr_distance_nearest(engine, e.rows, e.count, means, gallery.people, e.dim, NULL,
+                                     m.k, found);
+        else if (!st)
+            st = fr_distance_nearest(engine, e.rows, e.count, gallery.vectors, gallery.count,
+                                     e.dim, gallery.person, m.k, found);
+        if (st)
+            code = fr_cli_fail("identify", st);
+    }
+    if (!code && single) {
+        if (!e.ok[0]) {
+            code = FR_EXIT_PARTIAL;
+        } else if (g.json) {
+            write_row(stdout, FR_TABLE_JSONL, &m, fr_run_paths(run)[0], found);
+            code = found[0].distance < m.threshold ? FR_EXIT_OK : FR_EXIT_NO;
+        } else {
+            if (found[0].distance < m.threshold)
+                printf("it's %s, the distance is %.3f\n", person_name(&m, &found[0]),
+                       found[0].distance);
+            else
+                printf("Not in the database.\n");
+            for (size_t q = 1; q < m.k && found[q].index >= 0; q++)
+                printf("  %zu. %s, distance %.3f\n", q + 1, person_name(&m, &found[q]),
+                       found[q].distance);
+            code = found[0].distance < m.threshold ? FR_EXIT_OK : FR_EXIT_NO;
+        }
+    } else if (!code) {
+        fr_cli_table t;
+        code = fr_cli_table_open("identify", output, g.json, &t);
+        if (!code && t.format == FR_TABLE_CSV) {
+            fputs("path,identity,distance", t.file);
+            for (size_t q = 1; m.k > 1 && q <= m.k; q++)
+                fprintf(t.file, ",name_%zu,distance_%zu", q, q);
+            fputc('\n', t.file);
+        }
+        for (size_t i = 0; !code && i < e.count; i++)
+            if (e.ok[i])
+                write_row(t.file, t.format, &m, fr_run_paths(run)[i], found + i * m.k);
+        if (!code)
+            code = fr_cli_table_close("identify", &t);
+        if (!code)
+            fr_run_summary(run, e.count - e.failures + fr_run_path_errors(run), e.failures,
+                           output);
+        if (!code && e.failures)
+            code = FR_EXIT_PARTIAL;
+    }
+    free(found);
+    fr_distance_free(engine);
+    fr_cli_embeddings_free(&e);
+    free(means);
+    fr_gallery_free(&gallery);
+    fr_run_close(run);
+    return code;
+}

@@ -1,0 +1,315 @@
+/*
+ * cmd_verify.c: `facerec verify`: the seed's verify(): is the person at the door who they
+ * claim to be? One image and a name, or a list of (image, claimed name) pairs.
+ *
+ * A claim holds when the distance between the image's embedding and the person's is under
+ * the threshold (the person's: the nearest of their embeddings, or their mean embedding).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/matching.h"
+#include "core/alloc.h"
+#include "core/error.h"
+
+#define MAX_CLAIMS_FILE ((size_t)1 << 30)
+
+static void help(FILE *out)
+{
+    fprintf(out,
+            "usage: facerec verify --db FILE --name NAME IMG\n"
+            "       facerec verify --db FILE --claims CLAIMS.tsv [--root DIR] [-o OUT]\n\n"
+            "One image: prints \"It's NAME, welcome in!\" or \"It's not NAME, please go away\" with\n"
+            "the distance and threshold; exit 0 when verified, 1 when not.\n"
+            "A list of claims: CLAIMS.tsv holds image<TAB>name lines (blank lines and lines\n"
+            "starting with # skipped; a first line whose image does not exist is a header),\n"
+            "images relative to --root DIR when given. One row per claim to OUT or standard\n"
+            "output: path,name,distance,threshold,verified (CSV, or JSON Lines for .jsonl or\n"
+            "--json). Claims whose image cannot be read or whose name is not in the database\n"
+            "are named on stderr and left out (exit 3); otherwise exit 0.\n\n"
+            "  --db FILE              the identity database\n"
+            "  --name NAME            the person claimed\n"
+            "  --claims FILE          many claims at once\n"
+            "  --root DIR             where the claims' relative image paths start\n"
+            "  -o, --output FILE      where the rows go (default: standard output)\n"
+            "  --aggregate min|mean   a person's distance: to their nearest embedding (default),\n"
+            "                         or to the mean of their embeddings\n");
+    fr_global_help(out);
+}
+
+typedef struct claims {
+    size_t count;
+    char **paths; /* owned */
+    char **names; /* owned */
+} claims;
+
+static void claims_free(claims *c)
+{
+    for (size_t i = 0; i < c->count; i++) {
+        free(c->paths[i]);
+        free(c->names[i]);
+    }
+    free(c->paths);
+    free(c->names);
+}
+
+static fr_status claims_add(claims *c, size_t *capacity, const char *root, const char *path,
+                            const char *name)
+{
+    if (c->count == *capacity) {
+        size_t cap = *capacity ? 2 * *capacity : 256;
+        char **paths = realloc(c->paths, cap * sizeof *paths);
+        if (paths)
+            c->paths = paths;
+        char **names = paths ? realloc(c->names, cap * sizeof *names) : NULL;
+        if (!names)
+            return fr_fail(FR_E_NOMEM, "out of memory reading claims");
+        c->names = names;
+        *capacity = cap;
+    }
+    size_t n = strlen(path) + (root ? strlen(root) + 2 : 1);
+    char *full = fr_malloc(n, "a path");
+    char *copy = fr_strdup(name);
+    if (!full || !copy) {
+        free(full);
+        free(copy);
+        return FR_E_NOMEM;
+    }
+    if (root && path[0] != '/')
+        snprintf(full, n, "%s/%s", root, path);
+    else
+        snprintf(full, n, "%s", path);
+    c->paths[c->count] = full;
+    c->names[c->count++] = copy;
+    return FR_OK;
+}
+
+static fr_status claims_load(const char *file, const char *root, claims *out)
+{
+    char *data;
+    size_t size, capacity = 0, line_no = 0;
+    fr_status st = fr_file_read(file, MAX_CLAIMS_FILE, (void **)&data, &size);
+    if (st)
+        return st;
+    claims c = {0, NULL, NULL};
+    int first = 1;
+    char *next = data;
+    while (next && !st) {
+        char *line = next;
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = 0;
+        line_no++;
+        size_t len = strlen(line);
+        if (len && line[len - 1] == '\r')
+            line[--len] = 0;
+        if (len == 0 || line[0] == '#')
+            continue;
+        char *tab = strchr(line, '\t');
+        if (!tab || tab == line || !tab[1] || strchr(tab + 1, '\t')) {
+            st = fr_fail(FR_E_FORMAT, "%s:%zu: expected image<TAB>name", file, line_no);
+            break;
+        }
+        *tab = 0;
+        st = claims_add(&c, &capacity, root, line, tab + 1);
+        /* only the first line may be a header ("image<TAB>name"): one naming no image */
+        if (!st && first && access(c.paths[0], F_OK) != 0) {
+            free(c.paths[0]);
+            free(c.names[0]);
+            c.count = 0;
+        }
+        first = 0;
+    }
+    free(data);
+    if (!st && c.count == 0)
+        st = fr_fail(FR_E_FORMAT, "%s: no claims", file);
+    if (st) {
+        claims_free(&c);
+        return st;
+    }
+    *out = c;
+    return FR_OK;
+}
+
+static double l2(const float *a, const float *b, size_t dim)
+{
+    double s = 0;
+    for (size_t d = 0; d < dim; d++)
+        s += ((double)a[d] - b[d]) * ((double)a[d] - b[d]);
+    return sqrt(s);
+}
+
+/* The distance between an embedding and a person of the gallery. */
+static double person_distance(const fr_gallery *g, const float *means, fr_aggregate aggregate,
+                              int32_t person, const float *probe)
+{
+    if (aggregate == FR_AGGREGATE_MEAN)
+        return l2(probe, means + (size_t)person * g->dim, g->dim);
+    double best = INFINITY;
+    for (size_t i = 0; i < g->count; i++)
+        if (g->person[i] == person)
+            best = fmin(best, l2(probe, g->vectors + i * g->dim, g->dim));
+    return best;
+}
+
+int fr_cmd_verify(int argc, char **argv)
+{
+    static const struct option own[] = {
+        {"db", required_argument, NULL, 'd'},     {"name", required_argument, NULL, 'n'},
+        {"claims", required_argument, NULL, 'c'}, {"root", required_argument, NULL, 'r'},
+        {"output", required_argument, NULL, 'o'}, {"aggregate", required_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'}};
+    struct option *options = fr_options_merge(own, sizeof own / sizeof own[0]);
+    fr_global_options g;
+    fr_global_defaults(&g);
+    const char *db = NULL, *name = NULL, *claims_file = NULL, *root = NULL, *output = NULL;
+    fr_aggregate aggregate = FR_AGGREGATE_MIN;
+    int c;
+    while (options && (c = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
+        int r;
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'n': name = optarg; break;
+        case 'c': claims_file = optarg; break;
+        case 'r': root = optarg; break;
+        case 'o': output = optarg; break;
+        case 'a':
+            if (!fr_cli_parse_aggregate(optarg, &aggregate)) {
+                free(options);
+                return FR_EXIT_USAGE;
+            }
+            break;
+        case 'h': help(stdout); free(options); return FR_EXIT_OK;
+        default:
+            r = fr_global_option(&g, c, optarg);
+            if (r != 1) {
+                if (r == 0)
+                    help(stderr);
+                free(options);
+                return FR_EXIT_USAGE;
+            }
+        }
+    }
+    free(options);
+    int single = name != NULL;
+    if (!db || single == (claims_file != NULL) || (single && optind + 1 != argc) ||
+        (!single && optind != argc)) {
+        fr_cli_error("verify", "give --db FILE and either --name NAME IMG or --claims FILE "
+                     "(see --help)");
+        return FR_EXIT_USAGE;
+    }
+
+    claims cl = {0, NULL, NULL};
+    size_t capacity = 0;
+    fr_status st = single ? claims_add(&cl, &capacity, NULL, argv[optind], name)
+                          : claims_load(claims_file, root, &cl);
+    if (st) {
+        claims_free(&cl);
+        return fr_cli_fail("verify", st);
+    }
+    char **unique = NULL;
+    size_t images = 0;
+    st = fr_cli_sorted_unique(cl.paths, cl.count, &unique, &images);
+    if (st) {
+        claims_free(&cl);
+        return fr_cli_fail("verify", st);
+    }
+    fr_run_options ro;
+    fr_run_defaults(&ro);
+    fr_run *run = NULL;
+    fr_gallery gallery;
+    memset(&gallery, 0, sizeof gallery);
+    fr_cli_embeddings e;
+    memset(&e, 0, sizeof e);
+    float *means = NULL, threshold = 0;
+    int code = fr_run_open_paths("verify", &g, &ro, unique, images, &run);
+    const fr_model_info *model = code ? NULL : fr_model_get_info(fr_run_model(run));
+    if (!code)
+        code = fr_cli_load_gallery("verify", db, model, &gallery);
+    if (!code)
+        code = fr_cli_threshold("verify", &g, model, &threshold);
+    if (!code && single && fr_gallery_find(&gallery, name) < 0) {
+        fr_cli_error("verify", "%s: no person named '%s' (facerec db list --db %s shows who "
+                     "is there)", db, name, db);
+        code = FR_EXIT_USAGE;
+    }
+    if (!code && aggregate == FR_AGGREGATE_MEAN && (st = fr_gallery_means(&gallery, &means)))
+        code = fr_cli_fail("verify", st);
+    if (!code)
+        code = fr_cli_embed_all("verify", run, &e);
+    size_t skipped = 0;
+    if (!code && single) {
+        if (!e.ok[0]) {
+            code = FR_EXIT_PARTIAL;
+        } else {
+            double d = person_distance(&gallery, means, aggregate, fr_gallery_find(&gallery, name),
+                                       e.rows);
+            int open = d < threshold;
+            if (g.json) {
+                fputs("{\"path\": ", stdout);
+                fr_json_string(stdout, cl.paths[0]);
+                fputs(", \"name\": ", stdout);
+                fr_json_string(stdout, name);
+                printf(", \"distance\": %.6f, \"threshold\": %.6g, \"verified\": %s}\n", d,
+                       threshold, open ? "true" : "false");
+            } else if (open) {
+                printf("It's %s, welcome in! (distance %.3f < threshold %.3f)\n", name, d,
+                       threshold);
+            } else {
+                printf("It's not %s, please go away (distance %.3f >= threshold %.3f)\n", name,
+                       d, threshold);
+            }
+            code = open ? FR_EXIT_OK : FR_EXIT_NO;
+        }
+    } else if (!code) {
+        fr_cli_table t;
+        code = fr_cli_table_open("verify", output, g.json, &t);
+        if (!code && t.format == FR_TABLE_CSV)
+            fputs("path,name,distance,threshold,verified\n", t.file);
+        for (size_t i = 0; i < cl.count && !code; i++) {
+            long image = fr_cli_find_sorted(unique, images, cl.paths[i]);
+            int32_t person = fr_gallery_find(&gallery, cl.names[i]);
+            if (person < 0)
+                fr_cli_error("verify", "%s: no person named '%s' in %s", cl.paths[i],
+                             cl.names[i], db);
+            if (person < 0 || !e.ok[image]) {
+                skipped++;
+                continue;
+            }
+            double d = person_distance(&gallery, means, aggregate, person,
+                                       e.rows + (size_t)image * e.dim);
+            const char *verdict = d < threshold ? "true" : "false";
+            if (t.format == FR_TABLE_CSV) {
+                fr_csv_field(t.file, cl.paths[i]);
+                fputc(',', t.file);
+                fr_csv_field(t.file, cl.names[i]);
+                fprintf(t.file, ",%.6f,%.6g,%s\n", d, threshold, verdict);
+            } else {
+                fputs("{\"path\": ", t.file);
+                fr_json_string(t.file, cl.paths[i]);
+                fputs(", \"name\": ", t.file);
+                fr_json_string(t.file, cl.names[i]);
+                fprintf(t.file, ", \"distance\": %.6f, \"threshold\": %.6g, \"verified\": %s}\n",
+                        d, threshold, verdict);
+            }
+        }
+        if (!code)
+            code = fr_cli_table_close("verify", &t);
+        if (!code && !g.quiet)
+            fr_run_summary(run, images - e.failures, e.failures, output);
+        if (!code && skipped) {
+            fr_cli_error("verify", "%zu of %zu claims left out (unreadable image or unknown "
+                         "name)", skipped, cl.count);
+            code = FR_EXIT_PARTIAL;
+        }
+    }
+    fr_cli_embeddings_free(&e);
+    free(means);
+    fr_gallery_free(&gallery);
+    fr_run_close(run);
+    free(unique);
+    claims_free(&cl);
+    return code;
+}

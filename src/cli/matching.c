@@ -1,0 +1,169 @@
+/* matching.c: the shared half of the matching commands. */
+#include "cli/matching.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+
+int fr_cli_parse_aggregate(const char *text, fr_aggregate *out)
+{
+    if (strcmp(text, "min") == 0)
+        *out = FR_AGGREGATE_MIN;
+    else if (strcmp(text, "mean") == 0)
+        *out = FR_AGGREGATE_MEAN;
+    else {
+        fprintf(stderr, "facerec: --aggregate %s: choose min or mean\n", text);
+        return 0;
+    }
+    return 1;
+}
+
+typedef struct embed_ctx {
+    const char *command;
+    fr_cli_embeddings *e;
+} embed_ctx;
+
+static int keep(void *ctx, const fr_embed_result *r)
+{
+    embed_ctx *c = ctx;
+    if (fr_cli_interrupted())
+        return 1;
+    if (r->status != FR_OK) {
+        c->e->failures++;
+        fr_cli_error(c->command, "%s", r->error);
+        return 0;
+    }
+    memcpy(c->e->rows + r->index * c->e->dim, r->embedding, c->e->dim * sizeof(float));
+    c->e->ok[r->index] = 1;
+    return 0;
+}
+
+int fr_cli_embed_all(const char *command, fr_run *run, fr_cli_embeddings *out)
+{
+    fr_cli_embeddings e;
+    memset(&e, 0, sizeof e);
+    e.count = fr_run_count(run);
+    e.dim = (size_t)fr_model_get_info(fr_run_model(run))->embedding_size;
+    size_t bytes;
+    if (fr_mul_size(e.count, e.dim * sizeof(float), &bytes))
+        e.rows = fr_calloc(1, bytes ? bytes : 1, "the embeddings");
+    e.ok = fr_calloc(e.count ? e.count : 1, 1, "the embeddings");
+    if (!e.rows || !e.ok) {
+        fr_cli_embeddings_free(&e);
+        fr_cli_error(command, "out of memory holding %zu embeddings", e.count);
+        return FR_EXIT_FATAL;
+    }
+    embed_ctx ctx = {command, &e};
+    fr_status st = fr_run_embed(run, keep, &ctx);
+    if (!st && fr_cli_interrupted())
+        st = fr_fail(FR_E_INVALID, "interrupted; nothing written");
+    if (st) {
+        fr_cli_embeddings_free(&e);
+        fr_cli_error(command, "%s", fr_error_message());
+        return FR_EXIT_FATAL;
+    }
+    e.failures += fr_run_path_errors(run);
+    *out = e;
+    return FR_EXIT_OK;
+}
+
+void fr_cli_embeddings_free(fr_cli_embeddings *e)
+{
+    free(e->rows);
+    free(e->ok);
+    memset(e, 0, sizeof *e);
+}
+
+int fr_cli_load_gallery(const char *command, const char *db, const fr_model_info *model,
+                        fr_gallery *out)
+{
+    fr_store *store;
+    fr_status st = fr_store_open(db, FR_STORE_READ, &store);
+    if (!st) {
+        st = fr_store_load(store, model, out);
+        fr_store_close(store);
+    }
+    return st ? fr_cli_fail(command, st) : FR_EXIT_OK;
+}
+
+int fr_cli_threshold(const char *command, const fr_global_options *g, const fr_model_info *m,
+                     float *out)
+{
+    float t = g->threshold > 0 ? g->threshold : m->threshold;
+    if (!(t > 0)) {
+        fr_cli_error(command, "the %s model has no default threshold: give --threshold D "
+                     "(facerec pairs + facerec eval choose one)", m->arch);
+        return FR_EXIT_USAGE;
+    }
+    *out = t;
+    return FR_EXIT_OK;
+}
+
+int fr_cli_distance_engine(const char *command, const fr_global_options *g,
+                           fr_distance_engine **out)
+{
+    fr_distance_options o = {g->device, g->threads, 0};
+    fr_status st = fr_distance_new(&o, out);
+    return st ? fr_cli_fail(command, st) : FR_EXIT_OK;
+}
+
+int fr_cli_table_open(const char *command, const char *path, int json, fr_cli_table *out)
+{
+    memset(out, 0, sizeof *out);
+    out->format = fr_table_format_for(path, json);
+    fr_status st = fr_output_open(&out->output, path ? path : "-", 0);
+    if (st)
+        return fr_cli_fail(command, st);
+    out->file = out->output.file;
+    return FR_EXIT_OK;
+}
+
+int fr_cli_table_close(const char *command, fr_cli_table *t)
+{
+    fr_status st = fr_output_commit(&t->output);
+    return st ? fr_cli_fail(command, st) : FR_EXIT_OK;
+}
+
+void fr_cli_table_abort(fr_cli_table *t)
+{
+    fr_output_abort(&t->output);
+}
+
+static int compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+fr_status fr_cli_sorted_unique(char *const *strings, size_t count, char ***out, size_t *unique)
+{
+    char **list = fr_malloc((count ? count : 1) * sizeof *list, "a sorted list");
+    if (!list)
+        return FR_E_NOMEM;
+    memcpy(list, strings, count * sizeof *list);
+    qsort(list, count, sizeof *list, compare_strings);
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++)
+        if (n == 0 || strcmp(list[n - 1], list[i]) != 0)
+            list[n++] = list[i];
+    *out = list;
+    *unique = n;
+    return FR_OK;
+}
+
+long fr_cli_find_sorted(char *const *unique, size_t count, const char *text)
+{
+    size_t lo = 0, hi = count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(unique[mid], text);
+        if (c == 0)
+            return (long)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}

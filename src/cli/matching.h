@@ -1,0 +1,68 @@
+/*
+ * matching.h: what the matching commands (enroll, verify, identify, distmat, pairs) share:
+ * embedding a list of images into memory, loading the identity database for the run's
+ * model, the threshold in force, the distance engine, and the result tables.
+ */
+#ifndef FR_CLI_MATCHING_H
+#define FR_CLI_MATCHING_H
+
+#include <stddef.h>
+
+#include "cli/cli.h"
+#include "cli/run.h"
+#include "core/file.h"
+#include "match/distance.h"
+#include "match/table.h"
+#include "store/store.h"
+
+typedef enum fr_aggregate {
+    FR_AGGREGATE_MIN,  /* a person's distance: the nearest of their embeddings */
+    FR_AGGREGATE_MEAN  /* the distance to the (normalized) mean of their embeddings */
+} fr_aggregate;
+
+/* Parses --aggregate min|mean; prints a usage error and returns 0 when neither. */
+int fr_cli_parse_aggregate(const char *text, fr_aggregate *out);
+
+/* Every image of a run, embedded: row i belongs to path i; ok[i] says whether it could be
+ * read (the rows of unreadable images stay zero, their errors are printed). */
+typedef struct fr_cli_embeddings {
+    size_t count, dim;
+    float *rows;
+    unsigned char *ok;
+    size_t failures;
+} fr_cli_embeddings;
+
+/* Returns FR_EXIT_OK, or the exit code of a fatal failure after printing it. */
+int fr_cli_embed_all(const char *command, fr_run *run, fr_cli_embeddings *out);
+void fr_cli_embeddings_free(fr_cli_embeddings *e);
+
+/* Opens the database read-only and loads it for the model (errors printed; exit code). */
+int fr_cli_load_gallery(const char *command, const char *db, const fr_model_info *model,
+                        fr_gallery *out);
+
+/* --threshold, else the model's default; a model without one (pixels) needs the option. */
+int fr_cli_threshold(const char *command, const fr_global_options *g, const fr_model_info *model,
+                     float *out);
+
+int fr_cli_distance_engine(const char *command, const fr_global_options *g,
+                           fr_distance_engine **out);
+
+/* A result table: -o FILE (written atomically) or standard output. */
+typedef struct fr_cli_table {
+    fr_output output;
+    fr_table_format format;
+    FILE *file;
+} fr_cli_table;
+
+int fr_cli_table_open(const char *command, const char *path, int json, fr_cli_table *out);
+/* Commits the file (exit code; an error is printed). */
+int fr_cli_table_close(const char *command, fr_cli_table *table);
+void fr_cli_table_abort(fr_cli_table *table);
+
+/* Strings (paths, names) sorted and without duplicates, e.g. to embed each image once: *out
+ * holds pointers into strings, not copies. */
+fr_status fr_cli_sorted_unique(char *const *strings, size_t count, char ***out, size_t *unique);
+/* Index of a string in a list made by fr_cli_sorted_unique, or -1. */
+long fr_cli_find_sorted(char *const *unique, size_t count, const char *text);
+
+#endif

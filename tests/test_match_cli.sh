@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# test_match_cli.sh: the matching commands from the outside, on real images: what a user sees
+# when something is wrong (one clear line naming the cause, an exit code that says which kind
+# of failure, and a database byte-for-byte unchanged), and outputs checked against numpy.
+set -euo pipefail
+bin="${FACEREC_BIN:?}"
+py="${FACEREC_PYTHON:?}"
+data="${FACEREC_DATA:?}"
+[ -f "${FACEREC_WEIGHTS:?}/dlib.frw" ] || { echo "no dlib weights (weights/fetch.sh)"; exit 77; }
+"$py" -c 'import numpy' 2>/dev/null || { echo "no numpy for $py"; exit 77; }
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+db="$tmp/office.db"
+people="$data/happyhouse/database"
+camera="$data/happyhouse/camera"
+
+# expect DESCRIPTION CODE PATTERNS COMMAND...: exit code CODE, and stderr matching each of
+# the ';'-separated extended regular expressions in PATTERNS
+expect() {
+    local what="$1" code="$2" patterns="$3" matched=1
+    shift 3
+    local got=0
+    "$@" > "$tmp/out" 2> "$tmp/err" || got=$?
+    local IFS=';'
+    for p in $patterns; do
+        grep -Eq -- "$p" "$tmp/err" || matched=0
+    done
+    unset IFS
+    if [ "$got" != "$code" ] || [ $matched = 0 ]; then
+        echo "FAILED: $what: exit $got (want $code), stderr:"
+        cat "$tmp/err"
+        fail=1
+    else
+        echo "ok: $what ($(head -1 "$tmp/err"))"
+    fi
+}
+ok() { if ( eval "$2" ); then echo "ok: $1"; else echo "FAILED: $1"; fail=1; fi; }
+digest() { sha256sum "$1" | cut -d' ' -f1; }
+
+# ---- the database: missing, empty, wrong model, failed enrolments ------------------------------
+expect "identify: a missing database" 4 "no such database" \
+    "$bin" identify --db "$tmp/none.db" "$camera/camera_0.jpg"
+ok "a missing database is not created by a reader" '[ ! -e "$tmp/none.db" ]'
+expect "enroll: an unreadable image among good ones" 3 "images/empty.jpg;nothing enrolled" \
+    "$bin" enroll --db "$db" --name younes "$people/younes.jpg" \
+    "${FACEREC_SOURCE_DIR:?}/tests/data/images/empty.jpg"
+ok "... and no database file left behind" '[ ! -e "$db" ]'
+
+"$bin" enroll --quiet --db "$db" --dir "$people"
+before="$(digest "$db")"
+expect "enroll: an unreadable image into an existing database" 3 "missing.jpg;nothing enrolled" \
+    "$bin" enroll --db "$db" --name kian "$camera/camera_2.jpg" "$tmp/missing.jpg"
+ok "... leaves it unchanged" '[ "$(digest "$db")" = "$before" ]'
+expect "enroll: another model's embeddings" 4 "holds embeddings of dlib.*this run uses pixels" \
+    "$bin" enroll --db "$db" --model pixels --name kian "$camera/camera_2.jpg"
+ok "... leaves it unchanged" '[ "$(digest "$db")" = "$before" ]'
+expect "identify: with another model" 4 "holds embeddings of dlib.*pixels" \
+    "$bin" identify --db "$db" --model pixels --threshold 0.5 "$camera/camera_0.jpg"
+expect "verify: an unknown name" 2 "no person named 'kiann'" \
+    "$bin" verify --db "$db" --name kiann "$camera/camera_2.jpg"
+expect "verify: an unreadable image" 3 "missing.jpg" \
+    "$bin" verify --db "$db" --name kian "$tmp/missing.jpg"
+expect "db remove: an unknown name among known ones" 2 "no person named 'nobody'; nothing removed" \
+    "$bin" db remove --db "$db" kian nobody
+expect "db rename: onto an existing name" 2 "'younes' already exists" \
+    "$bin" db rename --db "$db" kian younes
+expect "enroll: a name with a newline" 2 "control character" \
+    "$bin" enroll --db "$db" --name "$(printf 'a\nb')" "$camera/camera_2.jpg"
+ok "... all of which left the database unchanged" '[ "$(digest "$db")" = "$before" ]'
+printf 'not a database at all, just some text that is long enough to be read\n' > "$tmp/text.db"
+expect "a file that is not SQLite" 4 "text.db: not an SQLite database" \
+    "$bin" db list --db "$tmp/text.db"
+
+# rename and remove work, and list shows it
+"$bin" db rename --quiet --db "$db" kian kian_k
+"$bin" db remove --quiet --db "$db" younes
+ok "rename and remove: 11 people, kian_k among them" \
+    '"$bin" db list --db "$db" | grep -q "11 people" && "$bin" db list --db "$db" --json | grep -q "\"kian_k\""'
+"$bin" identify --db "$db" "$camera/camera_0.jpg" -k 12 --json > "$tmp/out" || true
+ok "a removed person is gone: younes not among camera_0's 12 candidates" \
+    'grep -q candidates "$tmp/out" && ! grep -q younes "$tmp/out"'
+
+# several images per person: min and mean differ, and a second enrolment adds
+"$bin" enroll --quiet --db "$db" --name bertrand "$camera/camera_1.jpg" "$camera/camera_3.jpg"
+ok "bertrand has 3 embeddings" '"$bin" db list --db "$db" --json | grep -q "\"bertrand\", \"embeddings\": 3"'
+min="$("$bin" verify --db "$db" --name bertrand --json "$camera/camera_3.jpg")"
+mean="$("$bin" verify --db "$db" --name bertrand --aggregate mean --json "$camera/camera_3.jpg")"
+ok "min over bertrand's images: camera_3 itself, distance ~0" '[[ "$min" == *"\"distance\": 0.00"* ]]'
+ok "distance to bertrand's mean: larger" '[[ "$mean" != *"\"distance\": 0.00"* ]]'
+
+# an empty database
+"$bin" db remove --quiet --db "$db" $("$bin" db list --db "$db" --json | sed 's/{"name": "\([^"]*\)".*/\1/')
+expect "identify: an empty database" 4 "the database is empty" \
+    "$bin" identify --db "$db" "$camera/camera_0.jpg"
+
+# ---- identify in bulk: an unreadable image is named, the rest are answered ---------------------
+"$bin" enroll --quiet --db "$tmp/b.db" --dir "$people"
+mkdir "$tmp/mixed"
+cp "$camera"/camera_0.jpg "$camera"/camera_1.jpg "$tmp/mixed/"
+cp "${FACEREC_SOURCE_DIR}/tests/data/images/truncated.png" "$tmp/mixed/broken.png"
+expect "identify: a broken image in a folder" 3 "broken.png" \
+    "$bin" identify --db "$tmp/b.db" "$tmp/mixed" -o "$tmp/who.jsonl"
+ok "... the two others answered, as JSON Lines" \
+    '[ "$(wc -l < "$tmp/who.jsonl")" = 2 ] && grep -q "\"identity\": \"younes\"" "$tmp/who.jsonl" && "$py" -c "import json,sys; [json.loads(l) for l in open(sys.argv[1])]" "$tmp/who.jsonl"'
+
+# ---- distmat against numpy ----------------------------------------------------------------------
+"$bin" embed --quiet "$data/dlib_johns" -o "$tmp/johns.npy"
+"$bin" embed --quiet "$camera" -o "$tmp/camera.npy"
+"$bin" distmat --quiet "$tmp/johns.npy" -o "$tmp/dj.npy"
+"$bin" distmat --quiet "$tmp/johns.npy" "$tmp/camera.npy" -o "$tmp/djc.npy"
+"$bin" distmat --quiet "$data/dlib_johns" "$camera" -o "$tmp/dimg.npy"
+ok "distmat of .npy sets and of image folders equals numpy's float64 distances" '"$py" - "$tmp" <<EOF
+import numpy as np, sys
+t = sys.argv[1]
+a, b = np.load(t + "/johns.npy").astype(np.float64), np.load(t + "/camera.npy").astype(np.float64)
+ref = lambda x, y: np.sqrt(((x[:, None, :] - y[None, :, :]) ** 2).sum(-1))
+d, dc, di = np.load(t + "/dj.npy"), np.load(t + "/djc.npy"), np.load(t + "/dimg.npy")
+assert d.shape == (55, 55) and dc.shape == (55, 6) and d.dtype == np.float32
+assert np.abs(d - ref(a, a)).max() < 2e-3 and np.abs(dc - ref(a, b)).max() < 2e-3
+assert (d == d.T).all() and (np.diag(d) == 0).all()
+assert np.abs(di - dc).max() < 1e-5  # images embedded in other batches: last bits differ
+rows = open(t + "/dimg.rows.paths").read().split()
+assert len(rows) == 55 and rows == open(t + "/johns.paths").read().split()
+EOF'
+expect "distmat: sets of different models" 2 "128-d .* 12288-d|12288-d .* 128-d" \
+    "$bin" distmat "$tmp/johns.npy" "$camera" --model pixels -o "$tmp/x.npy"
+ok "... nothing written" '[ ! -e "$tmp/x.npy" ]'
+
+# ---- pairs and eval -------------------------------------------------------------------------------
+j="$data/dlib_johns"
+{
+    printf 'path1\tpath2\tlabel\n'
+    for i in 1 2 3 4 5; do
+        n=$(ls "$j" | sed -n "${i}p")
+        a=$(ls "$j/$n" | sed -n 1p); b=$(ls "$j/$n" | sed -n 2p)
+        m=$(ls "$j" | sed -n "$((i % 5 + 1))p"); c=$(ls "$j/$m" | sed -n 3p)
+        printf '%s\t%s\t1\n%s\t%s\t0\n' "$n/$a" "$n/$b" "$n/$a" "$m/$c"
+    done
+    printf 'no/such.jpg\t%s\t0\n' "$n/$a"
+} > "$tmp/pairs.tsv"
+expect "pairs: a TSV with a missing image" 3 "no/such.jpg" \
+    "$bin" pairs "$tmp/pairs.tsv" --root "$j" -o "$tmp/scores.csv"
+ok "... 10 pairs scored, as path1,path2,same,distance,fold" \
+    '[ "$(head -1 "$tmp/scores.csv")" = "path1,path2,same,distance,fold" ] && [ "$(wc -l < "$tmp/scores.csv")" = 11 ]'
+"$bin" eval "$tmp/scores.csv" --folds 5 --json --plots "$tmp/plot" > "$tmp/eval.json"
+ok "eval: accuracy 1 on these aligned chips, AUC 1, plots written" '"$py" - "$tmp" <<EOF
+import json, sys
+t = sys.argv[1]
+r = json.load(open(t + "/eval.json"))
+assert r["pairs"] == 10 and r["folds"] == 5 and r["auc"] == 1.0, r
+assert open(t + "/plot.roc.svg").read().startswith("<?xml")
+assert "</svg>" in open(t + "/plot.hist.svg").read()
+EOF'
+printf 'distance,same\n0.3,1\nabc,0\n' > "$tmp/bad.csv"
+expect "eval: a malformed line is named" 4 "bad.csv:3" "$bin" eval "$tmp/bad.csv"
+printf '3\nAaron_Peirsol\t1\t2\n' > "$tmp/short.txt"
+expect "pairs: an LFW file shorter than its header says" 4 "promises 6 pairs, the file has 1" \
+    "$bin" pairs "$tmp/short.txt" --root "$data/lfw_devtrain/images" -o "$tmp/s.csv"
+exit $fail
