@@ -1,0 +1,289 @@
+/*
+ * bench_cuda.c: the GPU benchmarks of the device check (bench/device_check.sh), one JSON line
+ * per measurement.
+ *
+ *   bench_cuda network --weights W --precision P --batches 64,256,1024 [--iters N]
+ *       the forward pass alone on inputs already on the device (random uint8 images, never
+ *       zeros), timed with CUDA events: median of N runs after warm-up, per batch size; with
+ *       the FLOP count (fr_graph_flops) and the activation bytes a layer-by-layer execution
+ *       must move (each operation reads its inputs and writes its output once)
+ *   bench_cuda e2e --weights W --dir DIR [--repeat R] [--batch B] [--precision P] [--threads T]
+ *       end to end from a directory of images, its list repeated R times (decode on T threads,
+ *       upload, network, download), and the decode-and-prepare rate alone on the same T
+ *       threads over the same list; files stay in the page cache, so neither measures a disk
+ *
+ * The runner's line (precision, planned batch, cuDNN paths, CUDA graphs) and any warning are
+ * printed with each result, so a run on a new machine says how it ran.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/pool.h"
+#include "engine/backend.h"
+#include "engine/embedder.h"
+#include "engine/paths.h"
+#include "model/model_internal.h"
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Bytes one image's activations move through memory, layer by layer, in `elem`-byte values. */
+static double activation_bytes(const fr_graph *g, size_t elem)
+{
+    double values = (double)g->input_h * g->input_w * 3 / (double)elem; /* the uint8 input */
+    for (int i = 0; i < g->node_count; i++) {
+        const fr_node *n = &g->nodes[i];
+        const fr_tensor *out = &g->tensors[n->out];
+        values += (double)out->h * out->w * out->c * (n->accumulate ? 2 : 1);
+        if (n->in >= 0)
+            values += (double)g->tensors[n->in].h * g->tensors[n->in].w * g->tensors[n->in].c;
+        if (n->in2 >= 0)
+            values += (double)g->tensors[n->in2].h * g->tensors[n->in2].w * g->tensors[n->in2].c;
+    }
+    return values * (double)elem;
+}
+
+static int parse_precision(const char *p, fr_precision *out)
+{
+    if (!strcmp(p, "fp32"))
+        *out = FR_PRECISION_FP32;
+    else if (!strcmp(p, "tf32"))
+        *out = FR_PRECISION_TF32;
+    else if (!strcmp(p, "fp16"))
+        *out = FR_PRECISION_FP16;
+    else
+        return 0;
+    return 1;
+}
+
+static int fail(const char *what)
+{
+    fprintf(stderr, "bench_cuda: %s: %s\n", what, fr_error_message());
+    return 1;
+}
+
+static int network(const fr_model *model, fr_precision precision, const char *list, int iters)
+{
+    int batches[32], count = 0, largest = 0;
+    for (const char *p = list; *p && count < 32;) {
+        batches[count] = atoi(p);
+        if (batches[count] > largest)
+            largest = batches[count];
+        count++;
+        const char *comma = strchr(p, ',');
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    fr_runner_options ro = {FR_DEVICE_CUDA, precision, largest, 0};
+    fr_runner *r;
+    double t0 = now();
+    if (fr_runner_new(model, &ro, &r))
+        return fail("planning");
+    double plan_s = now() - t0;
+    const char *warning = fr_runner_warning(r);
+    size_t image = (size_t)model->info.input_size * model->info.input_size * 3;
+    int planned = fr_runner_max_batch(r);
+    uint8_t *inputs = malloc((size_t)planned * image);
+    float *outputs = malloc((size_t)planned * model->info.embedding_size * sizeof(float));
+    uint64_t s = 0x9e3779b97f4a7c15ull;
+    for (size_t i = 0; i < (size_t)planned * image; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        inputs[i] = (uint8_t)(s >> 56);
+    }
+    double flops = fr_graph_flops(model->graph);
+    double bytes = activation_bytes(model->graph, precision == FR_PRECISION_FP16 ? 2 : 4);
+    int status = 0;
+    for (int b = 0; b < count; b++) {
+        int n = batches[b] < planned ? batches[b] : planned;
+        double sec = 0;
+        t0 = now();
+        if (fr_runner_run(r, inputs, n, outputs) || fr_runner_benchmark(r, n, iters, &sec)) {
+            status = fail("running");
+            break;
+        }
+        double first_s = now() - t0;
+        printf("{\"bench\": \"network\", \"arch\": \"%s\", \"precision\": \"%s\", \"batch\": %d, "
+               "\"images_per_s\": %.1f, \"ms_per_batch\": %.3f, \"tflops\": %.2f, "
+               "\"activation_gb_per_s\": %.1f, \"gflop_per_image\": %.4f, "
+               "\"activation_mb_per_image\": %.3f, \"plan_s\": %.2f, \"first_batch_s\": %.2f, "
+               "\"runner\": \"%s\", \"warning\": \"%s\"}\n",
+               model->info.arch, fr_precision_name(precision), n, n / sec, sec * 1e3,
+               flops * n / sec * 1e-12, bytes * n / sec * 1e-9, flops * 1e-9, bytes * 1e-6,
+               plan_s, first_s, fr_runner_describe(r), warning ? warning : "");
+        fflush(stdout);
+    }
+    free(inputs);
+    free(outputs);
+    fr_runner_free(r);
+    return status;
+}
+
+/* ---- end to end ---------------------------------------------------------------------------- */
+
+typedef struct decode_job {
+    const fr_model *model;
+    const fr_path_list *list;
+    atomic_size_t next;
+    atomic_size_t failed;
+} decode_job;
+
+static void *decode_worker(void *arg)
+{
+    decode_job *j = arg;
+    int side = j->model->info.input_size;
+    uint8_t *out = malloc((size_t)side * side * 3);
+    fr_decode_options dopt = {0, 2 * side}; /* what the engine does: DCT scaling */
+    for (;;) {
+        size_t i = atomic_fetch_add(&j->next, 1);
+        if (i >= j->list->count)
+            break;
+        fr_image image;
+        if (fr_image_load(j->list->paths[i], &dopt, &image) ||
+            fr_model_prepare_image(j->model, &image, out)) {
+            atomic_fetch_add(&j->failed, 1);
+            continue;
+        }
+        fr_image_free(&image);
+    }
+    free(out);
+    return NULL;
+}
+
+static int counting_sink(void *ctx, const fr_embed_result *result)
+{
+    size_t *ok = ctx;
+    if (result->status == FR_OK && result->embedding[0] == result->embedding[0])
+        (*ok)++;
+    return 0;
+}
+
+static int end_to_end(const fr_model *model, fr_precision precision, const char *dir, int batch,
+                      int threads, int repeat)
+{
+    char *args[1] = {(char *)dir};
+    fr_path_list found = {0};
+    if (fr_paths_collect(args, 1, &found, NULL, NULL))
+        return fail(dir);
+    fr_path_list list = found;
+    list.count = found.count * (size_t)(repeat > 0 ? repeat : 1);
+    list.paths = malloc(list.count * sizeof *list.paths);
+    for (size_t i = 0; i < list.count; i++)
+        list.paths[i] = found.paths[i % found.count];
+    if (threads <= 0)
+        threads = fr_cpu_count();
+    fr_embedder_options eo;
+    memset(&eo, 0, sizeof eo);
+    eo.runner.device = FR_DEVICE_CUDA;
+    eo.runner.precision = precision;
+    eo.runner.max_batch = batch;
+    eo.decode_threads = threads;
+    fr_embedder *e;
+    if (fr_embedder_new(model, &eo, &e)) {
+        free(list.paths);
+        fr_paths_free(&found);
+        return fail("planning");
+    }
+    /* decode only, all threads (the files are read once first, so both runs see a warm cache) */
+    decode_job job;
+    job.model = model;
+    job.list = &list;
+    for (int pass = 0; pass < 2; pass++) {
+        atomic_init(&job.next, 0);
+        atomic_init(&job.failed, 0);
+        pthread_t tid[256];
+        int started = 0;
+        double t0 = now();
+        for (; started < threads && started < 256; started++)
+            if (pthread_create(&tid[started], NULL, decode_worker, &job))
+                break;
+        for (int i = 0; i < started; i++)
+            pthread_join(tid[i], NULL);
+        double sec = now() - t0;
+        if (pass == 1)
+            printf("{\"bench\": \"decode\", \"arch\": \"%s\", \"images\": %zu, \"failed\": %zu, "
+                   "\"threads\": %d, \"images_per_s\": %.1f}\n",
+                   model->info.arch, list.count, (size_t)atomic_load(&job.failed), started,
+                   (double)list.count / sec);
+    }
+    int status = 0;
+    for (int pass = 0; pass < 2 && !status; pass++) { /* the first pass builds and captures */
+        size_t ok = 0;
+        double t0 = now();
+        if (fr_embed_files(e, (const char *const *)list.paths, list.count, counting_sink, &ok)) {
+            status = fail("embedding");
+            break;
+        }
+        double sec = now() - t0;
+        if (pass == 1)
+            printf("{\"bench\": \"e2e\", \"arch\": \"%s\", \"precision\": \"%s\", \"batch\": %d, "
+                   "\"images\": %zu, \"embedded\": %zu, \"threads\": %d, \"images_per_s\": %.1f, "
+                   "\"runner\": \"%s\"}\n",
+                   model->info.arch, fr_precision_name(precision),
+                   fr_runner_max_batch(fr_embedder_runner(e)), list.count, ok, threads,
+                   (double)list.count / sec,
+                   fr_runner_describe((fr_runner *)fr_embedder_runner(e)));
+    }
+    fr_embedder_free(e);
+    free(list.paths);
+    fr_paths_free(&found);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || (strcmp(argv[1], "network") && strcmp(argv[1], "e2e"))) {
+        fprintf(stderr, "usage: bench_cuda network|e2e ... (see the top of bench/bench_cuda.c)\n");
+        return 2;
+    }
+    const char *weights = NULL, *batches = "64,128,256,512,1024", *dir = NULL;
+    fr_precision precision = FR_PRECISION_FP16;
+    int iters = 20, batch = 256, threads = 0, repeat = 1;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) {
+            fprintf(stderr, "bench_cuda: %s needs a value\n", a);
+            return 2;
+        }
+        if (!strcmp(a, "--weights"))
+            weights = v;
+        else if (!strcmp(a, "--batches"))
+            batches = v;
+        else if (!strcmp(a, "--dir"))
+            dir = v;
+        else if (!strcmp(a, "--iters"))
+            iters = atoi(v);
+        else if (!strcmp(a, "--batch"))
+            batch = atoi(v);
+        else if (!strcmp(a, "--threads"))
+            threads = atoi(v);
+        else if (!strcmp(a, "--repeat"))
+            repeat = atoi(v);
+        else if (!strcmp(a, "--precision") && parse_precision(v, &precision))
+            ;
+        else {
+            fprintf(stderr, "bench_cuda: unknown option %s %s\n", a, v);
+            return 2;
+        }
+        i++;
+    }
+    if (!weights || iters < 1 || (!strcmp(argv[1], "e2e") && !dir)) {
+        fprintf(stderr, "bench_cuda: give --weights (and --dir for e2e)\n");
+        return 2;
+    }
+    fr_model *model;
+    if (fr_model_load(weights, &model))
+        return fail(weights);
+    int status = !strcmp(argv[1], "network") ? network(model, precision, batches, iters)
+                                             : end_to_end(model, precision, dir, batch, threads, repeat);
+    fr_model_free(model);
+    return status;
+}

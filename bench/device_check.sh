@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# bench/device_check.sh: the GPU check of issue 4, run once on a lent H100/H200 from the repo
+# root with .carry/ (made here by bench/device_pack.sh) carried along:
+#
+#   bash bench/device_check.sh
+#
+# It finds the device's cuDNN and cuBLAS, runs `facerec info`, the GPU tests (against the CPU
+# backend), then the benchmarks against PyTorch on the same card, and prints a short table
+# last. Every step is guarded by `timeout` and skipped when the time budget (DEVICE_BUDGET_S,
+# default 400 s) runs out; nothing stops the script but the budget. Logs and JSON results go
+# to $OUT (logs.tar.gz, results.jsonl, summary.txt).
+set -uo pipefail
+root="$(pwd)"
+carry="$root/.carry"
+out="${OUT:-/tmp/facerec-device-out}"
+budget="${DEVICE_BUDGET_S:-400}"
+t_start=$(date +%s)
+work="$(mktemp -d /tmp/facerec-check.XXXXXX)"
+logs="$work/logs"
+mkdir -p "$out" "$logs"
+results="$work/results.jsonl"
+steps="$work/steps.tsv"
+: > "$results"
+: > "$steps"
+export PYTHONUNBUFFERED=1
+
+left() { echo $((budget - ($(date +%s) - t_start))); }
+
+# step NAME LIMIT_S CMD...: runs CMD under timeout (at most what is left of the budget),
+# output to logs/NAME.log and the console, status to steps.tsv.
+step() {
+  local name="$1" limit="$2"
+  shift 2
+  local rest
+  rest=$(left)
+  if [ "$rest" -lt 15 ]; then
+    echo "== $name: skipped (budget spent)"
+    printf '%s\tskipped\t0\n' "$name" >> "$steps"
+    return 99
+  fi
+  [ "$limit" -gt $((rest - 10)) ] && limit=$((rest - 10))
+  echo "== $name (limit ${limit}s)"
+  local t0=$(date +%s)
+  timeout -k 5 "$limit" "$@" > "$logs/$name.log" 2>&1
+  local rc=$?
+  local t=$(( $(date +%s) - t0 ))
+  tail -n 8 "$logs/$name.log" | cut -c1-240
+  local status=ok
+  [ $rc -eq 124 ] || [ $rc -eq 137 ] && status=timeout
+  [ $rc -ne 0 ] && [ "$status" = ok ] && status="failed($rc)"
+  [ $rc -eq 77 ] && status=skipped
+  printf '%s\t%s\t%s\n' "$name" "$status" "$t" >> "$steps"
+  echo "== $name: $status in ${t}s"
+  return $rc
+}
+
+# ---- libraries: ours from the carry, CUDA's from the device -------------------------------
+py="${DEVICE_PYTHON:-python3}"
+# unpacked with Python's lzma: the device may have no xz program
+$py - "$carry" "$work" <<'PY' || { echo "cannot unpack the carry"; exit 1; }
+import lzma, os, shutil, sys, tarfile
+carry, work = sys.argv[1], sys.argv[2]
+with tarfile.open(os.path.join(carry, "libs.tar.xz")) as t:
+    t.extractall(work)
+os.makedirs(os.path.join(work, "weights"), exist_ok=True)
+with lzma.open(os.path.join(carry, "weights", "dlib.frw.xz")) as f, \
+        open(os.path.join(work, "weights", "dlib.frw"), "wb") as g:
+    shutil.copyfileobj(f, g)
+PY
+search=()
+for d in $($py - <<'PY' 2>/dev/null
+import os, site, sys
+roots = set(site.getsitepackages() + [site.getusersitepackages()])
+try:
+    import nvidia
+    roots.update(os.path.dirname(p) for p in nvidia.__path__)
+except Exception:
+    pass
+try:
+    import torch
+    print(os.path.join(os.path.dirname(torch.__file__), "lib"))
+except Exception:
+    pass
+for r in sorted(roots):
+    n = os.path.join(r, "nvidia")
+    if os.path.isdir(n):
+        for base, dirs, files in os.walk(n):
+            if any(f.startswith(("libcudnn.so", "libcublas.so", "libcublasLt.so")) for f in files):
+                print(base)
+PY
+); do search+=("$d"); done
+search+=(/usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib
+         /usr/lib/x86_64-linux-gnu)
+find_lib() {
+  for d in "${search[@]}"; do
+    [ -e "$d/$1" ] && { echo "$d"; return 0; }
+  done
+  ldconfig -p 2>/dev/null | awk -v n="$1" '$1 == n {print $NF; exit}' | xargs -r dirname
+}
+libpath="$work/lib"
+for lib in libcudnn.so.9 libcublas.so.13 libcublasLt.so.13; do
+  d=$(find_lib "$lib")
+  echo "found $lib in: ${d:-NOT FOUND}"
+  [ -n "$d" ] && case ":$libpath:" in *":$d:"*) ;; *) libpath="$libpath:$d" ;; esac
+done
+export LD_LIBRARY_PATH="$libpath${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+bin="$carry/bin"
+export FACEREC_DATA="$carry/data" FACEREC_WEIGHTS="$work/weights" FACEREC_BIN="$bin/facerec"
+export FACEREC_PYTHON="$py" FACEREC_SOURCE_DIR="$root" FACEREC_IRV1_FRW="$work/weights/irv1.frw"
+export FACEREC_WEIGHTS_DIR="$work/weights"
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>&1 | head -3
+missing=$(ldd "$bin/facerec" | grep "not found")
+[ -n "$missing" ] && echo "MISSING LIBRARIES: $missing"
+
+# ---- info, then the tests ---------------------------------------------------------------------
+step info 30 "$bin/facerec" info
+step irv1_weights 90 bash -c "$py '$root/tests/ref/keras_irv1/make_h5.py' --model-json \
+  '$carry/data/keras-facenet/model.json' --layout weights --seed 3 -o '$work/irv1.h5' &&
+  '$bin/facerec' convert --from keras-h5 '$work/irv1.h5' -o '$work/weights/irv1.frw' &&
+  rm -f '$work/irv1.h5'"
+step test_cuda_device 30 "$bin/test_cuda_device"
+mode=""
+step test_cuda_ops 90 "$bin/test_cuda_ops" && mode=auto
+if [ -z "$mode" ]; then
+  # which cuDNN path family works here: the benchmarks use the first that passes
+  step test_cuda_ops_unfused 60 env FACEREC_CUDNN=unfused "$bin/test_cuda_ops" && mode=unfused
+  [ -z "$mode" ] && step test_cuda_ops_legacy 60 env FACEREC_CUDNN=legacy "$bin/test_cuda_ops" &&
+    mode=legacy
+fi
+export FACEREC_CUDNN="${mode:-auto}"
+echo "cuDNN paths for what follows: FACEREC_CUDNN=$FACEREC_CUDNN (ops test passed: ${mode:-no})"
+step test_cuda_network 150 "$bin/test_cuda_network"
+
+# ---- benchmarks ------------------------------------------------------------------------------
+models=(irv1:"$work/weights/irv1.frw" dlib:"$work/weights/dlib.frw")
+for m in "${models[@]}"; do
+  mkdir -p "$work/${m%%:*}"
+  step "export_${m%%:*}" 30 "$bin/bench_network" --weights "${m#*:}" --export "$work/${m%%:*}"
+done
+step peak 40 $py - <<'PY'
+import json, time, torch
+def rate(dtype, tf32):
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    a = torch.randn(8192, 8192, device="cuda", dtype=dtype)
+    b = torch.randn(8192, 8192, device="cuda", dtype=dtype)
+    for _ in range(3): a @ b
+    torch.cuda.synchronize(); t = time.perf_counter()
+    for _ in range(10): a @ b
+    torch.cuda.synchronize()
+    return 2 * 8192**3 * 10 / (time.perf_counter() - t) / 1e12
+x = torch.empty(1 << 30, dtype=torch.uint8, device="cuda"); y = torch.empty_like(x)
+for _ in range(3): y.copy_(x)
+torch.cuda.synchronize(); t = time.perf_counter()
+for _ in range(10): y.copy_(x)
+torch.cuda.synchronize(); bw = 2 * (1 << 30) * 10 / (time.perf_counter() - t) / 1e9
+print(json.dumps({"bench": "peak", "fp16_tflops": rate(torch.float16, False),
+                  "tf32_tflops": rate(torch.float32, True), "fp32_tflops": rate(torch.float32, False),
+                  "copy_gb_per_s": bw, "gpu": torch.cuda.get_device_name()}))
+PY
+grep -h '^{' "$logs/peak.log" >> "$results"
+
+net() { # model precision batches
+  local m="$1" p="$2" b="$3" w
+  w=$(for x in "${models[@]}"; do [ "${x%%:*}" = "$m" ] && echo "${x#*:}"; done)
+  step "net_${m}_${p}" 90 "$bin/bench_cuda" network --weights "$w" --precision "$p" --batches "$b" \
+    --iters 20
+  grep -h '^{' "$logs/net_${m}_${p}.log" >> "$results"
+}
+peer() { # model precision batch mode
+  step "torch_${1}_${2}_${3}_${4}" "$5" $py "$root/bench/torch_peer.py" --export "$work/$1" \
+    --device cuda --precision "$2" --batch "$3" --mode "$4" --iters 20
+  grep -h '^{' "$logs/torch_${1}_${2}_${3}_${4}.log" | sed "s/^{/{\"bench\": \"torch\", \"arch\": \"$1\", /" >> "$results"
+}
+net irv1 fp16 64,128,256,512,1024
+net dlib fp16 64,128,256,512,1024
+for m in irv1 dlib; do
+  for b in 64 256 1024; do peer "$m" fp16 "$b" eager 40; done
+done
+step e2e_dlib 60 "$bin/bench_cuda" e2e --weights "$work/weights/dlib.frw" --dir "$carry/data/e2e" \
+  --repeat 20 --batch 256 --precision fp16
+grep -h '^{' "$logs/e2e_dlib.log" >> "$results"
+step e2e_irv1 60 "$bin/bench_cuda" e2e --weights "$work/weights/irv1.frw" --dir "$carry/data/e2e" \
+  --repeat 20 --batch 256 --precision fp16
+grep -h '^{' "$logs/e2e_irv1.log" >> "$results"
+net irv1 tf32 256,1024
+net irv1 fp32 256,1024
+net dlib tf32 256,1024
+peer irv1 fp32 1024 eager 40
+peer irv1 fp16 1024 compile 150
+peer dlib fp16 1024 compile 120
+
+# ---- the table --------------------------------------------------------------------------------
+cp "$results" "$out/results.jsonl"
+$py - "$results" "$steps" "$logs" > "$work/summary.txt" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip().startswith("{")]
+steps = [l.rstrip("\n").split("\t") for l in open(sys.argv[2]) if l.strip()]
+logs = sys.argv[3]
+peak = next((r for r in rows if r.get("bench") == "peak"), {})
+print("steps: " + ", ".join(f"{s[0]}={s[1]}({s[2]}s)" for s in steps))
+def lines(name, *needles, limit=12):
+    try:
+        text = open(f"{logs}/{name}.log", errors="replace").read().splitlines()
+    except OSError:
+        return []
+    return [l[:220] for l in text if any(n in l for n in needles)][:limit]
+for l in lines("info", "cuda:"):
+    print(l)
+for name in ("test_cuda_ops", "test_cuda_ops_unfused", "test_cuda_ops_legacy", "test_cuda_network"):
+    for l in lines(name, "CHECK failed", "failed:", "checks,", limit=6):
+        print(f"{name}: {l}")
+for l in lines("test_cuda_network", "max L2 distance", "dlib fp16: cuda", "(seed) fp16: cuda"):
+    print(l)
+if peak:
+    print(f"{peak['gpu']}: matmul fp16 {peak['fp16_tflops']:.0f}, tf32 {peak['tf32_tflops']:.0f}, "
+          f"fp32 {peak['fp32_tflops']:.0f} TFLOP/s; copy {peak['copy_gb_per_s']:.0f} GB/s")
+net = [r for r in rows if r.get("bench") == "network"]
+if net:
+    print(net[0].get("runner", ""))
+torch = {(r["arch"], r["precision"], r["batch"], r["mode"]): r["images_per_s"]
+         for r in rows if r.get("bench") == "torch"}
+key = {"fp16": "fp16_tflops", "tf32": "tf32_tflops", "fp32": "fp32_tflops"}
+# torch's comparable run: fp16 autocast for fp16; torch's default fp32 convolutions use TF32
+peer_precision = {"fp16": "fp16", "tf32": "fp32"}
+def cell(v, fmt):
+    return format(v, fmt) if v else "-"
+print("| model | prec | batch | facerec img/s | TFLOP/s | % of matmul peak | torch eager | x eager "
+      "| torch compile | x compile |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for r in net:
+    tp = peer_precision.get(r["precision"])
+    e = torch.get((r["arch"], tp, r["batch"], "eager"))
+    c = torch.get((r["arch"], tp, r["batch"], "compile"))
+    pk = peak.get(key[r["precision"]])
+    ours = r["images_per_s"]
+    print(f"| {r['arch']} | {r['precision']} | {r['batch']} | {ours:.0f} | {r['tflops']:.1f} | "
+          f"{cell(pk and 100 * r['tflops'] / pk, '.0f')} | {cell(e, '.0f')} | "
+          f"{cell(e and ours / e, '.2f')} | {cell(c, '.0f')} | {cell(c and ours / c, '.2f')} |")
+dec = {r["arch"]: r for r in rows if r.get("bench") == "decode"}
+for r in rows:
+    if r.get("bench") != "e2e":
+        continue
+    d = dec.get(r["arch"], {}).get("images_per_s")
+    n = max((x["images_per_s"] for x in net if x["arch"] == r["arch"] and x["precision"] == r["precision"]
+             and x["batch"] == r["batch"]), default=None)
+    floor = min(v for v in (d, n) if v) if (d or n) else None
+    print(f"e2e {r['arch']} {r['precision']} batch {r['batch']}: {r['images_per_s']:.0f} img/s "
+          f"({r['images']} images, {r['threads']} threads); decode only {d or 0:.0f}; network {n or 0:.0f}"
+          + (f"; {100 * r['images_per_s'] / floor:.0f} % of min(decode, network)" if floor else ""))
+PY
+cat "$work/summary.txt" > "$out/summary.txt"
+tar -C "$work" -czf "$out/logs.tar.gz" logs steps.tsv results.jsonl summary.txt 2>/dev/null
+echo
+echo "================ facerec device check: $(( $(date +%s) - t_start ))s ================"
+cat "$work/summary.txt"
