@@ -103,40 +103,44 @@ for lib in libcudnn.so.9 libcublas.so.13 libcublasLt.so.13; do
   echo "found $lib in: ${d:-NOT FOUND}"
   [ -n "$d" ] && case ":$libpath:" in *":$d:"*) ;; *) libpath="$libpath:$d" ;; esac
 done
-export LD_LIBRARY_PATH="$libpath${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+libpath="$libpath${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+echo "our binaries run with LD_LIBRARY_PATH=$libpath"
+# only our binaries see the carried Debian libraries; Python keeps the device's own
+FR=(env "LD_LIBRARY_PATH=$libpath")
 bin="$carry/bin"
 export FACEREC_DATA="$carry/data" FACEREC_WEIGHTS="$work/weights" FACEREC_BIN="$bin/facerec"
 export FACEREC_PYTHON="$py" FACEREC_SOURCE_DIR="$root" FACEREC_IRV1_FRW="$work/weights/irv1.frw"
 export FACEREC_WEIGHTS_DIR="$work/weights"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>&1 | head -3
-missing=$(ldd "$bin/facerec" | grep "not found")
+missing=$("${FR[@]}" ldd "$bin/facerec" | grep "not found")
 [ -n "$missing" ] && echo "MISSING LIBRARIES: $missing"
 
 # ---- info, then the tests ---------------------------------------------------------------------
-step info 30 "$bin/facerec" info
-step irv1_weights 90 bash -c "$py '$root/tests/ref/keras_irv1/make_h5.py' --model-json \
-  '$carry/data/keras-facenet/model.json' --layout weights --seed 3 -o '$work/irv1.h5' &&
-  '$bin/facerec' convert --from keras-h5 '$work/irv1.h5' -o '$work/weights/irv1.frw' &&
-  rm -f '$work/irv1.h5'"
-step test_cuda_device 30 "$bin/test_cuda_device"
+step info 30 "${FR[@]}" "$bin/facerec" info
+step irv1_h5 60 $py "$root/tests/ref/keras_irv1/make_h5.py" --model-json \
+  "$carry/data/keras-facenet/model.json" --layout weights --seed 3 -o "$work/irv1.h5"
+step irv1_convert 60 "${FR[@]}" "$bin/facerec" convert --from keras-h5 "$work/irv1.h5" \
+  -o "$work/weights/irv1.frw"
+rm -f "$work/irv1.h5"
+step test_cuda_device 30 "${FR[@]}" "$bin/test_cuda_device"
 mode=""
-step test_cuda_ops 90 "$bin/test_cuda_ops" && mode=auto
+step test_cuda_ops 90 "${FR[@]}" "$bin/test_cuda_ops" && mode=auto
 if [ -z "$mode" ]; then
   # which cuDNN path family works here: the benchmarks use the first that passes
-  step test_cuda_ops_unfused 60 env FACEREC_CUDNN=unfused "$bin/test_cuda_ops" && mode=unfused
-  [ -z "$mode" ] && step test_cuda_ops_legacy 60 env FACEREC_CUDNN=legacy "$bin/test_cuda_ops" &&
-    mode=legacy
+  step test_cuda_ops_unfused 60 "${FR[@]}" FACEREC_CUDNN=unfused "$bin/test_cuda_ops" &&
+    mode=unfused
+  [ -z "$mode" ] && step test_cuda_ops_legacy 60 "${FR[@]}" FACEREC_CUDNN=legacy \
+    "$bin/test_cuda_ops" && mode=legacy
 fi
 export FACEREC_CUDNN="${mode:-auto}"
 echo "cuDNN paths for what follows: FACEREC_CUDNN=$FACEREC_CUDNN (ops test passed: ${mode:-no})"
-step test_cuda_network 150 "$bin/test_cuda_network"
+step test_cuda_network 150 "${FR[@]}" "$bin/test_cuda_network"
 
 # ---- benchmarks ------------------------------------------------------------------------------
 models=(irv1:"$work/weights/irv1.frw" dlib:"$work/weights/dlib.frw")
 for m in "${models[@]}"; do
   mkdir -p "$work/${m%%:*}"
-  step "export_${m%%:*}" 30 "$bin/bench_network" --weights "${m#*:}" --export "$work/${m%%:*}"
+  step "export_${m%%:*}" 30 "${FR[@]}" "$bin/bench_network" --weights "${m#*:}" --export "$work/${m%%:*}"
 done
 step peak 40 $py - <<'PY'
 import json, time, torch
@@ -163,7 +167,7 @@ grep -h '^{' "$logs/peak.log" >> "$results"
 net() { # model precision batches
   local m="$1" p="$2" b="$3" w
   w=$(for x in "${models[@]}"; do [ "${x%%:*}" = "$m" ] && echo "${x#*:}"; done)
-  step "net_${m}_${p}" 90 "$bin/bench_cuda" network --weights "$w" --precision "$p" --batches "$b" \
+  step "net_${m}_${p}" 90 "${FR[@]}" "$bin/bench_cuda" network --weights "$w" --precision "$p" --batches "$b" \
     --iters 20
   grep -h '^{' "$logs/net_${m}_${p}.log" >> "$results"
 }
@@ -177,10 +181,10 @@ net dlib fp16 64,128,256,512,1024
 for m in irv1 dlib; do
   for b in 64 256 1024; do peer "$m" fp16 "$b" eager 40; done
 done
-step e2e_dlib 60 "$bin/bench_cuda" e2e --weights "$work/weights/dlib.frw" --dir "$carry/data/e2e" \
+step e2e_dlib 60 "${FR[@]}" "$bin/bench_cuda" e2e --weights "$work/weights/dlib.frw" --dir "$carry/data/e2e" \
   --repeat 20 --batch 256 --precision fp16
 grep -h '^{' "$logs/e2e_dlib.log" >> "$results"
-step e2e_irv1 60 "$bin/bench_cuda" e2e --weights "$work/weights/irv1.frw" --dir "$carry/data/e2e" \
+step e2e_irv1 60 "${FR[@]}" "$bin/bench_cuda" e2e --weights "$work/weights/irv1.frw" --dir "$carry/data/e2e" \
   --repeat 20 --batch 256 --precision fp16
 grep -h '^{' "$logs/e2e_irv1.log" >> "$results"
 net irv1 tf32 256,1024
