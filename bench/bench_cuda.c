@@ -12,9 +12,15 @@
  *       upload, network, download), and the decode-and-prepare rate alone on the same T
  *       threads over the same list; files stay in the page cache, so neither measures a disk
  *
+ *   bench_cuda identify [--gallery M] [--probes N] [--k K]
+ *       the K nearest of N random unit-length 128-d probes among M gallery rows on the GPU
+ *       distance engine (host arrays in, the upload included), timed on its second run, and
+ *       checked against the CPU engine on the first 100 probes
+ *
  * The runner's line (precision, planned batch, cuDNN paths, CUDA graphs) and any warning are
  * printed with each result, so a run on a new machine says how it ran.
  */
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -26,6 +32,7 @@
 #include "engine/backend.h"
 #include "engine/embedder.h"
 #include "engine/paths.h"
+#include "match/distance.h"
 #include "model/model_internal.h"
 
 static double now(void)
@@ -238,15 +245,82 @@ static int end_to_end(const fr_model *model, fr_precision precision, const char 
     return status;
 }
 
+/* ---- identification ------------------------------------------------------------------------ */
+
+static float *unit_rows(size_t count, uint64_t seed)
+{
+    float *x = malloc(count * 128 * sizeof(float));
+    if (!x)
+        return NULL;
+    uint64_t s = seed;
+    for (size_t i = 0; i < count; i++) {
+        double norm = 0;
+        for (int d = 0; d < 128; d++) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            x[i * 128 + d] = (float)((double)(s >> 11) / 9007199254740992.0 - 0.5);
+            norm += (double)x[i * 128 + d] * x[i * 128 + d];
+        }
+        for (int d = 0; d < 128; d++)
+            x[i * 128 + d] = (float)(x[i * 128 + d] / sqrt(norm));
+    }
+    return x;
+}
+
+static int identify(size_t gallery, size_t probes, size_t k)
+{
+    float *b = unit_rows(gallery, 1), *a = unit_rows(probes, 2);
+    fr_neighbor *got = malloc(probes * k * sizeof *got), *want = malloc(100 * k * sizeof *want);
+    if (!a || !b || !got || !want) {
+        fprintf(stderr, "bench_cuda: out of memory\n");
+        return 1;
+    }
+    fr_distance_options gpu = {FR_DEVICE_CUDA, 0, 0}, cpu = {FR_DEVICE_CPU, 0, 0};
+    fr_distance_engine *e;
+    int status = 0;
+    double sec = 0;
+    if (fr_distance_new(&gpu, &e)) {
+        status = fail("opening the GPU distance engine");
+    } else {
+        for (int pass = 0; pass < 2 && !status; pass++) {
+            double t0 = now();
+            if (fr_distance_nearest(e, a, probes, b, gallery, 128, NULL, k, got))
+                status = fail("nearest");
+            sec = now() - t0;
+        }
+        fr_distance_free(e);
+    }
+    size_t check = probes < 100 ? probes : 100, same = 0;
+    if (!status && !fr_distance_new(&cpu, &e)) {
+        if (!fr_distance_nearest(e, a, check, b, gallery, 128, NULL, k, want))
+            for (size_t i = 0; i < check * k; i++)
+                same += want[i].index == got[i].index;
+        fr_distance_free(e);
+    }
+    if (!status)
+        printf("{\"bench\": \"identify\", \"gallery\": %zu, \"probes\": %zu, \"k\": %zu, "
+               "\"seconds\": %.4f, \"probes_per_s\": %.1f, \"tflops\": %.2f, "
+               "\"same_as_cpu\": %.4f}\n",
+               gallery, probes, k, sec, probes / sec, 2.0 * probes * gallery * 128 / sec * 1e-12,
+               check ? (double)same / (double)(check * k) : 0.0);
+    free(a);
+    free(b);
+    free(got);
+    free(want);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2 || (strcmp(argv[1], "network") && strcmp(argv[1], "e2e"))) {
-        fprintf(stderr, "usage: bench_cuda network|e2e ... (see the top of bench/bench_cuda.c)\n");
+    if (argc < 2 || (strcmp(argv[1], "network") && strcmp(argv[1], "e2e") &&
+                     strcmp(argv[1], "identify"))) {
+        fprintf(stderr, "usage: bench_cuda network|e2e|identify ... (see the top of "
+                        "bench/bench_cuda.c)\n");
         return 2;
     }
     const char *weights = NULL, *batches = "64,128,256,512,1024", *dir = NULL;
     fr_precision precision = FR_PRECISION_FP16;
     int iters = 20, batch = 256, threads = 0, repeat = 1;
+    size_t gallery = 1000000, probes = 10000, k = 5;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
@@ -267,6 +341,12 @@ int main(int argc, char **argv)
             threads = atoi(v);
         else if (!strcmp(a, "--repeat"))
             repeat = atoi(v);
+        else if (!strcmp(a, "--gallery"))
+            gallery = (size_t)atol(v);
+        else if (!strcmp(a, "--probes"))
+            probes = (size_t)atol(v);
+        else if (!strcmp(a, "--k"))
+            k = (size_t)atol(v);
         else if (!strcmp(a, "--precision") && parse_precision(v, &precision))
             ;
         else {
@@ -275,6 +355,8 @@ int main(int argc, char **argv)
         }
         i++;
     }
+    if (!strcmp(argv[1], "identify"))
+        return gallery && probes && k ? identify(gallery, probes, k) : 2;
     if (!weights || iters < 1 || (!strcmp(argv[1], "e2e") && !dir)) {
         fprintf(stderr, "bench_cuda: give --weights (and --dir for e2e)\n");
         return 2;

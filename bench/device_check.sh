@@ -7,13 +7,13 @@
 # It finds the device's cuDNN and cuBLAS, runs `facerec info`, the GPU tests (against the CPU
 # backend), then the benchmarks against PyTorch on the same card, and prints a short table
 # last. Every step is guarded by `timeout` and skipped when the time budget (DEVICE_BUDGET_S,
-# default 400 s) runs out; nothing stops the script but the budget. Logs and JSON results go
+# default 380 s) runs out; nothing stops the script but the budget. Logs and JSON results go
 # to $OUT (logs.tar.gz, results.jsonl, summary.txt).
 set -uo pipefail
 root="$(pwd)"
 carry="$root/.carry"
 out="${OUT:-/tmp/facerec-device-out}"
-budget="${DEVICE_BUDGET_S:-400}"
+budget="${DEVICE_BUDGET_S:-380}"
 t_start=$(date +%s)
 work="$(mktemp -d /tmp/facerec-check.XXXXXX)"
 logs="$work/logs"
@@ -124,7 +124,7 @@ step irv1_convert 60 "${FR[@]}" "$bin/facerec" convert --from keras-h5 "$work/ir
 rm -f "$work/irv1.h5"
 step test_cuda_device 30 "${FR[@]}" "$bin/test_cuda_device"
 mode=""
-step test_cuda_ops 90 "${FR[@]}" "$bin/test_cuda_ops" && mode=auto
+step test_cuda_ops 60 "${FR[@]}" "$bin/test_cuda_ops" && mode=auto
 if [ -z "$mode" ]; then
   # which cuDNN path family works here: the benchmarks use the first that passes
   step test_cuda_ops_unfused 60 "${FR[@]}" FACEREC_CUDNN=unfused "$bin/test_cuda_ops" &&
@@ -134,7 +134,6 @@ if [ -z "$mode" ]; then
 fi
 export FACEREC_CUDNN="${mode:-auto}"
 echo "cuDNN paths for what follows: FACEREC_CUDNN=$FACEREC_CUDNN (ops test passed: ${mode:-no})"
-step test_cuda_network 150 "${FR[@]}" "$bin/test_cuda_network"
 
 # ---- benchmarks ------------------------------------------------------------------------------
 models=(irv1:"$work/weights/irv1.frw" dlib:"$work/weights/dlib.frw")
@@ -179,14 +178,37 @@ peer() { # model precision batch mode
 net irv1 fp16 64,128,256,512,1024
 net dlib fp16 64,128,256,512,1024
 for m in irv1 dlib; do
-  for b in 64 256 1024; do peer "$m" fp16 "$b" eager 40; done
+  for b in 64 256 1024; do peer "$m" fp16 "$b" eager 30; done
 done
+step test_cuda_network 120 "${FR[@]}" "$bin/test_cuda_network"
+step test_cuda_distance 45 "${FR[@]}" "$bin/test_cuda_distance"
 step e2e_dlib 60 "${FR[@]}" "$bin/bench_cuda" e2e --weights "$work/weights/dlib.frw" --dir "$carry/data/e2e" \
   --repeat 20 --batch 256 --precision fp16
 grep -h '^{' "$logs/e2e_dlib.log" >> "$results"
 step e2e_irv1 60 "${FR[@]}" "$bin/bench_cuda" e2e --weights "$work/weights/irv1.frw" --dir "$carry/data/e2e" \
   --repeat 20 --batch 256 --precision fp16
 grep -h '^{' "$logs/e2e_irv1.log" >> "$results"
+step identify 60 "${FR[@]}" "$bin/bench_cuda" identify --gallery 1000000 --probes 10000 --k 5
+grep -h '^{' "$logs/identify.log" >> "$results"
+step torch_identify 60 $py - <<'PY'
+import json, time, torch
+M, N, K = 1000000, 10000, 5
+torch.backends.cuda.matmul.allow_tf32 = False
+g = torch.nn.functional.normalize(torch.rand(M, 128, device="cuda") - 0.5, dim=1)
+p = torch.nn.functional.normalize(torch.rand(N, 128, device="cuda") - 0.5, dim=1)
+def run():
+    gn = (g * g).sum(1)
+    out = []
+    for i in range(0, N, 1024):
+        d = gn[None, :] - 2 * (p[i:i + 1024] @ g.T)
+        out.append(torch.topk(d, K, dim=1, largest=False).indices)
+    return torch.cat(out)
+run(); torch.cuda.synchronize()
+t = time.perf_counter(); run(); torch.cuda.synchronize(); s = time.perf_counter() - t
+print(json.dumps({"bench": "torch_identify", "gallery": M, "probes": N, "k": K, "seconds": s,
+                  "probes_per_s": N / s, "note": "fp32 mm + topk, data already on the GPU"}))
+PY
+grep -h '^{' "$logs/torch_identify.log" >> "$results"
 net irv1 tf32 256,1024
 net irv1 fp32 256,1024
 net dlib tf32 256,1024
@@ -216,6 +238,8 @@ for name in ("test_cuda_ops", "test_cuda_ops_unfused", "test_cuda_ops_legacy", "
         print(f"{name}: {l}")
 for l in lines("test_cuda_network", "max L2 distance", "dlib fp16: cuda", "(seed) fp16: cuda"):
     print(l)
+for l in lines("test_cuda_distance", "CHECK failed", "checks,", "max |", limit=8):
+    print(f"test_cuda_distance: {l}")
 if peak:
     print(f"{peak['gpu']}: matmul fp16 {peak['fp16_tflops']:.0f}, tf32 {peak['tf32_tflops']:.0f}, "
           f"fp32 {peak['fp32_tflops']:.0f} TFLOP/s; copy {peak['copy_gb_per_s']:.0f} GB/s")
@@ -241,6 +265,14 @@ for r in net:
     print(f"| {r['arch']} | {r['precision']} | {r['batch']} | {ours:.0f} | {r['tflops']:.1f} | "
           f"{cell(pk and 100 * r['tflops'] / pk, '.0f')} | {cell(e, '.0f')} | "
           f"{cell(e and ours / e, '.2f')} | {cell(c, '.0f')} | {cell(c and ours / c, '.2f')} |")
+ident = next((r for r in rows if r.get("bench") == "identify"), None)
+tident = next((r for r in rows if r.get("bench") == "torch_identify"), None)
+if ident:
+    print(f"identify {ident['probes']} probes x {ident['gallery']} gallery, top-{ident['k']}: "
+          f"{ident['seconds']:.3f} s ({ident['tflops']:.1f} TFLOP/s, host arrays, upload included; "
+          f"top-k same as the CPU engine: {100 * ident['same_as_cpu']:.1f} %)"
+          + (f"; torch mm+topk {tident['seconds']:.3f} s (data on the GPU): "
+             f"{tident['seconds'] / ident['seconds']:.2f}x" if tident else ""))
 dec = {r["arch"]: r for r in rows if r.get("bench") == "decode"}
 for r in rows:
     if r.get("bench") != "e2e":

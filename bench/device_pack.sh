@@ -22,14 +22,16 @@ jpegs="${1:-1000}"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DFACEREC_CUDA=ON \
   -DCMAKE_CUDA_ARCHITECTURES=90 -DFACEREC_WERROR=OFF > "$build.log" 2>&1 || {
   tail -20 "$build.log"; exit 1; }
-targets=(facerec test_cuda_ops test_cuda_network test_cuda_device bench_cuda bench_network)
+targets=(facerec test_cuda_ops test_cuda_network test_cuda_device test_cuda_distance bench_cuda
+         bench_network)
 cmake --build "$build" -j2 --target "${targets[@]}" >> "$build.log" 2>&1 || {
   grep -E "error|Error" "$build.log" | head -20; exit 1; }
 
 rm -rf "$carry"
 mkdir -p "$carry/bin" "$carry/lib" "$carry/weights" "$carry/data"
 bins=("$build/facerec" "$build/tests/test_cuda_ops" "$build/tests/test_cuda_network"
-      "$build/tests/test_cuda_device" "$build/bench/bench_cuda" "$build/bench/bench_network")
+      "$build/tests/test_cuda_device" "$build/tests/test_cuda_distance" "$build/bench/bench_cuda"
+      "$build/bench/bench_network")
 cp "${bins[@]}" "$carry/bin/"
 strip "$carry"/bin/*
 
