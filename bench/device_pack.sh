@@ -19,13 +19,15 @@ carry="$root/.carry"
 data="${FACEREC_DATA:-$root/../shared/data}"
 jpegs="${1:-1000}"
 
+log="$build/device_pack.log"
+mkdir -p "$build"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DFACEREC_CUDA=ON \
-  -DCMAKE_CUDA_ARCHITECTURES=90 -DFACEREC_WERROR=OFF > "$build.log" 2>&1 || {
-  tail -20 "$build.log"; exit 1; }
+  -DCMAKE_CUDA_ARCHITECTURES=90 -DFACEREC_WERROR=OFF > "$log" 2>&1 || {
+  tail -20 "$log"; exit 1; }
 targets=(facerec test_cuda_ops test_cuda_network test_cuda_device test_cuda_distance bench_cuda
          bench_network)
-cmake --build "$build" -j2 --target "${targets[@]}" >> "$build.log" 2>&1 || {
-  grep -E "error|Error" "$build.log" | head -20; exit 1; }
+cmake --build "$build" -j2 --target "${targets[@]}" >> "$log" 2>&1 || {
+  grep -E "error|Error" "$log" | head -20; exit 1; }
 
 rm -rf "$carry"
 mkdir -p "$carry/bin" "$carry/lib" "$carry/weights" "$carry/data"
