@@ -92,12 +92,11 @@ static int64_t alignment_of(const void *ptr)
     return align;
 }
 
-/* NCHW dimensions with NHWC strides over a root of `ld` channels. */
-static fr_status tensor(fr_conv_plan *p, int64_t uid, cudnnDataType_t type, int64_t n, int64_t c,
-                        int64_t h, int64_t w, int64_t ld, int64_t alignment, bool is_virtual,
-                        cudnnBackendDescriptor_t *out)
+/* A tensor of cuDNN's logical NCHW dimensions with the given strides. */
+static fr_status tensor_strided(fr_conv_plan *p, int64_t uid, cudnnDataType_t type,
+                                const int64_t dims[4], const int64_t strides[4],
+                                int64_t alignment, bool is_virtual, cudnnBackendDescriptor_t *out)
 {
-    int64_t dims[4] = {n, c, h, w}, strides[4] = {h * w * ld, 1, w * ld, ld};
     TRY(create(p, CUDNN_BACKEND_TENSOR_DESCRIPTOR, out));
     FR_CUDNN_CHECK(cudnnBackendSetAttribute(*out, CUDNN_ATTR_TENSOR_DATA_TYPE,
                                             CUDNN_TYPE_DATA_TYPE, 1, &type));
@@ -118,6 +117,15 @@ static fr_status tensor(fr_conv_plan *p, int64_t uid, cudnnDataType_t type, int6
         p->uids[p->uid_count++] = uid;
     }
     return FR_OK;
+}
+
+/* NCHW dimensions with NHWC strides over a root of `ld` channels. */
+static fr_status tensor(fr_conv_plan *p, int64_t uid, cudnnDataType_t type, int64_t n, int64_t c,
+                        int64_t h, int64_t w, int64_t ld, int64_t alignment, bool is_virtual,
+                        cudnnBackendDescriptor_t *out)
+{
+    int64_t dims[4] = {n, c, h, w}, strides[4] = {h * w * ld, 1, w * ld, ld};
+    return tensor_strided(p, uid, type, dims, strides, alignment, is_virtual, out);
 }
 
 /* y = mode(x [, b]) as a pointwise operation in fp32. */
@@ -287,27 +295,10 @@ static fr_status build_graph(fr_conv_plan *p, cudnnHandle_t handle, size_t works
     int64_t n = s->n, k = s->y.c, c = s->x.c;
     cudnnBackendDescriptor_t x, w, conv_out;
     TRY(tensor(p, UID_X, t, n, c, s->x.h, s->x.w, s->x.ld, alignment_of(s->x.data), false, &x));
-    {
-        int64_t dims[4] = {k, c, s->kh, s->kw};
-        int64_t strides[4] = {s->kh * s->kw * c, 1, s->kw * c, c};
-        int64_t align = alignment_of(s->w), uid = UID_W;
-        bool is_virtual = false;
-        TRY(create(p, CUDNN_BACKEND_TENSOR_DESCRIPTOR, &w));
-        FR_CUDNN_CHECK(cudnnBackendSetAttribute(w, CUDNN_ATTR_TENSOR_DATA_TYPE,
-                                                CUDNN_TYPE_DATA_TYPE, 1, &t));
-        FR_CUDNN_CHECK(cudnnBackendSetAttribute(w, CUDNN_ATTR_TENSOR_DIMENSIONS,
-                                                CUDNN_TYPE_INT64, 4, dims));
-        FR_CUDNN_CHECK(cudnnBackendSetAttribute(w, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64,
-                                                4, strides));
-        FR_CUDNN_CHECK(cudnnBackendSetAttribute(w, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64,
-                                                1, &uid));
-        FR_CUDNN_CHECK(cudnnBackendSetAttribute(w, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT,
-                                                CUDNN_TYPE_INT64, 1, &align));
-        FR_CUDNN_CHECK(cudnnBackendSetAttribute(w, CUDNN_ATTR_TENSOR_IS_VIRTUAL,
-                                                CUDNN_TYPE_BOOLEAN, 1, &is_virtual));
-        FR_CUDNN_CHECK(cudnnBackendFinalize(w));
-        p->uids[p->uid_count++] = UID_W;
-    }
+    /* filters (k, c, kh, kw) stored KRSC: cuDNN's NHWC filter layout */
+    int64_t w_dims[4] = {k, c, s->kh, s->kw};
+    int64_t w_strides[4] = {s->kh * s->kw * c, 1, s->kw * c, c};
+    TRY(tensor_strided(p, UID_W, t, w_dims, w_strides, alignment_of(s->w), false, &w));
     int64_t uid_virtual = UID_VIRTUAL;
     if (fused)
         TRY(tensor(p, uid_virtual++, f32, n, k, s->y.h, s->y.w, k, 16, true, &conv_out));

@@ -454,6 +454,8 @@ static fr_status plan_batch(cuda_state *s, int batch)
         FR_CUDA_CHECK(cudaMallocHost((void **)&s->h_in[k], s->image_bytes * batch));
         FR_CUDA_CHECK(cudaMallocHost((void **)&s->h_out[k], s->dim * sizeof(float) * batch));
     }
+    /* the memsets ran on the legacy default stream, which our non-blocking streams ignore */
+    FR_CUDA_CHECK(cudaDeviceSynchronize());
     TRY(build_bucket(s, &s->buckets[count - 1], 1));
     s->memory_fixed = 1;
     return FR_OK;
