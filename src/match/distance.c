@@ -46,7 +46,7 @@ fr_status fr_distance_new(const fr_distance_options *options, fr_distance_engine
     fr_distance_options o = {FR_DEVICE_AUTO, 0, 0};
     if (options)
         o = *options;
-    const fr_distance_backend *backend;
+    const fr_distance_backend *backend = NULL; /* gcc cannot see that choose() sets it */
     fr_status st = choose(o.device, &backend);
     if (st)
         return st;
