@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 
 class GraphNet(torch.nn.Module):
-    def __init__(self, graph, params, device, memory_format):
+    def __init__(self, graph, params, device, memory_format, dtype):
         super().__init__()
         self.mf = memory_format
         self.g = graph
@@ -44,8 +44,9 @@ class GraphNet(torch.nn.Module):
             w = w.permute(0, 3, 1, 2).contiguous()  # OHWI -> OIHW
             b = p[n["bias"]:n["bias"] + cout].clone()
             a = p[n["alpha"]:n["alpha"] + cout].clone() if n["alpha"] >= 0 else None
-            self.weights[i] = (w.to(device).to(memory_format=memory_format),
-                               b.to(device), None if a is None else a.to(device))
+            # stored in the compute type once: autocast would otherwise cast them every call
+            self.weights[i] = (w.to(device, dtype).to(memory_format=memory_format),
+                               b.to(device, dtype), None if a is None else a.to(device, dtype))
 
     def act(self, x, kind, alpha=None):
         if kind == "relu":
@@ -97,9 +98,9 @@ class GraphNet(torch.nn.Module):
                 xin = read(n["in"])
                 t_, l_, b_, r_ = n["pad"]
                 if t_ == b_ and l_ == r_:
-                    y = F.conv2d(xin, w.to(xin.dtype), b.to(xin.dtype), stride=n["stride"], padding=(t_, l_))
+                    y = F.conv2d(xin, w, b, stride=n["stride"], padding=(t_, l_))
                 else:
-                    y = F.conv2d(F.pad(xin, (l_, r_, t_, b_)), w.to(xin.dtype), b.to(xin.dtype), stride=n["stride"])
+                    y = F.conv2d(F.pad(xin, (l_, r_, t_, b_)), w, b, stride=n["stride"])
                 if n["accumulate"]:
                     y = read(n["out"]) + y
                 write(n["out"], self.act(y, n["act"], a))
@@ -150,7 +151,8 @@ def main():
     params = np.fromfile(f"{a.export}/params.bin", dtype=np.float32)
     dev = torch.device(a.device)
     mf = torch.channels_last if a.layout == "nhwc" else torch.contiguous_format
-    net = GraphNet(graph, params, dev, mf).eval()
+    dtype = torch.float16 if a.precision == "fp16" else torch.float32
+    net = GraphNet(graph, params, dev, mf, dtype).eval()
     h, w = graph["input_h"], graph["input_w"]
     gen = torch.Generator().manual_seed(1)
     x = torch.randint(0, 256, (a.batch, h, w, 3), dtype=torch.uint8, generator=gen).to(dev)
