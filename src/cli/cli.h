@@ -11,6 +11,7 @@
 #include <getopt.h>
 #include <stdio.h>
 
+#include "engine/embedder.h"
 #include "facerec.h"
 
 enum {
@@ -30,6 +31,7 @@ typedef struct fr_command {
 int fr_cmd_embed(int argc, char **argv);
 int fr_cmd_convert(int argc, char **argv);
 int fr_cmd_info(int argc, char **argv);
+int fr_cmd_detect(int argc, char **argv);
 int fr_cmd_enroll(int argc, char **argv);
 int fr_cmd_db(int argc, char **argv);
 int fr_cmd_verify(int argc, char **argv);
@@ -50,10 +52,12 @@ typedef struct fr_global_options {
     float threshold;      /* --threshold D (<= 0: the model's default) */
     int json;             /* --json */
     int quiet;            /* --quiet */
+    fr_align_mode align;  /* --align none|auto|mtcnn (default auto) */
+    int all_faces;        /* --all-faces: one result per detected face */
 } fr_global_options;
 
 /* getopt_long entries for the global options; commands append their own. Codes >= 1000. */
-#define FR_GLOBAL_OPTION_COUNT 10
+#define FR_GLOBAL_OPTION_COUNT 12
 extern const struct option fr_global_long_options[FR_GLOBAL_OPTION_COUNT];
 void fr_global_defaults(fr_global_options *g);
 /* Handles a global option code: 1 if it was one (and valid), 0 if not a global option,

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/npy.h"
+#include "match/table.h"
 
 static void help(FILE *out)
 {
@@ -16,8 +17,11 @@ static void help(FILE *out)
             "Writes one embedding per readable image to OUT.npy (float32, N x 128, L2-normalized)\n"
             "and the image paths, one per line in row order, to OUT.npy's name with .paths in\n"
             "place of .npy ('\\' and newlines in names written as \\\\ and \\n). Directories are\n"
-            "read recursively (.jpg .jpeg .png, sorted). Unreadable images are named on stderr,\n"
-            "the rest go on; the exit code is then 3.\n\n"
+            "read recursively (.jpg .jpeg .png, sorted). Faces are found and aligned first (see\n"
+            "--align); an image without a face, like an unreadable one, is named on stderr and\n"
+            "the rest go on; the exit code is then 3. With --all-faces every face is a row, and\n"
+            "OUT.npy's name with .faces.csv in place of .npy lists them: row,path,face,score,\n"
+            "box x1,y1,x2,y2, landmarks (as `facerec detect` writes them).\n\n"
             "  -o, --output FILE   the .npy to write (required)\n"
             "  --raw               the network's output without L2 normalization\n"
             "  --shard I/N         only every N-th image, starting at the I-th (0-based)\n"
@@ -29,6 +33,10 @@ typedef struct embed_sink {
     float *rows;
     size_t count, capacity, dim;
     char **paths;
+    int all_faces;
+    size_t images;     /* images embedded (rows: one per face with all_faces) */
+    int *face;         /* with all_faces: per row, the face index in its image */
+    fr_face *boxes;    /* with all_faces: per row */
     size_t failures;
     int quiet;
 } embed_sink;
@@ -49,36 +57,82 @@ static int collect(void *ctx, const fr_embed_result *r)
         char **paths = rows ? realloc(s->paths, cap * sizeof *paths) : NULL;
         if (rows)
             s->rows = rows;
-        if (!rows || !paths) {
+        if (paths)
+            s->paths = paths;
+        int *face = paths && s->all_faces ? realloc(s->face, cap * sizeof *face) : s->face;
+        if (face)
+            s->face = face;
+        fr_face *boxes = face && s->all_faces ? realloc(s->boxes, cap * sizeof *boxes) : s->boxes;
+        if (boxes)
+            s->boxes = boxes;
+        if (!rows || !paths || (s->all_faces && (!face || !boxes))) {
             fr_fail(FR_E_NOMEM, "out of memory holding %zu embeddings", s->count);
             return 1;
         }
-        s->paths = paths;
         s->capacity = cap;
     }
     memcpy(s->rows + s->count * s->dim, r->embedding, s->dim * sizeof(float));
+    if (s->count == 0 || s->paths[s->count - 1] != r->path)
+        s->images++;
+    if (s->all_faces) {
+        s->face[s->count] = r->face;
+        if (r->box)
+            s->boxes[s->count] = *r->box;
+    }
     s->paths[s->count++] = (char *)r->path;
     return 0;
 }
 
-/* "<out minus .npy>.paths" */
-static char *paths_file_name(const char *output)
+/* "<out minus .npy><suffix>" */
+static char *side_file_name(const char *output, const char *suffix)
 {
     size_t n = strlen(output);
-    char *name = malloc(n + 8);
+    char *name = malloc(n + strlen(suffix) + 1);
     if (!name)
         return NULL;
     memcpy(name, output, n + 1);
     if (n > 4 && strcmp(name + n - 4, ".npy") == 0)
         name[n - 4] = 0;
-    strcat(name, ".paths");
+    strcat(name, suffix);
     return name;
+}
+
+/* With --all-faces: which face of which image each row is. */
+static fr_status write_faces(const char *output, const embed_sink *s)
+{
+    char *name = side_file_name(output, ".faces.csv");
+    if (!name)
+        return fr_fail(FR_E_NOMEM, "out of memory");
+    fr_output out;
+    fr_status st = fr_output_open(&out, name, 0);
+    free(name);
+    if (st)
+        return st;
+    fprintf(out.file, "row,path,face,score,x1,y1,x2,y2,left_eye_x,left_eye_y,right_eye_x,"
+                      "right_eye_y,nose_x,nose_y,mouth_left_x,mouth_left_y,mouth_right_x,"
+                      "mouth_right_y\n");
+    for (size_t i = 0; i < s->count; i++) {
+        fprintf(out.file, "%zu,", i);
+        fr_csv_field(out.file, s->paths[i]);
+        fprintf(out.file, ",%d", s->face[i]);
+        if (s->face[i] < 0) {
+            fputs(",,,,,,,,,,,,,,,\n", out.file); /* a chip embedded as it is: no detection */
+            continue;
+        }
+        const fr_face *f = &s->boxes[i];
+        fprintf(out.file, ",%.6f,%.2f,%.2f,%.2f,%.2f", f->score, f->box[0], f->box[1], f->box[2],
+                f->box[3]);
+        for (int k = 0; k < 5; k++)
+            fprintf(out.file, ",%.2f,%.2f", f->landmarks[k][0], f->landmarks[k][1]);
+        fputc('\n', out.file);
+    }
+    return fr_output_commit(&out);
 }
 
 static fr_status write_outputs(const char *output, const embed_sink *s)
 {
     size_t shape[2] = {s->count, s->dim};
-    char *paths_name = paths_file_name(output);
+    char *paths_name = side_file_name(output, ".paths");
     if (!paths_name)
         return fr_fail(FR_E_NOMEM, "out of memory");
     fr_output out;
@@ -89,6 +143,8 @@ static fr_status write_outputs(const char *output, const embed_sink *s)
         st = fr_output_commit(&out);
     else
         fr_output_abort(&out);
+    if (!st && s->all_faces)
+        st = write_faces(output, s);
     if (!st)
         st = fr_npy_save(output, FR_NPY_F32, 2, shape, s->rows);
     free(paths_name);
@@ -144,6 +200,7 @@ int fr_cmd_embed(int argc, char **argv)
     embed_sink sink = {0};
     sink.dim = (size_t)fr_model_get_info(fr_run_model(session))->embedding_size;
     sink.quiet = g.quiet;
+    sink.all_faces = g.all_faces;
     fr_status st = fr_run_embed(session, collect, &sink);
     if (!st && fr_cli_interrupted())
         st = fr_fail(FR_E_INVALID, "interrupted");
@@ -153,10 +210,12 @@ int fr_cmd_embed(int argc, char **argv)
         st = write_outputs(output, &sink);
     size_t failures = sink.failures + fr_run_path_errors(session);
     if (!st)
-        fr_run_summary(session, sink.count, failures, output);
+        fr_run_summary(session, sink.images, failures, output);
     code = st ? fr_cli_fail("embed", st) : failures ? FR_EXIT_PARTIAL : FR_EXIT_OK;
     free(sink.rows);
     free(sink.paths);
+    free(sink.face);
+    free(sink.boxes);
     fr_run_close(session);
     return code;
 }

@@ -16,7 +16,9 @@ enum {
     OPT_THREADS,
     OPT_THRESHOLD,
     OPT_JSON,
-    OPT_QUIET
+    OPT_QUIET,
+    OPT_ALIGN,
+    OPT_ALL_FACES
 };
 
 const struct option fr_global_long_options[FR_GLOBAL_OPTION_COUNT] = {
@@ -30,12 +32,15 @@ const struct option fr_global_long_options[FR_GLOBAL_OPTION_COUNT] = {
     {"threshold", required_argument, NULL, OPT_THRESHOLD},
     {"json", no_argument, NULL, OPT_JSON},
     {"quiet", no_argument, NULL, OPT_QUIET},
+    {"align", required_argument, NULL, OPT_ALIGN},
+    {"all-faces", no_argument, NULL, OPT_ALL_FACES},
 };
 
 void fr_global_defaults(fr_global_options *g)
 {
     memset(g, 0, sizeof *g);
     g->threshold = -1.0f;
+    g->align = FR_ALIGN_AUTO;
 }
 
 static int parse_int(const char *text, int lo, int hi, int *out)
@@ -119,6 +124,15 @@ int fr_global_option(fr_global_options *g, int code, const char *arg)
     case OPT_QUIET:
         g->quiet = 1;
         return 1;
+    case OPT_ALIGN:
+        if (fr_align_parse(arg, &g->align) != FR_OK) {
+            fprintf(stderr, "facerec: --align: %s\n", fr_error_message());
+            return -1;
+        }
+        return 1;
+    case OPT_ALL_FACES:
+        g->all_faces = 1;
+        return 1;
     }
     return 0;
 }
@@ -135,6 +149,11 @@ void fr_global_help(FILE *out)
             "  --batch N                 images per batch (default 64 on CPU, 256 on CUDA)\n"
             "  --threads N               CPU threads (default: all cores)\n"
             "  --threshold D             distance threshold (default: the model's)\n"
+            "  --align none|auto|mtcnn   find and align faces first (default auto: every image\n"
+            "                            not already of the model's input size, e.g. 150x150\n"
+            "                            dlib chips); an image without a face is an error\n"
+            "  --all-faces               one result per face found (default: the main face, the\n"
+            "                            largest unless another is much nearer the middle)\n"
             "  --json                    machine-readable output\n"
             "  --quiet                   no progress or summary on stderr\n");
 }

@@ -82,6 +82,12 @@ static void report_path_error(void *ctx, const char *message)
 static int open_common(const char *command, const fr_global_options *g,
                        const fr_run_options *options, fr_run *r)
 {
+    /* the matching commands keep one embedding per image: the image's main face */
+    if (g->all_faces && strcmp(command, "embed") != 0) {
+        fr_cli_error(command, "--all-faces: %s uses the main face of each image (embed and "
+                     "detect report every face)", command);
+        return FR_EXIT_USAGE;
+    }
     fr_paths_shard(&r->paths, options->shard_index, options->shard_count);
     fr_status st = fr_cli_load_model(g, &r->model);
     if (st)
@@ -96,6 +102,8 @@ static int open_common(const char *command, const fr_global_options *g,
     eo.raw = options->raw;
     eo.full_decode = options->full_decode;
     eo.progress = !g->quiet;
+    eo.align = g->align;
+    eo.all_faces = g->all_faces;
     st = fr_embedder_new(r->model, &eo, &r->embedder);
     if (st)
         return fr_cli_fail(command, st);

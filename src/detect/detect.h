@@ -56,7 +56,11 @@ void fr_detector_free(fr_detector *detector);
  * next call. An image too small for the smallest face has none. */
 fr_status fr_detector_run(fr_detector *detector, const fr_image *images, int n, fr_faces *out);
 
-/* Index of the face with the largest box area (-1 when there is none). */
-int fr_faces_largest(const fr_faces *faces);
+/* The image's main face, the one FaceNet's aligner keeps (align_dataset_mtcnn.py): the
+ * largest box area less twice the squared distance of its centre from the image's centre,
+ * i.e. the largest face unless another is much nearer the middle (a photo is taken of the
+ * person in its centre: in LFW a bigger face behind the subject is common). -1 when there is
+ * none. width, height: the image's. */
+int fr_faces_main(const fr_faces *faces, int width, int height);
 
 #endif

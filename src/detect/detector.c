@@ -678,15 +678,17 @@ fr_status fr_detector_run(fr_detector *d, const fr_image *images, int n, fr_face
     return FR_OK;
 }
 
-int fr_faces_largest(const fr_faces *faces)
+int fr_faces_main(const fr_faces *faces, int width, int height)
 {
     int best = -1;
-    double best_area = -1;
+    double best_value = 0;
     for (int i = 0; i < faces->count; i++) {
         const float *b = faces->faces[i].box;
         double area = ((double)b[2] - b[0]) * ((double)b[3] - b[1]);
-        if (area > best_area) {
-            best_area = area;
+        double dx = ((double)b[0] + b[2]) / 2 - width / 2.0, dy = ((double)b[1] + b[3]) / 2 - height / 2.0;
+        double value = area - 2.0 * (dx * dx + dy * dy);
+        if (best < 0 || value > best_value) {
+            best_value = value;
             best = i;
         }
     }

@@ -8,6 +8,13 @@
  * before it (one batch stays in flight, so a GPU computes b - 1 and uploads b while the
  * CPUs decode b + 1), hands its results to the sink in input order, and frees its buffer
  * for batch b - 1 + FR_EMBED_BUFFERS.
+ *
+ * With alignment a worker claims up to ALIGN_GROUP inputs of one batch at once, decodes
+ * them, finds their faces together (each worker owns a detector: its P/R/O-Net runners and
+ * scratch) and writes into each slot the chips its input yields: the first into the batch's
+ * pixels, more (all_faces) into the slot's own store. Since a batch may then hold more chips
+ * than B, the main thread cuts it into chunks of at most B chips, each listing the results
+ * it answers in input order, and keeps one chunk in flight.
  */
 #include "engine/embedder.h"
 
@@ -21,16 +28,60 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/pool.h"
+#include "detect/align.h"
+#include "detect/source.h"
 #include "engine/backend.h"
 #include "model/model_internal.h"
+
+/* Inputs a worker detects together: enough to batch P-Net's levels, few enough that every
+ * core gets work in a small run. */
+#define ALIGN_GROUP 4
+
+/* What one input yields besides its first chip. */
+typedef struct slot_faces {
+    int rows;       /* results with an embedding: 0 on failure, else 1 or one per face */
+    int first_face; /* face index of row 0, rows following on (-1: the whole image) */
+    int face_count; /* faces detected (0 without detection) */
+    int capacity;   /* rows faces[] holds (extra: capacity - 1 chips) */
+    fr_face *faces; /* per row */
+    uint8_t *extra; /* chips of rows 1.. */
+} slot_faces;
 
 typedef struct batch_buffer {
     uint8_t *pixels;     /* B prepared images */
     fr_status *status;   /* per slot */
     char **errors;       /* per slot, malloc'ed message when status != OK */
+    slot_faces *slots;   /* per slot */
     long batch;          /* which batch occupies it (-1: free) */
     int remaining;       /* slots not yet decoded */
 } batch_buffer;
+
+/* A decode worker's own detection state (alignment only). */
+typedef struct worker_state {
+    fr_detector *detector;
+    fr_align_scratch scratch;
+    fr_image images[ALIGN_GROUP];
+    fr_source_scale scales[ALIGN_GROUP];
+} worker_state;
+
+typedef struct worker_arg {
+    struct fr_embedder *e;
+    int id;
+} worker_arg;
+
+/* One result of a chunk: slot of its batch, and which chip (-1: a failed input). */
+typedef struct chunk_entry {
+    int slot, row;
+} chunk_entry;
+
+typedef struct chunk {
+    chunk_entry *entries; /* up to 2B: B chips and the failed inputs among them */
+    int count, chips;
+    size_t batch;
+    int last;             /* the batch's last chunk: its buffer is free once collected */
+} chunk;
+
+typedef enum chip_kind { CHIP_DLIB, CHIP_FACENET } chip_kind;
 
 struct fr_embedder {
     const fr_model *model;
@@ -42,6 +93,11 @@ struct fr_embedder {
     batch_buffer buffers[FR_EMBED_BUFFERS];
     float *outputs;      /* B x embedding_size */
     uint8_t *packed;     /* B prepared images, successes only */
+    chunk chunks[2];     /* the chunk being submitted and the one in flight */
+    int group;           /* inputs a worker claims at once */
+    fr_mtcnn *mtcnn;     /* with alignment */
+    worker_state *workers; /* with alignment: one per decode thread */
+    chip_kind chip;
 
     /* the run in progress */
     pthread_mutex_t lock;
@@ -52,6 +108,59 @@ struct fr_embedder {
     long released;       /* batches handed back: buffer k is free for batch k + released.. */
     int stopping;
 };
+
+const char *fr_align_name(fr_align_mode mode)
+{
+    switch (mode) {
+    case FR_ALIGN_NONE: return "none";
+    case FR_ALIGN_AUTO: return "auto";
+    case FR_ALIGN_MTCNN: return "mtcnn";
+    }
+    return "?";
+}
+
+fr_status fr_align_parse(const char *name, fr_align_mode *out)
+{
+    static const fr_align_mode modes[] = {FR_ALIGN_NONE, FR_ALIGN_AUTO, FR_ALIGN_MTCNN};
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+        if (strcmp(name, fr_align_name(modes[i])) == 0) {
+            *out = modes[i];
+            return FR_OK;
+        }
+    return fr_fail(FR_E_INVALID, "unknown alignment '%s' (none, auto, mtcnn)", name);
+}
+
+/* The detector weights and one detector per decode thread. */
+static fr_status start_alignment(fr_embedder *e)
+{
+    const char *arch = e->model->info.arch;
+    e->chip = strcmp(arch, "dlib") == 0 ? CHIP_DLIB : CHIP_FACENET;
+    char path[4096];
+    const char *file = e->options.detector;
+    fr_status st = FR_OK;
+    if (!file) {
+        st = fr_model_default_path("mtcnn", path, sizeof path);
+        if (st)
+            return fr_fail(st, "face alignment needs the MTCNN detector: %s", fr_error_message());
+        file = path;
+    }
+    st = fr_mtcnn_load(file, &e->mtcnn);
+    if (st)
+        return st;
+    e->group = ALIGN_GROUP;
+    e->workers = fr_calloc((size_t)e->threads, sizeof *e->workers, "decode threads");
+    if (!e->workers)
+        return FR_E_NOMEM;
+    fr_detect_options dopt;
+    memset(&dopt, 0, sizeof dopt);
+    dopt.runner.device = e->options.runner.device;
+    dopt.runner.precision = e->options.runner.precision;
+    dopt.runner.threads = 1;   /* the decode threads are the parallelism */
+    dopt.runner.max_batch = ALIGN_GROUP;
+    for (int i = 0; i < e->threads && !st; i++)
+        st = fr_detector_new(e->mtcnn, &dopt, &e->workers[i].detector);
+    return st;
+}
 
 fr_status fr_embedder_new(const fr_model *model, const fr_embedder_options *options,
                           fr_embedder **out)
@@ -84,10 +193,22 @@ fr_status fr_embedder_new(const fr_model *model, const fr_embedder_options *opti
         b->pixels = fr_malloc((size_t)e->batch * e->image_bytes, "a batch of images");
         b->status = fr_calloc((size_t)e->batch, sizeof *b->status, "a batch");
         b->errors = fr_calloc((size_t)e->batch, sizeof *b->errors, "a batch");
-        if (!b->pixels || !b->status || !b->errors) {
+        b->slots = fr_calloc((size_t)e->batch, sizeof *b->slots, "a batch");
+        if (!b->pixels || !b->status || !b->errors || !b->slots) {
             fr_embedder_free(e);
             return FR_E_NOMEM;
         }
+    }
+    for (int k = 0; k < 2; k++)
+        if (!(e->chunks[k].entries = fr_calloc(2 * (size_t)e->batch, sizeof(chunk_entry),
+                                               "a batch"))) {
+            fr_embedder_free(e);
+            return FR_E_NOMEM;
+        }
+    e->group = 1;
+    if (e->options.align != FR_ALIGN_NONE && (st = start_alignment(e)) != FR_OK) {
+        fr_embedder_free(e);
+        return st;
     }
     *out = e;
     return FR_OK;
@@ -102,10 +223,25 @@ void fr_embedder_free(fr_embedder *e)
         if (b->errors)
             for (int i = 0; i < e->batch; i++)
                 free(b->errors[i]);
+        if (b->slots)
+            for (int i = 0; i < e->batch; i++) {
+                free(b->slots[i].faces);
+                free(b->slots[i].extra);
+            }
         free(b->pixels);
         free(b->status);
         free(b->errors);
+        free(b->slots);
     }
+    if (e->workers)
+        for (int i = 0; i < e->threads; i++) {
+            fr_detector_free(e->workers[i].detector);
+            fr_align_scratch_free(&e->workers[i].scratch);
+        }
+    free(e->workers);
+    fr_mtcnn_free(e->mtcnn);
+    free(e->chunks[0].entries);
+    free(e->chunks[1].entries);
     free(e->outputs);
     free(e->packed);
     fr_runner_free(e->runner);
@@ -119,8 +255,14 @@ const fr_runner *fr_embedder_runner(const fr_embedder *e)
     return e->runner;
 }
 
-/* Decodes and prepares one input into its slot; returns the status. */
-static fr_status prepare_one(fr_embedder *e, size_t index, uint8_t *dst, char **error)
+static void fail_slot(batch_buffer *b, int slot, fr_status st)
+{
+    b->status[slot] = st;
+    b->errors[slot] = fr_strdup(fr_error_message());
+}
+
+/* Without alignment: decodes and prepares one input into its slot. */
+static void prepare_one(fr_embedder *e, size_t index, batch_buffer *b, int slot)
 {
     fr_decode_options dopt = {0};
     if (!e->options.full_decode)
@@ -128,41 +270,156 @@ static fr_status prepare_one(fr_embedder *e, size_t index, uint8_t *dst, char **
     fr_image image;
     fr_status st = fr_image_load(e->paths[index], &dopt, &image);
     if (!st) {
-        st = fr_model_prepare_image(e->model, &image, dst);
+        st = fr_model_prepare_image(e->model, &image, b->pixels + (size_t)slot * e->image_bytes);
         if (st)
             fr_error_prefix(e->paths[index]);
         fr_image_free(&image);
     }
-    if (st) {
-        *error = fr_strdup(fr_error_message());
-        memset(dst, 0, e->image_bytes);
+    if (st)
+        fail_slot(b, slot, st);
+    else
+        b->slots[slot].rows = 1;
+}
+
+static fr_status cut_chip(fr_embedder *e, worker_state *w, const fr_image *image,
+                          const fr_face *face, uint8_t *dst)
+{
+    int size = e->model->info.input_size;
+    if (e->chip == CHIP_DLIB)
+        return fr_align_dlib(image, face, size, FR_DLIB_CHIP_PADDING, &w->scratch, dst);
+    /* FaceNet's margin is 32 at 160 pixels */
+    return fr_align_facenet(image, face, size, FR_FACENET_MARGIN * size / 160, &w->scratch, dst);
+}
+
+/* The chips of one detected input: its main face, or all of them. */
+static fr_status align_slot(fr_embedder *e, worker_state *w, batch_buffer *b, int slot,
+                            const fr_image *image, const fr_faces *faces,
+                            const fr_source_scale *scale)
+{
+    slot_faces *sf = &b->slots[slot];
+    sf->face_count = faces->count;
+    if (faces->count == 0)
+        return fr_fail(FR_E_NO_FACE, "no face found");
+    int all = e->options.all_faces;
+    int first = all ? 0 : fr_faces_main(faces, image->width, image->height);
+    int rows = all ? faces->count : 1;
+    if (rows > sf->capacity) {
+        fr_face *f = realloc(sf->faces, (size_t)rows * sizeof *f);
+        if (f)
+            sf->faces = f;
+        uint8_t *x = rows > 1 ? realloc(sf->extra, (size_t)(rows - 1) * e->image_bytes) : sf->extra;
+        if (x)
+            sf->extra = x;
+        if (!f || (rows > 1 && !x))
+            return fr_fail(FR_E_NOMEM, "out of memory for %d faces", rows);
+        sf->capacity = rows;
     }
-    return st;
+    for (int r = 0; r < rows; r++) {
+        const fr_face *face = &faces->faces[first + r];
+        uint8_t *dst = r == 0 ? b->pixels + (size_t)slot * e->image_bytes
+                              : sf->extra + (size_t)(r - 1) * e->image_bytes;
+        fr_status st = cut_chip(e, w, image, face, dst);
+        if (st)
+            return st;
+        sf->faces[r] = *face;
+        fr_source_face(&sf->faces[r], scale);
+    }
+    sf->first_face = first;
+    sf->rows = rows;
+    return FR_OK;
+}
+
+/* With alignment: decodes inputs [first, first + k) of batch buffer b, finds the faces of
+ * those that are not already chips (one detector run for all) and cuts their chips. */
+static void prepare_group(fr_embedder *e, worker_state *w, size_t first, int k, batch_buffer *b)
+{
+    fr_decode_options dopt = {0};
+    int size = e->model->info.input_size;
+    if (!e->options.full_decode)
+        dopt.min_side = 4 * size; /* a face a quarter of the shorter side keeps the chip's detail */
+    fr_image detect[ALIGN_GROUP];
+    int which[ALIGN_GROUP], nd = 0;
+    for (int j = 0; j < k; j++) {
+        int slot = (int)((first + (size_t)j) % (size_t)e->batch);
+        fr_image *im = &w->images[j];
+        fr_status st = fr_source_load(e->paths[first + (size_t)j], &dopt, im, &w->scales[j]);
+        if (st) {
+            im->pixels = NULL;
+            fail_slot(b, slot, st);
+        } else if (e->options.align == FR_ALIGN_AUTO && im->width == size && im->height == size) {
+            st = fr_model_prepare_image(e->model, im, b->pixels + (size_t)slot * e->image_bytes);
+            if (st) {
+                fr_error_prefix(e->paths[first + (size_t)j]);
+                fail_slot(b, slot, st);
+            } else {
+                b->slots[slot].rows = 1;
+            }
+        } else {
+            which[nd] = j;
+            detect[nd++] = *im;
+        }
+    }
+    fr_faces faces[ALIGN_GROUP];
+    fr_status st = nd ? fr_detector_run(w->detector, detect, nd, faces) : FR_OK;
+    char detector_error[512] = "";
+    if (st)
+        fr_error_save(detector_error, sizeof detector_error);
+    for (int d = 0; d < nd; d++) {
+        int j = which[d];
+        int slot = (int)((first + (size_t)j) % (size_t)e->batch);
+        fr_status sj = st;
+        if (st)
+            fr_error_restore(detector_error);
+        else
+            sj = align_slot(e, w, b, slot, &w->images[j], &faces[d], &w->scales[j]);
+        if (sj) {
+            fr_error_prefix(e->paths[first + (size_t)j]);
+            fail_slot(b, slot, sj);
+        }
+    }
+    for (int j = 0; j < k; j++)
+        fr_image_free(&w->images[j]);
 }
 
 static void *decode_worker(void *arg)
 {
-    fr_embedder *e = arg;
+    const worker_arg *wa = arg;
+    fr_embedder *e = wa->e;
+    worker_state *w = e->workers ? &e->workers[wa->id] : NULL;
     pthread_mutex_lock(&e->lock);
     for (;;) {
         if (e->stopping || e->next >= e->count)
             break;
-        size_t index = e->next++;
-        long batch = (long)(index / (size_t)e->batch);
+        /* claim up to `group` inputs, all of one batch */
+        size_t first = e->next;
+        long batch = (long)(first / (size_t)e->batch);
+        size_t end = (size_t)(batch + 1) * (size_t)e->batch;
+        if (end > e->count)
+            end = e->count;
+        if (end > first + (size_t)e->group)
+            end = first + (size_t)e->group;
+        e->next = end;
         batch_buffer *b = &e->buffers[batch % FR_EMBED_BUFFERS];
         /* the buffer must hold this batch: wait while an older batch still has it */
         while (!e->stopping && batch >= e->released + FR_EMBED_BUFFERS)
             pthread_cond_wait(&e->changed, &e->lock);
         if (e->stopping)
             break;
-        int slot = (int)(index % (size_t)e->batch);
         pthread_mutex_unlock(&e->lock);
-        char *error = NULL;
-        fr_status st = prepare_one(e, index, b->pixels + (size_t)slot * e->image_bytes, &error);
+        /* the slots are this worker's until it counts them done under the lock */
+        for (size_t i = first; i < end; i++) {
+            slot_faces *sf = &b->slots[i % (size_t)e->batch];
+            b->status[i % (size_t)e->batch] = FR_OK;
+            sf->rows = 0;
+            sf->first_face = -1;
+            sf->face_count = 0;
+        }
+        if (w)
+            prepare_group(e, w, first, (int)(end - first), b);
+        else
+            prepare_one(e, first, b, (int)(first % (size_t)e->batch));
         pthread_mutex_lock(&e->lock);
-        b->status[slot] = st;
-        b->errors[slot] = error;
-        b->remaining--;
+        b->remaining -= (int)(end - first);
         pthread_cond_broadcast(&e->changed);
     }
     pthread_mutex_unlock(&e->lock);
@@ -187,6 +444,87 @@ static void show_progress(size_t done, size_t total, double started, int final)
     fflush(stderr);
 }
 
+/* Inputs in batch `batch` (the last may be short). */
+static int batch_inputs(const fr_embedder *e, size_t batch)
+{
+    size_t first = batch * (size_t)e->batch;
+    if (first >= e->count)
+        return 0;
+    return (int)(e->count - first < (size_t)e->batch ? e->count - first : (size_t)e->batch);
+}
+
+/* The next chunk of a batch from position (*slot, *row): up to B chips packed for the runner
+ * and the results they answer, failed inputs included, in input order. */
+static void build_chunk(fr_embedder *e, const batch_buffer *b, int n, int *slot, int *row,
+                        chunk *c)
+{
+    c->count = c->chips = 0;
+    while (*slot < n) {
+        int s = *slot;
+        if (b->status[s] != FR_OK) {
+            c->entries[c->count++] = (chunk_entry){s, -1};
+            (*slot)++;
+            continue;
+        }
+        const slot_faces *sf = &b->slots[s];
+        for (; *row < sf->rows && c->chips < e->batch; (*row)++) {
+            const uint8_t *chip = *row == 0 ? b->pixels + (size_t)s * e->image_bytes
+                                            : sf->extra + (size_t)(*row - 1) * e->image_bytes;
+            memcpy(e->packed + (size_t)c->chips++ * e->image_bytes, chip, e->image_bytes);
+            c->entries[c->count++] = (chunk_entry){s, *row};
+        }
+        if (*row < sf->rows)
+            break; /* full: the rest of this input goes into the next chunk */
+        (*slot)++;
+        *row = 0;
+    }
+    c->last = *slot >= n;
+}
+
+/* Hands a collected chunk's results to the sink. */
+static fr_status emit_chunk(fr_embedder *e, const chunk *c, int good, fr_embed_sink sink, void *ctx)
+{
+    const batch_buffer *b = &e->buffers[c->batch % FR_EMBED_BUFFERS];
+    size_t dim = (size_t)e->model->info.embedding_size, first = c->batch * (size_t)e->batch;
+    if (good != c->chips)
+        return fr_fail(FR_E_INTERNAL, "runner returned %d embeddings for %d images", good, c->chips);
+    if (!e->options.raw)
+        fr_l2_normalize(e->outputs, (size_t)good, dim);
+    for (int i = 0, k = 0; i < c->count; i++) {
+        int s = c->entries[i].slot, row = c->entries[i].row;
+        const slot_faces *sf = &b->slots[s];
+        fr_embed_result r = {first + (size_t)s, e->paths[first + (size_t)s], b->status[s],
+                             b->errors[s], NULL, -1, sf->face_count, NULL};
+        if (row >= 0) {
+            r.embedding = e->outputs + (size_t)k++ * dim;
+            if (sf->first_face >= 0) {
+                r.face = sf->first_face + row;
+                r.box = &sf->faces[row];
+            }
+        }
+        if (sink(ctx, &r) != 0)
+            return fr_fail(FR_E_INVALID, "stopped");
+    }
+    return FR_OK;
+}
+
+/* A batch is done: its buffer goes to batch + FR_EMBED_BUFFERS. */
+static void release_batch(fr_embedder *e, size_t done)
+{
+    batch_buffer *b = &e->buffers[done % FR_EMBED_BUFFERS];
+    for (int i = 0; i < e->batch; i++) {
+        free(b->errors[i]);
+        b->errors[i] = NULL;
+    }
+    pthread_mutex_lock(&e->lock);
+    size_t later = done + FR_EMBED_BUFFERS;
+    b->batch = (long)later;
+    b->remaining = batch_inputs(e, later);
+    e->released = (long)done + 1;
+    pthread_cond_broadcast(&e->changed);
+    pthread_mutex_unlock(&e->lock);
+}
+
 fr_status fr_embed_files(fr_embedder *e, const char *const *paths, size_t count,
                          fr_embed_sink sink, void *ctx)
 {
@@ -197,84 +535,72 @@ fr_status fr_embed_files(fr_embedder *e, const char *const *paths, size_t count,
     e->stopping = 0;
     size_t batches = (count + (size_t)e->batch - 1) / (size_t)e->batch;
     for (int k = 0; k < FR_EMBED_BUFFERS; k++) {
-        size_t b = (size_t)k;
-        e->buffers[k].batch = (long)b;
-        size_t first = b * (size_t)e->batch;
-        e->buffers[k].remaining =
-            b < batches ? (int)(count - first < (size_t)e->batch ? count - first : (size_t)e->batch)
-                        : 0;
+        e->buffers[k].batch = k;
+        e->buffers[k].remaining = batch_inputs(e, (size_t)k);
     }
     int threads = e->threads;
     pthread_t *workers = fr_calloc((size_t)threads, sizeof *workers, "decode threads");
-    if (!workers)
+    worker_arg *args = fr_calloc((size_t)threads, sizeof *args, "decode threads");
+    if (!workers || !args) {
+        free(workers);
+        free(args);
         return FR_E_NOMEM;
+    }
     int started = 0;
-    for (; started < threads; started++)
-        if (pthread_create(&workers[started], NULL, decode_worker, e) != 0)
+    for (; started < threads; started++) {
+        args[started] = (worker_arg){e, started};
+        if (pthread_create(&workers[started], NULL, decode_worker, &args[started]) != 0)
             break;
+    }
     fr_status st = started ? FR_OK : fr_fail(FR_E_NOMEM, "cannot start decode threads");
-    size_t dim = (size_t)e->model->info.embedding_size;
     int progress = e->options.progress && isatty(STDERR_FILENO);
     double t0 = now_seconds(), last_shown = t0;
-    long in_flight = 0; /* batches submitted and not yet collected */
-    for (size_t batch = 0; batch <= batches && !st; batch++) {
+    long in_flight = 0;   /* chunks submitted and not yet collected */
+    chunk *prev = NULL;   /* the chunk in flight */
+    size_t batch = 0;     /* the batch being cut into chunks */
+    int ready = 0, slot = 0, row = 0;
+    while (!st) {
+        chunk *cur = NULL;
         if (batch < batches) {
             batch_buffer *b = &e->buffers[batch % FR_EMBED_BUFFERS];
-            pthread_mutex_lock(&e->lock);
-            while (b->remaining > 0)
-                pthread_cond_wait(&e->changed, &e->lock);
-            pthread_mutex_unlock(&e->lock);
-            size_t first = batch * (size_t)e->batch;
-            int n = (int)(count - first < (size_t)e->batch ? count - first : (size_t)e->batch);
-            int good = 0;
-            for (int i = 0; i < n; i++)
-                if (b->status[i] == FR_OK)
-                    memcpy(e->packed + (size_t)good++ * e->image_bytes,
-                           b->pixels + (size_t)i * e->image_bytes, e->image_bytes);
-            st = fr_runner_submit(e->runner, e->packed, good);
+            if (!ready) {
+                pthread_mutex_lock(&e->lock);
+                while (b->remaining > 0)
+                    pthread_cond_wait(&e->changed, &e->lock);
+                pthread_mutex_unlock(&e->lock);
+                ready = 1;
+                slot = row = 0;
+            }
+            cur = prev == &e->chunks[0] ? &e->chunks[1] : &e->chunks[0];
+            cur->batch = batch;
+            build_chunk(e, b, batch_inputs(e, batch), &slot, &row, cur);
+            st = fr_runner_submit(e->runner, e->packed, cur->chips);
             if (st)
                 break;
             in_flight++;
+            if (cur->last) {
+                batch++;
+                ready = 0;
+            }
         }
-        if (batch == 0)
-            continue;
-        /* the batch before this one: its results, in input order */
-        size_t done = batch - 1;
-        batch_buffer *b = &e->buffers[done % FR_EMBED_BUFFERS];
-        size_t first = done * (size_t)e->batch;
-        int n = (int)(count - first < (size_t)e->batch ? count - first : (size_t)e->batch);
-        int good = 0;
-        in_flight--;
-        st = fr_runner_collect(e->runner, e->outputs, &good);
-        if (!st && !e->options.raw)
-            fr_l2_normalize(e->outputs, (size_t)good, dim);
-        for (int i = 0, k = 0; i < n && !st; i++) {
-            fr_embed_result r = {first + (size_t)i, paths[first + (size_t)i], b->status[i],
-                                 b->errors[i], NULL};
-            if (r.status == FR_OK)
-                r.embedding = e->outputs + (size_t)k++ * dim;
-            if (sink(ctx, &r) != 0)
-                st = fr_fail(FR_E_INVALID, "stopped");
+        if (prev) {
+            int good = 0;
+            in_flight--;
+            st = fr_runner_collect(e->runner, e->outputs, &good);
+            if (!st)
+                st = emit_chunk(e, prev, good, sink, ctx);
+            if (!st && prev->last) {
+                release_batch(e, prev->batch);
+                if (progress && (now_seconds() - last_shown > 0.5 || prev->batch + 1 == batches)) {
+                    size_t done = prev->batch * (size_t)e->batch + (size_t)batch_inputs(e, prev->batch);
+                    show_progress(done, count, t0, prev->batch + 1 == batches);
+                    last_shown = now_seconds();
+                }
+            }
         }
-        for (int i = 0; i < n; i++) {
-            free(b->errors[i]);
-            b->errors[i] = NULL;
-        }
-        /* hand the buffer to done + FR_EMBED_BUFFERS */
-        pthread_mutex_lock(&e->lock);
-        size_t later = done + FR_EMBED_BUFFERS;
-        b->batch = (long)later;
-        b->remaining = later < batches ? (int)(count - later * (size_t)e->batch < (size_t)e->batch
-                                                   ? count - later * (size_t)e->batch
-                                                   : (size_t)e->batch)
-                                       : 0;
-        e->released = (long)done + 1;
-        pthread_cond_broadcast(&e->changed);
-        pthread_mutex_unlock(&e->lock);
-        if (progress && (now_seconds() - last_shown > 0.5 || done + 1 == batches)) {
-            show_progress(first + (size_t)n, count, t0, done + 1 == batches);
-            last_shown = now_seconds();
-        }
+        if (!cur)
+            break;
+        prev = cur;
     }
     /* a stopped run leaves the runner with nothing in flight, for the next run */
     if (in_flight > 0) {
@@ -291,6 +617,7 @@ fr_status fr_embed_files(fr_embedder *e, const char *const *paths, size_t count,
     for (int i = 0; i < started; i++)
         pthread_join(workers[i], NULL);
     free(workers);
+    free(args);
     /* errors of inputs decoded ahead of a stopped run */
     for (int k = 0; k < FR_EMBED_BUFFERS; k++)
         for (int i = 0; i < e->batch; i++) {

@@ -7,15 +7,32 @@
  * Decoding runs ahead of the network by up to FR_EMBED_BUFFERS batches, so the network
  * never waits for a batch the CPUs could have had ready. An image that cannot be decoded is
  * reported to the sink with its error and the batch goes on without it.
+ *
+ * With alignment (detect/), the decode threads also find the faces (MTCNN, a few images
+ * at a time) and cut each into the crop the model was trained on (detect/align.h); an image
+ * yields its main face (fr_faces_main), or one result per face (all_faces), or, without a face, an
+ * FR_E_NO_FACE result: never an embedding of something that is not a face.
  */
 #ifndef FR_ENGINE_EMBEDDER_H
 #define FR_ENGINE_EMBEDDER_H
 
 #include <stddef.h>
 
+#include "detect/detect.h"
 #include "facerec.h"
 
 #define FR_EMBED_BUFFERS 3
+
+typedef enum fr_align_mode {
+    FR_ALIGN_NONE = 0, /* the whole image, resized by the model's preprocessing */
+    FR_ALIGN_AUTO,     /* detect and align, except images of exactly the model's input size
+                          (already face chips, e.g. dlib's 150x150 or FaceNet's 160x160) */
+    FR_ALIGN_MTCNN     /* detect and align every image */
+} fr_align_mode;
+
+/* "none", "auto", "mtcnn" */
+const char *fr_align_name(fr_align_mode mode);
+fr_status fr_align_parse(const char *name, fr_align_mode *out);
 
 typedef struct fr_embed_result {
     size_t index;           /* position in the input list */
@@ -23,6 +40,10 @@ typedef struct fr_embed_result {
     fr_status status;       /* FR_OK, or why this input has no embedding */
     const char *error;      /* one line when status != FR_OK */
     const float *embedding; /* embedding_size floats when status == FR_OK */
+    int face;               /* which face of the image (in the detector's order, best score
+                               first); -1: the whole image was the input (no detection) */
+    int face_count;         /* faces detected in the image (0 without detection) */
+    const fr_face *box;     /* the face (box, score, landmarks; file pixels) when face >= 0 */
 } fr_embed_result;
 
 /* Called in input order for every input; a nonzero return stops the run (FR_E_INVALID). */
@@ -34,6 +55,9 @@ typedef struct fr_embedder_options {
     int raw;            /* 1: the network's output as is; 0: L2-normalized */
     int full_decode;    /* 1: never use JPEG DCT scaling */
     int progress;       /* 1: images/s and ETA on stderr */
+    fr_align_mode align;
+    int all_faces;      /* with alignment: one result per face instead of the main one */
+    const char *detector; /* MTCNN weights (NULL: mtcnn.frw in the weights directory) */
 } fr_embedder_options;
 
 typedef struct fr_embedder fr_embedder;

@@ -1,0 +1,377 @@
+/*
+ * cmd_detect.c: `facerec detect IMG|DIR... [-o faces.csv|faces.jsonl] [--draw DIR] [--chips DIR]`:
+ * the faces the engine finds (MTCNN), for a person or a script to look at.
+ *
+ * Images are decoded at full size, so boxes and landmarks are in the file's pixels. The
+ * work runs in chunks: the threads of a pool each take a few images (one detector per
+ * thread, the images of a task detected together), draw and cut chips; then the main thread
+ * writes the chunk's rows in input order.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/cli.h"
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/file.h"
+#include "core/pool.h"
+#include "detect/align.h"
+#include "detect/draw.h"
+#include "detect/source.h"
+#include "engine/paths.h"
+#include "match/table.h"
+#include "model/model_internal.h"
+
+#define GROUP 4            /* images detected together */
+#define CHUNK_PER_THREAD 8 /* groups per thread between writes */
+
+static void help(FILE *out)
+{
+    fprintf(out,
+            "usage: facerec detect [options] IMG|DIR... [-o FACES.csv|FACES.jsonl]\n\n"
+            "Finds the faces in images (MTCNN: boxes, scores, five landmarks) and writes them:\n"
+            "CSV, one row per face: path,face,score,x1,y1,x2,y2, then x,y of the left eye, right\n"
+            "eye, nose, left and right mouth corner (image left and right; pixels of the file,\n"
+            "landmarks at pixel centres); or JSON Lines (for .jsonl/.json, or --json), one object\n"
+            "per image with its size and faces, an image without a face included. Faces are in\n"
+            "the detector's order (best score first); `face` is the index other commands report.\n\n"
+            "  -o, --output FILE   where (default: standard output)\n"
+            "  --draw DIR          copies of the images with the faces drawn (JPEG; the main\n"
+            "                      face, the one other commands embed by default, in yellow)\n"
+            "  --chips DIR         each face as the model (--model) gets it: a PNG chip that\n"
+            "                      `facerec embed` reads as it is\n"
+            "  --min-face N        smallest face searched, pixels (default 20)\n");
+    fr_global_help(out);
+}
+
+typedef struct image_result {
+    fr_status status;
+    char *error;
+    int width, height;
+    fr_face *faces;
+    int count;
+} image_result;
+
+typedef struct detect_job {
+    const fr_path_list *paths;
+    size_t first, count; /* the chunk */
+    image_result *results;
+    fr_detector **detectors;
+    fr_align_scratch *scratch;
+    const char *draw_dir, *chips_dir;
+    size_t strip;        /* common directory prefix of all paths, left out of written names */
+    const fr_model *model; /* for chips */
+} detect_job;
+
+/* "<dir>/<path without the common prefix, '/' as '_', no extension><suffix>" */
+static fr_status out_name(const detect_job *j, const char *dir, const char *path,
+                          const char *suffix, char *buf, size_t size)
+{
+    const char *rel = path + j->strip;
+    size_t n = (size_t)snprintf(buf, size, "%s/", dir);
+    for (const char *p = rel; *p && n + 1 < size; p++)
+        buf[n++] = *p == '/' ? '_' : *p;
+    buf[n < size ? n : size - 1] = 0;
+    char *dot = strrchr(buf + strlen(dir) + 1, '.');
+    if (dot)
+        *dot = 0;
+    size_t used = strlen(buf);
+    if ((size_t)snprintf(buf + used, size - used, "%s", suffix) >= size - used)
+        return fr_fail(FR_E_INVALID, "%s: name too long for %s", path, dir);
+    return FR_OK;
+}
+
+static fr_status write_extras(const detect_job *j, size_t index, fr_image *im,
+                              const fr_faces *faces, fr_align_scratch *scratch)
+{
+    const char *path = j->paths->paths[index];
+    char name[8192];
+    fr_status st = FR_OK;
+    if (j->chips_dir) {
+        const fr_model_info *info = fr_model_get_info(j->model);
+        int size = info->input_size;
+        fr_image chip = {size, size, malloc((size_t)size * size * 3)};
+        if (!chip.pixels)
+            return fr_fail(FR_E_NOMEM, "out of memory for a chip");
+        for (int f = 0; f < faces->count && !st; f++) {
+            st = strcmp(info->arch, "dlib") == 0
+                     ? fr_align_dlib(im, &faces->faces[f], size, FR_DLIB_CHIP_PADDING, scratch,
+                                     chip.pixels)
+                     : fr_align_facenet(im, &faces->faces[f], size, FR_FACENET_MARGIN * size / 160,
+                                        scratch, chip.pixels);
+            char suffix[32];
+            snprintf(suffix, sizeof suffix, "_face%d.png", f);
+            if (!st)
+                st = out_name(j, j->chips_dir, path, suffix, name, sizeof name);
+            if (!st)
+                st = fr_image_save_png(&chip, name);
+        }
+        free(chip.pixels);
+    }
+    if (!st && j->draw_dir) {
+        fr_draw_faces(im, faces->faces, faces->count);
+        st = out_name(j, j->draw_dir, path, ".jpg", name, sizeof name);
+        if (!st)
+            st = fr_image_save_jpeg(im, name, 90);
+    }
+    return st;
+}
+
+static void detect_task(void *ctx, int task, int worker)
+{
+    const detect_job *j = ctx;
+    size_t first = j->first + (size_t)task * GROUP;
+    size_t end = first + GROUP < j->first + j->count ? first + GROUP : j->first + j->count;
+    fr_image images[GROUP], ok[GROUP];
+    int which[GROUP], n = 0;
+    for (size_t i = first; i < end; i++) {
+        image_result *r = &j->results[i - j->first];
+        fr_source_scale scale;
+        fr_image *im = &images[i - first];
+        r->status = fr_source_load(j->paths->paths[i], NULL, im, &scale);
+        if (r->status) {
+            im->pixels = NULL;
+            r->error = fr_strdup(fr_error_message());
+            continue;
+        }
+        r->width = im->width;
+        r->height = im->height;
+        which[n] = (int)(i - first);
+        ok[n++] = *im;
+    }
+    fr_faces faces[GROUP];
+    fr_status st = n ? fr_detector_run(j->detectors[worker], ok, n, faces) : FR_OK;
+    for (int k = 0; k < n; k++) {
+        size_t i = first + (size_t)which[k];
+        image_result *r = &j->results[i - j->first];
+        r->status = st;
+        if (!st && faces[k].count > 0) {
+            r->faces = malloc((size_t)faces[k].count * sizeof *r->faces);
+            if (r->faces) {
+                memcpy(r->faces, faces[k].faces, (size_t)faces[k].count * sizeof *r->faces);
+                r->count = faces[k].count;
+            } else {
+                r->status = fr_fail(FR_E_NOMEM, "out of memory for %d faces", faces[k].count);
+            }
+        }
+        if (!r->status)
+            r->status = write_extras(j, i, &images[which[k]], &faces[k], &j->scratch[worker]);
+        if (r->status) {
+            if (!strstr(fr_error_message(), j->paths->paths[i]))
+                fr_error_prefix(j->paths->paths[i]);
+            r->error = fr_strdup(fr_error_message());
+        }
+    }
+    for (size_t i = first; i < end; i++)
+        fr_image_free(&images[i - first]);
+}
+
+static void write_rows(FILE *out, fr_table_format format, const char *path, const image_result *r)
+{
+    static const char *names[5] = {"left_eye", "right_eye", "nose", "mouth_left", "mouth_right"};
+    if (format == FR_TABLE_JSONL) {
+        fputs("{\"path\": ", out);
+        fr_json_string(out, path);
+        fprintf(out, ", \"width\": %d, \"height\": %d, \"faces\": [", r->width, r->height);
+        for (int f = 0; f < r->count; f++) {
+            const fr_face *x = &r->faces[f];
+            fprintf(out, "%s{\"box\": [%.2f, %.2f, %.2f, %.2f], \"score\": %.6f, \"landmarks\": {",
+                    f ? ", " : "", x->box[0], x->box[1], x->box[2], x->box[3], x->score);
+            for (int k = 0; k < 5; k++)
+                fprintf(out, "%s\"%s\": [%.2f, %.2f]", k ? ", " : "", names[k], x->landmarks[k][0],
+                        x->landmarks[k][1]);
+            fputs("}}", out);
+        }
+        fputs("]}\n", out);
+        return;
+    }
+    for (int f = 0; f < r->count; f++) {
+        const fr_face *x = &r->faces[f];
+        fr_csv_field(out, path);
+        fprintf(out, ",%d,%.6f,%.2f,%.2f,%.2f,%.2f", f, x->score, x->box[0], x->box[1], x->box[2],
+                x->box[3]);
+        for (int k = 0; k < 5; k++)
+            fprintf(out, ",%.2f,%.2f", x->landmarks[k][0], x->landmarks[k][1]);
+        fputc('\n', out);
+    }
+}
+
+static void report_path_error(void *ctx, const char *message)
+{
+    (void)ctx;
+    fr_cli_error("detect", "%s", message);
+}
+
+/* The directory part every path shares, so written names keep only what tells them apart. */
+static size_t common_prefix(const fr_path_list *list)
+{
+    if (list->count == 0)
+        return 0;
+    size_t n = strlen(list->paths[0]);
+    for (size_t i = 1; i < list->count; i++) {
+        size_t k = 0;
+        while (k < n && list->paths[i][k] == list->paths[0][k])
+            k++;
+        n = k;
+    }
+    while (n > 0 && list->paths[0][n - 1] != '/')
+        n--;
+    return n;
+}
+
+static int make_dir(const char *dir)
+{
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        fr_cli_error("detect", "%s: cannot create: %s", dir, strerror(errno));
+        return 0;
+    }
+    return 1;
+}
+
+static int run(const fr_global_options *g, const fr_detect_options *dopt, char *const *args,
+               size_t nargs, const char *output, const char *draw_dir, const char *chips_dir)
+{
+    fr_path_list list = {0};
+    fr_status st = fr_paths_collect(args, nargs, &list, report_path_error, NULL);
+    if (st)
+        return fr_cli_fail("detect", st);
+    if (list.count == 0) {
+        fr_cli_error("detect", "no images found in the arguments");
+        int code = list.errors ? FR_EXIT_FATAL : FR_EXIT_USAGE;
+        fr_paths_free(&list);
+        return code;
+    }
+    detect_job job;
+    memset(&job, 0, sizeof job);
+    job.paths = &list;
+    job.draw_dir = draw_dir;
+    job.chips_dir = chips_dir;
+    job.strip = common_prefix(&list);
+    fr_model *model = NULL;
+    fr_mtcnn *mtcnn = NULL;
+    fr_pool *pool = NULL;
+    char weights[4096];
+    st = fr_model_default_path("mtcnn", weights, sizeof weights);
+    if (!st)
+        st = fr_mtcnn_load(weights, &mtcnn);
+    if (!st && chips_dir)
+        st = fr_cli_load_model(g, &model);
+    job.model = model;
+    if (!st)
+        st = fr_pool_new(g->threads, &pool);
+    int threads = pool ? fr_pool_threads(pool) : 0;
+    job.detectors = calloc((size_t)threads + 1, sizeof *job.detectors);
+    job.scratch = calloc((size_t)threads + 1, sizeof *job.scratch);
+    size_t chunk = (size_t)threads * CHUNK_PER_THREAD * GROUP;
+    job.results = calloc(chunk + 1, sizeof *job.results);
+    if (!st && (!job.detectors || !job.scratch || !job.results))
+        st = fr_fail(FR_E_NOMEM, "out of memory");
+    for (int i = 0; i < threads && !st; i++)
+        st = fr_detector_new(mtcnn, dopt, &job.detectors[i]);
+    fr_output out = {0};
+    fr_table_format format = fr_table_format_for(output ? output : "-", g->json);
+    if (!st)
+        st = fr_output_open(&out, output ? output : "-", 0);
+    if (!st && format == FR_TABLE_CSV)
+        fprintf(out.file, "path,face,score,x1,y1,x2,y2,left_eye_x,left_eye_y,right_eye_x,"
+                          "right_eye_y,nose_x,nose_y,mouth_left_x,mouth_left_y,mouth_right_x,"
+                          "mouth_right_y\n");
+    size_t failed = list.errors, faces = 0, faceless = 0;
+    for (size_t first = 0; first < list.count && !st; first += chunk) {
+        job.first = first;
+        job.count = list.count - first < chunk ? list.count - first : chunk;
+        memset(job.results, 0, job.count * sizeof *job.results);
+        fr_pool_run(pool, (int)((job.count + GROUP - 1) / GROUP), detect_task, &job);
+        for (size_t i = 0; i < job.count; i++) {
+            image_result *r = &job.results[i];
+            if (r->status) {
+                fr_cli_error("detect", "%s", r->error ? r->error : fr_status_name(r->status));
+                failed++;
+            } else {
+                write_rows(out.file, format, list.paths[first + i], r);
+                faces += (size_t)r->count;
+                faceless += r->count == 0;
+            }
+            free(r->error);
+            free(r->faces);
+        }
+    }
+    if (out.file) {
+        if (st)
+            fr_output_abort(&out);
+        else
+            st = fr_output_commit(&out);
+    }
+    if (!st && !g->quiet)
+        fprintf(stderr, "detect: %zu images, %zu faces, %zu without a face, %zu unreadable\n",
+                list.count, faces, faceless, failed);
+    for (int i = 0; i < threads; i++) {
+        fr_detector_free(job.detectors[i]);
+        fr_align_scratch_free(&job.scratch[i]);
+    }
+    free(job.detectors);
+    free(job.scratch);
+    free(job.results);
+    fr_pool_free(pool);
+    fr_mtcnn_free(mtcnn);
+    fr_model_free(model);
+    fr_paths_free(&list);
+    if (st)
+        return fr_cli_fail("detect", st);
+    return failed ? FR_EXIT_PARTIAL : FR_EXIT_OK;
+}
+
+int fr_cmd_detect(int argc, char **argv)
+{
+    static const struct option own[] = {
+        {"output", required_argument, NULL, 'o'}, {"draw", required_argument, NULL, 'd'},
+        {"chips", required_argument, NULL, 'c'},  {"min-face", required_argument, NULL, 'm'},
+        {"help", no_argument, NULL, 'h'}};
+    struct option *options = fr_options_merge(own, sizeof own / sizeof own[0]);
+    fr_global_options g;
+    fr_global_defaults(&g);
+    fr_detect_options dopt;
+    memset(&dopt, 0, sizeof dopt);
+    const char *output = NULL, *draw_dir = NULL, *chips_dir = NULL;
+    int c;
+    while (options && (c = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
+        int r;
+        char *end;
+        switch (c) {
+        case 'o': output = optarg; break;
+        case 'd': draw_dir = optarg; break;
+        case 'c': chips_dir = optarg; break;
+        case 'm':
+            dopt.min_face = (int)strtol(optarg, &end, 10);
+            if (*end || dopt.min_face < 12 || dopt.min_face > 100000) {
+                fr_cli_error("detect", "--min-face %s: give a size from 12 to 100000 pixels", optarg);
+                free(options);
+                return FR_EXIT_USAGE;
+            }
+            break;
+        case 'h': help(stdout); free(options); return FR_EXIT_OK;
+        default:
+            r = fr_global_option(&g, c, optarg);
+            if (r != 1) {
+                if (r == 0)
+                    help(stderr);
+                free(options);
+                return FR_EXIT_USAGE;
+            }
+        }
+    }
+    free(options);
+    if (optind >= argc) {
+        fr_cli_error("detect", "give images or directories (see --help)");
+        return FR_EXIT_USAGE;
+    }
+    if ((draw_dir && !make_dir(draw_dir)) || (chips_dir && !make_dir(chips_dir)))
+        return FR_EXIT_FATAL;
+    dopt.runner.device = g.device;
+    dopt.runner.precision = g.precision;
+    dopt.runner.threads = 1;
+    dopt.runner.max_batch = GROUP;
+    return run(&g, &dopt, argv + optind, (size_t)(argc - optind), output, draw_dir, chips_dir);
+}
