@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# test_detect_cli.sh: `facerec detect` and alignment in `embed` as a user meets them: faces
+# written as CSV and JSON lines, drawings and chips on disk, an image without a face named and
+# counted (exit 3), never embedded; --all-faces rows with their boxes; 150x150 dlib chips taken
+# as they are under --align auto; a chip written by `detect --chips` embeds exactly like the
+# image it was cut from.
+set -uo pipefail
+bin="$FACEREC_BIN"; data="$FACEREC_DATA"; py="$FACEREC_PYTHON"
+tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+expect_code() { # expected command...
+  local want="$1"; shift
+  "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?
+  [ "$got" = "$want" ] || fail "exit $got (want $want): $* -- $(head -c 400 "$tmp/err")"
+}
+"$py" -c "import numpy, PIL" 2>/dev/null || { echo "numpy and Pillow needed to make the inputs"; exit 77; }
+
+lfw="$data/lfw_devtrain/images"
+# inputs: two LFW images side by side (three faces: a man stands behind Boris Becker), a noise
+# image and a flat one (no face), two single faces
+mkdir -p "$tmp/in"
+"$py" - "$lfw" "$tmp/in" <<'EOF'
+import sys, numpy as np
+from PIL import Image
+lfw, out = sys.argv[1:]
+a = np.asarray(Image.open(f"{lfw}/AJ_Cook/AJ_Cook_0001.jpg"))
+b = np.asarray(Image.open(f"{lfw}/Boris_Becker/Boris_Becker_0001.jpg"))
+Image.fromarray(np.hstack([a, b])).save(f"{out}/pair.png")
+rng = np.random.default_rng(3)
+Image.fromarray(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)).save(f"{out}/noise.png")
+Image.fromarray(np.full((200, 200, 3), 128, np.uint8)).save(f"{out}/flat.png")
+EOF
+cp "$lfw/Aaron_Peirsol/Aaron_Peirsol_0001.jpg" "$lfw/Monica_Seles/Monica_Seles_0001.jpg" "$tmp/in/"
+
+# detect: CSV rows per face, JSON lines per image (faceless ones too), drawings, chips
+expect_code 0 "$bin" detect --quiet "$tmp/in" -o "$tmp/faces.csv" --draw "$tmp/draw" --chips "$tmp/chips"
+[ "$(head -1 "$tmp/faces.csv" | cut -d, -f1-7)" = "path,face,score,x1,y1,x2,y2" ] || fail "CSV header: $(head -1 "$tmp/faces.csv")"
+[ "$(grep -c 'pair.png' "$tmp/faces.csv")" = 3 ] || fail "pair.png: want 3 faces, got $(grep -c 'pair.png' "$tmp/faces.csv")"
+grep -q 'noise.png\|flat.png' "$tmp/faces.csv" && fail "a face found in noise or a flat image"
+[ "$(grep -c 'Aaron_Peirsol_0001' "$tmp/faces.csv")" = 1 ] || fail "Aaron_Peirsol_0001: want one face"
+[ "$(ls "$tmp/draw" | wc -l)" = 5 ] || fail "want 5 drawings, got $(ls "$tmp/draw")"
+[ "$(ls "$tmp/chips" | grep -c '\.png$')" = 5 ] || fail "want 5 chips (3 + 1 + 1), got $(ls "$tmp/chips")"
+"$py" - "$tmp/faces.csv" "$tmp/draw" "$tmp/chips" <<'EOF' || fail "faces.csv, drawings or chips are wrong"
+import csv, glob, sys
+from PIL import Image
+rows = list(csv.DictReader(open(sys.argv[1])))
+for r in rows:
+    x1, y1, x2, y2 = (float(r[k]) for k in ("x1", "y1", "x2", "y2"))
+    assert x1 < float(r["left_eye_x"]) < float(r["right_eye_x"]) < x2, r
+    assert y1 < float(r["left_eye_y"]) < float(r["mouth_left_y"]) < y2, r
+    assert 0.7 < float(r["score"]) <= 1, r
+pair = [r for r in rows if r["path"].endswith("pair.png")]
+assert sorted(int(r["face"]) for r in pair) == [0, 1, 2]
+assert sum(float(r["x1"]) > 250 for r in pair) == 2, "two faces in the right half"
+for f in glob.glob(sys.argv[2] + "/*"):
+    assert Image.open(f).format == "JPEG", f
+for f in glob.glob(sys.argv[3] + "/*"):
+    im = Image.open(f)
+    assert im.format == "PNG" and im.size == (150, 150), f
+EOF
+expect_code 0 "$bin" detect --quiet "$tmp/in" -o "$tmp/faces.jsonl"
+[ "$(wc -l < "$tmp/faces.jsonl")" = 5 ] || fail "want one JSON line per image"
+"$py" -c "
+import json, sys
+d = {json.loads(l)['path'].split('/')[-1]: json.loads(l) for l in open(sys.argv[1])}
+assert d['noise.png']['faces'] == [] and d['flat.png']['faces'] == []
+assert len(d['pair.png']['faces']) == 3 and d['pair.png']['width'] == 500
+assert set(d['pair.png']['faces'][0]['landmarks']) == {'left_eye', 'right_eye', 'nose', 'mouth_left', 'mouth_right'}
+" "$tmp/faces.jsonl" || fail "faces.jsonl is wrong"
+
+# embed aligns by default: no face is an error naming the file (exit 3), never a row
+expect_code 3 "$bin" embed --quiet "$tmp/in" -o "$tmp/emb.npy"
+for f in noise.png flat.png; do
+  grep -q "$f.*no face" "$tmp/err" || fail "stderr does not say $f has no face: $(cat "$tmp/err")"
+done
+[ "$(wc -l < "$tmp/emb.paths")" = 3 ] || fail "want 3 rows (pair, Aaron, Monica), got $(cat "$tmp/emb.paths")"
+grep -q 'noise.png\|flat.png' "$tmp/emb.paths" && fail "a faceless image was embedded"
+# --align none embeds whole images, faces or not
+expect_code 0 "$bin" embed --quiet --align none "$tmp/in" -o "$tmp/none.npy"
+[ "$(wc -l < "$tmp/none.paths")" = 5 ] || fail "--align none: want 5 rows"
+
+# --all-faces: one row per face, with its box, in the detector's order
+expect_code 3 "$bin" embed --quiet --all-faces "$tmp/in" -o "$tmp/all.npy"
+[ "$(wc -l < "$tmp/all.paths")" = 5 ] || fail "--all-faces: want 5 rows (3 + 1 + 1)"
+"$py" - "$tmp/all.faces.csv" "$tmp/faces.csv" <<'EOF' || fail "all.faces.csv does not match detect's faces"
+import csv, sys
+emb = list(csv.DictReader(open(sys.argv[1])))
+det = {(r["path"], r["face"]): r for r in csv.DictReader(open(sys.argv[2]))}
+assert [int(r["row"]) for r in emb] == list(range(5))
+for r in emb:
+    d = det[(r["path"], r["face"])]
+    for k in ("x1", "y1", "x2", "y2", "nose_x", "nose_y"):
+        assert abs(float(r[k]) - float(d[k])) < 0.01, (r, d)
+EOF
+# the pair's main face: the man between the two (the largest face is AJ Cook's, but FaceNet's
+# rule weighs a face's distance from the middle twice its area), whose chip `detect` wrote:
+# the same 150x150 PNG embeds to the same numbers under --align auto
+expect_code 0 "$bin" embed --quiet "$tmp/in/pair.png" -o "$tmp/main.npy"
+main=$(grep 'pair.png' "$tmp/all.faces.csv" | "$py" -c "
+import csv, sys, numpy as np
+rows = list(csv.reader(sys.stdin)); a = np.load(sys.argv[1]); m = np.load(sys.argv[2])[0]
+print(min(rows, key=lambda r: np.abs(a[int(r[0])] - m).max())[2])" "$tmp/all.npy" "$tmp/main.npy")
+x1=$(grep "pair.png,$main," "$tmp/faces.csv" | cut -d, -f4 | cut -d. -f1)
+[ "$x1" -gt 250 ] && [ "$x1" -lt 300 ] || fail "the main face of pair.png starts at x=$x1, not the middle one"
+expect_code 0 "$bin" embed --quiet "$tmp/chips/pair_face$main.png" -o "$tmp/chip.npy"
+"$py" -c "import numpy as np,sys; a,b=np.load(sys.argv[1]),np.load(sys.argv[2]); sys.exit(not np.abs(a-b).max()<1e-5)" \
+  "$tmp/main.npy" "$tmp/chip.npy" || fail "a chip from detect --chips embeds differently from its image"
+
+# --align auto takes 150x150 dlib chips as they are: the same embeddings as --align none
+expect_code 0 "$bin" embed --quiet "$data/dlib_johns/John_Simm" -o "$tmp/auto.npy"
+expect_code 0 "$bin" embed --quiet --align none "$data/dlib_johns/John_Simm" -o "$tmp/whole.npy"
+"$py" -c "import numpy as np,sys; a,b=np.load(sys.argv[1]),np.load(sys.argv[2]); sys.exit(not np.abs(a-b).max()<1e-6)" \
+  "$tmp/auto.npy" "$tmp/whole.npy" || fail "--align auto re-aligned 150x150 chips"
+# --align mtcnn detects even in chips
+expect_code 0 "$bin" embed --quiet --align mtcnn "$data/dlib_johns/John_Simm" -o "$tmp/forced.npy"
+"$py" -c "import numpy as np,sys; a,b=np.load(sys.argv[1]),np.load(sys.argv[2]); d=np.abs(a-b).max(); sys.exit(not 1e-4<d<0.5)" \
+  "$tmp/auto.npy" "$tmp/forced.npy" || fail "--align mtcnn: chips not re-aligned, or badly"
+
+# usage errors: unknown mode, --all-faces where one face per image is the rule
+expect_code 2 "$bin" embed --quiet --align sideways "$tmp/in" -o "$tmp/x.npy"
+grep -q "sideways" "$tmp/err" || fail "bad --align value not named"
+expect_code 2 "$bin" identify --quiet --all-faces --db "$tmp/none.db" "$tmp/in"
+expect_code 2 "$bin" detect --min-face 5 "$tmp/in"
+# unreadable among readable: named, counted, exit 3
+echo "not an image" > "$tmp/in/text.jpg"
+expect_code 3 "$bin" detect --quiet "$tmp/in" -o "$tmp/f2.csv"
+grep -q "text.jpg" "$tmp/err" || fail "detect does not name the unreadable file"
+[ -z "$(ls "$tmp" "$tmp/draw" "$tmp/chips" | grep '\.tmp\.')" ] || fail "temporary files left behind"
+
+[ "$failures" = 0 ] && echo "test_detect_cli: all passed" || echo "test_detect_cli: $failures failed"
+exit $((failures > 0))
