@@ -51,6 +51,7 @@ tar -C "$carry" -cJf "$carry/libs.tar.xz" lib
 rm -rf "$carry/lib"
 
 xz -T2 -6 -c "$root/weights/dlib.frw" > "$carry/weights/dlib.frw.xz"
+cp "$root/weights/mtcnn.frw" "$carry/weights/"   # the face detector: alignment runs on the GPU too
 # test images (the paths the GPU tests read) and the Keras graph for irv1's random weights
 mkdir -p "$carry/data/lfw_devtrain/images" "$carry/data/keras-facenet"
 cp -r "$data/happyhouse" "$carry/data/"

@@ -85,7 +85,8 @@ typedef struct cuda_state {
     int path_count[FR_CONV_PATHS];   /* convolutions of the planned batch, per path */
     int captured, capture_failures;
     int oom;                         /* the last failure was the GPU's memory running out */
-    char warning[256], detail[512], capture_error[256];
+    char warning[256], detail[1536], capture_error[256];
+    char fallback[640];  /* why the first node that missed its first path missed it */
 } cuda_state;
 
 /* ---- memory ------------------------------------------------------------------------------- */
@@ -326,6 +327,9 @@ static fr_status build_bucket(cuda_state *s, bucket *b, int count_paths)
                 b->plans[i] = plan;
                 if (count_paths)
                     s->path_count[path]++;
+                if (why[0] && !s->fallback[0])
+                    snprintf(s->fallback, sizeof s->fallback, "%.80s: %.500s", g->nodes[i].name,
+                             why);
             } else {
                 int len = (int)strlen(why);
                 snprintf(why + len, sizeof why - (size_t)len, "%s%s: %s", len ? "; " : "",
@@ -696,13 +700,14 @@ static const char *cuda_describe(void *state)
         convs += s->path_count[p];
     snprintf(s->detail, sizeof s->detail,
              "cuda %s, batch %d, %d convolutions: %d %s, %d %s, %d %s, %d %s; CUDA graphs: %d "
-             "captured, %d failed%s%s",
+             "captured, %d failed%s%s%s%s",
              fr_precision_name(s->precision), s->max_batch, convs,
              s->path_count[FR_CONV_GRAPH_FUSED], fr_conv_path_name(FR_CONV_GRAPH_FUSED),
              s->path_count[FR_CONV_GRAPH], fr_conv_path_name(FR_CONV_GRAPH),
              s->path_count[FR_CONV_LEGACY_FUSED], fr_conv_path_name(FR_CONV_LEGACY_FUSED),
              s->path_count[FR_CONV_LEGACY], fr_conv_path_name(FR_CONV_LEGACY), s->captured,
-             s->capture_failures, s->capture_error[0] ? ": " : "", s->capture_error);
+             s->capture_failures, s->capture_error[0] ? ": " : "", s->capture_error,
+             s->fallback[0] ? "; first fallback: " : "", s->fallback);
     return s->detail;
 }
 

@@ -132,6 +132,13 @@ static fr_status all_pairs_tiles(cuda_distance *s, buffers *m, size_t n, size_t 
             FR_CUDA_CHECK(cudaMemcpyAsync(m->host_tile, m->tile, rows * cols * sizeof(float),
                                           cudaMemcpyDeviceToHost, s->stream));
             FR_CUDA_CHECK(cudaStreamSynchronize(s->stream));
+            /* A tile on the diagonal: its lower half mirrors the upper one, as on the CPU
+             * (cuBLAS need not give a.b and b.a bit for bit), so the matrix is exactly
+             * symmetric. */
+            if (symmetric && col0 == row0)
+                for (size_t r = 0; r < rows; r++)
+                    for (size_t c = 0; c < r; c++)
+                        m->host_tile[r * cols + c] = m->host_tile[c * cols + r];
             TRY(sink(ctx, row0, col0, rows, cols, m->host_tile, cols));
             if (symmetric && col0 != row0) {
                 for (size_t r = 0; r < rows; r++)

@@ -52,6 +52,8 @@ int main(void)
     if (gpus > 0) {
         CHECK_OK(st);
         CHECK(described == FR_OK);
+        if (code != 0)
+            printf("facerec embed --device cuda: exit %d, stderr: %s", code, text ? text : "");
         CHECK(code == 0);
     } else {
         printf("--device cuda: %s\n", fr_error_message());
