@@ -173,9 +173,10 @@ void fr_cpu_epilogue(const fr_node *node, const float *params, float *c, int ldc
                 row[k] = v > 0.0f ? v : 0.0f;
             }
         } else if (node->act == FR_ACT_PRELU) {
+            /* branch-free, so it vectorizes: max(v, 0) + alpha * min(v, 0) is v or alpha * v */
             for (int k = 0; k < cols; k++) {
                 float v = row[k] + bias[k];
-                row[k] = v > 0.0f ? v : v * alpha[k];
+                row[k] = (v > 0.0f ? v : 0.0f) + alpha[k] * (v > 0.0f ? 0.0f : v);
             }
         } else {
             for (int k = 0; k < cols; k++)
