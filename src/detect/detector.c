@@ -526,25 +526,34 @@ static fr_status crop(fr_detector *d, const fr_image *im, const double *box, int
         memset(dst, 0, out); /* a degenerate box: a black crop, which no stage passes */
         return FR_OK;
     }
-    size_t bytes = (size_t)tw * (size_t)th * 3;
-    if (!grow((void **)&d->canvas, &d->canvas_cap, bytes, 1, "pixels"))
-        return FR_E_NOMEM;
-    /* 1-based columns max(x1, 1)..min(x2, W) of the image land at x - x1 in the canvas */
+    /* 1-based columns max(x1, 1)..min(x2, W) of the image land at x - x1 in the crop */
     int sx1 = x1 > 1 ? x1 : 1, sy1 = y1 > 1 ? y1 : 1;
     int sx2 = x2 < im->width ? x2 : im->width, sy2 = y2 < im->height ? y2 : im->height;
-    if (sx1 > sx2 || sy1 > sy2 || sx1 != x1 || sy1 != y1 || sx2 != x2 || sy2 != y2)
+    const uint8_t *src;
+    size_t stride;
+    if (sx1 == x1 && sy1 == y1 && sx2 == x2 && sy2 == y2) {
+        /* inside the image: resized straight from it */
+        src = im->pixels + ((size_t)(y1 - 1) * im->width + (size_t)(x1 - 1)) * 3;
+        stride = (size_t)im->width * 3;
+    } else {
+        size_t bytes = (size_t)tw * (size_t)th * 3;
+        if (!grow((void **)&d->canvas, &d->canvas_cap, bytes, 1, "pixels"))
+            return FR_E_NOMEM;
         memset(d->canvas, 0, bytes);
-    for (int y = sy1; y <= sy2; y++)
-        if (sx1 <= sx2)
-            memcpy(d->canvas + ((size_t)(y - y1) * (size_t)tw + (size_t)(sx1 - x1)) * 3,
-                   im->pixels + ((size_t)(y - 1) * im->width + (size_t)(sx1 - 1)) * 3,
-                   (size_t)(sx2 - sx1 + 1) * 3);
-    fr_status st = fr_resize_area_f32(d->canvas, (int)tw, (int)th, d->crop, size, size, &d->area);
+        for (int y = sy1; y <= sy2; y++)
+            if (sx1 <= sx2)
+                memcpy(d->canvas + ((size_t)(y - y1) * (size_t)tw + (size_t)(sx1 - x1)) * 3,
+                       im->pixels + ((size_t)(y - 1) * im->width + (size_t)(sx1 - 1)) * 3,
+                       (size_t)(sx2 - sx1 + 1) * 3);
+        src = d->canvas;
+        stride = (size_t)tw * 3;
+    }
+    fr_status st = fr_resize_area_f32(src, stride, (int)tw, (int)th, d->crop, size, size, &d->area);
     if (st)
         return st;
     for (size_t i = 0; i < out; i++) {
-        long v = lrintf(d->crop[i]);
-        dst[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        float v = rintf(d->crop[i]);
+        dst[i] = (uint8_t)(v <= 0.0f ? 0.0f : v >= 255.0f ? 255.0f : v);
     }
     return FR_OK;
 }

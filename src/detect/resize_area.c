@@ -76,11 +76,12 @@ static int area_tab(int ssize, int dsize, int cn, double scale, decimate *tab)
     return k;
 }
 
-/* OpenCV's cvRound: to nearest, ties to even; then saturate to 0..255. */
+/* OpenCV's cvRound: to nearest, ties to even (rintf in the default rounding mode, which
+ * compiles to one instruction where lrintf is a call); then saturate to 0..255. */
 static inline uint8_t saturate_u8(float v)
 {
-    long r = lrintf(v);
-    return (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
+    float r = rintf(v);
+    return (uint8_t)(r <= 0.0f ? 0.0f : r >= 255.0f ? 255.0f : r);
 }
 
 static void store_row(const float *sum, int n, uint8_t *du8, float *df)
@@ -93,8 +94,8 @@ static void store_row(const float *sum, int n, uint8_t *du8, float *df)
 }
 
 /* resizeArea: general shrinking by factors >= 1. */
-static fr_status shrink(const uint8_t *src, int sw, int sh, uint8_t *du8, float *df, int dw,
-                        int dh, double sx_scale, double sy_scale, fr_area_scratch *scratch)
+static fr_status shrink(const uint8_t *src, size_t stride, int sw, int sh, uint8_t *du8, float *df,
+                        int dw, int dh, double sx_scale, double sy_scale, fr_area_scratch *scratch)
 {
     size_t xn_max = (size_t)sw * 2, yn_max = (size_t)sh * 2, row = (size_t)dw * 3;
     size_t bytes = (xn_max + yn_max) * sizeof(decimate) + 2 * row * sizeof(float);
@@ -111,7 +112,7 @@ static fr_status shrink(const uint8_t *src, int sw, int sh, uint8_t *du8, float 
     for (int j = 0; j < yn; j++) {
         float beta = ytab[j].alpha;
         int dy = ytab[j].di;
-        const uint8_t *s = src + (size_t)ytab[j].si * sw * 3;
+        const uint8_t *s = src + (size_t)ytab[j].si * stride;
         for (size_t i = 0; i < row; i++)
             buf[i] = 0.0f;
         for (int k = 0; k < xn; k++) {
@@ -139,8 +140,8 @@ static fr_status shrink(const uint8_t *src, int sw, int sh, uint8_t *du8, float 
 
 /* resizeAreaFast_: integer factors; every destination pixel is a plain mean. OpenCV's SIMD
  * kernel for 2x2 on 8-bit images rounds (sum + 2) >> 2. */
-static void shrink_integer(const uint8_t *src, int sw, uint8_t *du8, float *df, int dw, int dh,
-                           int fx, int fy)
+static void shrink_integer(const uint8_t *src, size_t stride, uint8_t *du8, float *df, int dw,
+                           int dh, int fx, int fy)
 {
     int area = fx * fy;
     float inv = 1.0f / (float)area;
@@ -149,7 +150,7 @@ static void shrink_integer(const uint8_t *src, int sw, uint8_t *du8, float *df, 
             for (int c = 0; c < 3; c++) {
                 int sum = 0;
                 for (int y = 0; y < fy; y++) {
-                    const uint8_t *s = src + ((size_t)(dy * fy + y) * sw + (size_t)dx * fx) * 3 + c;
+                    const uint8_t *s = src + (size_t)(dy * fy + y) * stride + (size_t)dx * fx * 3 + c;
                     for (int x = 0; x < fx; x++)
                         sum += s[(size_t)x * 3];
                 }
@@ -187,8 +188,8 @@ static void linear_axis(int ssize, int dsize, linear_coef *coef)
 }
 
 /* Enlarging on some axis: bilinear, horizontal pass then vertical (resizeGeneric_). */
-static fr_status enlarge(const uint8_t *src, int sw, int sh, uint8_t *du8, float *df, int dw,
-                         int dh, fr_area_scratch *scratch)
+static fr_status enlarge(const uint8_t *src, size_t stride, int sw, int sh, uint8_t *du8, float *df,
+                         int dw, int dh, fr_area_scratch *scratch)
 {
     size_t row = (size_t)dw * 3;
     size_t bytes = ((size_t)dw + dh) * sizeof(linear_coef) + 2 * row * sizeof(double) +
@@ -205,7 +206,7 @@ static fr_status enlarge(const uint8_t *src, int sw, int sh, uint8_t *du8, float
         int rows[2] = {yc[dy].s, yc[dy].s + 1 < sh ? yc[dy].s + 1 : sh - 1};
         double *acc[2] = {r0, r1};
         for (int k = 0; k < 2; k++) {
-            const uint8_t *s = src + (size_t)rows[k] * sw * 3;
+            const uint8_t *s = src + (size_t)rows[k] * stride;
             for (int dx = 0; dx < dw; dx++)
                 for (int c = 0; c < 3; c++) {
                     const linear_coef *x = &xc[dx];
@@ -222,41 +223,44 @@ static fr_status enlarge(const uint8_t *src, int sw, int sh, uint8_t *du8, float
     return FR_OK;
 }
 
-static fr_status resize_area(const uint8_t *src, int sw, int sh, uint8_t *du8, float *df, int dw,
-                             int dh, fr_area_scratch *scratch)
+static fr_status resize_area(const uint8_t *src, size_t stride, int sw, int sh, uint8_t *du8,
+                             float *df, int dw, int dh, fr_area_scratch *scratch)
 {
     if (!src || sw <= 0 || sh <= 0 || dw <= 0 || dh <= 0 || sw > MAX_SIDE || sh > MAX_SIDE ||
-        dw > MAX_SIDE || dh > MAX_SIDE)
+        dw > MAX_SIDE || dh > MAX_SIDE || stride < (size_t)sw * 3)
         return fr_fail(FR_E_INVALID, "area resize from %dx%d to %dx%d", sw, sh, dw, dh);
     if (sw == dw && sh == dh) {
-        size_t n = (size_t)sw * sh * 3;
-        if (du8)
-            memcpy(du8, src, n);
-        else
-            for (size_t i = 0; i < n; i++)
-                df[i] = src[i];
+        size_t row = (size_t)sw * 3;
+        for (int y = 0; y < sh; y++) {
+            const uint8_t *s = src + (size_t)y * stride;
+            if (du8)
+                memcpy(du8 + (size_t)y * row, s, row);
+            else
+                for (size_t i = 0; i < row; i++)
+                    df[(size_t)y * row + i] = s[i];
+        }
         return FR_OK;
     }
     double sx = 1.0 / ((double)dw / sw), sy = 1.0 / ((double)dh / sh);
     if (sx >= 1 && sy >= 1) {
         int ix = (int)lrint(sx), iy = (int)lrint(sy);
         if (fabs(sx - ix) < 2.220446049250313e-16 && fabs(sy - iy) < 2.220446049250313e-16) {
-            shrink_integer(src, sw, du8, df, dw, dh, ix, iy);
+            shrink_integer(src, stride, du8, df, dw, dh, ix, iy);
             return FR_OK;
         }
-        return shrink(src, sw, sh, du8, df, dw, dh, sx, sy, scratch);
+        return shrink(src, stride, sw, sh, du8, df, dw, dh, sx, sy, scratch);
     }
-    return enlarge(src, sw, sh, du8, df, dw, dh, scratch);
+    return enlarge(src, stride, sw, sh, du8, df, dw, dh, scratch);
 }
 
 fr_status fr_resize_area_u8(const uint8_t *src, int src_w, int src_h, uint8_t *dst, int dst_w,
                             int dst_h, fr_area_scratch *scratch)
 {
-    return resize_area(src, src_w, src_h, dst, NULL, dst_w, dst_h, scratch);
+    return resize_area(src, (size_t)src_w * 3, src_w, src_h, dst, NULL, dst_w, dst_h, scratch);
 }
 
-fr_status fr_resize_area_f32(const uint8_t *src, int src_w, int src_h, float *dst, int dst_w,
-                             int dst_h, fr_area_scratch *scratch)
+fr_status fr_resize_area_f32(const uint8_t *src, size_t src_stride, int src_w, int src_h,
+                             float *dst, int dst_w, int dst_h, fr_area_scratch *scratch)
 {
-    return resize_area(src, src_w, src_h, NULL, dst, dst_w, dst_h, scratch);
+    return resize_area(src, src_stride, src_w, src_h, NULL, dst, dst_w, dst_h, scratch);
 }

@@ -27,7 +27,8 @@ void fr_area_scratch_free(fr_area_scratch *scratch);
 
 fr_status fr_resize_area_u8(const uint8_t *src, int src_w, int src_h, uint8_t *dst, int dst_w,
                             int dst_h, fr_area_scratch *scratch);
-fr_status fr_resize_area_f32(const uint8_t *src, int src_w, int src_h, float *dst, int dst_w,
-                             int dst_h, fr_area_scratch *scratch);
+/* src rows src_stride bytes apart (a window of a larger image). */
+fr_status fr_resize_area_f32(const uint8_t *src, size_t src_stride, int src_w, int src_h,
+                             float *dst, int dst_w, int dst_h, fr_area_scratch *scratch);
 
 #endif
