@@ -276,6 +276,8 @@ static int by_score(const void *a, const void *b, void *ctx)
  * area with use_min). Returns the number of picks in d->pick. */
 static int nms(fr_detector *d, const cand *c, int n, double threshold, int use_min)
 {
+    if (n == 0)
+        return 0;
     int *idx = d->idx, *pick = d->pick;
     for (int i = 0; i < n; i++)
         idx[i] = i;
