@@ -10,8 +10,10 @@
  * for batch b - 1 + FR_EMBED_BUFFERS.
  *
  * With alignment a worker claims up to ALIGN_GROUP inputs of one batch at once, decodes
- * them, finds their faces together (each worker owns a detector: its P/R/O-Net runners and
- * scratch) and writes into each slot the chips its input yields: the first into the batch's
+ * them, finds their faces together (on the CPU each worker owns a detector: its P/R/O-Net
+ * runners and scratch; on a GPU one detector serves all workers in turn, so the device holds
+ * one set of cuDNN plans and buffers, not one per thread) and writes into each slot the chips
+ * its input yields: the first into the batch's
  * pixels, more (all_faces) into the slot's own store. Since a batch may then hold more chips
  * than B, the main thread cuts it into chunks of at most B chips, each listing the results
  * it answers in input order, and keeps one chunk in flight.
@@ -97,6 +99,8 @@ struct fr_embedder {
     int group;           /* inputs a worker claims at once */
     fr_mtcnn *mtcnn;     /* with alignment */
     worker_state *workers; /* with alignment: one per decode thread */
+    fr_detector *shared_detector; /* with alignment on a GPU: the workers' one detector */
+    pthread_mutex_t detect_lock;  /* serializes the shared detector */
     chip_kind chip;
 
     /* the run in progress */
@@ -157,6 +161,12 @@ static fr_status start_alignment(fr_embedder *e)
     dopt.runner.precision = e->options.runner.precision;
     dopt.runner.threads = 1;   /* the decode threads are the parallelism */
     dopt.runner.max_batch = ALIGN_GROUP;
+    if (strcmp(fr_runner_backend(e->runner), "cuda") == 0) {
+        st = fr_detector_new(e->mtcnn, &dopt, &e->shared_detector);
+        for (int i = 0; i < e->threads && !st; i++)
+            e->workers[i].detector = e->shared_detector;
+        return st;
+    }
     for (int i = 0; i < e->threads && !st; i++)
         st = fr_detector_new(e->mtcnn, &dopt, &e->workers[i].detector);
     return st;
@@ -171,6 +181,7 @@ fr_status fr_embedder_new(const fr_model *model, const fr_embedder_options *opti
     e->model = model;
     e->options = options ? *options : (fr_embedder_options){0};
     pthread_mutex_init(&e->lock, NULL);
+    pthread_mutex_init(&e->detect_lock, NULL);
     pthread_cond_init(&e->changed, NULL);
     fr_status st = fr_runner_new(model, &e->options.runner, &e->runner);
     if (st) {
@@ -235,9 +246,11 @@ void fr_embedder_free(fr_embedder *e)
     }
     if (e->workers)
         for (int i = 0; i < e->threads; i++) {
-            fr_detector_free(e->workers[i].detector);
+            if (!e->shared_detector)
+                fr_detector_free(e->workers[i].detector);
             fr_align_scratch_free(&e->workers[i].scratch);
         }
+    fr_detector_free(e->shared_detector);
     free(e->workers);
     fr_mtcnn_free(e->mtcnn);
     free(e->chunks[0].entries);
@@ -246,6 +259,7 @@ void fr_embedder_free(fr_embedder *e)
     free(e->packed);
     fr_runner_free(e->runner);
     pthread_mutex_destroy(&e->lock);
+    pthread_mutex_destroy(&e->detect_lock);
     pthread_cond_destroy(&e->changed);
     free(e);
 }
@@ -360,7 +374,14 @@ static void prepare_group(fr_embedder *e, worker_state *w, size_t first, int k, 
         }
     }
     fr_faces faces[ALIGN_GROUP];
-    fr_status st = nd ? fr_detector_run(w->detector, detect, nd, faces) : FR_OK;
+    fr_status st = FR_OK;
+    if (nd) {
+        if (e->shared_detector)
+            pthread_mutex_lock(&e->detect_lock);
+        st = fr_detector_run(w->detector, detect, nd, faces);
+        if (e->shared_detector)
+            pthread_mutex_unlock(&e->detect_lock);
+    }
     char detector_error[512] = "";
     if (st)
         fr_error_save(detector_error, sizeof detector_error);
