@@ -231,6 +231,57 @@ print(json.dumps({"bench": "torch_identify", "gallery": M, "probes": N, "k": K, 
                           "seconds_with_upload: from host tensors, as facerec's"}))
 PY
 grep -hs '^{' "$logs/torch_identify.log" >> "$results"
+# ---- detection and alignment on the GPU (issue 5): same faces as the CPU, and the cost -------
+if want detect; then
+  mkdir -p "$work/det"
+  ls "$carry/data/e2e"/*.jpg | head -n 300 > "$work/det/list.txt"
+  mkdir -p "$work/det/imgs" && xargs -a "$work/det/list.txt" cp -t "$work/det/imgs/"
+  step detect_cpu 90 "${FR[@]}" "$bin/facerec" detect --device cpu "$work/det/imgs" -o "$work/det/cpu.csv"
+  step detect_cuda 90 "${FR[@]}" "$bin/facerec" detect --device cuda "$work/det/imgs" -o "$work/det/cuda.csv"
+  step embed_align_cpu 120 "${FR[@]}" "$bin/facerec" embed --device cpu "$work/det/imgs" -o "$work/det/cpu.npy"
+  step embed_align_cuda 120 "${FR[@]}" "$bin/facerec" embed --device cuda "$work/det/imgs" -o "$work/det/cuda.npy"
+  e2e3=("$carry/data/e2e" "$carry/data/e2e" "$carry/data/e2e") # 3000 images: planning amortized
+  step embed_align_e2e 120 "${FR[@]}" "$bin/facerec" embed --device cuda "${e2e3[@]}" -o "$work/det/e2e.npy"
+  step embed_noalign_e2e 60 "${FR[@]}" "$bin/facerec" embed --device cuda --align none "${e2e3[@]}" \
+    -o "$work/det/e2e_none.npy"
+  step detect_compare 30 $py - "$work/det" "$logs" <<'PY'
+import csv, json, re, sys
+import numpy as np
+d, logs = sys.argv[1], sys.argv[2]
+def faces(name):
+    out = {}
+    with open(f"{d}/{name}") as f:
+        for row in csv.DictReader(f):
+            out.setdefault(row["path"].split("/")[-1], []).append(row)
+    return out
+cpu, gpu = faces("cpu.csv"), faces("cuda.csv")
+def iou(a, b):
+    ax1, ay1, ax2, ay2 = (float(a[k]) for k in ("x1", "y1", "x2", "y2"))
+    bx1, by1, bx2, by2 = (float(b[k]) for k in ("x1", "y1", "x2", "y2"))
+    iw, ih = max(0, min(ax2, bx2) - max(ax1, bx1)), max(0, min(ay2, by2) - max(ay1, by1))
+    u = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - iw * ih
+    return iw * ih / u if u > 0 else 0
+worst, same_count = 1.0, 0
+for k in cpu:
+    if len(cpu[k]) == len(gpu.get(k, [])):
+        same_count += 1
+    if cpu[k] and gpu.get(k):
+        worst = min(worst, iou(cpu[k][0], gpu[k][0]))
+e_cpu, e_gpu = np.load(f"{d}/cpu.npy"), np.load(f"{d}/cuda.npy")
+dist = np.linalg.norm(e_cpu - e_gpu, axis=1) if e_cpu.shape == e_gpu.shape else None
+def rate(step):
+    m = re.search(r"([0-9.]+) images/s", open(f"{logs}/{step}.log", errors="replace").read())
+    return float(m.group(1)) if m else None
+print(json.dumps({"bench": "detect", "images": len(cpu), "same_face_count": same_count,
+                  "worst_main_face_iou": worst,
+                  "embedding_max_l2_cpu_vs_gpu": None if dist is None else float(dist.max()),
+                  "detect_cpu_img_s": rate("detect_cpu"), "detect_cuda_img_s": rate("detect_cuda"),
+                  "embed_align_cuda_e2e_img_s": rate("embed_align_e2e"),
+                  "embed_noalign_cuda_e2e_img_s": rate("embed_noalign_e2e")}))
+PY
+  grep -hs '^{' "$logs/detect_compare.log" >> "$results"
+fi
+
 if want precision; then
   net irv1 tf32 256,1024
   net irv1 fp32 256,1024
@@ -302,6 +353,14 @@ if ident:
           + (f"; torch from host {tident['seconds_with_upload']:.3f} s: "
              f"{tident['seconds_with_upload'] / ident['seconds']:.2f}x"
              if tident and "seconds_with_upload" in tident else ""))
+det = next((r for r in rows if r.get("bench") == "detect"), None)
+if det:
+    print(f"detect on {det['images']} LFW images: same face count on GPU and CPU for "
+          f"{det['same_face_count']}, worst main-face IoU {det['worst_main_face_iou']:.3f}, "
+          f"embeddings with alignment max L2 GPU-CPU {det['embedding_max_l2_cpu_vs_gpu']}; "
+          f"detect img/s cpu {det['detect_cpu_img_s']} cuda {det['detect_cuda_img_s']}; "
+          f"embed e2e img/s aligned {det['embed_align_cuda_e2e_img_s']} vs --align none "
+          f"{det['embed_noalign_cuda_e2e_img_s']}")
 dec = {r["arch"]: r for r in rows if r.get("bench") == "decode"}
 for r in rows:
     if r.get("bench") not in ("e2e", "e2e15"):

@@ -8,8 +8,10 @@
  * writes the chunk's rows in input order.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 
 #include "cli/cli.h"
@@ -63,6 +65,7 @@ typedef struct detect_job {
     const char *draw_dir, *chips_dir;
     size_t strip;        /* common directory prefix of all paths, left out of written names */
     const fr_model *model; /* for chips */
+    pthread_mutex_t *detect_lock; /* on a GPU: the threads share one detector */
 } detect_job;
 
 /* "<dir>/<path without the common prefix, '/' as '_', no extension><suffix>" */
@@ -142,7 +145,14 @@ static void detect_task(void *ctx, int task, int worker)
         ok[n++] = *im;
     }
     fr_faces faces[GROUP];
-    fr_status st = n ? fr_detector_run(j->detectors[worker], ok, n, faces) : FR_OK;
+    fr_status st = FR_OK;
+    if (n) {
+        if (j->detect_lock)
+            pthread_mutex_lock(j->detect_lock);
+        st = fr_detector_run(j->detectors[worker], ok, n, faces);
+        if (j->detect_lock)
+            pthread_mutex_unlock(j->detect_lock);
+    }
     for (int k = 0; k < n; k++) {
         size_t i = first + (size_t)which[k];
         image_result *r = &j->results[i - j->first];
@@ -196,6 +206,13 @@ static void write_rows(FILE *out, fr_table_format format, const char *path, cons
             fprintf(out, ",%.2f,%.2f", x->landmarks[k][0], x->landmarks[k][1]);
         fputc('\n', out);
     }
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static void report_path_error(void *ctx, const char *message)
@@ -268,8 +285,21 @@ static int run(const fr_global_options *g, const fr_detect_options *dopt, char *
     job.results = calloc(chunk + 1, sizeof *job.results);
     if (!st && (!job.detectors || !job.scratch || !job.results))
         st = fr_fail(FR_E_NOMEM, "out of memory");
-    for (int i = 0; i < threads && !st; i++)
-        st = fr_detector_new(mtcnn, dopt, &job.detectors[i]);
+    /* On a GPU one detector serves every thread in turn (one set of cuDNN plans and device
+     * buffers; the device runs the calls one at a time anyway); on the CPU each has its own. */
+    pthread_mutex_t detect_lock;
+    int shared = dopt->runner.device != FR_DEVICE_CPU && fr_cuda_device_count() > 0;
+    if (shared) {
+        pthread_mutex_init(&detect_lock, NULL);
+        job.detect_lock = &detect_lock;
+    }
+    for (int i = 0; i < threads && !st; i++) {
+        if (shared && i > 0)
+            job.detectors[i] = job.detectors[0];
+        else
+            st = fr_detector_new(mtcnn, dopt, &job.detectors[i]);
+    }
+    double started = now_seconds();
     fr_output out = {0};
     fr_table_format format = fr_table_format_for(output ? output : "-", g->json);
     if (!st)
@@ -304,13 +334,18 @@ static int run(const fr_global_options *g, const fr_detect_options *dopt, char *
         else
             st = fr_output_commit(&out);
     }
+    double seconds = now_seconds() - started;
     if (!st && !g->quiet)
-        fprintf(stderr, "detect: %zu images, %zu faces, %zu without a face, %zu unreadable\n",
-                list.count, faces, faceless, failed);
+        fprintf(stderr, "detect: %zu images, %zu faces, %zu without a face, %zu unreadable, "
+                "in %.2f s, %.1f images/s\n", list.count, faces, faceless, failed, seconds,
+                seconds > 0 ? (double)list.count / seconds : 0.0);
     for (int i = 0; i < threads; i++) {
-        fr_detector_free(job.detectors[i]);
+        if (job.detectors && (!shared || i == 0))
+            fr_detector_free(job.detectors[i]);
         fr_align_scratch_free(&job.scratch[i]);
     }
+    if (shared)
+        pthread_mutex_destroy(&detect_lock);
     free(job.detectors);
     free(job.scratch);
     free(job.results);
