@@ -26,7 +26,7 @@ export PYTHONUNBUFFERED=1
 
 left() { echo $((budget - ($(date +%s) - t_start))); }
 # DEVICE_SECTIONS=a,b,...: only these parts (tests, net, e2e, identify, precision, compile,
-# detect); default all. A second, shorter run on the same lease budget picks a few.
+# fusion, detect); default all. A second, shorter run on the same lease budget picks a few.
 sections="${DEVICE_SECTIONS:-all}"
 want() { [ "$sections" = all ] || [[ ",$sections," == *",$1,"* ]]; }
 
@@ -231,6 +231,17 @@ print(json.dumps({"bench": "torch_identify", "gallery": M, "probes": N, "k": K, 
                           "seconds_with_upload: from host tensors, as facerec's"}))
 PY
 grep -hs '^{' "$logs/torch_identify.log" >> "$results"
+# ---- fusion: cuDNN's runtime-compiled engines for the graphs no precompiled engine fuses ------
+if want fusion; then
+  step test_cuda_ops_nvrtc 90 "${FR[@]}" FACEREC_CUDNN_NVRTC=1 "$bin/test_cuda_ops"
+  for m in irv1 dlib; do
+    w=$(for x in "${models[@]}"; do [ "${x%%:*}" = "$m" ] && echo "${x#*:}"; done)
+    step "nvrtc_${m}" 120 "${FR[@]}" FACEREC_CUDNN_NVRTC=1 "$bin/bench_cuda" network --weights "$w" \
+      --precision fp16 --batches 256,1024 --iters 20
+    grep -hs '^{' "$logs/nvrtc_${m}.log" | sed 's/"bench": "network"/"bench": "network_nvrtc"/' >> "$results"
+  done
+fi
+
 # ---- detection and alignment on the GPU (issue 5): same faces as the CPU, and the cost -------
 if want detect; then
   mkdir -p "$work/det"
@@ -310,7 +321,8 @@ def lines(name, *needles, limit=12):
     return [l[:220] for l in text if any(n in l for n in needles)][:limit]
 for l in lines("info", "cuda:"):
     print(l)
-for name in ("test_cuda_ops", "test_cuda_ops_unfused", "test_cuda_ops_legacy", "test_cuda_network"):
+for name in ("test_cuda_device", "test_cuda_ops", "test_cuda_ops_unfused", "test_cuda_ops_legacy",
+             "test_cuda_ops_nvrtc", "test_cuda_network"):
     for l in lines(name, "CHECK failed", "failed:", "checks,", limit=6):
         print(f"{name}: {l}")
 for l in lines("test_cuda_network", "max L2 distance", "dlib fp16: cuda", "(seed) fp16: cuda"):
@@ -353,6 +365,11 @@ if ident:
           + (f"; torch from host {tident['seconds_with_upload']:.3f} s: "
              f"{tident['seconds_with_upload'] / ident['seconds']:.2f}x"
              if tident and "seconds_with_upload" in tident else ""))
+for r in rows:
+    if r.get("bench") == "network_nvrtc":
+        print(f"NVRTC allowed: {r['arch']} {r['precision']} batch {r['batch']}: "
+              f"{r['images_per_s']:.0f} img/s, {r['tflops']:.1f} TFLOP/s, plan {r.get('plan_s')} s; "
+              f"{r.get('runner', '')[:300]}")
 det = next((r for r in rows if r.get("bench") == "detect"), None)
 if det:
     print(f"detect on {det['images']} LFW images: same face count on GPU and CPU for "

@@ -156,7 +156,8 @@ static fr_status pointwise(fr_conv_plan *p, cudnnPointwiseMode_t mode,
 }
 
 /* Whether an engine's numerical and behaviour notes fit the precision asked for. */
-static fr_status engine_acceptable(fr_conv_plan *p, cudnnBackendDescriptor_t cfg, int *ok)
+static fr_status engine_acceptable(fr_conv_plan *p, cudnnBackendDescriptor_t cfg,
+                                   int allow_runtime_compilation, int *ok)
 {
     cudnnBackendDescriptor_t engine;
     TRY(create(p, CUDNN_BACKEND_ENGINE_DESCRIPTOR, &engine));
@@ -175,6 +176,7 @@ static fr_status engine_acceptable(fr_conv_plan *p, cudnnBackendDescriptor_t cfg
                                             CUDNN_BEHAVIOR_NOTE_TYPE_COUNT, &behavior_count,
                                             behavior));
     *ok = 1;
+    int compiled_at_run_time = 0;
     for (int64_t i = 0; i < note_count && i < CUDNN_NUMERICAL_NOTE_TYPE_COUNT; i++) {
         cudnnBackendNumericalNote_t note = notes[i];
         if (note == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION ||
@@ -191,7 +193,10 @@ static fr_status engine_acceptable(fr_conv_plan *p, cudnnBackendDescriptor_t cfg
     }
     for (int64_t i = 0; i < behavior_count && i < CUDNN_BEHAVIOR_NOTE_TYPE_COUNT; i++)
         if (behavior[i] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION)
-            *ok = 0;
+            compiled_at_run_time = 1;
+    /* first the precompiled engines; in the later passes only those compiled at run time */
+    if (compiled_at_run_time != allow_runtime_compilation)
+        *ok = 0;
     return FR_OK;
 }
 
@@ -201,13 +206,20 @@ static fr_status choose_engine(fr_conv_plan *p, cudnnHandle_t handle,
 {
     static const cudnnBackendHeurMode_t modes[2] = {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK};
     char last[512] = "no engine configuration offered";
-    for (int m = 0; m < 2; m++) {
+    /* Engines compiled at run time (NVRTC) are passed over: compiling costs seconds per shape
+     * at plan time. FACEREC_CUDNN_NVRTC=1 admits them after every precompiled one failed (the
+     * generic runtime-fusion engine is what fuses some graphs, e.g. conv + bias + residual +
+     * ReLU). */
+    const char *nvrtc = getenv("FACEREC_CUDNN_NVRTC");
+    int passes = nvrtc && strcmp(nvrtc, "1") == 0 ? 4 : 2;
+    for (int m = 0; m < passes; m++) {
+        int allow_runtime_compilation = m >= 2;
         cudnnBackendDescriptor_t heur;
         TRY(create(p, CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR, &heur));
         FR_CUDNN_CHECK(cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH,
                                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &graph));
         FR_CUDNN_CHECK(cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_MODE,
-                                                CUDNN_TYPE_HEUR_MODE, 1, &modes[m]));
+                                                CUDNN_TYPE_HEUR_MODE, 1, &modes[m % 2]));
         if (cudnnBackendFinalize(heur) != CUDNN_STATUS_SUCCESS)
             continue;
         int64_t count = 0;
@@ -236,7 +248,7 @@ static fr_status choose_engine(fr_conv_plan *p, cudnnHandle_t handle,
             int ok = 0;
             int mark = p->owned_count;
             cudnnBackendDescriptor_t plan;
-            st = engine_acceptable(p, cfgs[i], &ok);
+            st = engine_acceptable(p, cfgs[i], allow_runtime_compilation, &ok);
             if (st) { /* an engine whose notes cannot be read is passed over */
                 snprintf(last, sizeof last, "%s", fr_error_message());
                 st = FR_OK;
