@@ -3,9 +3,10 @@
  * double-precision interpreter written here (direct loops: no im2col, no GEMM, no tiling),
  * on random inputs and weights: convolutions of many shapes (1x1 direct GEMM, 3x3, 1x7, 7x1,
  * stride 2, VALID and SAME with asymmetric padding, PReLU, residual accumulation, channel
- * views on input and output), max/avg pooling with padding, zero-extended adds, global
- * average, and both normalizations with and without transposition; batch 1 and 3, one and
- * two threads. Tolerance: 1e-4 relative to the output's largest magnitude (fp32 sums of up
+ * views on input and output; depthwise convolutions: groups == channels, 3x3, 5x5, stride 2,
+ * PReLU, accumulation, views, on the 3-channel input, separable pairs), max/avg pooling with
+ * padding, zero-extended adds, global average, and both normalizations with and without
+ * transposition; batch 1 and 3, one and two threads. Tolerance: 1e-4 relative to the output's largest magnitude (fp32 sums of up
  * to a few thousand products against double).
  */
 #include <math.h>
@@ -85,6 +86,9 @@ static void ref_node(ref_state *s, const fr_node *node, const uint8_t *input)
                 for (int c = 0; c < out->c; c++) {
                     double v = 0;
                     if (node->kind == FR_OP_CONV) {
+                        /* output channel c sees the c_in / groups inputs of its group */
+                        int group_in = in->c / node->groups, group_out = out->c / node->groups;
+                        int k0 = c / group_out * group_in;
                         v = p[node->bias + c];
                         for (int ky = 0; ky < node->kh; ky++)
                             for (int kx = 0; kx < node->kw; kx++) {
@@ -92,10 +96,11 @@ static void ref_node(ref_state *s, const fr_node *node, const uint8_t *input)
                                 int ix = x * node->stride_w - node->pad_left + kx;
                                 if (iy < 0 || ix < 0 || iy >= in->h || ix >= in->w)
                                     continue;
-                                const double *i = ref_at(s, node->in, n, iy, ix);
-                                const float *w = p + node->weight +
-                                                 (((size_t)c * node->kh + ky) * node->kw + kx) * in->c;
-                                for (int k = 0; k < in->c; k++)
+                                const double *i = ref_at(s, node->in, n, iy, ix) + k0;
+                                const float *w =
+                                    p + node->weight +
+                                    (((size_t)c * node->kh + ky) * node->kw + kx) * group_in;
+                                for (int k = 0; k < group_in; k++)
                                     v += i[k] * w[k];
                             }
                         if (node->accumulate)
@@ -155,6 +160,19 @@ static int conv(fr_graph *g, const char *name, int in, int out, int c_out, int k
     int r = fr_graph_conv(g, name, in, out, c_out, kh, kw, stride, stride, pad, a, w, b);
     if (a == FR_ACT_PRELU && r >= 0)
         g->nodes[g->node_count - 1].alpha = random_params(g, (size_t)c_out, 0.5f);
+    return r;
+}
+
+/* A depthwise convolution (groups == channels), into `out` when out >= 0. */
+static int depthwise(fr_graph *g, const char *name, int in, int out, int k, int stride,
+                     fr_padding pad, fr_activation a)
+{
+    int c = g->tensors[in].c;
+    size_t w = random_params(g, (size_t)c * k * k, 2.0f / (float)k);
+    size_t b = random_params(g, (size_t)c, 0.5f);
+    int r = fr_graph_conv_grouped(g, name, in, out, c, c, k, k, stride, stride, pad, a, w, b);
+    if (a == FR_ACT_PRELU && r >= 0)
+        g->nodes[g->node_count - 1].alpha = random_params(g, (size_t)c, 0.5f);
     return r;
 }
 
@@ -218,6 +236,34 @@ static double check_graph(fr_graph *g, int output, int batch, int threads, const
 }
 
 typedef int (*graph_fn)(fr_graph *g, int x);
+
+static int g_depthwise(fr_graph *g, int x)
+{
+    x = depthwise(g, "depthwise 3x3 on the 3-channel input", x, -1, 3, 1, FR_PAD_SAME,
+                  FR_ACT_NONE);
+    x = conv(g, "stem", x, -1, 16, 3, 3, 1, FR_PAD_SAME, FR_ACT_RELU);
+    int d = depthwise(g, "depthwise 3x3 same", x, -1, 3, 1, FR_PAD_SAME, FR_ACT_RELU);
+    d = depthwise(g, "depthwise 3x3/2 same (asymmetric)", d, -1, 3, 2, FR_PAD_SAME, FR_ACT_NONE);
+    d = conv(g, "pointwise after it (separable)", d, -1, 24, 1, 1, 1, FR_PAD_SAME, FR_ACT_RELU);
+    d = depthwise(g, "depthwise 5x5 valid + PReLU", d, -1, 5, 1, FR_PAD_VALID, FR_ACT_PRELU);
+    /* in place onto an earlier map, and between channel slices of concatenations */
+    int h = g->tensors[d].h, w = g->tensors[d].w;
+    int acc = conv(g, "residual base", d, -1, 24, 1, 1, 1, FR_PAD_SAME, FR_ACT_NONE);
+    if (depthwise(g, "depthwise accumulate", d, acc, 3, 1, FR_PAD_SAME, FR_ACT_RELU) >= 0)
+        g->nodes[g->node_count - 1].accumulate = 1;
+    int mixed = fr_graph_tensor(g, h, w, 40);
+    conv(g, "into [0,16)", acc, fr_graph_view(g, mixed, 0, 16), 16, 1, 1, 1, FR_PAD_SAME,
+         FR_ACT_NONE);
+    conv(g, "into [16,40)", acc, fr_graph_view(g, mixed, 16, 24), 24, 1, 1, 1, FR_PAD_SAME,
+         FR_ACT_NONE);
+    int mixed2 = fr_graph_tensor(g, h, w, 32);
+    depthwise(g, "depthwise from view [8,24) into view [16,32)", fr_graph_view(g, mixed, 8, 16),
+              fr_graph_view(g, mixed2, 16, 16), 3, 1, FR_PAD_SAME, FR_ACT_RELU);
+    conv(g, "into [0,16)", acc, fr_graph_view(g, mixed2, 0, 16), 16, 1, 1, 1, FR_PAD_SAME,
+         FR_ACT_NONE);
+    return conv(g, "pointwise over the concatenation", mixed2, -1, 16, 1, 1, 1, FR_PAD_SAME,
+                FR_ACT_NONE);
+}
 
 static int g_conv_shapes(fr_graph *g, int x)
 {
@@ -296,6 +342,7 @@ int main(void)
         {"views and residuals", g_views_residual, 11, 13, FR_NORM_AFFINE, 0},
         {"pools, adds, global average", g_pools_add, 17, 18, FR_NORM_AFFINE, 0},
         {"dense + PReLU (transposed input)", g_dense, 12, 9, FR_NORM_AFFINE, 1},
+        {"depthwise and separable", g_depthwise, 21, 17, FR_NORM_AFFINE, 0},
     };
     const float mean[3] = {128, 120, 110}, scale[3] = {1 / 64.f, 1 / 60.f, 1 / 70.f};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -323,6 +370,24 @@ int main(void)
             size_t eb = tb->offset + (size_t)tb->h * tb->w * tb->c;
             CHECK(ea <= tb->offset || eb <= ta->offset);
         }
+    fr_graph_free(g);
+
+    /* groupings other than 1 and depthwise are refused when built, not at run time */
+    g = fr_graph_new(8, 8);
+    x = fr_graph_normalize(g, FR_NORM_AFFINE, mean, scale, 0);
+    x = conv(g, "stem", x, -1, 8, 1, 1, 1, FR_PAD_SAME, FR_ACT_NONE);
+    size_t w = random_params(g, 16 * 9 * 4, 0.1f), b = random_params(g, 16, 0.1f);
+    CHECK(fr_graph_conv_grouped(g, "2 groups", x, -1, 16, 2, 3, 3, 1, 1, FR_PAD_SAME,
+                                FR_ACT_NONE, w, b) < 0);
+    CHECK(g->status == FR_E_INTERNAL);
+    fr_graph_free(g);
+
+    /* FLOPs count a depthwise tap once per channel */
+    g = fr_graph_new(8, 8);
+    x = fr_graph_normalize(g, FR_NORM_AFFINE, mean, scale, 0);
+    x = depthwise(g, "dw", x, -1, 3, 1, FR_PAD_SAME, FR_ACT_NONE);
+    CHECK_OK(fr_graph_finalize(g, x));
+    CHECK_NEAR(fr_graph_flops(g), 2.0 * 8 * 8 * 3 * 9, 0.5);
     fr_graph_free(g);
     return fr_test_finish("test_ops");
 }

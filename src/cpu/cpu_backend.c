@@ -8,6 +8,9 @@
  * from CPUID features; OpenBLAS 0.3.21 picks kernels from a table of CPU models and falls
  * back to SSE3 ones on CPUs newer than it (5x slower measured on a Xeon of model 207).
  *
+ * Depthwise convolutions (groups > 1) are direct loops over output rows (cpu_ops.c), their
+ * weights transposed once at plan time to (kh * kw, c) so the channel loop is contiguous.
+ *
  * Threads: facerec's own pool splits each convolution into (rows x output channels) tiles
  * and the GEMM runs single-threaded inside each tile (the pool's threads run OpenMP with one
  * thread), so one core's im2col, GEMM and epilogue touch the same cache. Tiles are sized so
@@ -33,8 +36,15 @@ typedef struct cpu_state {
     int max_batch;
     float *arena;     /* graph->arena_size * max_batch floats */
     float **scratch;  /* one im2col tile per worker */
+    float *taps;      /* depthwise weights, (kh * kw, c) per node, at tap_offset[node] */
+    size_t *tap_offset;
     int n;            /* batch size of the run in progress */
 } cpu_state;
+
+static int is_depthwise(const fr_node *node)
+{
+    return node->kind == FR_OP_CONV && node->groups > 1;
+}
 
 static int is_direct(const fr_node *node)
 {
@@ -165,7 +175,9 @@ static void rows_task(void *ctx, int task, int worker)
         for (int i = begin; i < end; i++)
             fr_cpu_global_avg(&j->a, &j->out, i);
         break;
-    case FR_OP_CONV:
+    case FR_OP_CONV: /* depthwise only: the others are GEMMs (run_conv) */
+        fr_cpu_depthwise_rows(j->node, j->s->taps + j->s->tap_offset[j->node - j->s->graph->nodes],
+                              j->s->graph->params, &j->a, &j->out, begin, end);
         break;
     }
 }
@@ -203,6 +215,8 @@ static void cpu_release(void *state)
         for (int i = 0; i < fr_pool_threads(s->pool); i++)
             free(s->scratch[i]);
     free(s->scratch);
+    free(s->taps);
+    free(s->tap_offset);
     free(s->arena);
     fr_pool_free(s->pool);
     free(s);
@@ -231,16 +245,37 @@ static fr_status cpu_plan(const fr_graph *graph, const fr_runner_options *option
     size_t scratch = 0;
     for (int i = 0; i < graph->node_count; i++) {
         const fr_node *node = &graph->nodes[i];
-        if (node->kind != FR_OP_CONV || is_direct(node))
+        if (node->kind != FR_OP_CONV || is_direct(node) || is_depthwise(node))
             continue;
         size_t k_size = (size_t)node->kh * node->kw * graph->tensors[node->in].c;
         size_t need = (size_t)tile_rows(k_size) * k_size;
         if (need > scratch)
             scratch = need;
     }
+    size_t taps = 0;
+    s->tap_offset = fr_calloc((size_t)graph->node_count, sizeof *s->tap_offset, "the CPU backend");
+    for (int i = 0; s->tap_offset && i < graph->node_count; i++) {
+        const fr_node *node = &graph->nodes[i];
+        if (is_depthwise(node)) {
+            s->tap_offset[i] = taps;
+            taps += (size_t)node->kh * node->kw * (size_t)graph->tensors[node->out].c;
+        }
+    }
+    s->taps = fr_malloc((taps ? taps : 1) * sizeof(float), "depthwise weights");
+    for (int i = 0; s->taps && s->tap_offset && i < graph->node_count; i++) {
+        const fr_node *node = &graph->nodes[i];
+        if (!is_depthwise(node))
+            continue;
+        /* (c, kh, kw, 1) -> (kh * kw, c) */
+        size_t k_taps = (size_t)node->kh * node->kw, c = (size_t)graph->tensors[node->out].c;
+        for (size_t k = 0; k < c; k++)
+            for (size_t t = 0; t < k_taps; t++)
+                s->taps[s->tap_offset[i] + t * c + k] =
+                    graph->params[node->weight + k * k_taps + t];
+    }
     int threads = fr_pool_threads(s->pool);
     s->scratch = fr_calloc((size_t)threads, sizeof *s->scratch, "im2col buffers");
-    if (!s->arena || !s->scratch) {
+    if (!s->arena || !s->scratch || !s->taps || !s->tap_offset) {
         cpu_release(s);
         return FR_E_NOMEM;
     }
@@ -263,7 +298,7 @@ static fr_status cpu_run(void *state, const uint8_t *inputs, int n, float *outpu
     const fr_graph *g = s->graph;
     for (int i = 0; i < g->node_count; i++) {
         const fr_node *node = &g->nodes[i];
-        if (node->kind == FR_OP_CONV)
+        if (node->kind == FR_OP_CONV && !is_depthwise(node))
             run_conv(s, node);
         else
             run_rows(s, node, inputs);

@@ -1,7 +1,9 @@
 /*
  * cpu_ops.c: CPU kernels for the graph's operations other than the convolution's GEMM
- * (which is OpenBLAS, called from cpu_backend.c). Written plainly: every one of them is
+ * (which is oneDNN's sgemm, called from cpu_backend.c). Written plainly: every one of them is
  * memory-bound and small next to the convolutions; the compiler vectorizes the inner loops.
+ * Depthwise convolutions are direct loops too: with one input channel per output channel
+ * there is no reduction for a GEMM to block, and im2col would copy every input kh * kw times.
  */
 #include "cpu/cpu_ops.h"
 
@@ -156,6 +158,49 @@ void fr_cpu_im2col(const fr_node *node, const fr_cpu_view *in, int ho, int wo, l
                     memcpy(dst, in->data + (((size_t)n * in->h + iy) * in->w + ix) * in->ld,
                            (size_t)c * sizeof *dst);
             }
+        }
+    }
+}
+
+void fr_cpu_depthwise_rows(const fr_node *node, const float *taps, const float *params,
+                           const fr_cpu_view *in, const fr_cpu_view *out, int row_begin,
+                           int row_end)
+{
+    int c = out->c;
+    const float *bias = params + node->bias;
+    const float *alpha = node->alpha != FR_NO_PARAM ? params + node->alpha : NULL;
+    for (int row = row_begin; row < row_end; row++) {
+        int n = row / out->h, oy = row % out->h;
+        int y0 = oy * node->stride_h - node->pad_top;
+        for (int ox = 0; ox < out->w; ox++) {
+            int x0 = ox * node->stride_w - node->pad_left;
+            float *restrict q = out->data + (((size_t)n * out->h + oy) * out->w + ox) * out->ld;
+            if (node->accumulate)
+                for (int k = 0; k < c; k++)
+                    q[k] += bias[k];
+            else
+                memcpy(q, bias, (size_t)c * sizeof *q);
+            for (int ky = 0; ky < node->kh; ky++) {
+                int iy = y0 + ky;
+                if (iy < 0 || iy >= in->h)
+                    continue;
+                for (int kx = 0; kx < node->kw; kx++) {
+                    int ix = x0 + kx;
+                    if (ix < 0 || ix >= in->w)
+                        continue;
+                    const float *restrict p =
+                        in->data + (((size_t)n * in->h + iy) * in->w + ix) * in->ld;
+                    const float *restrict w = taps + ((size_t)ky * node->kw + kx) * c;
+                    for (int k = 0; k < c; k++)
+                        q[k] += p[k] * w[k];
+                }
+            }
+            if (node->act == FR_ACT_RELU)
+                for (int k = 0; k < c; k++)
+                    q[k] = q[k] > 0.0f ? q[k] : 0.0f;
+            else if (node->act == FR_ACT_PRELU)
+                for (int k = 0; k < c; k++)
+                    q[k] = (q[k] > 0.0f ? q[k] : 0.0f) + alpha[k] * (q[k] > 0.0f ? 0.0f : q[k]);
         }
     }
 }

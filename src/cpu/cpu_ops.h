@@ -30,6 +30,13 @@ void fr_cpu_global_avg(const fr_cpu_view *in, const fr_cpu_view *out, int image)
  * into rows of kh * kw * c_in values, zeros where the window leaves the input. */
 void fr_cpu_im2col(const fr_node *node, const fr_cpu_view *in, int ho, int wo, long p_begin,
                    long p_end, float *columns);
+/* A depthwise convolution (groups == c) over output rows [row_begin, row_end): each output
+ * pixel is its bias (plus itself when accumulating) plus the taps' products, channel by
+ * channel, then the activation. taps: the node's weights as (kh * kw, c), tap-major, so the
+ * channel loop reads input, weights and output contiguously. */
+void fr_cpu_depthwise_rows(const fr_node *node, const float *taps, const float *params,
+                           const fr_cpu_view *in, const fr_cpu_view *out, int row_begin,
+                           int row_end);
 /* Bias and activation over a (rows x cols) tile at c (stride ldc), channels from col0. */
 void fr_cpu_epilogue(const fr_node *node, const float *params, float *c, int ldc, long rows,
                      int col0, int cols);

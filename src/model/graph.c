@@ -127,6 +127,7 @@ static fr_node *add_node(fr_graph *g, fr_op_kind kind, const char *name)
     snprintf(n->name, sizeof n->name, "%s", name);
     n->in = n->in2 = n->out = -1;
     n->kh = n->kw = n->stride_h = n->stride_w = 1;
+    n->groups = 1;
     n->weight = n->bias = n->alpha = FR_NO_PARAM;
     return n;
 }
@@ -176,11 +177,22 @@ int fr_graph_conv(fr_graph *g, const char *name, int in, int out, int c_out, int
                   int stride_h, int stride_w, fr_padding padding, fr_activation act,
                   size_t weight, size_t bias)
 {
+    return fr_graph_conv_grouped(g, name, in, out, c_out, 1, kh, kw, stride_h, stride_w, padding,
+                                 act, weight, bias);
+}
+
+int fr_graph_conv_grouped(fr_graph *g, const char *name, int in, int out, int c_out, int groups,
+                          int kh, int kw, int stride_h, int stride_w, fr_padding padding,
+                          fr_activation act, size_t weight, size_t bias)
+{
     if (failed(g))
         return -1;
     if (!valid_tensor(g, in))
         return fail(g, fr_fail(FR_E_INTERNAL, "graph: %s has no input", name));
     const fr_tensor *x = &g->tensors[in];
+    if (groups != 1 && !(groups == x->c && c_out == x->c))
+        return fail(g, fr_fail(FR_E_INTERNAL, "graph: %s: %d groups of %d input and %d output "
+                               "channels (1 or depthwise only)", name, groups, x->c, c_out));
     int pt, pb, pl, pr;
     int ho = axis_geometry(x->h, kh, stride_h, padding, &pt, &pb);
     int wo = axis_geometry(x->w, kw, stride_w, padding, &pl, &pr);
@@ -205,6 +217,7 @@ int fr_graph_conv(fr_graph *g, const char *name, int in, int out, int c_out, int
     n->pad_left = pl;
     n->pad_right = pr;
     n->act = act;
+    n->groups = groups;
     n->weight = weight;
     n->bias = bias;
     return out;
@@ -326,7 +339,8 @@ fr_status fr_graph_finalize(fr_graph *g, int output)
             if (n->weight == FR_NO_PARAM || n->bias == FR_NO_PARAM ||
                 (n->act == FR_ACT_PRELU && n->alpha == FR_NO_PARAM))
                 return fr_fail(FR_E_INTERNAL, "graph: %s has no weights", n->name);
-            size_t need = n->weight + (size_t)y->c * (size_t)n->kh * (size_t)n->kw * (size_t)x->c;
+            size_t need = n->weight + (size_t)y->c * (size_t)n->kh * (size_t)n->kw *
+                                          (size_t)(x->c / n->groups);
             if (need > g->param_count || n->bias + (size_t)y->c > g->param_count)
                 return fr_fail(FR_E_INTERNAL, "graph: %s: weights outside the parameters", n->name);
         }
@@ -384,7 +398,7 @@ double fr_graph_flops(const fr_graph *g)
         if (n->kind != FR_OP_CONV)
             continue;
         const fr_tensor *x = &g->tensors[n->in], *y = &g->tensors[n->out];
-        flops += 2.0 * y->h * y->w * y->c * (double)n->kh * n->kw * x->c;
+        flops += 2.0 * y->h * y->w * y->c * (double)n->kh * n->kw * (x->c / n->groups);
     }
     return flops;
 }
@@ -423,6 +437,8 @@ void fr_graph_dump(const fr_graph *g, FILE *out)
                     n->stride_w, n->pad_top, n->pad_left, n->pad_bottom, n->pad_right);
         if (n->kind == FR_OP_CONV || n->kind == FR_OP_ADD)
             fprintf(out, " act=%s%s", acts[n->act], n->accumulate ? " accumulate" : "");
+        if (n->kind == FR_OP_CONV && n->groups > 1)
+            fprintf(out, " groups=%d", n->groups);
         fputc('\n', out);
     }
 }

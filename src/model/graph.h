@@ -25,7 +25,8 @@
 
 typedef enum fr_op_kind {
     FR_OP_NORMALIZE,  /* uint8 input -> float32: affine per channel, or per-image standardization */
-    FR_OP_CONV,       /* convolution with bias; dense layers are convolutions over the whole input */
+    FR_OP_CONV,       /* convolution with bias; dense layers are convolutions over the whole input;
+                         groups == c_in == c_out: depthwise (channel k from input channel k) */
     FR_OP_MAX_POOL,   /* padding never wins the max */
     FR_OP_AVG_POOL,   /* averages the in-bounds part of each window (TensorFlow semantics) */
     FR_OP_ADD,        /* out = act(in + in2), each operand zero-extended to out's shape */
@@ -57,7 +58,9 @@ typedef struct fr_node {
     int pad_top, pad_left, pad_bottom, pad_right;
     fr_activation act;
     int accumulate;  /* CONV: out = act(out + conv(in) + bias), in place (residual adds) */
-    size_t weight;   /* CONV: (c_out, kh, kw, c_in) floats at params + weight */
+    int groups;      /* CONV: 1, or c_in == c_out (depthwise: a separable convolution is a
+                        depthwise CONV then a 1x1 CONV) */
+    size_t weight;   /* CONV: (c_out, kh, kw, c_in / groups) floats at params + weight */
     size_t bias;     /* CONV: (c_out) */
     size_t alpha;    /* PRELU slopes: (c_out) */
     fr_norm_kind norm;
@@ -97,6 +100,12 @@ int fr_graph_normalize(fr_graph *g, fr_norm_kind norm, const float mean[3], cons
 int fr_graph_conv(fr_graph *g, const char *name, int in, int out, int c_out, int kh, int kw,
                   int stride_h, int stride_w, fr_padding padding, fr_activation act,
                   size_t weight, size_t bias);
+/* The same with `groups` input and output channel groups, each convolved on its own. Every
+ * backend runs groups == 1 and depthwise convolutions (groups == c_in == c_out, weights
+ * (c, kh, kw, 1)); other groupings are refused here, so a graph that builds runs anywhere. */
+int fr_graph_conv_grouped(fr_graph *g, const char *name, int in, int out, int c_out, int groups,
+                          int kh, int kw, int stride_h, int stride_w, fr_padding padding,
+                          fr_activation act, size_t weight, size_t bias);
 /* A residual convolution: out = act(out + conv(in) + bias), out keeping its shape. */
 int fr_graph_conv_accumulate(fr_graph *g, const char *name, int in, int out, int kh, int kw,
                              fr_padding padding, fr_activation act, size_t weight, size_t bias);
