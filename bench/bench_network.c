@@ -153,6 +153,7 @@ static int export_graph(const fr_model *model, const char *dir)
         cJSON_AddItemToObject(o, "pad", cJSON_CreateIntArray(pad, 4));
         cJSON_AddStringToObject(o, "act", acts[n->act]);
         cJSON_AddBoolToObject(o, "accumulate", n->accumulate);
+        cJSON_AddNumberToObject(o, "groups", n->groups);
         cJSON_AddNumberToObject(o, "weight", n->weight == FR_NO_PARAM ? -1 : (double)n->weight);
         cJSON_AddNumberToObject(o, "bias", n->bias == FR_NO_PARAM ? -1 : (double)n->bias);
         cJSON_AddNumberToObject(o, "alpha", n->alpha == FR_NO_PARAM ? -1 : (double)n->alpha);

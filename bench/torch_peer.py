@@ -37,7 +37,8 @@ class GraphNet(torch.nn.Module):
         for i, n in enumerate(graph["nodes"]):
             if n["kind"] != "conv":
                 continue
-            cin = self.t[n["in"]]["c"]
+            groups = n.get("groups", 1)  # exports before grouped convolutions have none
+            cin = self.t[n["in"]]["c"] // groups
             cout = self.t[n["out"]]["c"]
             kh, kw = n["kernel"]
             w = p[n["weight"]:n["weight"] + cout * kh * kw * cin].reshape(cout, kh, kw, cin)
@@ -97,10 +98,12 @@ class GraphNet(torch.nn.Module):
                 w, b, a = self.weights[i]
                 xin = read(n["in"])
                 t_, l_, b_, r_ = n["pad"]
+                groups = n.get("groups", 1)
                 if t_ == b_ and l_ == r_:
-                    y = F.conv2d(xin, w, b, stride=n["stride"], padding=(t_, l_))
+                    y = F.conv2d(xin, w, b, stride=n["stride"], padding=(t_, l_), groups=groups)
                 else:
-                    y = F.conv2d(F.pad(xin, (l_, r_, t_, b_)), w, b, stride=n["stride"])
+                    y = F.conv2d(F.pad(xin, (l_, r_, t_, b_)), w, b, stride=n["stride"],
+                                 groups=groups)
                 if n["accumulate"]:
                     y = read(n["out"]) + y
                 write(n["out"], self.act(y, n["act"], a))

@@ -9,6 +9,9 @@
  * convolutions whose epilogue cuDNN did not fuse, and two slots of pinned host and device
  * staging for inputs and outputs.
  *
+ * Depthwise convolutions (groups > 1) run on our own kernel (kernels.cu), not cuDNN: their
+ * weights are stored tap-major, (kh * kw, c), and they have no plan.
+ *
  * Batch sizes are planned as "buckets": powers of two up to the planned batch, and the
  * planned batch itself; a batch of n runs in the smallest bucket >= n (the extra images are
  * whatever the slot held, computed and ignored). Each bucket has its cuDNN plans (built and
@@ -91,6 +94,11 @@ typedef struct cuda_state {
 
 /* ---- memory ------------------------------------------------------------------------------- */
 
+static int is_depthwise(const fr_node *node)
+{
+    return node->kind == FR_OP_CONV && node->groups > 1;
+}
+
 static fr_status device_alloc(cuda_state *s, void **ptr, size_t bytes, const char *what)
 {
     cudaError_t e = cudaMalloc(ptr, bytes ? bytes : 256);
@@ -161,7 +169,7 @@ static fr_conv_spec conv_spec(const cuda_state *s, int i, int n)
 }
 
 /* Weights in the storage type, converted once: the first convolution's input channels
- * zero-padded to input_channels. */
+ * zero-padded to input_channels; depthwise weights (c, kh, kw, 1) transposed to (kh * kw, c). */
 static fr_status upload_weights(cuda_state *s)
 {
     const fr_graph *g = s->g;
@@ -172,6 +180,8 @@ static fr_status upload_weights(cuda_state *s)
             continue;
         int c_in = g->tensors[node->in].root == s->norm_root ? s->input_channels
                                                               : g->tensors[node->in].c;
+        if (is_depthwise(node))
+            c_in = 1;
         size_t c_out = (size_t)g->tensors[node->out].c;
         size_t sizes[3] = {c_out * node->kh * node->kw * (size_t)c_in, c_out,
                            node->alpha != FR_NO_PARAM ? c_out : 0};
@@ -192,9 +202,17 @@ static fr_status upload_weights(cuda_state *s)
         int c_in = g->tensors[node->in].root == s->norm_root ? s->input_channels : c_src;
         int c_out = g->tensors[node->out].c;
         size_t taps = (size_t)c_out * node->kh * node->kw;
-        for (size_t t = 0; t < taps; t++)
-            memcpy(host + s->w_off[i] + t * (size_t)c_in, g->params + node->weight + t * c_src,
-                   (size_t)c_src * sizeof(float));
+        if (is_depthwise(node)) {
+            size_t per_channel = (size_t)node->kh * node->kw;
+            for (size_t k = 0; k < (size_t)c_out; k++)
+                for (size_t t = 0; t < per_channel; t++)
+                    host[s->w_off[i] + t * (size_t)c_out + k] =
+                        g->params[node->weight + k * per_channel + t];
+        } else {
+            for (size_t t = 0; t < taps; t++)
+                memcpy(host + s->w_off[i] + t * (size_t)c_in, g->params + node->weight + t * c_src,
+                       (size_t)c_src * sizeof(float));
+        }
         memcpy(host + s->b_off[i], g->params + node->bias, (size_t)c_out * sizeof(float));
         if (node->alpha != FR_NO_PARAM)
             memcpy(host + s->a_off[i], g->params + node->alpha, (size_t)c_out * sizeof(float));
@@ -252,7 +270,17 @@ static fr_status forward(cuda_state *s, bucket *b, int slot)
                                 g->input_w, n, s->stats, &out));
             break;
         case FR_OP_CONV:
-            TRY(fr_conv_plan_run(b->plans[i], s->dnn, s->compute, s->workspace, s->packed));
+            if (is_depthwise(node)) {
+                fr_cu_view in = view_of(s, node->in, n);
+                TRY(fr_cu_depthwise(s->compute, s->dtype, node, &in, &out,
+                                    s->weights + s->w_off[i] * s->elem,
+                                    s->weights + s->b_off[i] * s->elem,
+                                    node->alpha != FR_NO_PARAM ? s->weights + s->a_off[i] * s->elem
+                                                               : NULL,
+                                    n));
+            } else {
+                TRY(fr_conv_plan_run(b->plans[i], s->dnn, s->compute, s->workspace, s->packed));
+            }
             break;
         case FR_OP_MAX_POOL:
         case FR_OP_AVG_POOL: {
@@ -289,7 +317,7 @@ static fr_status build_bucket(cuda_state *s, bucket *b, int count_paths)
             return FR_E_NOMEM;
     }
     for (int i = 0; i < g->node_count; i++) {
-        if (g->nodes[i].kind != FR_OP_CONV || b->plans[i])
+        if (g->nodes[i].kind != FR_OP_CONV || is_depthwise(&g->nodes[i]) || b->plans[i])
             continue;
         fr_conv_spec spec = conv_spec(s, i, b->n);
         char why[512] = "";
@@ -695,17 +723,20 @@ static const char *cuda_warning(const void *state)
 static const char *cuda_describe(void *state)
 {
     cuda_state *s = state;
-    int convs = 0;
+    int convs = 0, depthwise = 0;
     for (int p = 0; p < FR_CONV_PATHS; p++)
         convs += s->path_count[p];
+    for (int i = 0; i < s->g->node_count; i++)
+        depthwise += is_depthwise(&s->g->nodes[i]);
     snprintf(s->detail, sizeof s->detail,
-             "cuda %s, batch %d, %d convolutions: %d %s, %d %s, %d %s, %d %s; CUDA graphs: %d "
-             "captured, %d failed%s%s%s%s",
-             fr_precision_name(s->precision), s->max_batch, convs,
+             "cuda %s, batch %d, %d convolutions: %d %s, %d %s, %d %s, %d %s, %d depthwise "
+             "(own kernel); CUDA graphs: %d captured, %d failed%s%s%s%s",
+             fr_precision_name(s->precision), s->max_batch, convs + depthwise,
              s->path_count[FR_CONV_GRAPH_FUSED], fr_conv_path_name(FR_CONV_GRAPH_FUSED),
              s->path_count[FR_CONV_GRAPH], fr_conv_path_name(FR_CONV_GRAPH),
              s->path_count[FR_CONV_LEGACY_FUSED], fr_conv_path_name(FR_CONV_LEGACY_FUSED),
-             s->path_count[FR_CONV_LEGACY], fr_conv_path_name(FR_CONV_LEGACY), s->captured,
+             s->path_count[FR_CONV_LEGACY], fr_conv_path_name(FR_CONV_LEGACY), depthwise,
+             s->captured,
              s->capture_failures, s->capture_error[0] ? ": " : "", s->capture_error,
              s->fallback[0] ? "; first fallback: " : "", s->fallback);
     return s->detail;

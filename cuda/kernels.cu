@@ -5,6 +5,9 @@
  * floats), which is what the memory system delivers best. Semantics follow the CPU reference
  * (src/cpu/cpu_ops.c) exactly: TensorFlow padding, averages over the in-bounds part of a
  * window, zero-extended adds, FaceNet's per-image standardization computed in double.
+ * Depthwise convolutions are here too rather than in cuDNN: one input channel per output
+ * channel makes them memory-bound like the rest, and a direct kernel's arithmetic is the
+ * CPU's, tap by tap.
  */
 #include <cuda_fp16.h>
 #include <float.h>
@@ -288,6 +291,53 @@ __global__ void epilogue(const T *conv, const T *bias, const T *alpha, dview out
     }
 }
 
+/* One thread per output pixel and V channels: the taps of a window in turn, each one vector
+ * load of input and of weights; padding contributes nothing (TensorFlow's zeros). */
+template <typename T, int V>
+__global__ void depthwise(dview in, dview out, const T *taps, const T *bias, const T *alpha,
+                          long long n, window win, int act, int accumulate)
+{
+    int cv = out.c / V;
+    long long total = n * out.h * out.w * cv;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
+         i += (long long)gridDim.x * blockDim.x) {
+        int k = (int)(i % cv) * V;
+        long long p = i / cv;
+        int ox = (int)(p % out.w);
+        int oy = (int)(p / out.w % out.h);
+        long long img = p / ((long long)out.w * out.h);
+        float acc[V];
+        load<T, V>(bias + k, acc);
+        int y0 = oy * win.sh - win.pt, x0 = ox * win.sw - win.pl;
+        for (int ky = 0; ky < win.kh; ky++) {
+            int iy = y0 + ky;
+            if (iy < 0 || iy >= in.h)
+                continue;
+            for (int kx = 0; kx < win.kw; kx++) {
+                int ix = x0 + kx;
+                if (ix < 0 || ix >= in.w)
+                    continue;
+                float x[V], w[V];
+                load<T, V>(at<T>(in, img, iy, ix, k), x);
+                load<T, V>(taps + (size_t)(ky * win.kw + kx) * out.c + k, w);
+                for (int j = 0; j < V; j++)
+                    acc[j] += x[j] * w[j];
+            }
+        }
+        float a[V], r[V];
+        for (int j = 0; j < V; j++)
+            a[j] = 0.0f;
+        if (alpha)
+            load<T, V>(alpha + k, a);
+        T *q = at<T>(out, img, oy, ox, k);
+        if (accumulate)
+            load<T, V>(q, r);
+        for (int j = 0; j < V; j++)
+            r[j] = activate((accumulate ? r[j] : 0.0f) + acc[j], act, a[j]);
+        store<T, V>(q, r);
+    }
+}
+
 template <typename T> __global__ void output_to_float(dview in, float *out, long long n)
 {
     long long per_image = (long long)in.h * in.w * in.c, total = n * per_image;
@@ -418,6 +468,46 @@ extern "C" fr_status fr_cu_epilogue(cudaStream_t stream, fr_cu_dtype dtype, fr_a
                 c, b, a, device_view(out), (long long)n, (int)act, accumulate);
     }
     FR_CUDA_LAUNCHED("epilogue");
+    return FR_OK;
+}
+
+extern "C" fr_status fr_cu_depthwise(cudaStream_t stream, fr_cu_dtype dtype, const fr_node *node,
+                                     const fr_cu_view *in, const fr_cu_view *out,
+                                     const void *taps, const void *bias, const void *alpha, int n)
+{
+    window win = {node->kh, node->kw, node->stride_h, node->stride_w, node->pad_top,
+                  node->pad_left, 0};
+    /* taps (one row of out->c per tap), bias and slopes are aligned allocations of out->c */
+    fr_cu_view tap_rows = {const_cast<void *>(taps), 1, 1, out->c, out->c};
+    fr_cu_view params = {const_cast<void *>(bias), 1, 1, out->c, out->c};
+    fr_cu_view slopes = {const_cast<void *>(alpha ? alpha : bias), 1, 1, out->c, out->c};
+    const fr_cu_view *views[5] = {in, out, &tap_rows, &params, &slopes};
+    int v = vector_width(dtype, views, 5);
+    long long grid_items = (long long)n * out->h * out->w * (out->c / v);
+    if (dtype == FR_CU_F16) {
+        const __half *t = static_cast<const __half *>(taps), *b = static_cast<const __half *>(bias),
+                     *a = static_cast<const __half *>(alpha);
+        if (v == 8)
+            depthwise<__half, 8><<<blocks_for(grid_items), THREADS, 0, stream>>>(
+                device_view(in), device_view(out), t, b, a, (long long)n, win, (int)node->act,
+                node->accumulate);
+        else
+            depthwise<__half, 1><<<blocks_for(grid_items), THREADS, 0, stream>>>(
+                device_view(in), device_view(out), t, b, a, (long long)n, win, (int)node->act,
+                node->accumulate);
+    } else {
+        const float *t = static_cast<const float *>(taps), *b = static_cast<const float *>(bias),
+                    *a = static_cast<const float *>(alpha);
+        if (v == 4)
+            depthwise<float, 4><<<blocks_for(grid_items), THREADS, 0, stream>>>(
+                device_view(in), device_view(out), t, b, a, (long long)n, win, (int)node->act,
+                node->accumulate);
+        else
+            depthwise<float, 1><<<blocks_for(grid_items), THREADS, 0, stream>>>(
+                device_view(in), device_view(out), t, b, a, (long long)n, win, (int)node->act,
+                node->accumulate);
+    }
+    FR_CUDA_LAUNCHED("depthwise");
     return FR_OK;
 }
 

@@ -47,6 +47,13 @@ fr_status fr_cu_global_avg(cudaStream_t stream, fr_cu_dtype dtype, const fr_cu_v
 fr_status fr_cu_epilogue(cudaStream_t stream, fr_cu_dtype dtype, fr_activation act,
                          int accumulate, const void *conv, const void *bias, const void *alpha,
                          const fr_cu_view *out, int n);
+/* A depthwise convolution (the node's groups == channels) with its epilogue: out = act(bias +
+ * sum over taps of in * taps [+ out]) per channel, fp32 arithmetic. taps: the weights as
+ * (kh * kw, c) in the storage type (tap-major, so a thread's channels load as one vector);
+ * bias, alpha (PReLU slopes, or NULL): (c). */
+fr_status fr_cu_depthwise(cudaStream_t stream, fr_cu_dtype dtype, const fr_node *node,
+                          const fr_cu_view *in, const fr_cu_view *out, const void *taps,
+                          const void *bias, const void *alpha, int n);
 /* The network output view (n, h, w, c) -> dense float32 (n, h * w * c). */
 fr_status fr_cu_to_float(cudaStream_t stream, fr_cu_dtype dtype, const fr_cu_view *in,
                          float *out, int n);

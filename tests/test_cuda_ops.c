@@ -4,8 +4,10 @@
  * inputs and weights, through the public runner (so the pinned upload, the pipeline and the
  * CUDA graphs run too): convolutions of many shapes (1x1, 3x3, 1x7, 7x1, stride 2, VALID and
  * SAME with asymmetric padding, PReLU, residual accumulation in place, channel views on
- * input and output), max/avg pooling with padding, zero-extended adds, global average, both
- * normalizations with and without transposition; every precision; batch 1, 5 and 8 (8 and 5
+ * input and output), depthwise convolutions (own kernel: 3x3, 5x5, stride 2, PReLU,
+ * accumulation, views, vector and scalar accesses, separable pairs), max/avg pooling
+ * with padding, zero-extended adds, global average, both normalizations with and without
+ * transposition; every precision; batch 1, 5 and 8 (8 and 5
  * share a bucket: 5 runs padded).
  *
  * Error: ||gpu - cpu||_2 / ||cpu||_2 over the whole output. Tolerances, and why:
@@ -15,6 +17,9 @@
  *               and the chains here have up to 9 layers
  *   fp16  1e-2  fp16 storage of every activation and weight (the same 2^-11 per rounding),
  *               fp32 accumulation; again up to 9 layers deep
+ * The depthwise kernel does fp32 arithmetic in every precision (9 or 25 products per
+ * output), so its own error is the fp32 one; in fp16 its inputs and weights are stored in
+ * fp16 like every other operation's, and the tolerance above covers it.
  * NaN never passes; outputs are poisoned before every run. Channel counts are multiples of 8,
  * as in both networks (fp16 tensor cores need them; the CUDA backend pads the 3 input
  * channels itself). Skipped (exit 77) where there is no GPU.
@@ -60,7 +65,48 @@ static int conv_acc(fr_graph *g, const char *name, int in, int out, int kh, int 
     return fr_graph_conv_accumulate(g, name, in, out, kh, kw, FR_PAD_SAME, a, w, b);
 }
 
+/* A depthwise convolution (groups == channels), into `out` when out >= 0. */
+static int depthwise(fr_graph *g, const char *name, int in, int out, int k, int stride,
+                     fr_padding pad, fr_activation a)
+{
+    int c = g->tensors[in].c;
+    size_t w = random_params(g, (size_t)c * k * k, 2.0f / (float)k);
+    size_t b = random_params(g, (size_t)c, 0.5f);
+    int r = fr_graph_conv_grouped(g, name, in, out, c, c, k, k, stride, stride, pad, a, w, b);
+    if (a == FR_ACT_PRELU && r >= 0)
+        g->nodes[g->node_count - 1].alpha = random_params(g, (size_t)c, 0.5f);
+    return r;
+}
+
 typedef int (*graph_fn)(fr_graph *g, int x);
+
+/* face-api's separable blocks and every variant of the kernel: 16-byte vectors (channels,
+ * strides and addresses multiples of 8 halves / 4 floats) and scalar accesses (a view
+ * starting 2 channels into its root). Channel counts stay multiples of 8 for cuDNN's sake. */
+static int g_depthwise(fr_graph *g, int x)
+{
+    x = conv(g, "stem", x, -1, 16, 3, 3, 1, FR_PAD_SAME, FR_ACT_RELU);
+    int d = depthwise(g, "depthwise 3x3 same", x, -1, 3, 1, FR_PAD_SAME, FR_ACT_RELU);
+    d = depthwise(g, "depthwise 3x3/2 same (asymmetric)", d, -1, 3, 2, FR_PAD_SAME, FR_ACT_NONE);
+    d = conv(g, "pointwise after it (separable)", d, -1, 24, 1, 1, 1, FR_PAD_SAME, FR_ACT_RELU);
+    d = depthwise(g, "depthwise 5x5 valid + PReLU", d, -1, 5, 1, FR_PAD_VALID, FR_ACT_PRELU);
+    int h = g->tensors[d].h, w = g->tensors[d].w;
+    int acc = conv(g, "residual base", d, -1, 24, 1, 1, 1, FR_PAD_SAME, FR_ACT_NONE);
+    if (depthwise(g, "depthwise accumulate", d, acc, 3, 1, FR_PAD_SAME, FR_ACT_RELU) >= 0)
+        g->nodes[g->node_count - 1].accumulate = 1;
+    int mixed = fr_graph_tensor(g, h, w, 40);
+    conv(g, "into [0,16)", acc, fr_graph_view(g, mixed, 0, 16), 16, 1, 1, 1, FR_PAD_SAME,
+         FR_ACT_NONE);
+    conv(g, "into [16,40)", acc, fr_graph_view(g, mixed, 16, 24), 24, 1, 1, 1, FR_PAD_SAME,
+         FR_ACT_NONE);
+    int mixed2 = fr_graph_tensor(g, h, w, 32);
+    depthwise(g, "depthwise from view [8,24) into view [16,32)", fr_graph_view(g, mixed, 8, 16),
+              fr_graph_view(g, mixed2, 16, 16), 3, 1, FR_PAD_SAME, FR_ACT_RELU);
+    depthwise(g, "depthwise from view [2,18) (scalar path)", fr_graph_view(g, mixed, 2, 16),
+              fr_graph_view(g, mixed2, 0, 16), 3, 1, FR_PAD_SAME, FR_ACT_NONE);
+    return conv(g, "pointwise over the concatenation", mixed2, -1, 16, 1, 1, 1, FR_PAD_SAME,
+                FR_ACT_NONE);
+}
 
 static int g_conv_shapes(fr_graph *g, int x)
 {
@@ -185,6 +231,7 @@ int main(void)
         {"views and residuals", g_views_residual, 11, 13, FR_NORM_AFFINE, 0},
         {"pools, adds, global average", g_pools_add, 17, 18, FR_NORM_STANDARDIZE, 0},
         {"dense + PReLU (transposed input)", g_dense, 12, 9, FR_NORM_AFFINE, 1},
+        {"depthwise and separable", g_depthwise, 21, 17, FR_NORM_AFFINE, 0},
     };
     const struct {
         fr_precision precision;
