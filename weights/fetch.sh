@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# weights/fetch.sh: fetch the dlib face-recognition ResNet shipped in face-api's npm package,
-# check it, and convert it to weights/dlib.frw with the facerec binary given (or found in
-# build/). The irv1 weights cannot be fetched: bring your Keras .h5 and run
+# weights/fetch.sh: fetch the dlib face-recognition ResNet and the 68-point landmark network
+# shipped in face-api's npm package, check it, and convert them to weights/dlib.frw and
+# weights/landmark68.frw (the dlib chips' alignment) with the facerec binary given (or found
+# in build/). The irv1 weights cannot be fetched: bring your Keras .h5 and run
 #   facerec convert --from keras-h5 model.h5 -o weights/irv1.frw
 #
 # usage: weights/fetch.sh [path/to/facerec]
@@ -26,11 +27,14 @@ fi
 rm -rf "$cache/face-api"
 mkdir -p "$cache/face-api"
 tar -xzf "$cache/$TARBALL" -C "$cache/face-api" package/model package/LICENSE package/package.json
-manifest="$cache/face-api/package/model/face_recognition_model-weights_manifest.json"
+models="$cache/face-api/package/model"
 
 if [ ! -x "$facerec" ]; then
   echo "weights/fetch.sh: $facerec is not built yet (build first, or give the binary's path)" >&2
   exit 1
 fi
-"$facerec" convert --from tfjs "$manifest" -o "$here/dlib.frw"
-echo "weights: $here/dlib.frw (from $PACKAGE, MIT licence: $cache/face-api/package/LICENSE)" >&2
+"$facerec" convert --from tfjs "$models/face_recognition_model-weights_manifest.json" -o "$here/dlib.frw"
+"$facerec" convert --from tfjs "$models/face_landmark_68_model-weights_manifest.json" \
+  -o "$here/landmark68.frw"
+echo "weights: $here/dlib.frw, $here/landmark68.frw (from $PACKAGE, MIT licence:" \
+  "$cache/face-api/package/LICENSE)" >&2

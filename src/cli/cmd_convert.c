@@ -11,9 +11,9 @@ static void help(FILE *out)
     fprintf(out,
             "usage: facerec convert --from tfjs|keras-h5|mtcnn-npy SRC -o OUT.frw [options]\n\n"
             "Imports published weights into facerec's weights format.\n"
-            "  --from tfjs        SRC is a TensorFlow.js weights manifest (face-api's\n"
-            "                     face_recognition_model-weights_manifest.json, .bin beside it):\n"
-            "                     the dlib ResNet\n"
+            "  --from tfjs        SRC is a TensorFlow.js weights manifest (.bin beside it):\n"
+            "                     face-api's face_recognition_model (the dlib ResNet) or\n"
+            "                     face_landmark_68_model (landmark68, the 68-point alignment)\n"
             "  --from keras-h5    SRC is a Keras 2.x .h5 of FaceNet Inception-ResNet-v1\n"
             "                     (model.save or model.save_weights): the irv1 network\n"
             "  --from mtcnn-npy   SRC is a folder of MTCNN tensors, det1-3/<layer>/<name>.npy\n"

@@ -38,6 +38,8 @@ static cJSON *describe_model(const char *arch, const char *weights)
     const fr_model_info *info = fr_model_get_info(model);
     cJSON_AddStringToObject(m, "status", "ok");
     cJSON_AddStringToObject(m, "arch", info->arch);
+    const fr_arch *a = fr_arch_find(info->arch);
+    cJSON_AddStringToObject(m, "role", a && a->auxiliary ? "alignment" : "recognition");
     cJSON_AddNumberToObject(m, "input_size", info->input_size);
     cJSON_AddNumberToObject(m, "embedding_size", info->embedding_size);
     cJSON_AddStringToObject(m, "preprocess", fr_preprocess_name(info->preprocess));
@@ -77,7 +79,9 @@ int fr_cmd_info(int argc, char **argv)
     }
     if (graph) {
         fr_model *model;
-        fr_status st = fr_cli_load_model(&g, &model);
+        /* a weights file shows its network whatever it is (the landmark net included) */
+        fr_status st = g.weights && !g.model ? fr_model_load(g.weights, &model)
+                                             : fr_cli_load_model(&g, &model);
         if (st)
             return fr_cli_fail("info", st);
         if (!model->graph) {
@@ -123,6 +127,7 @@ int fr_cmd_info(int argc, char **argv)
     } else {
         cJSON_AddItemToArray(models, describe_model("dlib", NULL));
         cJSON_AddItemToArray(models, describe_model("irv1", NULL));
+        cJSON_AddItemToArray(models, describe_model("landmark68", NULL));
     }
 
     if (g.json) {
@@ -150,6 +155,17 @@ int fr_cmd_info(int argc, char **argv)
                    cJSON_GetObjectItem(m, "weights")->valuestring);
             if (strcmp(status, "ok") != 0) {
                 printf("       unavailable: %s\n", status);
+                continue;
+            }
+            if (strcmp(cJSON_GetObjectItem(m, "role")->valuestring, "alignment") == 0) {
+                printf("       %dx%d input, %d outputs (face alignment landmarks), %.2f "
+                       "GFLOP/image\n       from %s (sha256 %.16s...)\n",
+                       cJSON_GetObjectItem(m, "input_size")->valueint,
+                       cJSON_GetObjectItem(m, "input_size")->valueint,
+                       cJSON_GetObjectItem(m, "embedding_size")->valueint,
+                       cJSON_GetObjectItem(m, "gflops_per_image")->valuedouble,
+                       cJSON_GetObjectItem(m, "source")->valuestring,
+                       cJSON_GetObjectItem(m, "source_sha256")->valuestring);
                 continue;
             }
             printf("       %dx%d input, %d-d embedding, preprocessing %s, threshold %.3f, "

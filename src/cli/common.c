@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "core/error.h"
+#include "model/model_internal.h"
 
 enum {
     OPT_MODEL = 1000,
@@ -201,7 +202,13 @@ fr_status fr_cli_load_model(const fr_global_options *g, fr_model **out)
             file = path;
         }
         st = fr_model_load(file, out);
-        if (!st && model && strcmp(fr_model_get_info(*out)->arch, model) != 0) {
+        const fr_arch *arch = st ? NULL : fr_arch_find(fr_model_get_info(*out)->arch);
+        if (arch && arch->auxiliary) {
+            st = fr_fail(FR_E_MODEL_MISMATCH, "%s holds the %s network (face alignment), not a "
+                         "face-recognition model", file, arch->name);
+            fr_model_free(*out);
+            *out = NULL;
+        } else if (!st && model && strcmp(fr_model_get_info(*out)->arch, model) != 0) {
             st = fr_fail(FR_E_MODEL_MISMATCH, "%s holds a %s model, not %s", file,
                          fr_model_get_info(*out)->arch, model);
             fr_model_free(*out);

@@ -1,8 +1,9 @@
 /*
  * convert.h: importing published weights into the facerec weights format (.frw).
  *
- *   tfjs      a TensorFlow.js weights manifest + .bin shards (face-api's face_recognition_model,
- *             uint8-quantized per tensor with scale/min, some float32): architecture dlib
+ *   tfjs      a TensorFlow.js weights manifest + .bin shards (face-api's face_recognition_model
+ *             or face_landmark_68_model, uint8-quantized per tensor with scale/min, some
+ *             float32): architecture dlib or landmark68
  *   keras-h5  a Keras 2.x HDF5 file, full model (model.save) or weights only (save_weights),
  *             of the FaceNet Inception-ResNet-v1 graph: architecture irv1
  *

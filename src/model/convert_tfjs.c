@@ -1,5 +1,6 @@
 /*
- * convert_tfjs.c: a TensorFlow.js weights manifest (face-api's face_recognition_model) to .frw.
+ * convert_tfjs.c: a TensorFlow.js weights manifest to .frw: face-api's face_recognition_model
+ * (architecture dlib) or face_landmark_68_model (landmark68), told apart by their tensors.
  *
  * The manifest is a list of groups, each with shard files ("paths", concatenated in order)
  * and the tensors stored back to back in them. Quantized tensors are dequantized exactly as
@@ -131,6 +132,24 @@ static fr_status decode_tensor(const char *manifest_path, const cJSON *spec,
     return st;
 }
 
+/* face-api's landmark networks are FaceFeatureExtractors: dense blocks "dense0/..."; its
+ * recognition ResNet has none. */
+static const char *manifest_arch(const cJSON *manifest)
+{
+    const cJSON *group;
+    cJSON_ArrayForEach(group, manifest)
+    {
+        const cJSON *spec;
+        cJSON_ArrayForEach(spec, cJSON_GetObjectItemCaseSensitive(group, "weights"))
+        {
+            const cJSON *name = cJSON_GetObjectItemCaseSensitive(spec, "name");
+            if (cJSON_IsString(name) && strncmp(name->valuestring, "dense0/", 7) == 0)
+                return "landmark68";
+        }
+    }
+    return "dlib";
+}
+
 fr_status fr_convert_tfjs(const char *manifest_path, const char *output_path,
                           const fr_convert_options *options)
 {
@@ -177,12 +196,11 @@ fr_status fr_convert_tfjs(const char *manifest_path, const char *output_path,
         if (st)
             break;
     }
+    const char *arch = manifest_arch(manifest);
     cJSON_Delete(manifest);
-    if (!st) {
-        /* The only TensorFlow.js model facerec runs: face-api's face recognition ResNet. */
-        st = fr_convert_finish(writer, "dlib", manifest_path, "facerec convert --from tfjs",
+    if (!st)
+        st = fr_convert_finish(writer, arch, manifest_path, "facerec convert --from tfjs",
                                output_path, options);
-    }
     fr_weights_writer_free(writer);
     return st;
 }

@@ -19,8 +19,12 @@
  * seed's verify() used it; there are no irv1 weights here to measure with). */
 static const fr_arch ARCHS[] = {
     {"irv1", 160, 128, FR_PREPROCESS_SEED, BIT(FR_PREPROCESS_SEED) | BIT(FR_PREPROCESS_FACENET),
-     0.7f, fr_irv1_build},
-    {"dlib", 150, 128, FR_PREPROCESS_FACEAPI, BIT(FR_PREPROCESS_FACEAPI), 0.417f, fr_dlib_build},
+     0.7f, fr_irv1_build, 0},
+    {"dlib", 150, 128, FR_PREPROCESS_FACEAPI, BIT(FR_PREPROCESS_FACEAPI), 0.417f, fr_dlib_build,
+     0},
+    /* face-api's FaceFeatureExtractor normalizes like its recognition net: mean RGB, /255 */
+    {"landmark68", FR_LANDMARK68_SIZE, FR_LANDMARK68_OUTPUTS, FR_PREPROCESS_FACEAPI,
+     BIT(FR_PREPROCESS_FACEAPI), 0.0f, fr_landmark68_build, 1},
 };
 
 const fr_arch *fr_arch_find(const char *name)
@@ -104,8 +108,8 @@ fr_status fr_model_load(const char *path, fr_model **out)
     const char *arch_name = fr_weights_meta_string(w, "arch");
     const fr_arch *arch = arch_name ? fr_arch_find(arch_name) : NULL;
     if (!arch) {
-        st = fr_fail(FR_E_UNSUPPORTED, "%s: unknown architecture '%s' (this build knows irv1, dlib)",
-                     path, arch_name ? arch_name : "(none)");
+        st = fr_fail(FR_E_UNSUPPORTED, "%s: unknown architecture '%s' (this build knows irv1, "
+                     "dlib, landmark68)", path, arch_name ? arch_name : "(none)");
         fr_weights_close(w);
         return st;
     }
