@@ -2,10 +2,12 @@
  * bench_detect.c: face detection + alignment throughput on the CPU, the way the batch engine
  * runs it: THREADS threads, each with its own detector (single-threaded runners), taking
  * GROUP images at a time (one detector run per group) and cutting a 150x150 dlib chip of each
- * image's main face. Images are decoded into memory first, so the figure is detection and
- * alignment only.
+ * image's main face (the largest): from its 68 landmarks (one landmark network run per
+ * group, --align landmarks68, the default) or from MTCNN's 5 (--align mtcnn). Images are
+ * decoded into memory first, so the figure is detection and alignment only.
  *
  *   bench_detect [--dir DIR] [--count N] [--threads T] [--group G] [--repeat R]
+ *                [--align landmarks68|mtcnn]
  *
  * DIR defaults to $FACEREC_DATA/lfw_devtrain/images, N to 200 (first files of a sorted walk).
  * Prints one JSON object: images/s (best of R passes), faces found, threads, group.
@@ -19,6 +21,7 @@
 #include "core/pool.h"
 #include "detect/align.h"
 #include "detect/detect.h"
+#include "detect/landmarks.h"
 #include "engine/paths.h"
 #include "model/model_internal.h"
 
@@ -26,6 +29,7 @@ typedef struct job {
     fr_image *images;
     int count, group;
     fr_detector **detectors;
+    fr_landmarker **landmarkers; /* NULL entries: chips from MTCNN's 5 landmarks */
     fr_align_scratch *scratch;
     uint8_t *chips; /* per worker */
     int *faces;     /* per image */
@@ -44,14 +48,33 @@ static void task(void *ctx, int t, int worker)
     job *j = ctx;
     int first = t * j->group, n = j->count - first < j->group ? j->count - first : j->group;
     fr_faces faces[64];
+    const fr_image *lm_images[64];
+    const fr_face *lm_faces[64];
+    fr_landmarks68 points[64];
+    int lm_index[64], lm_count = 0;
     fr_status st = fr_detector_run(j->detectors[worker], j->images + first, n, faces);
     for (int i = 0; i < n && !st; i++) {
         const fr_image *im = &j->images[first + i];
-        int main_face = fr_faces_main(&faces[i], im->width, im->height);
+        int main_face = fr_faces_main(&faces[i], im->width, im->height, FR_FACE_LARGEST);
         j->faces[first + i] = faces[i].count;
-        if (main_face >= 0)
-            st = fr_align_dlib(im, &faces[i].faces[main_face], 150, FR_DLIB_CHIP_PADDING,
-                               &j->scratch[worker], j->chips + (size_t)worker * 150 * 150 * 3);
+        lm_index[i] = -1;
+        if (main_face >= 0) {
+            lm_index[i] = lm_count;
+            lm_images[lm_count] = im;
+            lm_faces[lm_count++] = &faces[i].faces[main_face];
+        }
+    }
+    fr_landmarker *lm = j->landmarkers[worker];
+    if (!st && lm && lm_count)
+        st = fr_landmarker_run(lm, lm_images, lm_faces, lm_count, points);
+    uint8_t *chip = j->chips + (size_t)worker * 150 * 150 * 3;
+    for (int i = 0; i < n && !st; i++) {
+        int k = lm_index[i];
+        if (k >= 0)
+            st = lm ? fr_align_dlib68(lm_images[k], &points[k], 150, FR_DLIB_CHIP_PADDING,
+                                      &j->scratch[worker], chip)
+                    : fr_align_dlib(lm_images[k], lm_faces[k], 150, FR_DLIB_CHIP_PADDING,
+                                    &j->scratch[worker], chip);
     }
     if (st)
         j->status = st;
@@ -62,11 +85,12 @@ int main(int argc, char **argv)
     const char *data = getenv("FACEREC_DATA");
     char dir[4096], weights[4096];
     snprintf(dir, sizeof dir, "%s/lfw_devtrain/images", data ? data : "../shared/data");
-    int count = 200, threads = 0, group = 4, repeat = 3;
+    int count = 200, threads = 0, group = 4, repeat = 3, use68 = 1;
     static const struct option options[] = {
         {"dir", required_argument, NULL, 'd'},    {"count", required_argument, NULL, 'n'},
         {"threads", required_argument, NULL, 't'}, {"group", required_argument, NULL, 'g'},
-        {"repeat", required_argument, NULL, 'r'}, {NULL, 0, NULL, 0}};
+        {"repeat", required_argument, NULL, 'r'}, {"align", required_argument, NULL, 'a'},
+        {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (c) {
@@ -75,6 +99,13 @@ int main(int argc, char **argv)
         case 't': threads = atoi(optarg); break;
         case 'g': group = atoi(optarg); break;
         case 'r': repeat = atoi(optarg); break;
+        case 'a':
+            if (strcmp(optarg, "landmarks68") && strcmp(optarg, "mtcnn")) {
+                fprintf(stderr, "bench_detect: --align landmarks68 or mtcnn\n");
+                return 2;
+            }
+            use68 = strcmp(optarg, "landmarks68") == 0;
+            break;
         default: return 2;
         }
     }
@@ -95,6 +126,11 @@ int main(int argc, char **argv)
         st = fr_model_default_path("mtcnn", weights, sizeof weights);
     if (!st)
         st = fr_mtcnn_load(weights, &mtcnn);
+    fr_model *landmark_net = NULL;
+    if (!st && use68)
+        st = fr_model_default_path("landmark68", weights, sizeof weights);
+    if (!st && use68)
+        st = fr_landmark68_load(weights, &landmark_net);
     fr_pool *pool = NULL;
     if (!st)
         st = fr_pool_new(threads, &pool);
@@ -104,6 +140,7 @@ int main(int argc, char **argv)
     }
     threads = fr_pool_threads(pool);
     job j = {images, count, group, calloc((size_t)threads, sizeof(fr_detector *)),
+             calloc((size_t)threads, sizeof(fr_landmarker *)),
              calloc((size_t)threads, sizeof(fr_align_scratch)),
              malloc((size_t)threads * 150 * 150 * 3), calloc((size_t)count, sizeof(int)), FR_OK};
     fr_detect_options opt;
@@ -111,8 +148,11 @@ int main(int argc, char **argv)
     opt.runner.device = FR_DEVICE_CPU;
     opt.runner.threads = 1;
     opt.runner.max_batch = group;
-    for (int i = 0; i < threads && !st; i++)
+    for (int i = 0; i < threads && !st; i++) {
         st = fr_detector_new(mtcnn, &opt, &j.detectors[i]);
+        if (!st && landmark_net)
+            st = fr_landmarker_new(landmark_net, &opt.runner, &j.landmarkers[i]);
+    }
     double best = 0;
     for (int r = 0; r < repeat + 1 && !st; r++) { /* the first pass plans the P-Net sizes */
         double t0 = now();
@@ -131,14 +171,18 @@ int main(int argc, char **argv)
         faces += j.faces[i];
         faceless += j.faces[i] == 0;
     }
-    printf("{\"images\": %d, \"threads\": %d, \"group\": %d, \"seconds\": %.4f, "
-           "\"images_per_s\": %.2f, \"faces\": %ld, \"without_face\": %ld}\n",
-           count, threads, group, best, count / best, faces, faceless);
+    printf("{\"images\": %d, \"threads\": %d, \"group\": %d, \"align\": \"%s\", "
+           "\"seconds\": %.4f, \"images_per_s\": %.2f, \"faces\": %ld, \"without_face\": %ld}\n",
+           count, threads, group, use68 ? "landmarks68" : "mtcnn", best, count / best, faces,
+           faceless);
     for (int i = 0; i < threads; i++) {
         fr_detector_free(j.detectors[i]);
+        fr_landmarker_free(j.landmarkers[i]);
         fr_align_scratch_free(&j.scratch[i]);
     }
     free(j.detectors);
+    free(j.landmarkers);
+    fr_model_free(landmark_net);
     free(j.scratch);
     free(j.chips);
     free(j.faces);

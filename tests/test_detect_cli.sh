@@ -93,19 +93,50 @@ for r in emb:
     for k in ("x1", "y1", "x2", "y2", "nose_x", "nose_y"):
         assert abs(float(r[k]) - float(d[k])) < 0.01, (r, d)
 EOF
-# the pair's main face: the man between the two (the largest face is AJ Cook's, but FaceNet's
-# rule weighs a face's distance from the middle twice its area), whose chip `detect` wrote:
-# the same 150x150 PNG embeds to the same numbers under --align auto
-expect_code 0 "$bin" embed --quiet "$tmp/in/pair.png" -o "$tmp/main.npy"
-main=$(grep 'pair.png' "$tmp/all.faces.csv" | "$py" -c "
+# the pair's main face: the largest (AJ Cook's, on the left) by default; with --face central
+# FaceNet's rule, the man between the two (it weighs a face's distance from the middle twice
+# its area). Each is the face whose chip `detect` wrote: the same 150x150 PNG embeds to the
+# same numbers under --align auto (68-point chips), and under --align mtcnn (5-point chips)
+main_face() { # main.npy -> the index of the face of all.npy it is
+  grep 'pair.png' "$tmp/all.faces.csv" | "$py" -c "
 import csv, sys, numpy as np
 rows = list(csv.reader(sys.stdin)); a = np.load(sys.argv[1]); m = np.load(sys.argv[2])[0]
-print(min(rows, key=lambda r: np.abs(a[int(r[0])] - m).max())[2])" "$tmp/all.npy" "$tmp/main.npy")
+print(min(rows, key=lambda r: np.abs(a[int(r[0])] - m).max())[2])" "$tmp/all.npy" "$1"
+}
+same_numbers() {
+  "$py" -c "import numpy as np,sys; a,b=np.load(sys.argv[1]),np.load(sys.argv[2]); sys.exit(not np.abs(a-b).max()<1e-5)" "$1" "$2"
+}
+expect_code 0 "$bin" embed --quiet "$tmp/in/pair.png" -o "$tmp/main.npy"
+main=$(main_face "$tmp/main.npy")
 x1=$(grep "pair.png,$main," "$tmp/faces.csv" | cut -d, -f4 | cut -d. -f1)
-[ "$x1" -gt 250 ] && [ "$x1" -lt 300 ] || fail "the main face of pair.png starts at x=$x1, not the middle one"
-expect_code 0 "$bin" embed --quiet "$tmp/chips/pair_face$main.png" -o "$tmp/chip.npy"
-"$py" -c "import numpy as np,sys; a,b=np.load(sys.argv[1]),np.load(sys.argv[2]); sys.exit(not np.abs(a-b).max()<1e-5)" \
-  "$tmp/main.npy" "$tmp/chip.npy" || fail "a chip from detect --chips embeds differently from its image"
+[ "$x1" -lt 250 ] || fail "the main face of pair.png starts at x=$x1, not the largest (left) one"
+expect_code 0 "$bin" embed --quiet --face central "$tmp/in/pair.png" -o "$tmp/central.npy"
+central=$(main_face "$tmp/central.npy")
+x1=$(grep "pair.png,$central," "$tmp/faces.csv" | cut -d, -f4 | cut -d. -f1)
+[ "$x1" -gt 250 ] && [ "$x1" -lt 300 ] || fail "--face central: the main face of pair.png starts at x=$x1, not the middle one"
+expect_code 0 "$bin" embed --quiet "$tmp/chips/pair_face$central.png" -o "$tmp/chip.npy"
+same_numbers "$tmp/central.npy" "$tmp/chip.npy" || fail "a chip from detect --chips embeds differently from its image"
+expect_code 0 "$bin" detect --quiet --align mtcnn "$tmp/in/pair.png" -o "$tmp/f5.csv" --chips "$tmp/chips5"
+expect_code 0 "$bin" embed --quiet --align mtcnn --face central "$tmp/in/pair.png" -o "$tmp/central5.npy"
+expect_code 0 "$bin" embed --quiet "$tmp/chips5/pair_face$central.png" -o "$tmp/chip5.npy"
+same_numbers "$tmp/central5.npy" "$tmp/chip5.npy" || fail "a 5-point chip from detect --align mtcnn --chips embeds differently from its image"
+# 68-point and 5-point chips of one face: the same person, not the same pixels
+"$py" -c "import numpy as np,sys; a,b=np.load(sys.argv[1]),np.load(sys.argv[2]); d=np.linalg.norm(a-b); sys.exit(not 1e-3<d<0.4)" \
+  "$tmp/central.npy" "$tmp/central5.npy" || fail "--align landmarks68 and mtcnn: chips identical, or too far apart"
+# the drawing marks the main face of the rule asked for (yellow)
+expect_code 0 "$bin" detect --quiet --face central "$tmp/in/pair.png" --draw "$tmp/draw_central" -o /dev/null
+"$py" - "$tmp/draw/pair.jpg" "$tmp/draw_central/pair.jpg" "$tmp/faces.csv" "$main" "$central" <<'EOF' || fail "the drawings do not mark the main face in yellow"
+import csv, sys
+from PIL import Image
+rows = {r["face"]: r for r in csv.DictReader(open(sys.argv[3])) if r["path"].endswith("pair.png")}
+def yellow_at(path, face):
+    im, r = Image.open(path).convert("RGB"), rows[face]
+    x, y = round(float(r["x1"])), int((float(r["y1"]) + float(r["y2"])) / 2)
+    red, green, blue = im.getpixel((x, y))
+    return red > 150 and green > 150 and blue < 150  # yellow; the other boxes are green
+assert yellow_at(sys.argv[1], sys.argv[4]) and not yellow_at(sys.argv[1], sys.argv[5])
+assert yellow_at(sys.argv[2], sys.argv[5]) and not yellow_at(sys.argv[2], sys.argv[4])
+EOF
 
 # --align auto takes 150x150 dlib chips as they are: the same embeddings as --align none
 expect_code 0 "$bin" embed --quiet "$data/dlib_johns/John_Simm" -o "$tmp/auto.npy"
@@ -117,9 +148,16 @@ expect_code 0 "$bin" embed --quiet --align mtcnn "$data/dlib_johns/John_Simm" -o
 "$py" -c "import numpy as np,sys; a,b=np.load(sys.argv[1]),np.load(sys.argv[2]); d=np.abs(a-b).max(); sys.exit(not 1e-4<d<0.5)" \
   "$tmp/auto.npy" "$tmp/forced.npy" || fail "--align mtcnn: chips not re-aligned, or badly"
 
-# usage errors: unknown mode, --all-faces where one face per image is the rule
+# --align landmarks68 detects even in chips too
+expect_code 0 "$bin" embed --quiet --align landmarks68 "$data/dlib_johns/John_Simm" -o "$tmp/forced68.npy"
+"$py" -c "import numpy as np,sys; a,b=np.load(sys.argv[1]),np.load(sys.argv[2]); d=np.abs(a-b).max(); sys.exit(not 1e-4<d<0.5)" \
+  "$tmp/auto.npy" "$tmp/forced68.npy" || fail "--align landmarks68: chips not re-aligned, or badly"
+
+# usage errors: unknown mode or face rule, --all-faces where one face per image is the rule
 expect_code 2 "$bin" embed --quiet --align sideways "$tmp/in" -o "$tmp/x.npy"
 grep -q "sideways" "$tmp/err" || fail "bad --align value not named"
+expect_code 2 "$bin" embed --quiet --face biggest "$tmp/in" -o "$tmp/x.npy"
+grep -q "biggest" "$tmp/err" || fail "bad --face value not named"
 expect_code 2 "$bin" identify --quiet --all-faces --db "$tmp/none.db" "$tmp/in"
 expect_code 2 "$bin" detect --min-face 5 "$tmp/in"
 # unreadable among readable: named, counted, exit 3

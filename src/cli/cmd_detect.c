@@ -21,6 +21,7 @@
 #include "core/pool.h"
 #include "detect/align.h"
 #include "detect/draw.h"
+#include "detect/landmarks.h"
 #include "detect/source.h"
 #include "engine/paths.h"
 #include "match/table.h"
@@ -41,9 +42,10 @@ static void help(FILE *out)
             "the detector's order (best score first); `face` is the index other commands report.\n\n"
             "  -o, --output FILE   where (default: standard output)\n"
             "  --draw DIR          copies of the images with the faces drawn (JPEG; the main\n"
-            "                      face, the one other commands embed by default, in yellow)\n"
-            "  --chips DIR         each face as the model (--model) gets it: a PNG chip that\n"
-            "                      `facerec embed` reads as it is\n"
+            "                      face by --face, the one other commands embed, in yellow)\n"
+            "  --chips DIR         each face as the model (--model) gets it, aligned as --align\n"
+            "                      says (auto: the model's way): a PNG chip that `facerec\n"
+            "                      embed` reads as it is\n"
             "  --min-face N        smallest face searched, pixels (default 20)\n");
     fr_global_help(out);
 }
@@ -61,6 +63,8 @@ typedef struct detect_job {
     size_t first, count; /* the chunk */
     image_result *results;
     fr_detector **detectors;
+    fr_landmarker **landmarkers; /* chips from 68 landmarks: per thread (one on a GPU) */
+    fr_face_rule face;           /* the main face, drawn in yellow */
     fr_align_scratch *scratch;
     const char *draw_dir, *chips_dir;
     size_t strip;        /* common directory prefix of all paths, left out of written names */
@@ -86,8 +90,41 @@ static fr_status out_name(const detect_job *j, const char *dir, const char *path
     return FR_OK;
 }
 
+/* The 68 landmarks of every face of an image (chips from 68 points): *out, or NULL. */
+static fr_status all_landmarks(const detect_job *j, fr_landmarker *lm, const fr_image *im,
+                               const fr_faces *faces, fr_landmarks68 **out)
+{
+    *out = NULL;
+    if (!lm || faces->count == 0)
+        return FR_OK;
+    size_t n = (size_t)faces->count;
+    const fr_image **images = malloc(n * sizeof *images);
+    const fr_face **list = malloc(n * sizeof *list);
+    fr_landmarks68 *points = malloc(n * sizeof *points);
+    fr_status st = images && list && points ? FR_OK : fr_fail(FR_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < n && !st; i++) {
+        images[i] = im;
+        list[i] = &faces->faces[i];
+    }
+    if (!st) {
+        if (j->detect_lock)
+            pthread_mutex_lock(j->detect_lock);
+        st = fr_landmarker_run(lm, images, list, faces->count, points);
+        if (j->detect_lock)
+            pthread_mutex_unlock(j->detect_lock);
+    }
+    free(images);
+    free(list);
+    if (st)
+        free(points);
+    else
+        *out = points;
+    return st;
+}
+
 static fr_status write_extras(const detect_job *j, size_t index, fr_image *im,
-                              const fr_faces *faces, fr_align_scratch *scratch)
+                              const fr_faces *faces, fr_align_scratch *scratch,
+                              fr_landmarker *landmarker)
 {
     const char *path = j->paths->paths[index];
     char name[8192];
@@ -96,14 +133,20 @@ static fr_status write_extras(const detect_job *j, size_t index, fr_image *im,
         const fr_model_info *info = fr_model_get_info(j->model);
         int size = info->input_size;
         fr_image chip = {size, size, malloc((size_t)size * size * 3)};
+        fr_landmarks68 *points = NULL;
         if (!chip.pixels)
             return fr_fail(FR_E_NOMEM, "out of memory for a chip");
+        st = all_landmarks(j, landmarker, im, faces, &points);
         for (int f = 0; f < faces->count && !st; f++) {
-            st = strcmp(info->arch, "dlib") == 0
-                     ? fr_align_dlib(im, &faces->faces[f], size, FR_DLIB_CHIP_PADDING, scratch,
-                                     chip.pixels)
-                     : fr_align_facenet(im, &faces->faces[f], size, FR_FACENET_MARGIN * size / 160,
-                                        scratch, chip.pixels);
+            if (strcmp(info->arch, "dlib") != 0)
+                st = fr_align_facenet(im, &faces->faces[f], size, FR_FACENET_MARGIN * size / 160,
+                                      scratch, chip.pixels);
+            else if (points)
+                st = fr_align_dlib68(im, &points[f], size, FR_DLIB_CHIP_PADDING, scratch,
+                                     chip.pixels);
+            else
+                st = fr_align_dlib(im, &faces->faces[f], size, FR_DLIB_CHIP_PADDING, scratch,
+                                   chip.pixels);
             char suffix[32];
             snprintf(suffix, sizeof suffix, "_face%d.png", f);
             if (!st)
@@ -111,10 +154,11 @@ static fr_status write_extras(const detect_job *j, size_t index, fr_image *im,
             if (!st)
                 st = fr_image_save_png(&chip, name);
         }
+        free(points);
         free(chip.pixels);
     }
     if (!st && j->draw_dir) {
-        fr_draw_faces(im, faces->faces, faces->count);
+        fr_draw_faces(im, faces->faces, faces->count, j->face);
         st = out_name(j, j->draw_dir, path, ".jpg", name, sizeof name);
         if (!st)
             st = fr_image_save_jpeg(im, name, 90);
@@ -167,7 +211,8 @@ static void detect_task(void *ctx, int task, int worker)
             }
         }
         if (!r->status)
-            r->status = write_extras(j, i, &images[which[k]], &faces[k], &j->scratch[worker]);
+            r->status = write_extras(j, i, &images[which[k]], &faces[k], &j->scratch[worker],
+                                     j->landmarkers[worker]);
         if (r->status) {
             if (!strstr(fr_error_message(), j->paths->paths[i]))
                 fr_error_prefix(j->paths->paths[i]);
@@ -266,7 +311,8 @@ static int run(const fr_global_options *g, const fr_detect_options *dopt, char *
     job.draw_dir = draw_dir;
     job.chips_dir = chips_dir;
     job.strip = common_prefix(&list);
-    fr_model *model = NULL;
+    job.face = g->face;
+    fr_model *model = NULL, *landmark_net = NULL;
     fr_mtcnn *mtcnn = NULL;
     fr_pool *pool = NULL;
     char weights[4096];
@@ -276,14 +322,29 @@ static int run(const fr_global_options *g, const fr_detect_options *dopt, char *
     if (!st && chips_dir)
         st = fr_cli_load_model(g, &model);
     job.model = model;
+    /* chips as the embedding commands cut them: dlib's from 68 landmarks unless --align mtcnn */
+    fr_align_mode mode = g->align;
+    if (model && mode == FR_ALIGN_AUTO)
+        mode = fr_align_auto(fr_model_get_info(model)->arch);
+    int use68 = model && mode == FR_ALIGN_LANDMARKS68;
+    if (!st && use68 && strcmp(fr_model_get_info(model)->arch, "dlib") != 0)
+        st = fr_fail(FR_E_INVALID, "--align landmarks68 makes dlib chips; the %s model takes "
+                     "FaceNet's crop of the MTCNN box", fr_model_get_info(model)->arch);
+    if (!st && use68) {
+        char path[4096];
+        st = fr_model_default_path("landmark68", path, sizeof path);
+        if (!st)
+            st = fr_landmark68_load(path, &landmark_net);
+    }
     if (!st)
         st = fr_pool_new(g->threads, &pool);
     int threads = pool ? fr_pool_threads(pool) : 0;
     job.detectors = calloc((size_t)threads + 1, sizeof *job.detectors);
+    job.landmarkers = calloc((size_t)threads + 1, sizeof *job.landmarkers);
     job.scratch = calloc((size_t)threads + 1, sizeof *job.scratch);
     size_t chunk = (size_t)threads * CHUNK_PER_THREAD * GROUP;
     job.results = calloc(chunk + 1, sizeof *job.results);
-    if (!st && (!job.detectors || !job.scratch || !job.results))
+    if (!st && (!job.detectors || !job.landmarkers || !job.scratch || !job.results))
         st = fr_fail(FR_E_NOMEM, "out of memory");
     /* On a GPU one detector serves every thread in turn (one set of cuDNN plans and device
      * buffers; the device runs the calls one at a time anyway); on the CPU each has its own. */
@@ -294,10 +355,14 @@ static int run(const fr_global_options *g, const fr_detect_options *dopt, char *
         job.detect_lock = &detect_lock;
     }
     for (int i = 0; i < threads && !st; i++) {
-        if (shared && i > 0)
+        if (shared && i > 0) {
             job.detectors[i] = job.detectors[0];
-        else
-            st = fr_detector_new(mtcnn, dopt, &job.detectors[i]);
+            job.landmarkers[i] = job.landmarkers[0];
+            continue;
+        }
+        st = fr_detector_new(mtcnn, dopt, &job.detectors[i]);
+        if (!st && landmark_net)
+            st = fr_landmarker_new(landmark_net, &dopt->runner, &job.landmarkers[i]);
     }
     double started = now_seconds();
     fr_output out = {0};
@@ -342,16 +407,20 @@ static int run(const fr_global_options *g, const fr_detect_options *dopt, char *
     for (int i = 0; i < threads; i++) {
         if (job.detectors && (!shared || i == 0))
             fr_detector_free(job.detectors[i]);
+        if (job.landmarkers && (!shared || i == 0))
+            fr_landmarker_free(job.landmarkers[i]);
         fr_align_scratch_free(&job.scratch[i]);
     }
     if (shared)
         pthread_mutex_destroy(&detect_lock);
     free(job.detectors);
+    free(job.landmarkers);
     free(job.scratch);
     free(job.results);
     fr_pool_free(pool);
     fr_mtcnn_free(mtcnn);
     fr_model_free(model);
+    fr_model_free(landmark_net);
     fr_paths_free(&list);
     if (st)
         return fr_cli_fail("detect", st);

@@ -19,7 +19,8 @@ enum {
     OPT_JSON,
     OPT_QUIET,
     OPT_ALIGN,
-    OPT_ALL_FACES
+    OPT_ALL_FACES,
+    OPT_FACE
 };
 
 const struct option fr_global_long_options[FR_GLOBAL_OPTION_COUNT] = {
@@ -35,6 +36,7 @@ const struct option fr_global_long_options[FR_GLOBAL_OPTION_COUNT] = {
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"align", required_argument, NULL, OPT_ALIGN},
     {"all-faces", no_argument, NULL, OPT_ALL_FACES},
+    {"face", required_argument, NULL, OPT_FACE},
 };
 
 void fr_global_defaults(fr_global_options *g)
@@ -134,6 +136,12 @@ int fr_global_option(fr_global_options *g, int code, const char *arg)
     case OPT_ALL_FACES:
         g->all_faces = 1;
         return 1;
+    case OPT_FACE:
+        if (fr_face_rule_parse(arg, &g->face) != FR_OK) {
+            fprintf(stderr, "facerec: --face: %s\n", fr_error_message());
+            return -1;
+        }
+        return 1;
     }
     return 0;
 }
@@ -150,11 +158,17 @@ void fr_global_help(FILE *out)
             "  --batch N                 images per batch (default 64 on CPU, 256 on CUDA)\n"
             "  --threads N               CPU threads (default: all cores)\n"
             "  --threshold D             distance threshold (default: the model's)\n"
-            "  --align none|auto|mtcnn   find and align faces first (default auto: every image\n"
+            "  --align none|auto|mtcnn|landmarks68\n"
+            "                            find and align faces first (default auto: every image\n"
             "                            not already of the model's input size, e.g. 150x150\n"
-            "                            dlib chips); an image without a face is an error\n"
-            "  --all-faces               one result per face found (default: the main face, the\n"
-            "                            largest unless another is much nearer the middle)\n"
+            "                            dlib chips; dlib as landmarks68, irv1 as mtcnn);\n"
+            "                            mtcnn: MTCNN's box and 5 landmarks; landmarks68: dlib\n"
+            "                            chips from face-api's 68 landmarks, as dlib makes them;\n"
+            "                            an image without a face is an error\n"
+            "  --all-faces               one result per face found (default: the main face)\n"
+            "  --face largest|central    the main face: the largest (default), or FaceNet's rule\n"
+            "                            (the largest unless another is much nearer the middle:\n"
+            "                            FaceNet's LFW protocol)\n"
             "  --json                    machine-readable output\n"
             "  --quiet                   no progress or summary on stderr\n");
 }

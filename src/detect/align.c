@@ -21,16 +21,33 @@
 #include "core/error.h"
 #include "image/resize.h"
 
-/* dlib's mean face (points 17-67 of the 68-point annotation, in the unit square) at the
- * points MTCNN finds: the eye contours 36-41 and 42-47, the nose tip 30, mouth corners
- * 48 and 54. */
-static const double EYE_LEFT_X[6] = {0.121737, 0.187122, 0.265825, 0.334606, 0.260918, 0.182743};
-static const double EYE_LEFT_Y[6] = {0.216423, 0.178758, 0.179852, 0.231733, 0.245099, 0.244077};
-static const double EYE_RIGHT_X[6] = {0.645647, 0.714428, 0.793132, 0.858516, 0.79751, 0.719335};
-static const double EYE_RIGHT_Y[6] = {0.231733, 0.179852, 0.178758, 0.216423, 0.244077, 0.245099};
-static const double NOSE_TIP[2] = {0.490127, 0.515625};
-static const double MOUTH_LEFT[2] = {0.254149, 0.780233};
-static const double MOUTH_RIGHT[2] = {0.726104, 0.780233};
+/* dlib's mean face: points 17-67 of the 68-point annotation in the unit square, the data of
+ * get_face_chip_details (dlib/image_transforms/interpolation.h, dlib 19.x, Boost Software
+ * License), transcribed. Index i holds point 17 + i. */
+#define MEAN_FIRST 17
+static const double MEAN_X[51] = {
+    0.000213256, 0.0752622, 0.18113,  0.29077,  0.393397, 0.586856, 0.689483, 0.799124,
+    0.904991,    0.98004,   0.490127, 0.490127, 0.490127, 0.490127, 0.36688,  0.426036,
+    0.490127,    0.554217,  0.613373, 0.121737, 0.187122, 0.265825, 0.334606, 0.260918,
+    0.182743,    0.645647,  0.714428, 0.793132, 0.858516, 0.79751,  0.719335, 0.254149,
+    0.340985,    0.428858,  0.490127, 0.551395, 0.639268, 0.726104, 0.642159, 0.556721,
+    0.490127,    0.423532,  0.338094, 0.290379, 0.428096, 0.490127, 0.552157, 0.689874,
+    0.553364,    0.490127,  0.42689};
+static const double MEAN_Y[51] = {
+    0.106454, 0.038915, 0.0187482, 0.0344891, 0.0773906, 0.0773906, 0.0344891, 0.0187482,
+    0.038915, 0.106454, 0.203352,  0.307009,  0.409805,  0.515625,  0.587326,  0.609345,
+    0.628106, 0.609345, 0.587326,  0.216423,  0.178758,  0.179852,  0.231733,  0.245099,
+    0.244077, 0.231733, 0.179852,  0.178758,  0.216423,  0.244077,  0.245099,  0.780233,
+    0.745405, 0.727388, 0.742578,  0.727388,  0.745405,  0.780233,  0.864805,  0.902192,
+    0.909281, 0.902192, 0.864805,  0.784792,  0.778746,  0.785343,  0.778746,  0.784792,
+    0.824182, 0.831803, 0.824182};
+
+/* The points get_face_chip_details fits with 68 landmarks: 17-67 but the eyebrows (17-26)
+ * and the lower lip (55-59, 65-67): nose 27-35, eyes 36-47, upper lip 48-54 and 60-64. */
+static int fitted68(int point)
+{
+    return point >= 27 && !(point >= 55 && point <= 59) && point <= 64;
+}
 
 void fr_align_scratch_free(fr_align_scratch *s)
 {
@@ -52,36 +69,66 @@ static uint8_t *scratch_get(fr_align_scratch *s, size_t size)
     return s->data;
 }
 
-void fr_dlib_template(int size, double padding, double points[5][2])
+/* A mean-face point in a size x size chip with padding (get_face_chip_details). */
+static void to_chip(const double unit[2], int size, double padding, double out[2])
 {
-    double unit[5][2] = {{0, 0}, {0, 0}, {NOSE_TIP[0], NOSE_TIP[1]},
-                         {MOUTH_LEFT[0], MOUTH_LEFT[1]}, {MOUTH_RIGHT[0], MOUTH_RIGHT[1]}};
-    for (int i = 0; i < 6; i++) {
-        unit[0][0] += EYE_LEFT_X[i] / 6;
-        unit[0][1] += EYE_LEFT_Y[i] / 6;
-        unit[1][0] += EYE_RIGHT_X[i] / 6;
-        unit[1][1] += EYE_RIGHT_Y[i] / 6;
-    }
-    for (int i = 0; i < 5; i++)
-        for (int k = 0; k < 2; k++)
-            points[i][k] = (padding + unit[i][k]) / (2 * padding + 1) * size;
+    for (int k = 0; k < 2; k++)
+        out[k] = (padding + unit[k]) / (2 * padding + 1) * size;
 }
 
-void fr_dlib_chip_transform(const fr_face *face, int size, double padding, double m[6])
+
+void fr_dlib_template(int size, double padding, double points[5][2])
 {
-    double from[5][2];
-    fr_dlib_template(size, padding, from);
-    /* least-squares similarity chip -> image: q = [a -b; b a] (p - mp) + mq */
-    double mp[2] = {0, 0}, mq[2] = {0, 0};
+    /* MTCNN's eyes are the centres of the eye contours 36-41 and 42-47 (means taken in the
+     * unit square, then placed in the chip) */
+    enum { LEFT_EYE = 36 - MEAN_FIRST, RIGHT_EYE = 42 - MEAN_FIRST, NOSE_TIP = 30 - MEAN_FIRST,
+           MOUTH_LEFT = 48 - MEAN_FIRST, MOUTH_RIGHT = 54 - MEAN_FIRST };
+    double unit[5][2] = {{0, 0},
+                         {0, 0},
+                         {MEAN_X[NOSE_TIP], MEAN_Y[NOSE_TIP]},
+                         {MEAN_X[MOUTH_LEFT], MEAN_Y[MOUTH_LEFT]},
+                         {MEAN_X[MOUTH_RIGHT], MEAN_Y[MOUTH_RIGHT]}};
+    for (int i = 0; i < 6; i++) {
+        unit[FR_EYE_LEFT][0] += MEAN_X[LEFT_EYE + i] / 6;
+        unit[FR_EYE_LEFT][1] += MEAN_Y[LEFT_EYE + i] / 6;
+        unit[FR_EYE_RIGHT][0] += MEAN_X[RIGHT_EYE + i] / 6;
+        unit[FR_EYE_RIGHT][1] += MEAN_Y[RIGHT_EYE + i] / 6;
+    }
     for (int i = 0; i < 5; i++)
+        to_chip(unit[i], size, padding, points[i]);
+}
+
+int fr_dlib_template68(int size, double padding, int index[FR_DLIB68_FITTED],
+                       double points[FR_DLIB68_FITTED][2])
+{
+    int n = 0;
+    for (int i = 0; i < FR_LANDMARK68_COUNT - MEAN_FIRST; i++)
+        if (fitted68(MEAN_FIRST + i) && n < FR_DLIB68_FITTED) {
+            double unit[2] = {MEAN_X[i], MEAN_Y[i]};
+            index[n] = MEAN_FIRST + i;
+            to_chip(unit, size, padding, points[n++]);
+        }
+    return n;
+}
+
+/* dlib's chip_details(from, to, size): T = the least-squares similarity from the template
+ * points `from` to the landmarks `to`; its rotation and scale give a rectangle of side
+ * size * scale centred on T(size / 2, size / 2) (dlib's centered_drect: right - left =
+ * side - 1), whose corners the chip's corners map onto. */
+static void chip_transform(const double (*from)[2], const double (*to)[2], int n, int size,
+                           double m[6])
+{
+    /* q = [a -b; b a] (p - mp) + mq */
+    double mp[2] = {0, 0}, mq[2] = {0, 0};
+    for (int i = 0; i < n; i++)
         for (int k = 0; k < 2; k++) {
-            mp[k] += from[i][k] / 5;
-            mq[k] += face->landmarks[i][k] / 5.0;
+            mp[k] += from[i][k] / n;
+            mq[k] += to[i][k] / n;
         }
     double num_a = 0, num_b = 0, den = 0;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < n; i++) {
         double px = from[i][0] - mp[0], py = from[i][1] - mp[1];
-        double qx = face->landmarks[i][0] - mq[0], qy = face->landmarks[i][1] - mq[1];
+        double qx = to[i][0] - mq[0], qy = to[i][1] - mq[1];
         num_a += px * qx + py * qy;
         num_b += px * qy - py * qx;
         den += px * px + py * py;
@@ -104,6 +151,28 @@ void fr_dlib_chip_transform(const fr_face *face, int size, double padding, doubl
     m[3] = (tr[1] - tl[1]) * step;
     m[4] = (bl[1] - tl[1]) * step;
     m[5] = tl[1];
+}
+
+void fr_dlib_chip_transform(const fr_face *face, int size, double padding, double m[6])
+{
+    double from[5][2], to[5][2];
+    fr_dlib_template(size, padding, from);
+    for (int i = 0; i < 5; i++)
+        for (int k = 0; k < 2; k++)
+            to[i][k] = face->landmarks[i][k];
+    chip_transform((const double (*)[2])from, (const double (*)[2])to, 5, size, m);
+}
+
+void fr_dlib_chip_transform68(const fr_landmarks68 *landmarks, int size, double padding,
+                              double m[6])
+{
+    int index[FR_DLIB68_FITTED];
+    double from[FR_DLIB68_FITTED][2], to[FR_DLIB68_FITTED][2];
+    int n = fr_dlib_template68(size, padding, index, from);
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < 2; k++)
+            to[i][k] = landmarks->points[index[i]][k];
+    chip_transform((const double (*)[2])from, (const double (*)[2])to, n, size, m);
 }
 
 /* dlib's interpolate_bilinear over a (w, h) image, black outside, truncated to 8 bits. */
@@ -143,14 +212,10 @@ static void halve(const uint8_t *src, size_t stride, long w, long h, uint8_t *ds
         }
 }
 
-fr_status fr_align_dlib(const fr_image *im, const fr_face *face, int size, double padding,
-                        fr_align_scratch *scratch, uint8_t *out)
+/* dlib's extract_image_chip for the chip-to-image mapping m. */
+static fr_status extract_chip(const fr_image *im, const double m[6], int size,
+                              fr_align_scratch *scratch, uint8_t *out)
 {
-    if (!im || !im->pixels || im->width <= 0 || im->height <= 0 || size < 8 || size > 4096 ||
-        !(padding >= 0 && padding <= 4))
-        return fr_fail(FR_E_INVALID, "face chip: bad arguments");
-    double m[6];
-    fr_dlib_chip_transform(face, size, padding, m);
     double scale = hypot(m[0], m[3]);
     if (!isfinite(scale) || !isfinite(m[2]) || !isfinite(m[5]) || scale <= 0)
         return fr_fail(FR_E_INVALID, "face chip: degenerate landmarks");
@@ -203,6 +268,32 @@ fr_status fr_align_dlib(const fr_image *im, const fr_face *face, int size, doubl
                     m[3] / f, m[4] / f, (m[5] - ry0 - shift) / f};
     sample_chip(cur, (int)w, (int)h, ml, size, out);
     return FR_OK;
+}
+
+static int valid_chip(const fr_image *im, int size, double padding)
+{
+    return im && im->pixels && im->width > 0 && im->height > 0 && size >= 8 && size <= 4096 &&
+           padding >= 0 && padding <= 4;
+}
+
+fr_status fr_align_dlib(const fr_image *im, const fr_face *face, int size, double padding,
+                        fr_align_scratch *scratch, uint8_t *out)
+{
+    if (!valid_chip(im, size, padding))
+        return fr_fail(FR_E_INVALID, "face chip: bad arguments");
+    double m[6];
+    fr_dlib_chip_transform(face, size, padding, m);
+    return extract_chip(im, m, size, scratch, out);
+}
+
+fr_status fr_align_dlib68(const fr_image *im, const fr_landmarks68 *landmarks, int size,
+                          double padding, fr_align_scratch *scratch, uint8_t *out)
+{
+    if (!valid_chip(im, size, padding))
+        return fr_fail(FR_E_INVALID, "face chip: bad arguments");
+    double m[6];
+    fr_dlib_chip_transform68(landmarks, size, padding, m);
+    return extract_chip(im, m, size, scratch, out);
 }
 
 fr_status fr_align_facenet(const fr_image *im, const fr_face *face, int size, int margin,

@@ -56,11 +56,21 @@ void fr_detector_free(fr_detector *detector);
  * next call. An image too small for the smallest face has none. */
 fr_status fr_detector_run(fr_detector *detector, const fr_image *images, int n, fr_faces *out);
 
-/* The image's main face, the one FaceNet's aligner keeps (align_dataset_mtcnn.py): the
- * largest box area less twice the squared distance of its centre from the image's centre,
- * i.e. the largest face unless another is much nearer the middle (a photo is taken of the
- * person in its centre: in LFW a bigger face behind the subject is common). -1 when there is
- * none. width, height: the image's. */
-int fr_faces_main(const fr_faces *faces, int width, int height);
+/* Which face is an image's main one:
+ *   FR_FACE_LARGEST  the largest box (area), the first of equals (the default)
+ *   FR_FACE_CENTRAL  the one FaceNet's aligner keeps (align_dataset_mtcnn.py): the largest
+ *                    box area less twice the squared distance of its centre from the
+ *                    image's centre, i.e. the largest face unless another is much nearer the
+ *                    middle (FaceNet's LFW protocol: LFW's subject is centred by construction,
+ *                    and a bigger face behind the subject is common) */
+typedef enum fr_face_rule { FR_FACE_LARGEST = 0, FR_FACE_CENTRAL } fr_face_rule;
+
+/* "largest", "central" */
+const char *fr_face_rule_name(fr_face_rule rule);
+fr_status fr_face_rule_parse(const char *name, fr_face_rule *out);
+
+/* The index of the image's main face by `rule`, -1 when there is none. width, height: the
+ * image's. */
+int fr_faces_main(const fr_faces *faces, int width, int height, fr_face_rule rule);
 
 #endif

@@ -689,15 +689,32 @@ fr_status fr_detector_run(fr_detector *d, const fr_image *images, int n, fr_face
     return FR_OK;
 }
 
-int fr_faces_main(const fr_faces *faces, int width, int height)
+const char *fr_face_rule_name(fr_face_rule rule)
+{
+    return rule == FR_FACE_CENTRAL ? "central" : "largest";
+}
+
+fr_status fr_face_rule_parse(const char *name, fr_face_rule *out)
+{
+    if (strcmp(name, "largest") == 0)
+        *out = FR_FACE_LARGEST;
+    else if (strcmp(name, "central") == 0)
+        *out = FR_FACE_CENTRAL;
+    else
+        return fr_fail(FR_E_INVALID, "unknown face rule '%s' (largest, central)", name);
+    return FR_OK;
+}
+
+int fr_faces_main(const fr_faces *faces, int width, int height, fr_face_rule rule)
 {
     int best = -1;
     double best_value = 0;
     for (int i = 0; i < faces->count; i++) {
         const float *b = faces->faces[i].box;
         double area = ((double)b[2] - b[0]) * ((double)b[3] - b[1]);
-        double dx = ((double)b[0] + b[2]) / 2 - width / 2.0, dy = ((double)b[1] + b[3]) / 2 - height / 2.0;
-        double value = area - 2.0 * (dx * dx + dy * dy);
+        double dx = ((double)b[0] + b[2]) / 2 - width / 2.0;
+        double dy = ((double)b[1] + b[3]) / 2 - height / 2.0;
+        double value = rule == FR_FACE_CENTRAL ? area - 2.0 * (dx * dx + dy * dy) : area;
         if (best < 0 || value > best_value) {
             best_value = value;
             best = i;

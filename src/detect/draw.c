@@ -36,11 +36,11 @@ static void rectangle(fr_image *im, const float *box, int thick, const uint8_t r
     }
 }
 
-void fr_draw_faces(fr_image *im, const fr_face *faces, int count)
+void fr_draw_faces(fr_image *im, const fr_face *faces, int count, fr_face_rule rule)
 {
     static const uint8_t green[3] = {0, 230, 0}, yellow[3] = {255, 220, 0}, red[3] = {255, 0, 0};
     fr_faces list = {faces, count};
-    int main_face = fr_faces_main(&list, im->width, im->height);
+    int main_face = fr_faces_main(&list, im->width, im->height, rule);
     int side = im->width < im->height ? im->width : im->height;
     int thick = side >= 600 ? 3 : side >= 200 ? 2 : 1, dot = thick;
     for (int i = 0; i < count; i++) {

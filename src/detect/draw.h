@@ -9,8 +9,9 @@
 #include "detect/detect.h"
 #include "facerec.h"
 
-/* Boxes (green, the main face yellow: fr_faces_main) and landmarks (red dots), in place. */
-void fr_draw_faces(fr_image *image, const fr_face *faces, int count);
+/* Boxes (green, the main face by `rule` yellow: fr_faces_main) and landmarks (red dots), in
+ * place. */
+void fr_draw_faces(fr_image *image, const fr_face *faces, int count, fr_face_rule rule);
 
 /* Atomic writes (temporary name, then renamed). quality: 1..100. */
 fr_status fr_image_save_jpeg(const fr_image *image, const char *path, int quality);

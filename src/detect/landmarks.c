@@ -124,6 +124,16 @@ fr_status fr_landmarker_new(const fr_model *net, const fr_runner_options *option
     if (o.max_batch <= 0)
         o.max_batch = DEFAULT_BATCH;
     fr_status st = fr_runner_new(net, &o, &lm->runner);
+    /* On the CPU one face a run: a face's landmarks then never depend on the faces it came
+     * with (the GEMMs' blocking follows the batch, moving points by ~3e-5 px, enough to flip a
+     * truncated chip pixel), so `detect --chips` and `embed` cut the same chip; it costs ~5%
+     * (the 56x56 maps keep the GEMMs large). A GPU takes the batch. */
+    if (!st && strcmp(fr_runner_backend(lm->runner), "cpu") == 0 && o.max_batch > 1) {
+        fr_runner_free(lm->runner);
+        lm->runner = NULL;
+        o.max_batch = 1;
+        st = fr_runner_new(net, &o, &lm->runner);
+    }
     if (!st) {
         lm->batch = fr_runner_max_batch(lm->runner);
         size_t image = (size_t)FR_LANDMARK68_SIZE * FR_LANDMARK68_SIZE * 3;

@@ -50,7 +50,7 @@ void fr_landmark68_map(const fr_landmark68_frame *frame, const float *outputs,
 typedef struct fr_landmarker fr_landmarker;
 
 /* A runner for `net` (which must outlive it) taking up to options->max_batch faces a run
- * (0: 16). */
+ * (0: 16) on a GPU, one on the CPU (so results never depend on the batch). */
 fr_status fr_landmarker_new(const fr_model *net, const fr_runner_options *options,
                             fr_landmarker **out);
 void fr_landmarker_free(fr_landmarker *landmarker);

@@ -12,8 +12,10 @@
  * With alignment a worker claims up to ALIGN_GROUP inputs of one batch at once, decodes
  * them, finds their faces together (on the CPU each worker owns a detector: its P/R/O-Net
  * runners and scratch; on a GPU one detector serves all workers in turn, so the device holds
- * one set of cuDNN plans and buffers, not one per thread) and writes into each slot the chips
- * its input yields: the first into the batch's
+ * one set of cuDNN plans and buffers, not one per thread), with 68-point alignment runs the
+ * landmark network once over the faces those inputs yield (a landmarker per worker, or one
+ * shared on a GPU, likewise), and writes into each slot the chips its input yields: the
+ * first into the batch's
  * pixels, more (all_faces) into the slot's own store. Since a batch may then hold more chips
  * than B, the main thread cuts it into chunks of at most B chips, each listing the results
  * it answers in input order, and keeps one chunk in flight.
@@ -31,6 +33,7 @@
 #include "core/error.h"
 #include "core/pool.h"
 #include "detect/align.h"
+#include "detect/landmarks.h"
 #include "detect/source.h"
 #include "engine/backend.h"
 #include "model/model_internal.h"
@@ -61,9 +64,15 @@ typedef struct batch_buffer {
 /* A decode worker's own detection state (alignment only). */
 typedef struct worker_state {
     fr_detector *detector;
+    fr_landmarker *landmarker; /* 68-point alignment */
     fr_align_scratch scratch;
     fr_image images[ALIGN_GROUP];
     fr_source_scale scales[ALIGN_GROUP];
+    /* 68-point alignment: the faces of a group to align and their landmarks, in order */
+    const fr_image **lm_images;
+    const fr_face **lm_faces;
+    fr_landmarks68 *lm_points;
+    size_t lm_cap;
 } worker_state;
 
 typedef struct worker_arg {
@@ -100,8 +109,11 @@ struct fr_embedder {
     fr_mtcnn *mtcnn;     /* with alignment */
     worker_state *workers; /* with alignment: one per decode thread */
     fr_detector *shared_detector; /* with alignment on a GPU: the workers' one detector */
-    pthread_mutex_t detect_lock;  /* serializes the shared detector */
+    fr_model *landmark_net;       /* 68-point alignment: face-api's landmark network */
+    fr_landmarker *shared_landmarker; /* ... on a GPU: the workers' one landmarker */
+    pthread_mutex_t detect_lock;  /* serializes the shared detector and landmarker */
     chip_kind chip;
+    int use68;           /* dlib chips from 68 landmarks (else from MTCNN's 5) */
 
     /* the run in progress */
     pthread_mutex_t lock;
@@ -119,26 +131,69 @@ const char *fr_align_name(fr_align_mode mode)
     case FR_ALIGN_NONE: return "none";
     case FR_ALIGN_AUTO: return "auto";
     case FR_ALIGN_MTCNN: return "mtcnn";
+    case FR_ALIGN_LANDMARKS68: return "landmarks68";
     }
     return "?";
 }
 
+fr_align_mode fr_align_auto(const char *arch)
+{
+    return strcmp(arch, "dlib") == 0 ? FR_ALIGN_LANDMARKS68 : FR_ALIGN_MTCNN;
+}
+
 fr_status fr_align_parse(const char *name, fr_align_mode *out)
 {
-    static const fr_align_mode modes[] = {FR_ALIGN_NONE, FR_ALIGN_AUTO, FR_ALIGN_MTCNN};
+    static const fr_align_mode modes[] = {FR_ALIGN_NONE, FR_ALIGN_AUTO, FR_ALIGN_MTCNN,
+                                          FR_ALIGN_LANDMARKS68};
     for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
         if (strcmp(name, fr_align_name(modes[i])) == 0) {
             *out = modes[i];
             return FR_OK;
         }
-    return fr_fail(FR_E_INVALID, "unknown alignment '%s' (none, auto, mtcnn)", name);
+    return fr_fail(FR_E_INVALID, "unknown alignment '%s' (none, auto, mtcnn, landmarks68)", name);
 }
 
-/* The detector weights and one detector per decode thread. */
+/* The 68-point landmark network and a landmarker per decode thread (one shared on a GPU). */
+static fr_status start_landmarks(fr_embedder *e, int shared)
+{
+    char path[4096];
+    const char *file = e->options.landmarks;
+    fr_status st = FR_OK;
+    if (!file) {
+        st = fr_model_default_path("landmark68", path, sizeof path);
+        if (st)
+            return fr_fail(st, "dlib chips from 68 landmarks need face-api's landmark network "
+                           "(or --align mtcnn): %s", fr_error_message());
+        file = path;
+    }
+    st = fr_landmark68_load(file, &e->landmark_net);
+    fr_runner_options ro;
+    memset(&ro, 0, sizeof ro);
+    ro.device = e->options.runner.device;
+    ro.precision = e->options.runner.precision;
+    ro.threads = 1; /* the decode threads are the parallelism */
+    if (!st && shared)
+        st = fr_landmarker_new(e->landmark_net, &ro, &e->shared_landmarker);
+    for (int i = 0; i < e->threads && !st; i++) {
+        if (shared)
+            e->workers[i].landmarker = e->shared_landmarker;
+        else
+            st = fr_landmarker_new(e->landmark_net, &ro, &e->workers[i].landmarker);
+    }
+    return st;
+}
+
+/* The detector weights and one detector per decode thread; the landmark network where
+ * dlib chips are cut from 68 points. */
 static fr_status start_alignment(fr_embedder *e)
 {
     const char *arch = e->model->info.arch;
     e->chip = strcmp(arch, "dlib") == 0 ? CHIP_DLIB : CHIP_FACENET;
+    fr_align_mode mode = e->options.align == FR_ALIGN_AUTO ? fr_align_auto(arch) : e->options.align;
+    if (mode == FR_ALIGN_LANDMARKS68 && e->chip != CHIP_DLIB)
+        return fr_fail(FR_E_INVALID, "--align landmarks68 makes dlib chips; the %s model takes "
+                       "FaceNet's crop of the MTCNN box (--align mtcnn or auto)", arch);
+    e->use68 = mode == FR_ALIGN_LANDMARKS68;
     char path[4096];
     const char *file = e->options.detector;
     fr_status st = FR_OK;
@@ -161,14 +216,16 @@ static fr_status start_alignment(fr_embedder *e)
     dopt.runner.precision = e->options.runner.precision;
     dopt.runner.threads = 1;   /* the decode threads are the parallelism */
     dopt.runner.max_batch = ALIGN_GROUP;
-    if (strcmp(fr_runner_backend(e->runner), "cuda") == 0) {
+    int shared = strcmp(fr_runner_backend(e->runner), "cuda") == 0;
+    if (shared) {
         st = fr_detector_new(e->mtcnn, &dopt, &e->shared_detector);
         for (int i = 0; i < e->threads && !st; i++)
             e->workers[i].detector = e->shared_detector;
-        return st;
     }
-    for (int i = 0; i < e->threads && !st; i++)
+    for (int i = 0; i < e->threads && !st && !shared; i++)
         st = fr_detector_new(e->mtcnn, &dopt, &e->workers[i].detector);
+    if (!st && e->use68)
+        st = start_landmarks(e, shared);
     return st;
 }
 
@@ -246,11 +303,19 @@ void fr_embedder_free(fr_embedder *e)
     }
     if (e->workers)
         for (int i = 0; i < e->threads; i++) {
+            worker_state *w = &e->workers[i];
             if (!e->shared_detector)
-                fr_detector_free(e->workers[i].detector);
-            fr_align_scratch_free(&e->workers[i].scratch);
+                fr_detector_free(w->detector);
+            if (!e->shared_landmarker)
+                fr_landmarker_free(w->landmarker);
+            fr_align_scratch_free(&w->scratch);
+            free(w->lm_images);
+            free(w->lm_faces);
+            free(w->lm_points);
         }
     fr_detector_free(e->shared_detector);
+    fr_landmarker_free(e->shared_landmarker);
+    fr_model_free(e->landmark_net);
     free(e->workers);
     fr_mtcnn_free(e->mtcnn);
     free(e->chunks[0].entries);
@@ -295,28 +360,44 @@ static void prepare_one(fr_embedder *e, size_t index, batch_buffer *b, int slot)
         b->slots[slot].rows = 1;
 }
 
+/* The chip of one face: from its 68 landmarks where given, else from MTCNN's 5 or box. */
 static fr_status cut_chip(fr_embedder *e, worker_state *w, const fr_image *image,
-                          const fr_face *face, uint8_t *dst)
+                          const fr_face *face, const fr_landmarks68 *landmarks, uint8_t *dst)
 {
     int size = e->model->info.input_size;
+    if (e->chip == CHIP_DLIB && landmarks)
+        return fr_align_dlib68(image, landmarks, size, FR_DLIB_CHIP_PADDING, &w->scratch, dst);
     if (e->chip == CHIP_DLIB)
         return fr_align_dlib(image, face, size, FR_DLIB_CHIP_PADDING, &w->scratch, dst);
     /* FaceNet's margin is 32 at 160 pixels */
     return fr_align_facenet(image, face, size, FR_FACENET_MARGIN * size / 160, &w->scratch, dst);
 }
 
-/* The chips of one detected input: its main face, or all of them. */
+/* The faces an image yields: its main one, or all of them (all_faces), from *first on. */
+static int chosen_faces(const fr_embedder *e, const fr_image *image, const fr_faces *faces,
+                        int *first)
+{
+    *first = 0;
+    if (faces->count == 0)
+        return 0;
+    if (e->options.all_faces)
+        return faces->count;
+    *first = fr_faces_main(faces, image->width, image->height, e->options.face);
+    return 1;
+}
+
+/* The chips of one detected input: its main face, or all of them; landmarks: the chosen
+ * faces' 68 points, in order (68-point alignment), or NULL. */
 static fr_status align_slot(fr_embedder *e, worker_state *w, batch_buffer *b, int slot,
                             const fr_image *image, const fr_faces *faces,
-                            const fr_source_scale *scale)
+                            const fr_source_scale *scale, const fr_landmarks68 *landmarks)
 {
     slot_faces *sf = &b->slots[slot];
     sf->face_count = faces->count;
     if (faces->count == 0)
         return fr_fail(FR_E_NO_FACE, "no face found");
-    int all = e->options.all_faces;
-    int first = all ? 0 : fr_faces_main(faces, image->width, image->height);
-    int rows = all ? faces->count : 1;
+    int first;
+    int rows = chosen_faces(e, image, faces, &first);
     if (rows > sf->capacity) {
         fr_face *f = realloc(sf->faces, (size_t)rows * sizeof *f);
         if (f)
@@ -332,7 +413,7 @@ static fr_status align_slot(fr_embedder *e, worker_state *w, batch_buffer *b, in
         const fr_face *face = &faces->faces[first + r];
         uint8_t *dst = r == 0 ? b->pixels + (size_t)slot * e->image_bytes
                               : sf->extra + (size_t)(r - 1) * e->image_bytes;
-        fr_status st = cut_chip(e, w, image, face, dst);
+        fr_status st = cut_chip(e, w, image, face, landmarks ? &landmarks[r] : NULL, dst);
         if (st)
             return st;
         sf->faces[r] = *face;
@@ -343,8 +424,45 @@ static fr_status align_slot(fr_embedder *e, worker_state *w, batch_buffer *b, in
     return FR_OK;
 }
 
+/* 68-point alignment: the landmarks of the faces the nd detected images of a group yield,
+ * one landmark network pass for all, into w->lm_points from lm_first[d] on for image d. */
+static fr_status find_landmarks(fr_embedder *e, worker_state *w, const int *which, int nd,
+                                const fr_faces *faces, int *lm_first)
+{
+    size_t total = 0;
+    for (int d = 0; d < nd; d++)
+        total += (size_t)faces[d].count;
+    if (total > w->lm_cap) {
+        const fr_image **im = realloc(w->lm_images, total * sizeof *im);
+        if (im)
+            w->lm_images = im;
+        const fr_face **fa = realloc(w->lm_faces, total * sizeof *fa);
+        if (fa)
+            w->lm_faces = fa;
+        fr_landmarks68 *pt = realloc(w->lm_points, total * sizeof *pt);
+        if (pt)
+            w->lm_points = pt;
+        if (!im || !fa || !pt)
+            return fr_fail(FR_E_NOMEM, "out of memory for the landmarks of %zu faces", total);
+        w->lm_cap = total;
+    }
+    int n = 0;
+    for (int d = 0; d < nd; d++) {
+        const fr_image *image = &w->images[which[d]];
+        int first, rows = chosen_faces(e, image, &faces[d], &first);
+        lm_first[d] = n;
+        for (int r = 0; r < rows; r++) {
+            w->lm_images[n] = image;
+            w->lm_faces[n++] = &faces[d].faces[first + r];
+        }
+    }
+    return n ? fr_landmarker_run(w->landmarker, w->lm_images, w->lm_faces, n, w->lm_points)
+             : FR_OK;
+}
+
 /* With alignment: decodes inputs [first, first + k) of batch buffer b, finds the faces of
- * those that are not already chips (one detector run for all) and cuts their chips. */
+ * those that are not already chips (one detector run for all), their landmarks where chips
+ * are cut from 68 points (one landmark run for all), and cuts their chips. */
 static void prepare_group(fr_embedder *e, worker_state *w, size_t first, int k, batch_buffer *b)
 {
     fr_decode_options dopt = {0};
@@ -374,11 +492,14 @@ static void prepare_group(fr_embedder *e, worker_state *w, size_t first, int k, 
         }
     }
     fr_faces faces[ALIGN_GROUP];
+    int lm_first[ALIGN_GROUP];
     fr_status st = FR_OK;
     if (nd) {
         if (e->shared_detector)
             pthread_mutex_lock(&e->detect_lock);
         st = fr_detector_run(w->detector, detect, nd, faces);
+        if (!st && e->use68)
+            st = find_landmarks(e, w, which, nd, faces, lm_first);
         if (e->shared_detector)
             pthread_mutex_unlock(&e->detect_lock);
     }
@@ -392,7 +513,8 @@ static void prepare_group(fr_embedder *e, worker_state *w, size_t first, int k, 
         if (st)
             fr_error_restore(detector_error);
         else
-            sj = align_slot(e, w, b, slot, &w->images[j], &faces[d], &w->scales[j]);
+            sj = align_slot(e, w, b, slot, &w->images[j], &faces[d], &w->scales[j],
+                            e->use68 && w->lm_points ? w->lm_points + lm_first[d] : NULL);
         if (sj) {
             fr_error_prefix(e->paths[first + (size_t)j]);
             fail_slot(b, slot, sj);

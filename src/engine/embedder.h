@@ -9,9 +9,11 @@
  * reported to the sink with its error and the batch goes on without it.
  *
  * With alignment (detect/), the decode threads also find the faces (MTCNN, a few images
- * at a time) and cut each into the crop the model was trained on (detect/align.h); an image
- * yields its main face (fr_faces_main), or one result per face (all_faces), or, without a face, an
- * FR_E_NO_FACE result: never an embedding of something that is not a face.
+ * at a time) and cut each into the crop the model was trained on (detect/align.h): dlib chips
+ * from face-api's 68 landmarks (detect/landmarks.h, run over the faces of those images
+ * together) or from MTCNN's 5, FaceNet crops from MTCNN's box; an image yields its main face
+ * (fr_faces_main by the face rule), or one result per face (all_faces), or, without a face,
+ * an FR_E_NO_FACE result: never an embedding of something that is not a face.
  */
 #ifndef FR_ENGINE_EMBEDDER_H
 #define FR_ENGINE_EMBEDDER_H
@@ -24,13 +26,19 @@
 #define FR_EMBED_BUFFERS 3
 
 typedef enum fr_align_mode {
-    FR_ALIGN_NONE = 0, /* the whole image, resized by the model's preprocessing */
-    FR_ALIGN_AUTO,     /* detect and align, except images of exactly the model's input size
-                          (already face chips, e.g. dlib's 150x150 or FaceNet's 160x160) */
-    FR_ALIGN_MTCNN     /* detect and align every image */
+    FR_ALIGN_NONE = 0,  /* the whole image, resized by the model's preprocessing */
+    FR_ALIGN_AUTO,      /* detect and align, except images of exactly the model's input size
+                           (already face chips, e.g. dlib's 150x150 or FaceNet's 160x160), the
+                           model's own way: dlib as landmarks68, irv1 as mtcnn */
+    FR_ALIGN_MTCNN,     /* detect and align every image by MTCNN's box and 5 landmarks */
+    FR_ALIGN_LANDMARKS68 /* detect every image; dlib chips from face-api's 68 landmarks */
 } fr_align_mode;
 
-/* "none", "auto", "mtcnn" */
+/* What `auto` means for a model's arch: FR_ALIGN_LANDMARKS68 for dlib, FR_ALIGN_MTCNN for
+ * the others (irv1 keeps FaceNet's MTCNN crop). */
+fr_align_mode fr_align_auto(const char *arch);
+
+/* "none", "auto", "mtcnn", "landmarks68" */
 const char *fr_align_name(fr_align_mode mode);
 fr_status fr_align_parse(const char *name, fr_align_mode *out);
 
@@ -57,7 +65,10 @@ typedef struct fr_embedder_options {
     int progress;       /* 1: images/s and ETA on stderr */
     fr_align_mode align;
     int all_faces;      /* with alignment: one result per face instead of the main one */
+    fr_face_rule face;  /* with alignment: which face is the main one */
     const char *detector; /* MTCNN weights (NULL: mtcnn.frw in the weights directory) */
+    const char *landmarks; /* landmark68 weights (NULL: landmark68.frw in the weights
+                              directory), for 68-point alignment */
 } fr_embedder_options;
 
 typedef struct fr_embedder fr_embedder;
