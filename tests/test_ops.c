@@ -311,6 +311,7 @@ static int g_pools_add(fr_graph *g, int x)
     int a = fr_graph_pool(g, "avg 3/2 same (edge windows)", FR_OP_AVG_POOL, x, -1, 3, 2, FR_PAD_SAME);
     int v = fr_graph_pool(g, "avg 2/2 valid", FR_OP_AVG_POOL, x, -1, 2, 2, FR_PAD_VALID);
     int s = fr_graph_add(g, "add", m, a, g->tensors[m].h, g->tensors[m].w, 8, FR_ACT_NONE);
+    s = fr_graph_add(g, "add + relu", s, a, g->tensors[m].h, g->tensors[m].w, 8, FR_ACT_RELU);
     int c = conv(g, "3x3/2 valid, smaller", s, -1, 16, 3, 3, 2, FR_PAD_VALID, FR_ACT_NONE);
     /* dlib's down block: channels and one row/column zero-extended */
     int big = fr_graph_add(g, "zero-extended add", v, c,
