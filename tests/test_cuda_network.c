@@ -1,5 +1,5 @@
 /*
- * test_cuda_network.c: both whole networks on the GPU against the CPU backend, in every
+ * test_cuda_network.c: the whole networks on the GPU against the CPU backend, in every
  * precision: dlib with its real weights (FACEREC_WEIGHTS/dlib.frw), irv1 with random weights
  * in the real Keras layout (FACEREC_IRV1_FRW, or made here by tests/ref/keras_irv1/make_h5.py
  * and `facerec convert` as test_irv1_keras does), under both of its preprocessings (x/255 and
@@ -9,6 +9,13 @@
  * engine's submit/collect (16, 16, then a partial 5 that runs padded in the 8 bucket), and
  * the same images in one padded batch of a runner planned for 64. Outputs are poisoned before
  * every run.
+ *
+ * Also face-api's 68-point landmark network (FACEREC_WEIGHTS/landmark68.frw, depthwise
+ * convolutions on the backend's own kernel) on the same kind of inputs, pipelined 16/16/5:
+ * its 136 outputs in pixels of the 112x112 input must lie within 0.01 px of the CPU's in
+ * fp32 and 0.5 px in tf32 and fp16 (25 convolutions, ~2^-11 relative rounding each, on
+ * outputs of ~60 px: ~0.1 px expected; 0.5 px is what the face-api check allows the whole
+ * CPU pipeline). Skipped where the weights were not fetched.
  *
  * Compared: the L2-normalized embeddings, by L2 distance per image (max over images).
  * Tolerances: fp32 1e-4 (the CPU against float64 measures ~1e-6 on irv1); tf32 and fp16 3e-2,
@@ -142,6 +149,59 @@ static void check_model(fr_model *model, const char *what, const uint8_t *inputs
     free(got);
 }
 
+/* The landmark network: outputs x 112 (pixels of its input) against the CPU's. */
+static void check_landmarks(fr_model *model, const uint8_t *inputs)
+{
+    enum { OUT = 136 };
+    float *want = malloc((size_t)N * OUT * sizeof(float));
+    float *got = malloc((size_t)N * OUT * sizeof(float));
+    fr_runner_options cpu_opt = {FR_DEVICE_CPU, FR_PRECISION_DEFAULT, N, 0};
+    fr_runner *cpu;
+    CHECK_OK(fr_runner_new(model, &cpu_opt, &cpu));
+    if (!fr_test_failures) {
+        poison(want, (size_t)N * OUT);
+        CHECK_OK(fr_runner_run(cpu, inputs, N, want));
+        fr_runner_free(cpu);
+    }
+    size_t image_bytes = 112 * 112 * 3;
+    const struct {
+        fr_precision precision;
+        double tolerance;
+    } precisions[] = {{FR_PRECISION_FP32, 0.01}, {FR_PRECISION_TF32, 0.5},
+                      {FR_PRECISION_FP16, 0.5}};
+    for (size_t p = 0; p < sizeof precisions / sizeof precisions[0] && !fr_test_failures; p++) {
+        fr_runner_options opt = {FR_DEVICE_CUDA, precisions[p].precision, 16, 0};
+        fr_runner *r;
+        fr_status st = fr_runner_new(model, &opt, &r);
+        CHECK_OK(st);
+        if (st)
+            continue;
+        printf("landmark68 %s: %s\n", fr_precision_name(precisions[p].precision),
+               fr_runner_describe(r));
+        poison(got, (size_t)N * OUT);
+        int starts[3] = {0, 16, 32}, sizes[3] = {16, 16, N - 32};
+        for (int b = 0; b < 3; b++) {
+            CHECK_OK(fr_runner_submit(r, inputs + (size_t)starts[b] * image_bytes, sizes[b]));
+            int n = -1;
+            if (b >= 1)
+                CHECK_OK(fr_runner_collect(r, got + (size_t)starts[b - 1] * OUT, &n));
+        }
+        int n = -1;
+        CHECK_OK(fr_runner_collect(r, got + (size_t)starts[2] * OUT, &n));
+        fr_runner_free(r);
+        double worst = 0;
+        for (size_t i = 0; i < (size_t)N * OUT; i++) {
+            double d = fabs((double)got[i] - want[i]) * 112;
+            worst = isnan(d) ? INFINITY : fmax(worst, d); /* a NaN never passes */
+        }
+        printf("landmark68 %s: max |GPU - CPU| %.3g px of the 112x112 input (tolerance %.2g)\n",
+               fr_precision_name(precisions[p].precision), worst, precisions[p].tolerance);
+        CHECK(worst <= precisions[p].tolerance);
+    }
+    free(want);
+    free(got);
+}
+
 /* Real faces (prepared by the model's own geometry) and noise. */
 static uint8_t *make_inputs(const fr_model *model, size_t *image_bytes)
 {
@@ -189,6 +249,17 @@ int main(void)
     check_model(model, "dlib", inputs, image_bytes);
     free(inputs);
     fr_model_free(model);
+
+    /* the landmark network of 68-point alignment */
+    snprintf(path, sizeof path, "%s/landmark68.frw", fr_test_env("FACEREC_WEIGHTS"));
+    if (fr_model_load(path, &model) == FR_OK) {
+        inputs = make_inputs(model, &image_bytes);
+        check_landmarks(model, inputs);
+        free(inputs);
+        fr_model_free(model);
+    } else {
+        printf("landmark68 skipped: %s\n", fr_error_message());
+    }
 
     /* irv1: random weights in the Keras layout, converted */
     const char *irv1 = getenv("FACEREC_IRV1_FRW");
