@@ -71,6 +71,7 @@ with lzma.open(os.path.join(carry, "weights", "dlib.frw.xz")) as f, \
         open(os.path.join(work, "weights", "dlib.frw"), "wb") as g:
     shutil.copyfileobj(f, g)
 shutil.copy(os.path.join(carry, "weights", "mtcnn.frw"), os.path.join(work, "weights"))
+shutil.copy(os.path.join(carry, "weights", "landmark68.frw"), os.path.join(work, "weights"))
 PY
 search=()
 for d in $($py - <<'PY' 2>/dev/null

@@ -8,7 +8,8 @@
 #     bin/          facerec, the GPU tests, bench_cuda, bench_network (graph export)
 #     libs.tar.xz   the shared libraries those need from this machine, except glibc's and
 #                   libstdc++/libgcc_s (the device's newer ones serve) and CUDA's (the device's)
-#     weights/      dlib.frw.xz (irv1's random weights are made there: 92 MB do not travel)
+#     weights/      dlib.frw.xz, mtcnn.frw, landmark68.frw (irv1's random weights are made
+#                   there: 92 MB do not travel)
 #     data/         the test images, keras-facenet/model.json, and JPEGs for the end-to-end run
 #
 # usage: bench/device_pack.sh [JPEG_COUNT]      (default 1000 LFW images)
@@ -52,6 +53,7 @@ rm -rf "$carry/lib"
 
 xz -T2 -6 -c "$root/weights/dlib.frw" > "$carry/weights/dlib.frw.xz"
 cp "$root/weights/mtcnn.frw" "$carry/weights/"   # the face detector: alignment runs on the GPU too
+cp "$root/weights/landmark68.frw" "$carry/weights/"   # dlib's 68-point chips (default alignment)
 # test images (the paths the GPU tests read) and the Keras graph for irv1's random weights
 mkdir -p "$carry/data/lfw_devtrain/images" "$carry/data/keras-facenet"
 cp -r "$data/happyhouse" "$carry/data/"
