@@ -206,12 +206,14 @@ static fr_status choose_engine(fr_conv_plan *p, cudnnHandle_t handle,
 {
     static const cudnnBackendHeurMode_t modes[2] = {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK};
     char last[512] = "no engine configuration offered";
-    /* Engines compiled at run time (NVRTC) are passed over: compiling costs seconds per shape
-     * at plan time. FACEREC_CUDNN_NVRTC=1 admits them after every precompiled one failed (the
-     * generic runtime-fusion engine is what fuses some graphs, e.g. conv + bias + residual +
-     * ReLU). */
+    /* Precompiled engines first; engines compiled at run time (NVRTC) only when none of those
+     * is offered. On an H200 with cuDNN 9.19 no precompiled engine fuses conv + bias +
+     * residual + ReLU (the residual convolutions of both networks): the runtime-fusion engine
+     * does, for 1.2 s more planning (irv1: 4.1 s instead of 2.9) and 2.7 % more images/s
+     * (bench/RESULTS.md). FACEREC_CUDNN_NVRTC=0 keeps to precompiled engines; where NVRTC
+     * is missing such nodes fall back to convolution + epilogue as before. */
     const char *nvrtc = getenv("FACEREC_CUDNN_NVRTC");
-    int passes = nvrtc && strcmp(nvrtc, "1") == 0 ? 4 : 2;
+    int passes = nvrtc && strcmp(nvrtc, "0") == 0 ? 2 : 4;
     for (int m = 0; m < passes; m++) {
         int allow_runtime_compilation = m >= 2;
         cudnnBackendDescriptor_t heur;
