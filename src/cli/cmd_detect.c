@@ -467,6 +467,11 @@ int fr_cmd_detect(int argc, char **argv)
         }
     }
     free(options);
+    if (g.flip) { /* refused, not ignored: it would suggest mirrored chips or drawings */
+        fr_cli_error("detect", "--flip: detect runs no recognition network (embed, enroll, "
+                     "verify, identify, distmat and pairs take it)");
+        return FR_EXIT_USAGE;
+    }
     if (optind >= argc) {
         fr_cli_error("detect", "give images or directories (see --help)");
         return FR_EXIT_USAGE;

@@ -20,7 +20,8 @@ enum {
     OPT_QUIET,
     OPT_ALIGN,
     OPT_ALL_FACES,
-    OPT_FACE
+    OPT_FACE,
+    OPT_FLIP
 };
 
 const struct option fr_global_long_options[FR_GLOBAL_OPTION_COUNT] = {
@@ -37,6 +38,7 @@ const struct option fr_global_long_options[FR_GLOBAL_OPTION_COUNT] = {
     {"align", required_argument, NULL, OPT_ALIGN},
     {"all-faces", no_argument, NULL, OPT_ALL_FACES},
     {"face", required_argument, NULL, OPT_FACE},
+    {"flip", no_argument, NULL, OPT_FLIP},
 };
 
 void fr_global_defaults(fr_global_options *g)
@@ -142,6 +144,9 @@ int fr_global_option(fr_global_options *g, int code, const char *arg)
             return -1;
         }
         return 1;
+    case OPT_FLIP:
+        g->flip = 1;
+        return 1;
     }
     return 0;
 }
@@ -169,6 +174,11 @@ void fr_global_help(FILE *out)
             "  --face largest|central    the main face: the largest (default), or FaceNet's rule\n"
             "                            (the largest unless another is much nearer the middle:\n"
             "                            FaceNet's LFW protocol)\n"
+            "  --flip                    also run each face mirrored left-right and average the\n"
+            "                            two embeddings (each L2-normalized, summed, normalized;\n"
+            "                            with embed --raw: the mean of the two raw outputs); a\n"
+            "                            second network pass per face; a batch of N holds N/2\n"
+            "                            faces and their mirrors (docs/alignment.md)\n"
             "  --json                    machine-readable output\n"
             "  --quiet                   no progress or summary on stderr\n");
 }

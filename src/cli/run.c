@@ -105,6 +105,7 @@ static int open_common(const char *command, const fr_global_options *g,
     eo.align = g->align;
     eo.all_faces = g->all_faces;
     eo.face = g->face;
+    eo.flip = g->flip;
     st = fr_embedder_new(r->model, &eo, &r->embedder);
     if (st)
         return fr_cli_fail(command, st);

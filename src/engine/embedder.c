@@ -19,6 +19,11 @@
  * pixels, more (all_faces) into the slot's own store. Since a batch may then hold more chips
  * than B, the main thread cuts it into chunks of at most B chips, each listing the results
  * it answers in input order, and keeps one chunk in flight.
+ *
+ * With flip the main thread packs each chip followed by its mirror image (chip 2i, mirror
+ * 2i + 1), so a chunk holds at most B / 2 faces and the runner's planned batch and buffers
+ * serve both passes; emit_chunk folds each pair of outputs into the face's one embedding in
+ * place before the sink sees it.
  */
 #include "engine/embedder.h"
 
@@ -87,7 +92,7 @@ typedef struct chunk_entry {
 
 typedef struct chunk {
     chunk_entry *entries; /* up to 2B: B chips and the failed inputs among them */
-    int count, chips;
+    int count, chips;     /* chips: faces; the runner gets chips x passes images */
     size_t batch;
     int last;             /* the batch's last chunk: its buffer is free once collected */
 } chunk;
@@ -99,6 +104,8 @@ struct fr_embedder {
     fr_runner *runner;
     fr_embedder_options options;
     int batch;           /* B */
+    int passes;          /* network inputs per chip: 2 with flip (the chip, its mirror), else 1 */
+    int chunk_chips;     /* chips a chunk holds: B / passes */
     size_t image_bytes;
     int threads;
     batch_buffer buffers[FR_EMBED_BUFFERS];
@@ -240,12 +247,22 @@ fr_status fr_embedder_new(const fr_model *model, const fr_embedder_options *opti
     pthread_mutex_init(&e->lock, NULL);
     pthread_mutex_init(&e->detect_lock, NULL);
     pthread_cond_init(&e->changed, NULL);
+    e->passes = e->options.flip ? 2 : 1;
+    if (e->options.flip && e->options.runner.max_batch == 1)
+        e->options.runner.max_batch = 2; /* one chip and its mirror */
     fr_status st = fr_runner_new(model, &e->options.runner, &e->runner);
     if (st) {
         fr_embedder_free(e);
         return st;
     }
     e->batch = fr_runner_max_batch(e->runner);
+    e->chunk_chips = e->batch / e->passes;
+    if (e->chunk_chips < 1) {
+        st = fr_fail(FR_E_INVALID, "flipped embeddings need a batch of 2 (a chip and its "
+                     "mirror); the runner planned %d", e->batch);
+        fr_embedder_free(e);
+        return st;
+    }
     int s = model->info.input_size;
     e->image_bytes = (size_t)s * s * 3;
     e->threads = e->options.decode_threads > 0 ? e->options.decode_threads : fr_cpu_count();
@@ -596,11 +613,27 @@ static int batch_inputs(const fr_embedder *e, size_t batch)
     return (int)(e->count - first < (size_t)e->batch ? e->count - first : (size_t)e->batch);
 }
 
-/* The next chunk of a batch from position (*slot, *row): up to B chips packed for the runner
- * and the results they answer, failed inputs included, in input order. */
+/* A chip mirrored left-right: (size, size, 3) uint8, rows kept, pixels reversed within each. */
+static void mirror_chip(const uint8_t *src, uint8_t *dst, int size)
+{
+    for (int y = 0; y < size; y++) {
+        const uint8_t *in = src + (size_t)y * size * 3;
+        uint8_t *out = dst + ((size_t)y * size + (size_t)size - 1) * 3;
+        for (int x = 0; x < size; x++, in += 3, out -= 3) {
+            out[0] = in[0];
+            out[1] = in[1];
+            out[2] = in[2];
+        }
+    }
+}
+
+/* The next chunk of a batch from position (*slot, *row): up to B / passes chips packed for the
+ * runner (each followed by its mirror with flip) and the results they answer, failed inputs
+ * included, in input order. */
 static void build_chunk(fr_embedder *e, const batch_buffer *b, int n, int *slot, int *row,
                         chunk *c)
 {
+    int size = e->model->info.input_size;
     c->count = c->chips = 0;
     while (*slot < n) {
         int s = *slot;
@@ -610,10 +643,13 @@ static void build_chunk(fr_embedder *e, const batch_buffer *b, int n, int *slot,
             continue;
         }
         const slot_faces *sf = &b->slots[s];
-        for (; *row < sf->rows && c->chips < e->batch; (*row)++) {
+        for (; *row < sf->rows && c->chips < e->chunk_chips; (*row)++) {
             const uint8_t *chip = *row == 0 ? b->pixels + (size_t)s * e->image_bytes
                                             : sf->extra + (size_t)(*row - 1) * e->image_bytes;
-            memcpy(e->packed + (size_t)c->chips++ * e->image_bytes, chip, e->image_bytes);
+            uint8_t *dst = e->packed + (size_t)c->chips++ * e->passes * e->image_bytes;
+            memcpy(dst, chip, e->image_bytes);
+            if (e->options.flip)
+                mirror_chip(chip, dst + e->image_bytes, size);
             c->entries[c->count++] = (chunk_entry){s, *row};
         }
         if (*row < sf->rows)
@@ -624,15 +660,33 @@ static void build_chunk(fr_embedder *e, const batch_buffer *b, int n, int *slot,
     c->last = *slot >= n;
 }
 
+/* With flip: outputs 2i (chip i) and 2i + 1 (its mirror) into row i, each normalized and
+ * summed (the caller normalizes the sums), or their mean (raw). In place: row i < 2i was
+ * read by an earlier pair, and row 0 is read element by element as it is written. */
+static void fold_mirrors(float *outputs, int chips, size_t dim, int raw)
+{
+    if (!raw)
+        fr_l2_normalize(outputs, 2 * (size_t)chips, dim);
+    for (int i = 0; i < chips; i++) {
+        const float *chip = outputs + 2 * (size_t)i * dim, *mirror = chip + dim;
+        float *out = outputs + (size_t)i * dim;
+        for (size_t j = 0; j < dim; j++)
+            out[j] = raw ? 0.5f * (chip[j] + mirror[j]) : chip[j] + mirror[j];
+    }
+}
+
 /* Hands a collected chunk's results to the sink. */
 static fr_status emit_chunk(fr_embedder *e, const chunk *c, int good, fr_embed_sink sink, void *ctx)
 {
     const batch_buffer *b = &e->buffers[c->batch % FR_EMBED_BUFFERS];
     size_t dim = (size_t)e->model->info.embedding_size, first = c->batch * (size_t)e->batch;
-    if (good != c->chips)
-        return fr_fail(FR_E_INTERNAL, "runner returned %d embeddings for %d images", good, c->chips);
+    if (good != c->chips * e->passes)
+        return fr_fail(FR_E_INTERNAL, "runner returned %d embeddings for %d images", good,
+                       c->chips * e->passes);
+    if (e->options.flip)
+        fold_mirrors(e->outputs, c->chips, dim, e->options.raw);
     if (!e->options.raw)
-        fr_l2_normalize(e->outputs, (size_t)good, dim);
+        fr_l2_normalize(e->outputs, (size_t)c->chips, dim);
     for (int i = 0, k = 0; i < c->count; i++) {
         int s = c->entries[i].slot, row = c->entries[i].row;
         const slot_faces *sf = &b->slots[s];
@@ -717,7 +771,7 @@ fr_status fr_embed_files(fr_embedder *e, const char *const *paths, size_t count,
             cur = prev == &e->chunks[0] ? &e->chunks[1] : &e->chunks[0];
             cur->batch = batch;
             build_chunk(e, b, batch_inputs(e, batch), &slot, &row, cur);
-            st = fr_runner_submit(e->runner, e->packed, cur->chips);
+            st = fr_runner_submit(e->runner, e->packed, cur->chips * e->passes);
             if (st)
                 break;
             in_flight++;

@@ -14,6 +14,11 @@
  * together) or from MTCNN's 5, FaceNet crops from MTCNN's box; an image yields its main face
  * (fr_faces_main by the face rule), or one result per face (all_faces), or, without a face,
  * an FR_E_NO_FACE result: never an embedding of something that is not a face.
+ *
+ * With flip, every chip also goes through the network mirrored left-right, and its
+ * embedding is the two outputs each L2-normalized, summed and normalized again (raw: the
+ * mean of the two raw outputs): FaceNet's `--use_flipped_images`, one more network pass per
+ * face (docs/alignment.md: what it gains on LFW, and what it costs).
  */
 #ifndef FR_ENGINE_EMBEDDER_H
 #define FR_ENGINE_EMBEDDER_H
@@ -69,6 +74,9 @@ typedef struct fr_embedder_options {
     const char *detector; /* MTCNN weights (NULL: mtcnn.frw in the weights directory) */
     const char *landmarks; /* landmark68 weights (NULL: landmark68.frw in the weights
                               directory), for 68-point alignment */
+    int flip;           /* 1: average each chip's embedding with its mirror image's; a
+                           runner batch of B then holds B / 2 chips and their mirrors (B is
+                           planned as at least 2) */
 } fr_embedder_options;
 
 typedef struct fr_embedder fr_embedder;
