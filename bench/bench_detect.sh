@@ -11,7 +11,8 @@
 # threads. The landmark network alone against face-api's own (tests/ref/faceapi/landmarks.mjs,
 # tfjs wasm, one face at a time as detectLandmarks runs them), one thread each. Then the whole
 # `facerec embed` pipeline on LFW DevTrain images, without alignment and with each kind, for
-# what alignment costs a batch run. Prints Markdown tables.
+# what alignment costs a batch run, and with --flip (a second network pass per face) for what
+# mirror averaging costs. Prints Markdown tables.
 #
 # usage: bench/bench_detect.sh [build-dir] [images]      (run on an otherwise idle machine)
 set -euo pipefail
@@ -61,10 +62,10 @@ head -n 1000 "$work/all" > "$work/pipeline"
 echo
 echo "| facerec embed, 1000 LFW images, $threads threads | seconds | images/s |"
 echo "|---|---|---|"
-for align in none mtcnn auto; do
-  # shellcheck disable=SC2046
+for run in none mtcnn auto "none --flip" "auto --flip"; do
   start=$(date +%s.%N)
-  "$build/facerec" embed --quiet --align "$align" $(cat "$work/pipeline") -o "$work/e.npy" || true
+  # shellcheck disable=SC2046,SC2086
+  "$build/facerec" embed --quiet --align $run $(cat "$work/pipeline") -o "$work/e.npy" || true
   end=$(date +%s.%N)
-  "$py" -c 'import sys; s=float(sys.argv[2])-float(sys.argv[1]); print("| --align %s | %.1f | %.1f |" % (sys.argv[3], s, 1000/s))' "$start" "$end" "$align"
+  "$py" -c 'import sys; s=float(sys.argv[2])-float(sys.argv[1]); print("| --align %s | %.1f | %.1f |" % (sys.argv[3], s, 1000/s))' "$start" "$end" "$run"
 done

@@ -6,6 +6,8 @@
  * (architecture, preprocessing, the SHA-256 of the weights' source file, embedding size);
  * writing or reading with another model is refused (FR_E_MODEL_MISMATCH) with a message
  * naming both, since distances between embeddings of different networks mean nothing.
+ * How the faces were cut (--align) and mirror averaging (--flip) are not part of the key:
+ * the same network's embeddings of one face stay close either way (docs/matching.md).
  *
  * Every change is one transaction: an enrolment of many images, a removal of several
  * people, a rename either happens whole or not at all.
