@@ -27,7 +27,9 @@
 #include "match/table.h"
 #include "model/model_internal.h"
 
-#define GROUP 4            /* images detected together */
+#define GROUP 4            /* images detected together: on the CPU (one detector per thread) */
+#define GROUP_GPU 64       /* on a GPU, whose one detector the threads take turns on */
+#define GROUP_MAX GROUP_GPU
 #define CHUNK_PER_THREAD 8 /* groups per thread between writes */
 
 static void help(FILE *out)
@@ -70,6 +72,7 @@ typedef struct detect_job {
     size_t strip;        /* common directory prefix of all paths, left out of written names */
     const fr_model *model; /* for chips */
     pthread_mutex_t *detect_lock; /* on a GPU: the threads share one detector */
+    int group;                    /* images per detector run */
 } detect_job;
 
 /* "<dir>/<path without the common prefix, '/' as '_', no extension><suffix>" */
@@ -169,10 +172,11 @@ static fr_status write_extras(const detect_job *j, size_t index, fr_image *im,
 static void detect_task(void *ctx, int task, int worker)
 {
     const detect_job *j = ctx;
-    size_t first = j->first + (size_t)task * GROUP;
-    size_t end = first + GROUP < j->first + j->count ? first + GROUP : j->first + j->count;
-    fr_image images[GROUP], ok[GROUP];
-    int which[GROUP], n = 0;
+    size_t group = (size_t)j->group;
+    size_t first = j->first + (size_t)task * group;
+    size_t end = first + group < j->first + j->count ? first + group : j->first + j->count;
+    fr_image images[GROUP_MAX], ok[GROUP_MAX];
+    int which[GROUP_MAX], n = 0;
     for (size_t i = first; i < end; i++) {
         image_result *r = &j->results[i - j->first];
         fr_source_scale scale;
@@ -188,7 +192,7 @@ static void detect_task(void *ctx, int task, int worker)
         which[n] = (int)(i - first);
         ok[n++] = *im;
     }
-    fr_faces faces[GROUP];
+    fr_faces faces[GROUP_MAX];
     fr_status st = FR_OK;
     if (n) {
         if (j->detect_lock)
@@ -342,14 +346,19 @@ static int run(const fr_global_options *g, const fr_detect_options *dopt, char *
     job.detectors = calloc((size_t)threads + 1, sizeof *job.detectors);
     job.landmarkers = calloc((size_t)threads + 1, sizeof *job.landmarkers);
     job.scratch = calloc((size_t)threads + 1, sizeof *job.scratch);
-    size_t chunk = (size_t)threads * CHUNK_PER_THREAD * GROUP;
+    int shared = dopt->runner.device != FR_DEVICE_CPU && fr_cuda_device_count() > 0;
+    fr_detect_options detector_options = *dopt;
+    job.group = shared ? GROUP_GPU : GROUP;
+    detector_options.runner.max_batch = job.group;
+    if (shared) /* every pyramid size of a 64-image run planned at once: replanning is slow */
+        detector_options.pnet_cache_bytes = (size_t)4 << 30;
+    size_t chunk = (size_t)threads * CHUNK_PER_THREAD * (size_t)job.group;
     job.results = calloc(chunk + 1, sizeof *job.results);
     if (!st && (!job.detectors || !job.landmarkers || !job.scratch || !job.results))
         st = fr_fail(FR_E_NOMEM, "out of memory");
     /* On a GPU one detector serves every thread in turn (one set of cuDNN plans and device
      * buffers; the device runs the calls one at a time anyway); on the CPU each has its own. */
     pthread_mutex_t detect_lock;
-    int shared = dopt->runner.device != FR_DEVICE_CPU && fr_cuda_device_count() > 0;
     if (shared) {
         pthread_mutex_init(&detect_lock, NULL);
         job.detect_lock = &detect_lock;
@@ -360,7 +369,7 @@ static int run(const fr_global_options *g, const fr_detect_options *dopt, char *
             job.landmarkers[i] = job.landmarkers[0];
             continue;
         }
-        st = fr_detector_new(mtcnn, dopt, &job.detectors[i]);
+        st = fr_detector_new(mtcnn, &detector_options, &job.detectors[i]);
         if (!st && landmark_net)
             st = fr_landmarker_new(landmark_net, &dopt->runner, &job.landmarkers[i]);
     }
@@ -378,7 +387,8 @@ static int run(const fr_global_options *g, const fr_detect_options *dopt, char *
         job.first = first;
         job.count = list.count - first < chunk ? list.count - first : chunk;
         memset(job.results, 0, job.count * sizeof *job.results);
-        fr_pool_run(pool, (int)((job.count + GROUP - 1) / GROUP), detect_task, &job);
+        fr_pool_run(pool, (int)((job.count + (size_t)job.group - 1) / (size_t)job.group),
+                    detect_task, &job);
         for (size_t i = 0; i < job.count; i++) {
             image_result *r = &job.results[i];
             if (r->status) {
@@ -481,6 +491,5 @@ int fr_cmd_detect(int argc, char **argv)
     dopt.runner.device = g.device;
     dopt.runner.precision = g.precision;
     dopt.runner.threads = 1;
-    dopt.runner.max_batch = GROUP;
     return run(&g, &dopt, argv + optind, (size_t)(argc - optind), output, draw_dir, chips_dir);
 }

@@ -45,7 +45,13 @@
 
 /* Inputs a worker detects together: enough to batch P-Net's levels, few enough that every
  * core gets work in a small run. */
+/* Inputs a decode worker detects at once. On the CPU every worker has its own detector and 4
+ * keeps them all busy; on a GPU the workers take turns on one detector, so each turn should
+ * give the device enough images to fill it: the second H200 run measured 180 images/s for
+ * GPU detection in groups of 4, a third of the CPU's 16 threads. */
 #define ALIGN_GROUP 4
+#define ALIGN_GROUP_GPU 64
+#define GPU_PNET_CACHE ((size_t)4 << 30)
 
 /* What one input yields besides its first chip. */
 typedef struct slot_faces {
@@ -71,8 +77,12 @@ typedef struct worker_state {
     fr_detector *detector;
     fr_landmarker *landmarker; /* 68-point alignment */
     fr_align_scratch scratch;
-    fr_image images[ALIGN_GROUP];
-    fr_source_scale scales[ALIGN_GROUP];
+    /* per input of a group (e->group entries each, allocated once) */
+    fr_image *images;
+    fr_source_scale *scales;
+    fr_image *detect;
+    int *which, *lm_first;
+    fr_faces *faces;
     /* 68-point alignment: the faces of a group to align and their landmarks, in order */
     const fr_image **lm_images;
     const fr_face **lm_faces;
@@ -213,17 +223,31 @@ static fr_status start_alignment(fr_embedder *e)
     st = fr_mtcnn_load(file, &e->mtcnn);
     if (st)
         return st;
-    e->group = ALIGN_GROUP;
+    int shared = strcmp(fr_runner_backend(e->runner), "cuda") == 0;
+    e->group = shared ? ALIGN_GROUP_GPU : ALIGN_GROUP;
     e->workers = fr_calloc((size_t)e->threads, sizeof *e->workers, "decode threads");
     if (!e->workers)
         return FR_E_NOMEM;
+    for (int i = 0; i < e->threads; i++) {
+        worker_state *w = &e->workers[i];
+        size_t g = (size_t)e->group;
+        w->images = fr_calloc(g, sizeof *w->images, "a decode group");
+        w->scales = fr_calloc(g, sizeof *w->scales, "a decode group");
+        w->detect = fr_calloc(g, sizeof *w->detect, "a decode group");
+        w->which = fr_calloc(g, sizeof *w->which, "a decode group");
+        w->lm_first = fr_calloc(g, sizeof *w->lm_first, "a decode group");
+        w->faces = fr_calloc(g, sizeof *w->faces, "a decode group");
+        if (!w->images || !w->scales || !w->detect || !w->which || !w->lm_first || !w->faces)
+            return FR_E_NOMEM;
+    }
     fr_detect_options dopt;
     memset(&dopt, 0, sizeof dopt);
     dopt.runner.device = e->options.runner.device;
     dopt.runner.precision = e->options.runner.precision;
     dopt.runner.threads = 1;   /* the decode threads are the parallelism */
-    dopt.runner.max_batch = ALIGN_GROUP;
-    int shared = strcmp(fr_runner_backend(e->runner), "cuda") == 0;
+    dopt.runner.max_batch = e->group;
+    if (shared)
+        dopt.pnet_cache_bytes = GPU_PNET_CACHE;
     if (shared) {
         st = fr_detector_new(e->mtcnn, &dopt, &e->shared_detector);
         for (int i = 0; i < e->threads && !st; i++)
@@ -265,7 +289,14 @@ fr_status fr_embedder_new(const fr_model *model, const fr_embedder_options *opti
     }
     int s = model->info.input_size;
     e->image_bytes = (size_t)s * s * 3;
-    e->threads = e->options.decode_threads > 0 ? e->options.decode_threads : fr_cpu_count();
+    /* With a GPU the engine's own thread (packing batches, results to the sink) needs a core:
+     * irv1 from JPEGs on an H200 with 16 cores ran 32k images/s with 16 decode threads, 44.5k
+     * with 15 (bench/RESULTS.md). On the CPU that thread runs the network on every core. */
+    int cores = fr_cpu_count();
+    int gpu = strcmp(fr_runner_backend(e->runner), "cuda") == 0;
+    e->threads = e->options.decode_threads > 0 ? e->options.decode_threads
+                 : gpu && cores > 2           ? cores - 1
+                                              : cores;
     size_t dim = (size_t)model->info.embedding_size;
     e->outputs = fr_malloc((size_t)e->batch * dim * sizeof(float), "embeddings");
     e->packed = fr_malloc((size_t)e->batch * e->image_bytes, "a batch of images");
@@ -329,6 +360,12 @@ void fr_embedder_free(fr_embedder *e)
             free(w->lm_images);
             free(w->lm_faces);
             free(w->lm_points);
+            free(w->images);
+            free(w->scales);
+            free(w->detect);
+            free(w->which);
+            free(w->lm_first);
+            free(w->faces);
         }
     fr_detector_free(e->shared_detector);
     fr_landmarker_free(e->shared_landmarker);
@@ -486,8 +523,8 @@ static void prepare_group(fr_embedder *e, worker_state *w, size_t first, int k, 
     int size = e->model->info.input_size;
     if (!e->options.full_decode)
         dopt.min_side = 4 * size; /* a face a quarter of the shorter side keeps the chip's detail */
-    fr_image detect[ALIGN_GROUP];
-    int which[ALIGN_GROUP], nd = 0;
+    fr_image *detect = w->detect;
+    int *which = w->which, nd = 0;
     for (int j = 0; j < k; j++) {
         int slot = (int)((first + (size_t)j) % (size_t)e->batch);
         fr_image *im = &w->images[j];
@@ -508,8 +545,8 @@ static void prepare_group(fr_embedder *e, worker_state *w, size_t first, int k, 
             detect[nd++] = *im;
         }
     }
-    fr_faces faces[ALIGN_GROUP];
-    int lm_first[ALIGN_GROUP];
+    fr_faces *faces = w->faces;
+    int *lm_first = w->lm_first;
     fr_status st = FR_OK;
     if (nd) {
         if (e->shared_detector)
