@@ -8,7 +8,6 @@
  * writes the chunk's rows in input order.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -27,9 +26,7 @@
 #include "match/table.h"
 #include "model/model_internal.h"
 
-#define GROUP 4            /* images detected together: on the CPU (one detector per thread) */
-#define GROUP_GPU 64       /* on a GPU, whose one detector the threads take turns on */
-#define GROUP_MAX GROUP_GPU
+#define GROUP 4            /* images detected together */
 #define CHUNK_PER_THREAD 8 /* groups per thread between writes */
 
 static void help(FILE *out)
@@ -71,8 +68,6 @@ typedef struct detect_job {
     const char *draw_dir, *chips_dir;
     size_t strip;        /* common directory prefix of all paths, left out of written names */
     const fr_model *model; /* for chips */
-    pthread_mutex_t *detect_lock; /* on a GPU: the threads share one detector */
-    int group;                    /* images per detector run */
 } detect_job;
 
 /* "<dir>/<path without the common prefix, '/' as '_', no extension><suffix>" */
@@ -94,8 +89,8 @@ static fr_status out_name(const detect_job *j, const char *dir, const char *path
 }
 
 /* The 68 landmarks of every face of an image (chips from 68 points): *out, or NULL. */
-static fr_status all_landmarks(const detect_job *j, fr_landmarker *lm, const fr_image *im,
-                               const fr_faces *faces, fr_landmarks68 **out)
+static fr_status all_landmarks(fr_landmarker *lm, const fr_image *im, const fr_faces *faces,
+                               fr_landmarks68 **out)
 {
     *out = NULL;
     if (!lm || faces->count == 0)
@@ -109,13 +104,8 @@ static fr_status all_landmarks(const detect_job *j, fr_landmarker *lm, const fr_
         images[i] = im;
         list[i] = &faces->faces[i];
     }
-    if (!st) {
-        if (j->detect_lock)
-            pthread_mutex_lock(j->detect_lock);
+    if (!st)
         st = fr_landmarker_run(lm, images, list, faces->count, points);
-        if (j->detect_lock)
-            pthread_mutex_unlock(j->detect_lock);
-    }
     free(images);
     free(list);
     if (st)
@@ -139,7 +129,7 @@ static fr_status write_extras(const detect_job *j, size_t index, fr_image *im,
         fr_landmarks68 *points = NULL;
         if (!chip.pixels)
             return fr_fail(FR_E_NOMEM, "out of memory for a chip");
-        st = all_landmarks(j, landmarker, im, faces, &points);
+        st = all_landmarks(landmarker, im, faces, &points);
         for (int f = 0; f < faces->count && !st; f++) {
             if (strcmp(info->arch, "dlib") != 0)
                 st = fr_align_facenet(im, &faces->faces[f], size, FR_FACENET_MARGIN * size / 160,
@@ -172,11 +162,10 @@ static fr_status write_extras(const detect_job *j, size_t index, fr_image *im,
 static void detect_task(void *ctx, int task, int worker)
 {
     const detect_job *j = ctx;
-    size_t group = (size_t)j->group;
-    size_t first = j->first + (size_t)task * group;
-    size_t end = first + group < j->first + j->count ? first + group : j->first + j->count;
-    fr_image images[GROUP_MAX], ok[GROUP_MAX];
-    int which[GROUP_MAX], n = 0;
+    size_t first = j->first + (size_t)task * GROUP;
+    size_t end = first + GROUP < j->first + j->count ? first + GROUP : j->first + j->count;
+    fr_image images[GROUP], ok[GROUP];
+    int which[GROUP], n = 0;
     for (size_t i = first; i < end; i++) {
         image_result *r = &j->results[i - j->first];
         fr_source_scale scale;
@@ -192,15 +181,8 @@ static void detect_task(void *ctx, int task, int worker)
         which[n] = (int)(i - first);
         ok[n++] = *im;
     }
-    fr_faces faces[GROUP_MAX];
-    fr_status st = FR_OK;
-    if (n) {
-        if (j->detect_lock)
-            pthread_mutex_lock(j->detect_lock);
-        st = fr_detector_run(j->detectors[worker], ok, n, faces);
-        if (j->detect_lock)
-            pthread_mutex_unlock(j->detect_lock);
-    }
+    fr_faces faces[GROUP];
+    fr_status st = n ? fr_detector_run(j->detectors[worker], ok, n, faces) : FR_OK;
     for (int k = 0; k < n; k++) {
         size_t i = first + (size_t)which[k];
         image_result *r = &j->results[i - j->first];
@@ -346,30 +328,12 @@ static int run(const fr_global_options *g, const fr_detect_options *dopt, char *
     job.detectors = calloc((size_t)threads + 1, sizeof *job.detectors);
     job.landmarkers = calloc((size_t)threads + 1, sizeof *job.landmarkers);
     job.scratch = calloc((size_t)threads + 1, sizeof *job.scratch);
-    int shared = dopt->runner.device != FR_DEVICE_CPU && fr_cuda_device_count() > 0;
-    fr_detect_options detector_options = *dopt;
-    job.group = shared ? GROUP_GPU : GROUP;
-    detector_options.runner.max_batch = job.group;
-    if (shared) /* every pyramid size of a 64-image run planned at once: replanning is slow */
-        detector_options.pnet_cache_bytes = (size_t)4 << 30;
-    size_t chunk = (size_t)threads * CHUNK_PER_THREAD * (size_t)job.group;
+    size_t chunk = (size_t)threads * CHUNK_PER_THREAD * GROUP;
     job.results = calloc(chunk + 1, sizeof *job.results);
     if (!st && (!job.detectors || !job.landmarkers || !job.scratch || !job.results))
         st = fr_fail(FR_E_NOMEM, "out of memory");
-    /* On a GPU one detector serves every thread in turn (one set of cuDNN plans and device
-     * buffers; the device runs the calls one at a time anyway); on the CPU each has its own. */
-    pthread_mutex_t detect_lock;
-    if (shared) {
-        pthread_mutex_init(&detect_lock, NULL);
-        job.detect_lock = &detect_lock;
-    }
     for (int i = 0; i < threads && !st; i++) {
-        if (shared && i > 0) {
-            job.detectors[i] = job.detectors[0];
-            job.landmarkers[i] = job.landmarkers[0];
-            continue;
-        }
-        st = fr_detector_new(mtcnn, &detector_options, &job.detectors[i]);
+        st = fr_detector_new(mtcnn, dopt, &job.detectors[i]);
         if (!st && landmark_net)
             st = fr_landmarker_new(landmark_net, &dopt->runner, &job.landmarkers[i]);
     }
@@ -387,8 +351,7 @@ static int run(const fr_global_options *g, const fr_detect_options *dopt, char *
         job.first = first;
         job.count = list.count - first < chunk ? list.count - first : chunk;
         memset(job.results, 0, job.count * sizeof *job.results);
-        fr_pool_run(pool, (int)((job.count + (size_t)job.group - 1) / (size_t)job.group),
-                    detect_task, &job);
+        fr_pool_run(pool, (int)((job.count + GROUP - 1) / GROUP), detect_task, &job);
         for (size_t i = 0; i < job.count; i++) {
             image_result *r = &job.results[i];
             if (r->status) {
@@ -415,14 +378,12 @@ static int run(const fr_global_options *g, const fr_detect_options *dopt, char *
                 "in %.2f s, %.1f images/s\n", list.count, faces, faceless, failed, seconds,
                 seconds > 0 ? (double)list.count / seconds : 0.0);
     for (int i = 0; i < threads; i++) {
-        if (job.detectors && (!shared || i == 0))
+        if (job.detectors)
             fr_detector_free(job.detectors[i]);
-        if (job.landmarkers && (!shared || i == 0))
+        if (job.landmarkers)
             fr_landmarker_free(job.landmarkers[i]);
         fr_align_scratch_free(&job.scratch[i]);
     }
-    if (shared)
-        pthread_mutex_destroy(&detect_lock);
     free(job.detectors);
     free(job.landmarkers);
     free(job.scratch);
@@ -488,8 +449,9 @@ int fr_cmd_detect(int argc, char **argv)
     }
     if ((draw_dir && !make_dir(draw_dir)) || (chips_dir && !make_dir(chips_dir)))
         return FR_EXIT_FATAL;
-    dopt.runner.device = g.device;
-    dopt.runner.precision = g.precision;
+    /* the detector runs on the CPU threads whatever --device says: faster than on a GPU so
+     * far (see src/engine/embedder.c) */
+    dopt.runner.device = FR_DEVICE_CPU;
     dopt.runner.threads = 1;
     return run(&g, &dopt, argv + optind, (size_t)(argc - optind), output, draw_dir, chips_dir);
 }

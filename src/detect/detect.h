@@ -39,9 +39,6 @@ typedef struct fr_detect_options {
     /* device and precision; threads for the CPU (default 1: one detector per thread);
      * max_batch: images per P-Net run (default 4) */
     fr_runner_options runner;
-    /* activation memory of the cached P-Net sizes (default 256 MiB); a GPU detector serving
-     * large groups wants every pyramid size of a run planned at once: replanning is slow */
-    size_t pnet_cache_bytes;
 } fr_detect_options;
 
 typedef struct fr_faces {

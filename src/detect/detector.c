@@ -23,7 +23,7 @@
 #include "detect/resize_area.h"
 #include "model/model_internal.h"
 
-#define PNET_CACHE_BYTES ((size_t)256 << 20) /* default P-Net activations of all cached sizes */
+#define PNET_CACHE_BYTES ((size_t)256 << 20) /* P-Net activations of all cached sizes */
 #define PNET_CACHE_MAX 64
 #define STAGE_BATCH 128                      /* R-Net / O-Net crops per run */
 #define MAX_CROP_SIDE 16384
@@ -158,14 +158,13 @@ static fr_status pnet_get(fr_detector *d, int h, int w, net **out)
     if (st)
         return st;
     size_t per_image = g->arena_size * sizeof(float);
-    size_t cache = d->opt.pnet_cache_bytes;
-    size_t fit = cache / 2 / (per_image ? per_image : 1);
+    size_t fit = PNET_CACHE_BYTES / 2 / (per_image ? per_image : 1);
     int batch = d->opt.runner.max_batch;
     if ((size_t)batch > fit)
         batch = fit > 0 ? (int)fit : 1;
     /* make room: least recently used sizes go first */
     while (d->pnet_count > 0 && (d->pnet_count == PNET_CACHE_MAX ||
-                                 d->pnet_bytes + per_image * (size_t)batch > cache)) {
+                                 d->pnet_bytes + per_image * (size_t)batch > PNET_CACHE_BYTES)) {
         int lru = 0;
         for (int i = 1; i < d->pnet_count; i++)
             if (d->pnets[i].used < d->pnets[lru].used)
@@ -229,8 +228,6 @@ fr_status fr_detector_new(const fr_mtcnn *mtcnn, const fr_detect_options *option
         o.runner.threads = 1;
     if (o.runner.max_batch == 0)
         o.runner.max_batch = 4;
-    if (o.pnet_cache_bytes == 0)
-        o.pnet_cache_bytes = PNET_CACHE_BYTES;
     if (o.min_face < FR_MTCNN_PNET_MIN || o.min_face > 100000)
         return fr_fail(FR_E_INVALID, "minimum face size %d outside %d..100000", o.min_face,
                        FR_MTCNN_PNET_MIN);

@@ -10,13 +10,14 @@
  * for batch b - 1 + FR_EMBED_BUFFERS.
  *
  * With alignment a worker claims up to ALIGN_GROUP inputs of one batch at once, decodes
- * them, finds their faces together (on the CPU each worker owns a detector: its P/R/O-Net
- * runners and scratch; on a GPU one detector serves all workers in turn, so the device holds
- * one set of cuDNN plans and buffers, not one per thread), with 68-point alignment runs the
- * landmark network once over the faces those inputs yield (a landmarker per worker, or one
- * shared on a GPU, likewise), and writes into each slot the chips its input yields: the
- * first into the batch's
- * pixels, more (all_faces) into the slot's own store. Since a batch may then hold more chips
+ * them, finds their faces together (each worker owns a detector: its P/R/O-Net runners and
+ * scratch), with 68-point alignment runs the landmark network once over the faces those
+ * inputs yield (a landmarker per worker), and writes into each slot the chips its input
+ * yields: the first into the batch's pixels, more (all_faces) into the slot's own store.
+ * The detector and landmark networks run on the CPU whatever device the recognition
+ * network uses: on an H200 host (16 cores) facerec's detector took 430-547 images/s on the
+ * CPU threads and 180-191 on the GPU, where its pyramid and crop resizing and NMS, done on
+ * the host between tiny network runs, serialize behind one device (bench/RESULTS.md). Since a batch may then hold more chips
  * than B, the main thread cuts it into chunks of at most B chips, each listing the results
  * it answers in input order, and keeps one chunk in flight.
  *
@@ -45,13 +46,7 @@
 
 /* Inputs a worker detects together: enough to batch P-Net's levels, few enough that every
  * core gets work in a small run. */
-/* Inputs a decode worker detects at once. On the CPU every worker has its own detector and 4
- * keeps them all busy; on a GPU the workers take turns on one detector, so each turn should
- * give the device enough images to fill it: the second H200 run measured 180 images/s for
- * GPU detection in groups of 4, a third of the CPU's 16 threads. */
 #define ALIGN_GROUP 4
-#define ALIGN_GROUP_GPU 64
-#define GPU_PNET_CACHE ((size_t)4 << 30)
 
 /* What one input yields besides its first chip. */
 typedef struct slot_faces {
@@ -125,10 +120,7 @@ struct fr_embedder {
     int group;           /* inputs a worker claims at once */
     fr_mtcnn *mtcnn;     /* with alignment */
     worker_state *workers; /* with alignment: one per decode thread */
-    fr_detector *shared_detector; /* with alignment on a GPU: the workers' one detector */
-    fr_model *landmark_net;       /* 68-point alignment: face-api's landmark network */
-    fr_landmarker *shared_landmarker; /* ... on a GPU: the workers' one landmarker */
-    pthread_mutex_t detect_lock;  /* serializes the shared detector and landmarker */
+    fr_model *landmark_net; /* 68-point alignment: face-api's landmark network */
     chip_kind chip;
     int use68;           /* dlib chips from 68 landmarks (else from MTCNN's 5) */
 
@@ -170,8 +162,9 @@ fr_status fr_align_parse(const char *name, fr_align_mode *out)
     return fr_fail(FR_E_INVALID, "unknown alignment '%s' (none, auto, mtcnn, landmarks68)", name);
 }
 
-/* The 68-point landmark network and a landmarker per decode thread (one shared on a GPU). */
-static fr_status start_landmarks(fr_embedder *e, int shared)
+/* The 68-point landmark network and a landmarker per decode thread (on the CPU, as the
+ * detector: see the top of this file). */
+static fr_status start_landmarks(fr_embedder *e)
 {
     char path[4096];
     const char *file = e->options.landmarks;
@@ -186,17 +179,10 @@ static fr_status start_landmarks(fr_embedder *e, int shared)
     st = fr_landmark68_load(file, &e->landmark_net);
     fr_runner_options ro;
     memset(&ro, 0, sizeof ro);
-    ro.device = e->options.runner.device;
-    ro.precision = e->options.runner.precision;
+    ro.device = FR_DEVICE_CPU;
     ro.threads = 1; /* the decode threads are the parallelism */
-    if (!st && shared)
-        st = fr_landmarker_new(e->landmark_net, &ro, &e->shared_landmarker);
-    for (int i = 0; i < e->threads && !st; i++) {
-        if (shared)
-            e->workers[i].landmarker = e->shared_landmarker;
-        else
-            st = fr_landmarker_new(e->landmark_net, &ro, &e->workers[i].landmarker);
-    }
+    for (int i = 0; i < e->threads && !st; i++)
+        st = fr_landmarker_new(e->landmark_net, &ro, &e->workers[i].landmarker);
     return st;
 }
 
@@ -223,8 +209,7 @@ static fr_status start_alignment(fr_embedder *e)
     st = fr_mtcnn_load(file, &e->mtcnn);
     if (st)
         return st;
-    int shared = strcmp(fr_runner_backend(e->runner), "cuda") == 0;
-    e->group = shared ? ALIGN_GROUP_GPU : ALIGN_GROUP;
+    e->group = ALIGN_GROUP;
     e->workers = fr_calloc((size_t)e->threads, sizeof *e->workers, "decode threads");
     if (!e->workers)
         return FR_E_NOMEM;
@@ -242,21 +227,13 @@ static fr_status start_alignment(fr_embedder *e)
     }
     fr_detect_options dopt;
     memset(&dopt, 0, sizeof dopt);
-    dopt.runner.device = e->options.runner.device;
-    dopt.runner.precision = e->options.runner.precision;
-    dopt.runner.threads = 1;   /* the decode threads are the parallelism */
+    dopt.runner.device = FR_DEVICE_CPU; /* see the top of this file */
+    dopt.runner.threads = 1;            /* the decode threads are the parallelism */
     dopt.runner.max_batch = e->group;
-    if (shared)
-        dopt.pnet_cache_bytes = GPU_PNET_CACHE;
-    if (shared) {
-        st = fr_detector_new(e->mtcnn, &dopt, &e->shared_detector);
-        for (int i = 0; i < e->threads && !st; i++)
-            e->workers[i].detector = e->shared_detector;
-    }
-    for (int i = 0; i < e->threads && !st && !shared; i++)
+    for (int i = 0; i < e->threads && !st; i++)
         st = fr_detector_new(e->mtcnn, &dopt, &e->workers[i].detector);
     if (!st && e->use68)
-        st = start_landmarks(e, shared);
+        st = start_landmarks(e);
     return st;
 }
 
@@ -269,7 +246,6 @@ fr_status fr_embedder_new(const fr_model *model, const fr_embedder_options *opti
     e->model = model;
     e->options = options ? *options : (fr_embedder_options){0};
     pthread_mutex_init(&e->lock, NULL);
-    pthread_mutex_init(&e->detect_lock, NULL);
     pthread_cond_init(&e->changed, NULL);
     e->passes = e->options.flip ? 2 : 1;
     if (e->options.flip && e->options.runner.max_batch == 1)
@@ -352,10 +328,8 @@ void fr_embedder_free(fr_embedder *e)
     if (e->workers)
         for (int i = 0; i < e->threads; i++) {
             worker_state *w = &e->workers[i];
-            if (!e->shared_detector)
-                fr_detector_free(w->detector);
-            if (!e->shared_landmarker)
-                fr_landmarker_free(w->landmarker);
+            fr_detector_free(w->detector);
+            fr_landmarker_free(w->landmarker);
             fr_align_scratch_free(&w->scratch);
             free(w->lm_images);
             free(w->lm_faces);
@@ -367,8 +341,6 @@ void fr_embedder_free(fr_embedder *e)
             free(w->lm_first);
             free(w->faces);
         }
-    fr_detector_free(e->shared_detector);
-    fr_landmarker_free(e->shared_landmarker);
     fr_model_free(e->landmark_net);
     free(e->workers);
     fr_mtcnn_free(e->mtcnn);
@@ -378,7 +350,6 @@ void fr_embedder_free(fr_embedder *e)
     free(e->packed);
     fr_runner_free(e->runner);
     pthread_mutex_destroy(&e->lock);
-    pthread_mutex_destroy(&e->detect_lock);
     pthread_cond_destroy(&e->changed);
     free(e);
 }
@@ -549,13 +520,9 @@ static void prepare_group(fr_embedder *e, worker_state *w, size_t first, int k, 
     int *lm_first = w->lm_first;
     fr_status st = FR_OK;
     if (nd) {
-        if (e->shared_detector)
-            pthread_mutex_lock(&e->detect_lock);
         st = fr_detector_run(w->detector, detect, nd, faces);
         if (!st && e->use68)
             st = find_landmarks(e, w, which, nd, faces, lm_first);
-        if (e->shared_detector)
-            pthread_mutex_unlock(&e->detect_lock);
     }
     char detector_error[512] = "";
     if (st)
