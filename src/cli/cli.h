@@ -65,6 +65,9 @@ void fr_global_defaults(fr_global_options *g);
 /* Handles a global option code: 1 if it was one (and valid), 0 if not a global option,
  * -1 after printing a usage error. */
 int fr_global_option(fr_global_options *g, int code, const char *arg);
+/* The default branch of every command's option loop: 1 if CODE was a valid global option;
+ * 0 after a usage error (an unknown option also prints the command's HELP on stderr). */
+int fr_cli_common_option(fr_global_options *g, int code, const char *arg, void (*help)(FILE *));
 /* Help text lines for the global options. */
 void fr_global_help(FILE *out);
 

@@ -412,7 +412,6 @@ int fr_cmd_detect(int argc, char **argv)
     const char *output = NULL, *draw_dir = NULL, *chips_dir = NULL;
     int c;
     while (options && (c = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
-        int r;
         char *end;
         switch (c) {
         case 'o': output = optarg; break;
@@ -428,10 +427,7 @@ int fr_cmd_detect(int argc, char **argv)
             break;
         case 'h': help(stdout); free(options); return FR_EXIT_OK;
         default:
-            r = fr_global_option(&g, c, optarg);
-            if (r != 1) {
-                if (r == 0)
-                    help(stderr);
+            if (!fr_cli_common_option(&g, c, optarg, help)) {
                 free(options);
                 return FR_EXIT_USAGE;
             }

@@ -198,17 +198,13 @@ int fr_cmd_enroll(int argc, char **argv)
     const char *db = NULL, *name = NULL, *people = NULL;
     int c;
     while (options && (c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        int r;
         switch (c) {
         case 'd': db = optarg; break;
         case 'n': name = optarg; break;
         case 'D': people = optarg; break;
         case 'h': help(stdout); free(options); return FR_EXIT_OK;
         default:
-            r = fr_global_option(&g, c, optarg);
-            if (r != 1) {
-                if (r == 0)
-                    help(stderr);
+            if (!fr_cli_common_option(&g, c, optarg, help)) {
                 free(options);
                 return FR_EXIT_USAGE;
             }

@@ -118,7 +118,6 @@ int fr_cmd_identify(int argc, char **argv)
     match_context m = {NULL, FR_AGGREGATE_MIN, 1, 0};
     int c;
     while (options && (c = getopt_long(argc, argv, "k:o:h", options, NULL)) != -1) {
-        int r;
         switch (c) {
         case 'd': db = optarg; break;
         case 'o': output = optarg; break;
@@ -136,10 +135,7 @@ int fr_cmd_identify(int argc, char **argv)
             break;
         case 'h': help(stdout); free(options); return FR_EXIT_OK;
         default:
-            r = fr_global_option(&g, c, optarg);
-            if (r != 1) {
-                if (r == 0)
-                    help(stderr);
+            if (!fr_cli_common_option(&g, c, optarg, help)) {
                 free(options);
                 return FR_EXIT_USAGE;
             }

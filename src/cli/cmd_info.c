@@ -66,8 +66,7 @@ int fr_cmd_info(int argc, char **argv)
             help(stdout);
             free(options);
             return FR_EXIT_OK;
-        } else if (fr_global_option(&g, c, optarg) != 1) {
-            help(stderr);
+        } else if (!fr_cli_common_option(&g, c, optarg, help)) {
             free(options);
             return FR_EXIT_USAGE;
         }

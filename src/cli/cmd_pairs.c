@@ -44,16 +44,12 @@ int fr_cmd_pairs(int argc, char **argv)
     const char *output = NULL, *root = NULL;
     int c;
     while (options && (c = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
-        int r;
         switch (c) {
         case 'o': output = optarg; break;
         case 'r': root = optarg; break;
         case 'h': help(stdout); free(options); return FR_EXIT_OK;
         default:
-            r = fr_global_option(&g, c, optarg);
-            if (r != 1) {
-                if (r == 0)
-                    help(stderr);
+            if (!fr_cli_common_option(&g, c, optarg, help)) {
                 free(options);
                 return FR_EXIT_USAGE;
             }

@@ -168,7 +168,6 @@ int fr_cmd_verify(int argc, char **argv)
     fr_aggregate aggregate = FR_AGGREGATE_MIN;
     int c;
     while (options && (c = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
-        int r;
         switch (c) {
         case 'd': db = optarg; break;
         case 'n': name = optarg; break;
@@ -183,10 +182,7 @@ int fr_cmd_verify(int argc, char **argv)
             break;
         case 'h': help(stdout); free(options); return FR_EXIT_OK;
         default:
-            r = fr_global_option(&g, c, optarg);
-            if (r != 1) {
-                if (r == 0)
-                    help(stderr);
+            if (!fr_cli_common_option(&g, c, optarg, help)) {
                 free(options);
                 return FR_EXIT_USAGE;
             }

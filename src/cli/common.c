@@ -151,6 +151,14 @@ int fr_global_option(fr_global_options *g, int code, const char *arg)
     return 0;
 }
 
+int fr_cli_common_option(fr_global_options *g, int code, const char *arg, void (*help)(FILE *))
+{
+    int r = fr_global_option(g, code, arg);
+    if (r == 0 && help)
+        help(stderr);
+    return r == 1;
+}
+
 void fr_global_help(FILE *out)
 {
     fprintf(out,
