@@ -159,23 +159,38 @@ void fr_cpu_im2col(const fr_node *node, const fr_cpu_view *in, int ho, int wo, l
 {
     int c = in->c, kh = node->kh, kw = node->kw;
     size_t k_size = (size_t)kh * kw * c;
+    /* A kernel row's taps that fall inside the image are consecutive input pixels: one copy
+     * of (taps x c) floats when the view is dense (ld == c), else one copy per tap. */
+    int dense = in->ld == c;
     for (long p = p_begin; p < p_end; p++) {
         int n = (int)(p / ((long)ho * wo));
         int rem = (int)(p % ((long)ho * wo));
         int oy = rem / wo, ox = rem % wo;
         int y0 = oy * node->stride_h - node->pad_top, x0 = ox * node->stride_w - node->pad_left;
+        int kx_lo = x0 < 0 ? -x0 : 0;
+        int kx_hi = in->w - x0 < kw ? in->w - x0 : kw;
+        if (kx_hi < kx_lo)
+            kx_hi = kx_lo;
         float *col = columns + (size_t)(p - p_begin) * k_size;
         for (int ky = 0; ky < kh; ky++) {
             int iy = y0 + ky;
-            for (int kx = 0; kx < kw; kx++) {
-                int ix = x0 + kx;
-                float *dst = col + ((size_t)ky * kw + kx) * c;
-                if (iy < 0 || iy >= in->h || ix < 0 || ix >= in->w)
-                    memset(dst, 0, (size_t)c * sizeof *dst);
-                else
-                    memcpy(dst, in->data + (((size_t)n * in->h + iy) * in->w + ix) * in->ld,
-                           (size_t)c * sizeof *dst);
+            float *dst = col + (size_t)ky * kw * c;
+            if (iy < 0 || iy >= in->h || kx_hi == kx_lo) {
+                memset(dst, 0, (size_t)kw * c * sizeof *dst);
+                continue;
             }
+            if (kx_lo > 0)
+                memset(dst, 0, (size_t)kx_lo * c * sizeof *dst);
+            const float *src =
+                in->data + (((size_t)n * in->h + iy) * in->w + (x0 + kx_lo)) * in->ld;
+            if (dense) {
+                memcpy(dst + (size_t)kx_lo * c, src, (size_t)(kx_hi - kx_lo) * c * sizeof *dst);
+            } else {
+                for (int kx = kx_lo; kx < kx_hi; kx++, src += in->ld)
+                    memcpy(dst + (size_t)kx * c, src, (size_t)c * sizeof *dst);
+            }
+            if (kx_hi < kw)
+                memset(dst + (size_t)kx_hi * c, 0, (size_t)(kw - kx_hi) * c * sizeof *dst);
         }
     }
 }
