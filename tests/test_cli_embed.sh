@@ -78,6 +78,16 @@ expect_code 0 "$bin" --help
 # the irv1 model without weights: a clear way forward
 FACEREC_WEIGHTS_DIR="$tmp/empty-weights" expect_code 4 "$bin" embed --model irv1 "$data/dlib_johns/John_Simm" -o "$tmp/x.npy"
 grep -q "irv1" "$tmp/err" || fail "missing irv1 weights not explained: $(cat "$tmp/err")"
+# alignment whose detector or landmark net is missing: the cause, once, inside its context
+mkdir -p "$tmp/only-dlib" "$tmp/no-landmarks"
+cp "$FACEREC_WEIGHTS/dlib.frw" "$tmp/only-dlib/"
+cp "$FACEREC_WEIGHTS/dlib.frw" "$FACEREC_SOURCE_DIR/weights/mtcnn.frw" "$tmp/no-landmarks/"
+FACEREC_WEIGHTS_DIR="$tmp/only-dlib" expect_code 4 "$bin" embed "$data/dlib_johns/John_Simm" -o "$tmp/x.npy"
+grep -q "needs the MTCNN detector: .*mtcnn.frw: no weights" "$tmp/err" ||
+  fail "missing detector not explained: $(cat "$tmp/err")"
+FACEREC_WEIGHTS_DIR="$tmp/no-landmarks" expect_code 4 "$bin" embed "$data/dlib_johns/John_Simm" -o "$tmp/x.npy"
+[ "$(grep -o "landmark network" "$tmp/err" | wc -l)" = 1 ] && grep -q "landmark68.frw: no weights" "$tmp/err" ||
+  fail "missing landmark net not explained once: $(cat "$tmp/err")"
 # a weights file of another model, and a file that is not one
 expect_code 4 "$bin" embed --model irv1 --weights "$FACEREC_WEIGHTS/dlib.frw" "$data/dlib_johns/John_Simm" -o "$tmp/x.npy"
 grep -q "dlib model, not irv1" "$tmp/err" || fail "wrong-model weights not explained: $(cat "$tmp/err")"

@@ -33,10 +33,15 @@ const char *fr_error_message(void)
 
 fr_status fr_fail(fr_status status, const char *format, ...)
 {
+    /* formatted aside first: an argument may be fr_error_message() itself (a cause wrapped
+     * in context), and vsnprintf's output must not overlap its input */
+    char line[sizeof error_line];
     va_list args;
     va_start(args, format);
-    vsnprintf(error_line, sizeof error_line, format, args);
+    if (vsnprintf(line, sizeof line, format, args) < 0)
+        line[0] = 0;
     va_end(args);
+    memcpy(error_line, line, sizeof line);
     return status;
 }
 
