@@ -1,4 +1,13 @@
-/* pool.c: the parallel-for thread pool (pthreads, a generation counter per loop). */
+/*
+ * pool.c: the parallel-for thread pool (pthreads, a generation counter per loop).
+ *
+ * A network runs one loop per layer, some of them a few microseconds long at batch 1, so
+ * both sides spin briefly before they sleep: a worker watches the generation counter, the
+ * caller the count of workers still busy, for about SPIN_ROUNDS pause instructions (tens of
+ * microseconds), and only then waits on the condition variable. Every change that a sleeper
+ * waits for is made under the mutex and signalled, so a sleeper never misses one; the
+ * spinners read the same fields as atomics.
+ */
 #include "core/pool.h"
 
 #include <omp.h>
@@ -6,6 +15,14 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
+#define SPIN_ROUNDS 2000
 
 #include "core/alloc.h"
 #include "core/error.h"
@@ -15,9 +32,9 @@ struct fr_pool {
     pthread_t *workers;
     pthread_mutex_t lock;
     pthread_cond_t start, done;
-    unsigned long generation; /* bumped for every loop */
-    int stopping;
-    int active;               /* workers still inside the current loop */
+    atomic_ulong generation;  /* bumped for every loop (under the lock) */
+    atomic_int stopping;
+    atomic_int active;        /* workers still inside the current loop */
     fr_pool_fn fn;
     void *ctx;
     int tasks;
@@ -55,20 +72,27 @@ static void *worker_main(void *arg)
      * the pool already keeps every core busy. */
     omp_set_num_threads(1);
     unsigned long seen = 0;
-    pthread_mutex_lock(&p->lock);
     for (;;) {
-        while (!p->stopping && p->generation == seen)
-            pthread_cond_wait(&p->start, &p->lock);
-        if (p->stopping)
+        for (int i = 0; i < SPIN_ROUNDS && atomic_load(&p->generation) == seen &&
+                        !atomic_load(&p->stopping);
+             i++)
+            CPU_RELAX();
+        if (atomic_load(&p->generation) == seen && !atomic_load(&p->stopping)) {
+            pthread_mutex_lock(&p->lock);
+            while (!atomic_load(&p->stopping) && atomic_load(&p->generation) == seen)
+                pthread_cond_wait(&p->start, &p->lock);
+            pthread_mutex_unlock(&p->lock);
+        }
+        if (atomic_load(&p->stopping))
             break;
-        seen = p->generation;
-        pthread_mutex_unlock(&p->lock);
+        seen = atomic_load(&p->generation);
         drain(p, index);
-        pthread_mutex_lock(&p->lock);
-        if (--p->active == 0)
+        if (atomic_fetch_sub(&p->active, 1) == 1) {
+            pthread_mutex_lock(&p->lock);
             pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->lock);
+        }
     }
-    pthread_mutex_unlock(&p->lock);
     return NULL;
 }
 
@@ -114,7 +138,7 @@ void fr_pool_free(fr_pool *p)
     if (!p)
         return;
     pthread_mutex_lock(&p->lock);
-    p->stopping = 1;
+    atomic_store(&p->stopping, 1);
     pthread_cond_broadcast(&p->start);
     pthread_mutex_unlock(&p->lock);
     for (int i = 1; i < p->threads; i++)
@@ -140,18 +164,24 @@ void fr_pool_run(fr_pool *p, int tasks, fr_pool_fn fn, void *ctx)
             fn(ctx, t, 0);
         return;
     }
+    /* The loop's fields are written before the generation moves: a worker that sees the new
+     * generation (sequentially consistent atomics) sees them too. */
     pthread_mutex_lock(&p->lock);
     p->fn = fn;
     p->ctx = ctx;
     p->tasks = tasks;
     atomic_store(&p->next, 0);
-    p->active = p->threads - 1;
-    p->generation++;
+    atomic_store(&p->active, p->threads - 1);
+    atomic_fetch_add(&p->generation, 1);
     pthread_cond_broadcast(&p->start);
     pthread_mutex_unlock(&p->lock);
     drain(p, 0);
-    pthread_mutex_lock(&p->lock);
-    while (p->active > 0)
-        pthread_cond_wait(&p->done, &p->lock);
-    pthread_mutex_unlock(&p->lock);
+    for (int i = 0; i < SPIN_ROUNDS && atomic_load(&p->active) > 0; i++)
+        CPU_RELAX();
+    if (atomic_load(&p->active) > 0) {
+        pthread_mutex_lock(&p->lock);
+        while (atomic_load(&p->active) > 0)
+            pthread_cond_wait(&p->done, &p->lock);
+        pthread_mutex_unlock(&p->lock);
+    }
 }
