@@ -6,12 +6,14 @@
 # torch.jit freeze + optimize_for_inference), plus facerec's GFLOP/s as a fraction of the
 # FMA peak measured on all threads at once. Prints a Markdown table.
 #
-# usage: bench/cpu_network.sh [build-dir] [threads]      (run on an otherwise idle machine)
+# usage: [REPS=3] bench/cpu_network.sh [build-dir] [threads]   (run on an otherwise idle machine)
+# Each figure is the median of REPS rounds that run facerec and both torch modes in turn.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$here/.."
 build="${1:-$root/build}"
 threads="${2:-$(nproc)}"
+reps="${REPS:-3}"
 py="${FACEREC_PYTHON:-/usr/bin/python3}"
 data="${FACEREC_DATA:-$root/../shared/data}"
 work="$(mktemp -d)"
@@ -32,19 +34,31 @@ for model in dlib irv1; do
   "$bench" --weights "$weights" --export "$work/$model"
   for batch in 1 16 64; do
     iters=$(( batch == 1 ? 30 : (batch == 16 ? 8 : 4) ))
-    ours=$("$bench" --weights "$weights" --batch "$batch" --iters "$iters" --threads "$threads")
-    eager=$("$py" "$here/torch_peer.py" --export "$work/$model" --batch "$batch" --threads "$threads" \
-      --iters "$iters" --mode eager 2>/dev/null)
-    freeze=$("$py" "$here/torch_peer.py" --export "$work/$model" --batch "$batch" --threads "$threads" \
-      --iters "$iters" --mode freeze 2>/dev/null)
-    "$py" - "$model" "$batch" "$peak" "$ours" "$eager" "$freeze" <<'PY'
-import json, sys
+    : >"$work/runs"
+    # REPS rounds, each running the three in turn, so that a slow spell of a shared machine
+    # falls on all of them; the table reports each one's median over the rounds.
+    for _ in $(seq "$reps"); do
+      "$bench" --weights "$weights" --batch "$batch" --iters "$iters" --threads "$threads" \
+        | sed 's/^/ours /' >>"$work/runs"
+      for mode in eager freeze; do
+        "$py" "$here/torch_peer.py" --export "$work/$model" --batch "$batch" --threads "$threads" \
+          --iters "$iters" --mode "$mode" 2>/dev/null | sed "s/^/$mode /" >>"$work/runs"
+      done
+    done
+    "$py" - "$model" "$batch" "$peak" "$work/runs" <<'PY'
+import json, statistics, sys
 model, batch, peak = sys.argv[1], sys.argv[2], float(sys.argv[3])
-ours, eager, freeze = (json.loads(x) for x in sys.argv[4:7])
-best = max(eager["images_per_s"], freeze["images_per_s"])
-print(f"| {model} | {batch} | {ours['images_per_s']:.1f} | {ours['gflops']:.1f} | "
-      f"{100 * ours['gflops'] / peak:.0f} % | {eager['images_per_s']:.1f} | "
-      f"{freeze['images_per_s']:.1f} | {ours['images_per_s'] / best:.2f}x |")
+runs = {}
+for line in open(sys.argv[4]):
+    who, text = line.split(" ", 1)
+    runs.setdefault(who, []).append(json.loads(text))
+def median(who, key):
+    return statistics.median(r[key] for r in runs[who])
+ours, eager, freeze = (median(w, "images_per_s") for w in ("ours", "eager", "freeze"))
+gflops = median("ours", "gflops")
+best = max(eager, freeze)
+print(f"| {model} | {batch} | {ours:.1f} | {gflops:.1f} | {100 * gflops / peak:.0f} % | "
+      f"{eager:.1f} | {freeze:.1f} | {ours / best:.2f}x |")
 PY
   done
 done
