@@ -97,6 +97,17 @@ head -c 1000 "$FACEREC_WEIGHTS/dlib.frw" > "$tmp/cut.frw"
 expect_code 4 "$bin" embed --weights "$tmp/cut.frw" "$data/dlib_johns/John_Simm" -o "$tmp/x.npy"
 grep -q "cut.frw" "$tmp/err" || fail "truncated weights not named: $(cat "$tmp/err")"
 
+# a conversion whose result does not build the network leaves the file it would replace
+printf '[{"paths":["one.bin"],"weights":[{"name":"x","shape":[1],"dtype":"float32"}]}]' >"$tmp/m.json"
+printf '\000\000\200\077' >"$tmp/one.bin"
+cp "$FACEREC_WEIGHTS/dlib.frw" "$tmp/keep.frw"
+expect_code 4 "$bin" convert --from tfjs "$tmp/m.json" -o "$tmp/keep.frw"
+cmp -s "$FACEREC_WEIGHTS/dlib.frw" "$tmp/keep.frw" || fail "a failed convert changed the existing output"
+[ -z "$(ls "$tmp" | grep checking)" ] || fail "a failed convert left its staged file"
+printf '[{"paths":["one.bin"],"weights":[{"name":"x","shape":[1.5],"dtype":"float32"}]}]' >"$tmp/m.json"
+expect_code 4 "$bin" convert --from tfjs "$tmp/m.json" -o "$tmp/frac.frw"
+grep -q "bad shape" "$tmp/err" || fail "a fractional shape not refused: $(cat "$tmp/err")"
+
 # info: JSON that parses and names the CPU and the dlib model
 expect_code 0 "$bin" info --json
 "$py" -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['models'][0]['status']=='ok'; assert d['cpu']['threads']>=1" "$tmp/out" \

@@ -24,6 +24,7 @@
 #include "core/error.h"
 #include "core/npy.h"
 #include "core/sha256.h"
+#include "model/convert.h"
 #include "model/weights.h"
 
 typedef enum layer_kind { CONV, POOL, DENSE } layer_kind;
@@ -318,6 +319,15 @@ static int tensor_names(tensor_file *files)
     return n;
 }
 
+static fr_status check_mtcnn(const char *path)
+{
+    fr_mtcnn *m;
+    fr_status st = fr_mtcnn_load(path, &m);
+    if (!st)
+        fr_mtcnn_free(m);
+    return st;
+}
+
 fr_status fr_mtcnn_convert(const char *dir, const char *output)
 {
     tensor_file files[64];
@@ -368,18 +378,7 @@ fr_status fr_mtcnn_convert(const char *dir, const char *output)
     if (!st)
         st = fr_weights_writer_string(wr, "converter", "mtcnn-npy");
     if (!st)
-        st = fr_weights_writer_save(wr, output);
+        st = fr_convert_save_checked(wr, output, check_mtcnn, "MTCNN", dir);
     fr_weights_writer_free(wr);
-    if (st)
-        return st;
-    fr_mtcnn *m;
-    st = fr_mtcnn_load(output, &m);
-    if (st) {
-        char why[1024];
-        fr_error_save(why, sizeof why);
-        remove(output);
-        return fr_fail(st, "%s: converted, but the result does not build MTCNN: %s", dir, why);
-    }
-    fr_mtcnn_free(m);
-    return FR_OK;
+    return st;
 }

@@ -31,4 +31,12 @@ fr_status fr_convert_finish(fr_weights_writer *writer, const char *arch, const c
                             const char *converter, const char *output_path,
                             const fr_convert_options *options);
 
+/* Saves WRITER to OUTPUT only once the file has proved to load: it is written beside OUTPUT
+ * under a temporary name, CHECK loads it, and only then is it renamed over OUTPUT, so a failed
+ * conversion leaves whatever OUTPUT held before. WHAT names the network for the message
+ * ("a dlib network"), SOURCE the input. OUTPUT must be a file (not "-"). */
+fr_status fr_convert_save_checked(fr_weights_writer *writer, const char *output,
+                                  fr_status (*check)(const char *path), const char *what,
+                                  const char *source);
+
 #endif

@@ -1,4 +1,6 @@
 /* convert_common.c: what every converter does last: metadata, save, prove it loads. */
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -12,6 +14,46 @@ static const char *base_name(const char *path)
 {
     const char *slash = strrchr(path, '/');
     return slash ? slash + 1 : path;
+}
+
+fr_status fr_convert_save_checked(fr_weights_writer *w, const char *output,
+                                  fr_status (*check)(const char *path), const char *what,
+                                  const char *source)
+{
+    if (strcmp(output, "-") == 0)
+        return fr_fail(FR_E_INVALID, "converted weights are checked by loading them: give -o FILE, "
+                       "not standard output");
+    char staged[4096];
+    if (snprintf(staged, sizeof staged, "%s.checking-%ld", output, (long)getpid()) >=
+        (int)sizeof staged)
+        return fr_fail(FR_E_INVALID, "%s: path too long", output);
+    fr_status st = fr_weights_writer_save(w, staged);
+    if (st)
+        return st;
+    st = check(staged);
+    if (st) {
+        char why[1024];
+        fr_error_save(why, sizeof why);
+        unlink(staged);
+        return fr_fail(st, "%s: converted, but the result does not build %s (%s left as it was): "
+                       "%s", source, what, output, why);
+    }
+    if (rename(staged, output) != 0) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", strerror(errno));
+        unlink(staged);
+        return fr_fail(FR_E_IO, "%s: %s", output, why);
+    }
+    return FR_OK;
+}
+
+static fr_status check_model(const char *path)
+{
+    fr_model *m;
+    fr_status st = fr_model_load(path, &m);
+    if (!st)
+        fr_model_free(m);
+    return st;
 }
 
 fr_status fr_convert_finish(fr_weights_writer *w, const char *arch_name, const char *source_path,
@@ -42,20 +84,11 @@ fr_status fr_convert_finish(fr_weights_writer *w, const char *arch_name, const c
         st = fr_weights_writer_string(w, "source_sha256", sha);
     if (!st)
         st = fr_weights_writer_string(w, "converter", converter);
-    if (!st)
-        st = fr_weights_writer_save(w, output_path);
     if (st)
         return st;
-    /* Prove the file builds the network (every tensor present with its shape). */
-    fr_model *m;
-    st = fr_model_load(output_path, &m);
-    if (st) {
-        char why[1024];
-        fr_error_save(why, sizeof why);
-        unlink(output_path);
-        return fr_fail(st, "%s: converted, but the result does not build a %s network: %s",
-                       source_path, arch->name, why);
-    }
-    fr_model_free(m);
-    return FR_OK;
+    /* Prove the file builds the network (every tensor present with its shape) before it
+     * replaces anything. */
+    char what[96];
+    snprintf(what, sizeof what, "a %s network", arch->name);
+    return fr_convert_save_checked(w, output_path, check_model, what, source_path);
 }

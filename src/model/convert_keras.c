@@ -138,7 +138,8 @@ static fr_status read_dataset(const char *path, hid_t layer_group, const char *l
     size_t count = 1;
     for (int i = 0; i < ndim; i++) {
         dims[i] = (int64_t)hd[i];
-        if (hd[i] > ((hsize_t)1 << 32) || !fr_mul_size(count, (size_t)hd[i], &count)) {
+        if (hd[i] > ((hsize_t)1 << 32) || !fr_mul_size(count, (size_t)hd[i], &count) ||
+            count > FR_WEIGHTS_MAX_ELEMENTS) {
             st = fr_fail(FR_E_FORMAT, "%s: weight %s/%s is too large", path, layer, weight);
             goto done;
         }

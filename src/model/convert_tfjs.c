@@ -85,6 +85,7 @@ static fr_status decode_tensor(const char *manifest_path, const cJSON *spec,
     for (int i = 0; i < ndim; i++) {
         const cJSON *d = cJSON_GetArrayItem(shape, i);
         if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble > 1e9 ||
+            d->valuedouble != (double)(int64_t)d->valuedouble ||
             !fr_mul_size(count, (size_t)d->valuedouble, &count))
             return fr_fail(FR_E_FORMAT, "%s: tensor %s has a bad shape", manifest_path,
                            name->valuestring);

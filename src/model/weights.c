@@ -412,6 +412,9 @@ fr_status fr_weights_writer_tensor(fr_weights_writer *wr, const char *name, int 
     for (int i = 0; i < ndim; i++)
         if (dims[i] < 0 || !fr_mul_size(count, (size_t)dims[i], &count))
             return fr_fail(FR_E_TOO_LARGE, "tensor %s: impossible shape", name);
+    if (count > FR_WEIGHTS_MAX_ELEMENTS)
+        return fr_fail(FR_E_TOO_LARGE, "tensor %s: %zu elements (at most %zu)", name, count,
+                       FR_WEIGHTS_MAX_ELEMENTS);
     if (wr->tensor_count == wr->tensor_capacity) {
         size_t cap = wr->tensor_capacity ? 2 * wr->tensor_capacity : 64;
         pending_tensor *grown = realloc(wr->tensors, cap * sizeof *grown);

@@ -31,6 +31,9 @@
 
 #define FR_WEIGHTS_VERSION 1
 #define FR_WEIGHTS_MAX_DIMS 4
+/* The most elements one tensor may have (1 GiB of float32; irv1's largest has 1.2 M): a bound
+ * on what a converter allocates for a shape read from an untrusted file. */
+#define FR_WEIGHTS_MAX_ELEMENTS ((size_t)1 << 28)
 
 typedef struct fr_weights fr_weights;
 
