@@ -97,6 +97,16 @@ head -c 1000 "$FACEREC_WEIGHTS/dlib.frw" > "$tmp/cut.frw"
 expect_code 4 "$bin" embed --weights "$tmp/cut.frw" "$data/dlib_johns/John_Simm" -o "$tmp/x.npy"
 grep -q "cut.frw" "$tmp/err" || fail "truncated weights not named: $(cat "$tmp/err")"
 
+# directory walks: links to an ancestor and a second link to a folder end, each image once;
+# an empty folder is no error
+mkdir -p "$tmp/walk/sub" "$tmp/walk/empty"
+cp "$data/happyhouse/database/dan.jpg" "$tmp/walk/a.jpg"
+cp "$data/happyhouse/database/kian.jpg" "$tmp/walk/sub/b.jpg"
+ln -s . "$tmp/walk/x"; ln -s . "$tmp/walk/y"; ln -s sub "$tmp/walk/z"
+expect_code 0 timeout 60 "$bin" embed --quiet --model pixels --align none "$tmp/walk" -o "$tmp/walk.npy"
+[ "$(cat "$tmp/walk.paths" 2>/dev/null | tr '\n' ' ')" = "$tmp/walk/a.jpg $tmp/walk/sub/b.jpg " ] ||
+  fail "directory walk with links: $(cat "$tmp/walk.paths" 2>/dev/null | head -5)"
+
 # a conversion whose result does not build the network leaves the file it would replace
 printf '[{"paths":["one.bin"],"weights":[{"name":"x","shape":[1],"dtype":"float32"}]}]' >"$tmp/m.json"
 printf '\000\000\200\077' >"$tmp/one.bin"

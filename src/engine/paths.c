@@ -61,8 +61,39 @@ static void report(fr_path_list *l, fr_path_error_fn on_error, void *ctx, const 
         on_error(ctx, message);
 }
 
-static fr_status walk(const char *dir, int depth, fr_path_list *l, fr_path_error_fn on_error,
-                      void *ctx)
+/* The directories one argument's walk has entered (device, inode): symbolic links are
+ * followed, but a directory reached twice (a link to an ancestor, two links to one folder) is
+ * walked once, so a loop ends and no image is listed twice. */
+typedef struct visited {
+    dev_t *dev;
+    ino_t *ino;
+    size_t count, cap;
+} visited;
+
+/* 1: first visit (recorded), 0: seen before, -1: out of memory */
+static int visit(visited *v, const struct stat *sb)
+{
+    for (size_t i = 0; i < v->count; i++)
+        if (v->dev[i] == sb->st_dev && v->ino[i] == sb->st_ino)
+            return 0;
+    if (v->count == v->cap) {
+        size_t cap = v->cap ? 2 * v->cap : 64;
+        dev_t *dev = realloc(v->dev, cap * sizeof *dev);
+        if (dev)
+            v->dev = dev;
+        ino_t *ino = dev ? realloc(v->ino, cap * sizeof *ino) : NULL;
+        if (!ino)
+            return -1;
+        v->ino = ino;
+        v->cap = cap;
+    }
+    v->dev[v->count] = sb->st_dev;
+    v->ino[v->count++] = sb->st_ino;
+    return 1;
+}
+
+static fr_status walk(const char *dir, int depth, visited *seen, fr_path_list *l,
+                      fr_path_error_fn on_error, void *ctx)
 {
     if (depth > MAX_DEPTH) {
         report(l, on_error, ctx, "%s: directories nested too deeply (%s)", dir, ELOOP);
@@ -96,7 +127,7 @@ static fr_status walk(const char *dir, int depth, fr_path_list *l, fr_path_error
         count++;
     }
     closedir(d);
-    if (!st)
+    if (!st && count > 1)
         qsort(names, count, sizeof *names, compare_names);
     for (size_t i = 0; i < count && !st; i++) {
         size_t n = strlen(dir) + strlen(names[i]) + 2;
@@ -110,7 +141,11 @@ static fr_status walk(const char *dir, int depth, fr_path_list *l, fr_path_error
         if (stat(path, &sb) != 0) {
             report(l, on_error, ctx, "%s: %s", path, errno);
         } else if (S_ISDIR(sb.st_mode)) {
-            st = walk(path, depth + 1, l, on_error, ctx);
+            int first = visit(seen, &sb);
+            if (first < 0)
+                st = fr_fail(FR_E_NOMEM, "out of memory listing %s", path);
+            else if (first)
+                st = walk(path, depth + 1, seen, l, on_error, ctx);
         } else if (S_ISREG(sb.st_mode) && fr_path_is_image_name(names[i])) {
             st = fr_paths_add(l, path);
         }
@@ -130,8 +165,15 @@ fr_status fr_paths_collect(char *const *args, size_t count, fr_path_list *out,
         struct stat sb;
         if (stat(args[i], &sb) != 0)
             report(out, on_error, ctx, "%s: %s", args[i], errno);
-        else if (S_ISDIR(sb.st_mode))
-            st = walk(args[i], 0, out, on_error, ctx);
+        else if (S_ISDIR(sb.st_mode)) {
+            visited seen = {0};
+            if (visit(&seen, &sb) < 0)
+                st = fr_fail(FR_E_NOMEM, "out of memory listing %s", args[i]);
+            else
+                st = walk(args[i], 0, &seen, out, on_error, ctx);
+            free(seen.dev);
+            free(seen.ino);
+        }
         else
             st = fr_paths_add(out, args[i]);
     }
