@@ -113,6 +113,22 @@ static fr_status device_alloc(cuda_state *s, void **ptr, size_t bytes, const cha
     return FR_OK;
 }
 
+/* Pinned host memory: running out of it is an out-of-memory like the device's (the batch
+ * halves), and the runtime's sticky error is cleared so the next launch is not blamed. */
+static fr_status host_alloc(cuda_state *s, void **ptr, size_t bytes, const char *what)
+{
+    cudaError_t e = cudaMallocHost(ptr, bytes ? bytes : 256);
+    if (e == cudaErrorMemoryAllocation) {
+        cudaGetLastError();
+        *ptr = NULL;
+        s->oom = 1;
+        return fr_fail(FR_E_NOMEM, "out of pinned host memory allocating %.1f MiB for %s",
+                       (double)bytes / (1 << 20), what);
+    }
+    FR_CUDA_CHECK(e);
+    return FR_OK;
+}
+
 static void device_free(void **ptr)
 {
     if (*ptr)
@@ -221,14 +237,18 @@ static fr_status upload_weights(cuda_state *s)
     fr_status st = device_alloc(s, (void **)&s->weights, total * s->elem, "weights");
     if (!st && s->dtype == FR_CU_F16)
         st = device_alloc(s, &staging, total * sizeof(float), "weights (staging)");
+    /* On the compute stream, so the fp16 conversion follows the copy: a plain cudaMemcpy from
+     * pageable memory may return before its DMA lands, and runs on the legacy default stream,
+     * which the non-blocking compute stream does not wait for. */
     if (!st) {
-        cudaError_t e = cudaMemcpy(s->dtype == FR_CU_F16 ? staging : s->weights, host,
-                                   total * sizeof(float), cudaMemcpyHostToDevice);
+        cudaError_t e = cudaMemcpyAsync(s->dtype == FR_CU_F16 ? staging : s->weights, host,
+                                        total * sizeof(float), cudaMemcpyHostToDevice, s->compute);
         if (e != cudaSuccess)
-            st = fr_cuda_fail_runtime(e, "cudaMemcpy(weights)", __FILE__, __LINE__);
+            st = fr_cuda_fail_runtime(e, "cudaMemcpyAsync(weights)", __FILE__, __LINE__);
     }
-    if (!st && s->dtype == FR_CU_F16) {
+    if (!st && s->dtype == FR_CU_F16)
         st = fr_cu_convert(s->compute, s->dtype, staging, s->weights, total);
+    {
         cudaError_t e = cudaStreamSynchronize(s->compute);
         if (!st && e != cudaSuccess)
             st = fr_cuda_fail_runtime(e, "cudaStreamSynchronize(weights)", __FILE__, __LINE__);
@@ -483,8 +503,9 @@ static fr_status plan_batch(cuda_state *s, int batch)
         TRY(device_alloc(s, (void **)&s->d_out[k], s->dim * sizeof(float) * batch, "outputs"));
         /* the padding images of a bucket are defined values, not leftovers of another run */
         FR_CUDA_CHECK(cudaMemset(s->d_in[k], 0, s->image_bytes * batch));
-        FR_CUDA_CHECK(cudaMallocHost((void **)&s->h_in[k], s->image_bytes * batch));
-        FR_CUDA_CHECK(cudaMallocHost((void **)&s->h_out[k], s->dim * sizeof(float) * batch));
+        TRY(host_alloc(s, (void **)&s->h_in[k], s->image_bytes * batch, "input images (pinned)"));
+        TRY(host_alloc(s, (void **)&s->h_out[k], s->dim * sizeof(float) * batch,
+                       "outputs (pinned)"));
     }
     /* the memsets ran on the legacy default stream, which our non-blocking streams ignore */
     FR_CUDA_CHECK(cudaDeviceSynchronize());

@@ -59,11 +59,26 @@ static void buffers_free(buffers *m)
     memset(m, 0, sizeof *m);
 }
 
+/* An allocation's failure: out of memory is FR_E_NOMEM, and the runtime's sticky error is
+ * cleared so that the next kernel launched is not blamed for it. */
+static fr_status alloc_failed(cudaError_t e, const char *what, int line)
+{
+    if (e == cudaErrorMemoryAllocation) {
+        cudaGetLastError();
+        return fr_fail(FR_E_NOMEM, "GPU out of memory allocating %s", what);
+    }
+    return fr_cuda_fail_runtime(e, what, __FILE__, line);
+}
+
 static fr_status upload(cuda_distance *s, float **out, const float *rows, size_t count,
                         size_t dim)
 {
     size_t bytes = count * dim * sizeof(float);
-    FR_CUDA_CHECK(cudaMalloc((void **)out, bytes ? bytes : 4));
+    cudaError_t e = cudaMalloc((void **)out, bytes ? bytes : 4);
+    if (e != cudaSuccess) {
+        *out = NULL;
+        return alloc_failed(e, "embeddings", __LINE__);
+    }
     FR_CUDA_CHECK(cudaMemcpyAsync(*out, rows, bytes, cudaMemcpyHostToDevice, s->stream));
     return FR_OK;
 }
@@ -181,7 +196,7 @@ static fr_status cuda_all_pairs(void *state, const float *a, size_t n, const flo
         if (e == cudaSuccess && symmetric)
             e = cudaMallocHost((void **)&mem.host_transposed, tile_bytes);
         if (e != cudaSuccess)
-            st = fr_cuda_fail_runtime(e, "allocating distance tiles", __FILE__, __LINE__);
+            st = alloc_failed(e, "distance tiles", __LINE__);
     }
     if (!st)
         st = fr_cu_row_norms(s->stream, mem.a, n, dim, mem.na);
@@ -259,7 +274,7 @@ static fr_status cuda_nearest(void *state, const float *a, size_t n, const float
                                     cudaMemcpyHostToDevice, s->stream);
         }
         if (e != cudaSuccess)
-            st = fr_cuda_fail_runtime(e, "allocating distance tiles", __FILE__, __LINE__);
+            st = alloc_failed(e, "distance tiles", __LINE__);
     }
     if (!st)
         st = fr_cu_row_norms(s->stream, mem.b, m, dim, mem.nb);
