@@ -165,14 +165,39 @@ static int store_all(const char *db, const fr_model_info *model, const plan *p,
         items[i].vector = e->rows + i * e->dim;
     }
     fr_store *store;
-    fr_status st = fr_store_open(db, FR_STORE_CREATE, &store);
-    if (!st) {
-        st = fr_store_enroll(store, model, items, e->count);
-        fr_store_close(store);
+    fr_status st;
+    if (created) {
+        /* A new database is built under a temporary name beside DB and linked into place only
+         * once complete: a failure leaves nothing behind, and a database that another run
+         * created in the meantime is never replaced or removed (link() refuses to). */
+        char staged[4096];
+        if (snprintf(staged, sizeof staged, "%s.enrolling-%ld", db, (long)getpid()) >=
+            (int)sizeof staged) {
+            free(items);
+            fr_cli_error("enroll", "%s: path too long", db);
+            return FR_EXIT_USAGE;
+        }
+        st = fr_store_open(staged, FR_STORE_CREATE, &store);
+        if (!st) {
+            st = fr_store_enroll(store, model, items, e->count);
+            fr_store_close(store);
+        }
+        if (!st && link(staged, db) != 0) {
+            if (errno == EEXIST)
+                created = 0; /* appeared meanwhile: enrol into it like any existing one */
+            else
+                st = fr_fail(FR_E_IO, "%s: %s", db, strerror(errno));
+        }
+        unlink(staged);
+    }
+    if (!created) {
+        st = fr_store_open(db, FR_STORE_WRITE, &store);
+        if (!st) {
+            st = fr_store_enroll(store, model, items, e->count);
+            fr_store_close(store);
+        }
     }
     free(items);
-    if (st && created)
-        unlink(db);
     return st ? fr_cli_fail("enroll", st) : FR_EXIT_OK;
 }
 
