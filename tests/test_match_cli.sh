@@ -72,9 +72,15 @@ printf 'not a database at all, just some text that is long enough to be read\n' 
 expect "a file that is not SQLite" 4 "text.db: not an SQLite database" \
     "$bin" db list --db "$tmp/text.db"
 
+printf 'missing_first.jpg\tyounes\ncamera_0.jpg\tyounes\n' > "$tmp/claims.tsv"
+expect "verify --claims: a missing image on the first line is a claim, not a header" 3 \
+    "missing_first.jpg;1 of 2 claims" \
+    "$bin" verify --db "$db" --claims "$tmp/claims.tsv" --root "$camera"
+ok "... and the other claim is answered" 'grep -q "camera_0.jpg,younes" "$tmp/out"'
+
 # rename and remove work, and list shows it
 "$bin" db rename --quiet --db "$db" kian kian_k
-"$bin" db remove --quiet --db "$db" younes
+"$bin" db remove --quiet --db "$db" younes younes
 ok "rename and remove: 11 people, kian_k among them" \
     '"$bin" db list --db "$db" | grep -q "11 people" && "$bin" db list --db "$db" --json | grep -q "\"kian_k\""'
 "$bin" identify --db "$db" "$camera/camera_0.jpg" -k 12 --json > "$tmp/out" || true

@@ -13,6 +13,7 @@
 #include "cli/matching.h"
 #include "core/alloc.h"
 #include "core/error.h"
+#include "engine/paths.h"
 
 #define MAX_CLAIMS_FILE ((size_t)1 << 30)
 
@@ -114,8 +115,9 @@ static fr_status claims_load(const char *file, const char *root, claims *out)
         }
         *tab = 0;
         st = claims_add(&c, &capacity, root, line, tab + 1);
-        /* only the first line may be a header ("image<TAB>name"): one naming no image */
-        if (!st && first && access(c.paths[0], F_OK) != 0) {
+        /* only the first line may be a header ("image<TAB>name"): one naming no file and
+         * nothing that looks like an image (a missing photo is a claim, reported later) */
+        if (!st && first && access(c.paths[0], F_OK) != 0 && !fr_path_is_image_name(line)) {
             free(c.paths[0]);
             free(c.names[0]);
             c.count = 0;

@@ -367,6 +367,11 @@ fr_status fr_store_remove(fr_store *s, const char *const *names, size_t count)
     sqlite3_stmt *q;
     st = prepare(s, "DELETE FROM people WHERE name = ?", &q);
     for (size_t i = 0; i < count && !st; i++) {
+        int repeated = 0; /* a name given twice is removed once */
+        for (size_t j = 0; j < i && !repeated; j++)
+            repeated = strcmp(names[j], names[i]) == 0;
+        if (repeated)
+            continue;
         sqlite3_bind_text(q, 1, names[i], -1, SQLITE_STATIC);
         if (sqlite3_step(q) != SQLITE_DONE)
             st = db_fail(s, FR_E_IO, "cannot remove a person");
