@@ -78,6 +78,13 @@ expect "verify --claims: a missing image on the first line is a claim, not a hea
     "$bin" verify --db "$db" --claims "$tmp/claims.tsv" --root "$camera"
 ok "... and the other claim is answered" 'grep -q "camera_0.jpg,younes" "$tmp/out"'
 
+# JSON output stays valid UTF-8 whatever bytes a file name holds (surrogates, overlong forms)
+mkdir -p "$tmp/u8"
+cp "$camera/camera_0.jpg" "$tmp/u8/$(printf 'a\355\240\200b\340\200\257c\364\220\200\200').jpg"
+"$bin" identify --quiet --db "$db" --json "$tmp/u8" > "$tmp/u8.jsonl" || true
+ok "identify --json: invalid UTF-8 in a path comes out as U+FFFD, valid JSON" \
+    '"$py" -c "import json,sys; rows=[json.loads(l) for l in open(sys.argv[1], encoding=\"utf-8\")]; assert len(rows) == 1 and \"\\ufffd\" in rows[0][\"path\"]" "$tmp/u8.jsonl"'
+
 # rename and remove work, and list shows it
 "$bin" db rename --quiet --db "$db" kian kian_k
 "$bin" db remove --quiet --db "$db" younes younes

@@ -48,9 +48,16 @@ static int utf8_length(const unsigned char *p)
                           : (p[0] & 0xf8) == 0xf0   ? 4 : 0;
     if (n == 2 && p[0] < 0xc2)
         return 0; /* overlong */
+    if (n == 4 && p[0] > 0xf4)
+        return 0; /* beyond U+10FFFF */
     for (int i = 1; i < n; i++)
         if ((p[i] & 0xc0) != 0x80)
             return 0;
+    /* the second byte's narrower ranges (RFC 3629): no overlong 3- and 4-byte forms, no
+     * UTF-16 surrogates, nothing past U+10FFFF */
+    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) ||
+        (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] > 0x8f))
+        return 0;
     return n;
 }
 
