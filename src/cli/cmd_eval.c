@@ -4,6 +4,7 @@
  * every score file given (several models on one plot) and the distance histograms of each.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -168,6 +169,16 @@ static void report_text(const scores *s)
     printf(")\n  ROC AUC           %.4f\n", e->auc);
 }
 
+/* PREFIX, then V as a JSON number, or null where it is not finite (no threshold reaches
+ * the FAR asked for, say): JSON has no inf or nan. */
+static void json_number(const char *prefix, double v)
+{
+    if (isfinite(v))
+        printf("%s%.6f", prefix, v);
+    else
+        printf("%snull", prefix);
+}
+
 static void report_json(const scores *s)
 {
     const fr_eval *e = &s->eval;
@@ -177,15 +188,20 @@ static void report_json(const scores *s)
            "\"accuracy_mean\": %.6f, \"accuracy_std\": %.6f, \"fold_accuracy\": [",
            e->pairs, e->same, e->different, e->folds, e->accuracy_mean, e->accuracy_std);
     for (int f = 0; f < e->folds; f++)
-        printf("%s%.6f", f ? ", " : "", e->fold_accuracy[f]);
+        json_number(f ? ", " : "", e->fold_accuracy[f]);
     fputs("], \"fold_threshold\": [", stdout);
     for (int f = 0; f < e->folds; f++)
-        printf("%s%.6f", f ? ", " : "", e->fold_threshold[f]);
-    printf("], \"threshold\": %.6f, \"accuracy\": %.6f, \"tar_at_threshold\": %.6f, "
-           "\"far_at_threshold\": %.6f, \"far_target\": %g, \"tar_at_far\": %.6f, "
-           "\"far_threshold\": %.6f, \"far_achieved\": %.6f, \"auc\": %.6f}\n",
-           e->threshold, e->accuracy, e->tar_at_threshold, e->far_at_threshold, e->far_target,
-           e->tar_at_far, e->far_threshold, e->far_achieved, e->auc);
+        json_number(f ? ", " : "", e->fold_threshold[f]);
+    json_number("], \"threshold\": ", e->threshold);
+    json_number(", \"accuracy\": ", e->accuracy);
+    json_number(", \"tar_at_threshold\": ", e->tar_at_threshold);
+    json_number(", \"far_at_threshold\": ", e->far_at_threshold);
+    printf(", \"far_target\": %g", e->far_target);
+    json_number(", \"tar_at_far\": ", e->tar_at_far);
+    json_number(", \"far_threshold\": ", e->far_threshold);
+    json_number(", \"far_achieved\": ", e->far_achieved);
+    json_number(", \"auc\": ", e->auc);
+    fputs("}\n", stdout);
 }
 
 static int parse_number(const char *text, double lo, double hi, double *out)
