@@ -164,6 +164,11 @@ int fr_cmd_distmat(int argc, char **argv)
     }
     /* the image sets, embedded in one run */
     int code = st ? fr_cli_fail("distmat", st) : FR_EXIT_OK;
+    for (int i = 0; !code && i < sets; i++)
+        if (!set[i].is_npy && set[i].paths.count == 0) {
+            fr_cli_error("distmat", "%s: no images found", set[i].arg);
+            code = image_errors ? FR_EXIT_FATAL : FR_EXIT_USAGE;
+        }
     size_t images = 0;
     for (int i = 0; i < sets; i++)
         images += set[i].paths.count;
