@@ -166,5 +166,17 @@ expect_code 3 "$bin" detect --quiet "$tmp/in" -o "$tmp/f2.csv"
 grep -q "text.jpg" "$tmp/err" || fail "detect does not name the unreadable file"
 [ -z "$(ls "$tmp" "$tmp/draw" "$tmp/chips" | grep '\.tmp\.')" ] || fail "temporary files left behind"
 
+# an image too elongated for the detector's pyramid, grouped with faces: it alone has no face,
+# the faces beside it are found and embedded
+mkdir -p "$tmp/long"
+cp "$lfw/AJ_Cook/AJ_Cook_0001.jpg" "$lfw/Boris_Becker/Boris_Becker_0001.jpg" "$tmp/long/"
+"$py" -c "from PIL import Image; Image.new('L', (70000, 24), 128).save('$tmp/long/strip.png')"
+expect_code 3 "$bin" embed --quiet "$tmp/long" -o "$tmp/long.npy"
+[ "$(grep -c "" "$tmp/long.paths" 2>/dev/null)" = 2 ] || fail "faces beside a 70000x24 image were lost"
+grep -q "strip.png: no face" "$tmp/err" && [ "$(grep -c "" "$tmp/err")" = 1 ] ||
+  fail "a 70000x24 image: $(head -c 400 "$tmp/err")"
+expect_code 0 "$bin" detect --quiet "$tmp/long" -o "$tmp/long.csv"
+[ "$(grep -c "jpg" "$tmp/long.csv")" -ge 2 ] || fail "detect lost the faces beside a 70000x24 image"
+
 [ "$failures" = 0 ] && echo "test_detect_cli: all passed" || echo "test_detect_cli: $failures failed"
 exit $((failures > 0))

@@ -183,10 +183,20 @@ static void detect_task(void *ctx, int task, int worker)
     }
     fr_faces faces[GROUP];
     fr_status st = n ? fr_detector_run(j->detectors[worker], ok, n, faces) : FR_OK;
+    /* the group failed as a whole: each image on its own, so an error names its own file */
+    int alone = st && n > 1;
+    char group_error[512] = "";
+    if (st)
+        fr_error_save(group_error, sizeof group_error);
     for (int k = 0; k < n; k++) {
         size_t i = first + (size_t)which[k];
         image_result *r = &j->results[i - j->first];
-        r->status = st;
+        if (alone)
+            r->status = fr_detector_run(j->detectors[worker], &ok[k], 1, &faces[k]);
+        else if (st)
+            fr_error_restore(group_error);
+        if (!alone)
+            r->status = st;
         if (!st && faces[k].count > 0) {
             r->faces = malloc((size_t)faces[k].count * sizeof *r->faces);
             if (r->faces) {

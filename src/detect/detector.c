@@ -390,8 +390,10 @@ static fr_status pyramid_jobs(fr_detector *d, const fr_image *images, int n, siz
             double scale = m * pow(d->opt.factor, level);
             minl *= d->opt.factor;
             int hs = (int)ceil(h * scale), ws = (int)ceil(w * scale);
+            /* levels P-Net cannot take (too many pixels, a side past its 16384 or under its
+             * 12) are left out; an image whose every level is, has no face to find */
             if ((double)hs * ws > (double)d->opt.max_level_pixels || hs < FR_MTCNN_PNET_MIN ||
-                ws < FR_MTCNN_PNET_MIN)
+                ws < FR_MTCNN_PNET_MIN || hs > FR_MTCNN_PNET_MAX || ws > FR_MTCNN_PNET_MAX)
                 continue;
             if (!grow((void **)&d->jobs, &d->job_cap, jobs + 1, sizeof(level_job), "pyramid levels"))
                 return FR_E_NOMEM;

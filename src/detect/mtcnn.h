@@ -31,6 +31,7 @@
 #define FR_MTCNN_RNET_SIZE 24
 #define FR_MTCNN_ONET_SIZE 48
 #define FR_MTCNN_PNET_MIN 12 /* the smallest P-Net input side (one output cell) */
+#define FR_MTCNN_PNET_MAX 16384 /* the largest P-Net input side planned */
 
 typedef struct fr_mtcnn fr_mtcnn;
 

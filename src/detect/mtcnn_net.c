@@ -208,9 +208,10 @@ static fr_status build(const fr_weights *w, const net_spec *spec, int h, int wd,
 
 fr_status fr_mtcnn_pnet(const fr_mtcnn *m, int h, int w, fr_graph **out)
 {
-    if (h < FR_MTCNN_PNET_MIN || w < FR_MTCNN_PNET_MIN || h > 16384 || w > 16384)
-        return fr_fail(FR_E_INVALID, "P-Net input %dx%d outside %d..16384", w, h,
-                       FR_MTCNN_PNET_MIN);
+    if (h < FR_MTCNN_PNET_MIN || w < FR_MTCNN_PNET_MIN || h > FR_MTCNN_PNET_MAX ||
+        w > FR_MTCNN_PNET_MAX)
+        return fr_fail(FR_E_INVALID, "P-Net input %dx%d outside %d..%d", w, h,
+                       FR_MTCNN_PNET_MIN, FR_MTCNN_PNET_MAX);
     return build(m->weights, &NETS[0], h, w, out);
 }
 

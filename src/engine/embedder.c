@@ -524,6 +524,10 @@ static void prepare_group(fr_embedder *e, worker_state *w, size_t first, int k, 
         if (!st && e->use68)
             st = find_landmarks(e, w, which, nd, faces, lm_first);
     }
+    /* A group run fails as a whole (one image the detector cannot take, one face box the
+     * landmark net refuses): then each image runs on its own, so that an error is only
+     * reported against the file that caused it. */
+    int alone = st && nd > 1;
     char detector_error[512] = "";
     if (st)
         fr_error_save(detector_error, sizeof detector_error);
@@ -531,11 +535,19 @@ static void prepare_group(fr_embedder *e, worker_state *w, size_t first, int k, 
         int j = which[d];
         int slot = (int)((first + (size_t)j) % (size_t)e->batch);
         fr_status sj = st;
-        if (st)
+        int lm = 0;
+        if (alone) {
+            sj = fr_detector_run(w->detector, &detect[d], 1, &faces[d]);
+            if (!sj && e->use68)
+                sj = find_landmarks(e, w, &which[d], 1, &faces[d], &lm);
+        } else if (st) {
             fr_error_restore(detector_error);
-        else
+        } else {
+            lm = lm_first[d];
+        }
+        if (!sj)
             sj = align_slot(e, w, b, slot, &w->images[j], &faces[d], &w->scales[j],
-                            e->use68 && w->lm_points ? w->lm_points + lm_first[d] : NULL);
+                            e->use68 && w->lm_points ? w->lm_points + lm : NULL);
         if (sj) {
             fr_error_prefix(e->paths[first + (size_t)j]);
             fail_slot(b, slot, sj);
