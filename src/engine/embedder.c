@@ -706,8 +706,11 @@ static fr_status emit_chunk(fr_embedder *e, const chunk *c, int good, fr_embed_s
     for (int i = 0, k = 0; i < c->count; i++) {
         int s = c->entries[i].slot, row = c->entries[i].row;
         const slot_faces *sf = &b->slots[s];
+        /* a failed input whose message could not be copied (out of memory) still says why */
+        const char *error = b->status[s] && !b->errors[s] ? fr_status_name(b->status[s])
+                                                           : b->errors[s];
         fr_embed_result r = {first + (size_t)s, e->paths[first + (size_t)s], b->status[s],
-                             b->errors[s], NULL, -1, sf->face_count, NULL};
+                             error, NULL, -1, sf->face_count, NULL};
         if (row >= 0) {
             r.embedding = e->outputs + (size_t)k++ * dim;
             if (sf->first_face >= 0) {

@@ -116,6 +116,8 @@ static fr_status pil_precompute(int in_size, int out_size, pil_coeffs *c)
         free(row);
         free(c->weights);
         free(c->bounds);
+        c->weights = NULL; /* the caller frees both passes' tables on its way out */
+        c->bounds = NULL;
         return FR_E_NOMEM;
     }
     c->ksize = ksize;

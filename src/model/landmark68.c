@@ -41,6 +41,8 @@ static const float *tensor(const fr_weights *w, fr_graph *g, const char *prefix,
 /* The plain 3x3 stride-2 convolution of dense0: filters (3, 3, c_in, c_out) -> OHWI. */
 static int first_conv(const fr_weights *w, fr_graph *g, const char *prefix, int in, int c_out)
 {
+    if (g->status || in < 0)
+        return -1; /* an earlier node failed (out of memory): the graph reports it */
     int c_in = g->tensors[in].c;
     int64_t fdims[4] = {3, 3, c_in, c_out}, vdims[1] = {c_out};
     const float *filters = tensor(w, g, prefix, "filters", 4, fdims);
