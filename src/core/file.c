@@ -129,13 +129,19 @@ fr_status fr_output_commit(fr_output *out)
         out->file = NULL;
         if (fflush(stdout) != 0)
             return fr_fail(FR_E_IO, "standard output: %s", strerror(errno));
+        if (ferror(stdout))
+            return fr_fail(FR_E_IO, "standard output: write failed");
         return FR_OK;
     }
-    int failed = ferror(out->file) != 0;
-    failed |= fflush(out->file) != 0;
-    int e = errno;
-    failed |= fsync(fileno(out->file)) != 0 && errno != EINVAL;
-    failed |= fclose(out->file) != 0;
+    /* the reason is the errno of the first call that failed (EIO if only the stream's error
+     * flag says so) */
+    int e = 0, failed = ferror(out->file) != 0;
+    if (fflush(out->file) != 0 && !e)
+        failed = 1, e = errno;
+    if (fsync(fileno(out->file)) != 0 && errno != EINVAL && !e)
+        failed = 1, e = errno;
+    if (fclose(out->file) != 0 && !e)
+        failed = 1, e = errno;
     out->file = NULL;
     if (failed) {
         char what[1200];

@@ -167,10 +167,13 @@ fr_status fr_npy_write_header(FILE *file, fr_npy_dtype dtype, int ndim, const si
     char dict[512];
     int n = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (",
                      dtype == FR_NPY_F32 ? "<f4" : "|u1");
-    for (int i = 0; i < ndim; i++)
+    for (int i = 0; i < ndim && n < (int)sizeof dict; i++)
         n += snprintf(dict + n, sizeof dict - (size_t)n, "%zu%s", shape[i],
                       ndim == 1 ? "," : (i + 1 < ndim ? ", " : ""));
-    n += snprintf(dict + n, sizeof dict - (size_t)n, "), }");
+    if (n < (int)sizeof dict)
+        n += snprintf(dict + n, sizeof dict - (size_t)n, "), }");
+    if (n >= (int)sizeof dict - 1)
+        return fr_fail(FR_E_INVALID, ".npy header for %d dimensions too long", ndim);
     /* Pad with spaces so that the data starts on a 64-byte boundary, newline last. */
     size_t total = 10 + (size_t)n + 1;
     size_t padded = (total + 63) / 64 * 64;
