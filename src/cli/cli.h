@@ -2,7 +2,8 @@
  * cli.h: what the commands share: exit codes, global options, error reporting.
  *
  * Exit codes (documented in the README and in `facerec --help`):
- *   0 success; 1 "no": not verified / unknown / not in the database; 2 usage error;
+ *   0 success; 1 "no": not verified / not in the database; 2 usage error (an unknown name
+ *   included);
  *   3 partial failure (some inputs unreadable, each named on stderr); 4 fatal failure.
  */
 #ifndef FR_CLI_H

@@ -23,7 +23,10 @@ static void usage(FILE *out)
     fprintf(out, "usage: facerec COMMAND [OPTIONS] [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
         fprintf(out, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
-    fprintf(out, "\n`facerec COMMAND --help` describes a command and its options.\n"
+    fprintf(out, "\nexit status: 0 success; 1 \"no\" (not verified, not in the database); 2 usage\n"
+                 "error (including an unknown name); 3 some inputs failed (each named on stderr,\n"
+                 "the rest answered); 4 failure.\n"
+                 "\n`facerec COMMAND --help` describes a command and its options.\n"
                  "facerec %s\n", FR_VERSION_STRING);
 }
 
