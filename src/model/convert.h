@@ -8,7 +8,9 @@
  *             of the FaceNet Inception-ResNet-v1 graph: architecture irv1
  *
  * A converter copies tensors under their source names and shapes, records provenance (the
- * source file's name and SHA-256), then loads the result once to prove it builds.
+ * source file's name and SHA-256; for tfjs the SHA-256 of `sha256sum MANIFEST SHARD...`
+ * output, so the weights themselves are covered), then loads the result once to prove it
+ * builds.
  */
 #ifndef FR_MODEL_CONVERT_H
 #define FR_MODEL_CONVERT_H
@@ -27,9 +29,11 @@ fr_status fr_convert_keras_h5(const char *h5_path, const char *output_path,
 
 /* Shared by both: provenance metadata, save, then a test load. */
 typedef struct fr_weights_writer fr_weights_writer;
+/* SOURCE_SHA256: the provenance digest where the source is more than one file, or NULL for
+ * the SHA-256 of SOURCE_PATH. */
 fr_status fr_convert_finish(fr_weights_writer *writer, const char *arch, const char *source_path,
-                            const char *converter, const char *output_path,
-                            const fr_convert_options *options);
+                            const char *source_sha256, const char *converter,
+                            const char *output_path, const fr_convert_options *options);
 
 /* Saves WRITER to OUTPUT only once the file has proved to load: it is written beside OUTPUT
  * under a temporary name, CHECK loads it, and only then is it renamed over OUTPUT, so a failed

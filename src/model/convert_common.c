@@ -57,14 +57,18 @@ static fr_status check_model(const char *path)
 }
 
 fr_status fr_convert_finish(fr_weights_writer *w, const char *arch_name, const char *source_path,
-                            const char *converter, const char *output_path,
-                            const fr_convert_options *options)
+                            const char *source_sha256, const char *converter,
+                            const char *output_path, const fr_convert_options *options)
 {
     const fr_arch *arch = fr_arch_find(arch_name);
     if (!arch)
         return fr_fail(FR_E_INTERNAL, "converter produced unknown architecture %s", arch_name);
     char sha[65];
-    fr_status st = fr_sha256_file(source_path, sha);
+    fr_status st = FR_OK;
+    if (source_sha256)
+        snprintf(sha, sizeof sha, "%s", source_sha256);
+    else
+        st = fr_sha256_file(source_path, sha);
     if (!st)
         st = fr_weights_writer_string(w, "arch", arch->name);
     if (!st)

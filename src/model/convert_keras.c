@@ -263,7 +263,7 @@ fr_status fr_convert_keras_h5(const char *h5_path, const char *output_path,
         H5Gclose(root);
     H5Fclose(file);
     if (!st)
-        st = fr_convert_finish(writer, "irv1", h5_path, "facerec convert --from keras-h5",
+        st = fr_convert_finish(writer, "irv1", h5_path, NULL, "facerec convert --from keras-h5",
                                output_path, options);
     fr_weights_writer_free(writer);
     return st;

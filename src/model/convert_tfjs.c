@@ -15,6 +15,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "core/sha256.h"
 #include "model/convert.h"
 #include "model/weights.h"
 
@@ -26,7 +27,28 @@ typedef struct shard_buffer {
     size_t size;
 } shard_buffer;
 
-static fr_status load_shards(const char *manifest_path, const cJSON *paths, shard_buffer *out)
+/* `sha256sum` lines ("<hex>  <name>\n") of the manifest and its shards, in manifest order:
+ * their SHA-256 is the conversion's provenance digest. */
+typedef struct digest_list {
+    char *text;
+    size_t size;
+} digest_list;
+
+static fr_status digest_add(digest_list *d, const void *data, size_t size, const char *name)
+{
+    char hex[65];
+    fr_sha256_hex(data, size, hex);
+    size_t n = 64 + 2 + strlen(name) + 1;
+    char *grown = realloc(d->text, d->size + n + 1);
+    if (!grown)
+        return fr_fail(FR_E_NOMEM, "out of memory for the weights' digest");
+    d->text = grown;
+    d->size += (size_t)snprintf(d->text + d->size, n + 1, "%s  %s\n", hex, name);
+    return FR_OK;
+}
+
+static fr_status load_shards(const char *manifest_path, const cJSON *paths, shard_buffer *out,
+                             digest_list *digest)
 {
     const char *slash = strrchr(manifest_path, '/');
     size_t dir_len = slash ? (size_t)(slash - manifest_path + 1) : 0;
@@ -49,6 +71,11 @@ static fr_status load_shards(const char *manifest_path, const cJSON *paths, shar
         free(path);
         if (st)
             return st;
+        st = digest_add(digest, data, size, p->valuestring);
+        if (st) {
+            free(data);
+            return st;
+        }
         unsigned char *grown = realloc(out->data, out->size + size + 1);
         if (!grown) {
             free(data);
@@ -159,16 +186,23 @@ fr_status fr_convert_tfjs(const char *manifest_path, const char *output_path,
     fr_status st = fr_file_read(manifest_path, MAX_MANIFEST, &text, &size);
     if (st)
         return st;
-    cJSON *manifest = cJSON_ParseWithLength(text, size);
+    digest_list digest = {NULL, 0};
+    const char *slash = strrchr(manifest_path, '/');
+    st = digest_add(&digest, text, size, slash ? slash + 1 : manifest_path);
+    cJSON *manifest = st ? NULL : cJSON_ParseWithLength(text, size);
     free(text);
+    if (st)
+        return st;
     if (!cJSON_IsArray(manifest)) {
         cJSON_Delete(manifest);
+        free(digest.text);
         return fr_fail(FR_E_FORMAT, "%s: not a TensorFlow.js weights manifest (a JSON list of "
                        "weight groups)", manifest_path);
     }
     fr_weights_writer *writer = fr_weights_writer_new();
     if (!writer) {
         cJSON_Delete(manifest);
+        free(digest.text);
         return FR_E_NOMEM;
     }
     const cJSON *group;
@@ -181,7 +215,7 @@ fr_status fr_convert_tfjs(const char *manifest_path, const char *output_path,
             break;
         }
         shard_buffer buffer;
-        st = load_shards(manifest_path, paths, &buffer);
+        st = load_shards(manifest_path, paths, &buffer, &digest);
         size_t offset = 0;
         const cJSON *spec;
         cJSON_ArrayForEach(spec, weights)
@@ -199,8 +233,11 @@ fr_status fr_convert_tfjs(const char *manifest_path, const char *output_path,
     }
     const char *arch = manifest_arch(manifest);
     cJSON_Delete(manifest);
+    char sha[65];
+    fr_sha256_hex(digest.text ? digest.text : "", digest.size, sha);
+    free(digest.text);
     if (!st)
-        st = fr_convert_finish(writer, arch, manifest_path, "facerec convert --from tfjs",
+        st = fr_convert_finish(writer, arch, manifest_path, sha, "facerec convert --from tfjs",
                                output_path, options);
     fr_weights_writer_free(writer);
     return st;
