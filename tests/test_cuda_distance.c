@@ -2,7 +2,7 @@
  * test_cuda_distance.c: the CUDA distance engine against the CPU engine (itself checked
  * against float64 by test_distance): all pairs of two sets and of one set with itself, in
  * tiles small enough (37) that edges and the symmetric case's transposed tiles are crossed;
- * the k nearest rows and the k nearest distinct labels, k = 1 and 5, on a gallery spanning
+ * the k nearest rows and the k nearest distinct labels, k = 1, 5, 9 and 64, on a gallery spanning
  * several GPU tiles of 32768 rows.
  *
  * Tolerance: 2e-4 absolute on distances between unit-scale 128-d rows (both engines compute
@@ -155,6 +155,15 @@ int main(void)
     check_nearest(a, n, gallery, big, NULL, 1);
     check_nearest(a, n, gallery, big, NULL, 5);
     check_nearest(a, n, gallery, big, labels, 5);
+    /* probes over two probe-row tiles (2048 rows each, the last one partial), and k past the
+     * block merge's first round (8) and at its largest (FR_CU_TOPK_MAX, 64) */
+    size_t many = 2100;
+    float *probes = random_rows(many, &rng);
+    check_nearest(probes, many, gallery, big, NULL, 9);
+    check_nearest(probes, many, gallery, big, labels, 9);
+    check_nearest(a, n, gallery, big, NULL, 64);
+    check_nearest(a, n, gallery, big, labels, 64);
+    free(probes);
     free(a);
     free(b);
     free(gallery);
