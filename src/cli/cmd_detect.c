@@ -197,7 +197,7 @@ static void detect_task(void *ctx, int task, int worker)
             fr_error_restore(group_error);
         if (!alone)
             r->status = st;
-        if (!st && faces[k].count > 0) {
+        if (!r->status && faces[k].count > 0) {
             r->faces = malloc((size_t)faces[k].count * sizeof *r->faces);
             if (r->faces) {
                 memcpy(r->faces, faces[k].faces, (size_t)faces[k].count * sizeof *r->faces);
