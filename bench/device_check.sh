@@ -396,3 +396,10 @@ tar -C "$work" -czf "$out/logs.tar.gz" logs steps.tsv results.jsonl summary.txt 
 echo
 echo "================ facerec device check: $(( $(date +%s) - t_start ))s ================"
 cat "$work/summary.txt"
+# Exit status: 1 when a GPU test failed, timed out or skipped (on a GPU machine each must run
+# and pass), so a caller need not read the summary to know.
+if awk -F'\t' '$1 ~ /^test_cuda_(device|ops|network|distance)$/ && $2 != "ok" {bad = 1}
+               END {exit !bad}' "$steps"; then
+  echo "device check: a GPU test did not pass (steps line above)"
+  exit 1
+fi

@@ -4,7 +4,7 @@
 # weights (npm pack of @vladmandic/face-api, checksum-verified, converted).
 #
 # usage: scripts/setup.sh [--tests]     (--tests: also what the test suite needs: Python with
-#                                         numpy/h5py/torch/PIL and face-api's Node harness)
+#                                         numpy/h5py/torch/PIL/OpenCV and face-api's Node harness)
 # Environment: BUILD_DIR (default build), CMAKE_ARGS (extra configure arguments).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,7 +20,7 @@ packages=(build-essential cmake pkg-config
           libturbojpeg0-dev libpng-dev libdnnl-dev libhdf5-dev libsqlite3-dev libcjson-dev libssl-dev
           nodejs npm)
 if [ "$tests" = 1 ]; then
-  packages+=(python3-numpy python3-h5py python3-torch python3-pil)
+  packages+=(python3-numpy python3-h5py python3-torch python3-pil python3-opencv)
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -34,14 +34,15 @@ missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
 fi
 
 echo "setup: building in $build" >&2
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release ${CMAKE_ARGS:-} >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
 
-if [ ! -f "$root/weights/dlib.frw" ]; then
+if [ ! -f "$root/weights/dlib.frw" ] || [ ! -f "$root/weights/landmark68.frw" ]; then
   "$root/weights/fetch.sh" "$build/facerec"
 fi
 
