@@ -169,6 +169,7 @@ import json, sys
 t = sys.argv[1]
 r = json.load(open(t + "/eval.json"))
 assert r["pairs"] == 10 and r["folds"] == 5 and r["auc"] == 1.0, r
+assert r["accuracy"] == 1.0 and r["accuracy_mean"] == 1.0, r
 assert open(t + "/plot.roc.svg").read().startswith("<?xml")
 assert "</svg>" in open(t + "/plot.hist.svg").read()
 EOF'
