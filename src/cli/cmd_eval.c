@@ -36,7 +36,8 @@ static void help(FILE *out)
             "Pictures (SVG): PREFIX.roc.svg, the ROC curves of all files (log FAR axis), and\n"
             "per file the distance histograms of same and different pairs with the threshold:\n"
             "SCORES.hist.svg (with --plots: PREFIX.hist.svg for one file, PREFIX.NAME.hist.svg\n"
-            "for several). PREFIX defaults to the first file's name without .csv.\n\n"
+            "for several, PREFIX.NAME-I.hist.svg for the I-th file of a name already used).\n"
+            "PREFIX defaults to the first file's name without .csv.\n\n"
             "  --folds N        folds (2..%d, default 10)\n"
             "  --far F          the FAR for the TAR figure (default 0.001)\n"
             "  --plots PREFIX   where the pictures go\n"
@@ -307,9 +308,15 @@ int fr_cmd_eval(int argc, char **argv)
             } else if (files == 1) {
                 hist = beside(prefix, ".hist.svg");
             } else {
-                size_t n = strlen(prefix) + strlen(s[i].label) + 16;
+                /* files of the same name from different folders: numbered, not overwritten */
+                int same = 0;
+                for (int j = 0; j < i; j++)
+                    same |= strcmp(s[j].label, s[i].label) == 0;
+                size_t n = strlen(prefix) + strlen(s[i].label) + 32;
                 hist = fr_malloc(n, "a file name");
-                if (hist)
+                if (hist && same)
+                    snprintf(hist, n, "%s.%s-%d.hist.svg", prefix, s[i].label, i + 1);
+                else if (hist)
                     snprintf(hist, n, "%s.%s.hist.svg", prefix, s[i].label);
             }
             st = hist ? fr_plot_histograms(hist, s[i].label, s[i].pairs, s[i].count, &s[i].eval)
