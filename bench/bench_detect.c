@@ -30,7 +30,7 @@ typedef struct job {
     int count, group;
     fr_detector **detectors;
     fr_landmarker **landmarkers; /* NULL entries: chips from MTCNN's 5 landmarks */
-    fr_align_scratch *scratch;
+    fr_scratch *scratch;
     uint8_t *chips; /* per worker */
     int *faces;     /* per image */
     fr_status status;
@@ -141,7 +141,7 @@ int main(int argc, char **argv)
     threads = fr_pool_threads(pool);
     job j = {images, count, group, calloc((size_t)threads, sizeof(fr_detector *)),
              calloc((size_t)threads, sizeof(fr_landmarker *)),
-             calloc((size_t)threads, sizeof(fr_align_scratch)),
+             calloc((size_t)threads, sizeof(fr_scratch)),
              malloc((size_t)threads * 150 * 150 * 3), calloc((size_t)count, sizeof(int)), FR_OK};
     fr_detect_options opt;
     memset(&opt, 0, sizeof opt);
@@ -178,7 +178,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < threads; i++) {
         fr_detector_free(j.detectors[i]);
         fr_landmarker_free(j.landmarkers[i]);
-        fr_align_scratch_free(&j.scratch[i]);
+        fr_scratch_free(&j.scratch[i]);
     }
     free(j.detectors);
     free(j.landmarkers);

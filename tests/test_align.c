@@ -77,7 +77,7 @@ static void synthetic(double scale, double angle, double tx, double ty, int w, i
     }
     fr_image im = {w, h, calloc((size_t)w * h, 3)};
     uint8_t *chip = malloc(SIZE * SIZE * 3);
-    fr_align_scratch scratch = {0};
+    fr_scratch scratch = {0};
     double sigma = 1.5 * scale;
     for (int i = 0; i < 5; i++) {
         memset(im.pixels, 0, (size_t)w * h * 3);
@@ -104,7 +104,7 @@ static void synthetic(double scale, double angle, double tx, double ty, int w, i
            "land within %.3f px\n", scale, angle * 180 / M_PI, worst_map, worst_spot);
     CHECK(worst_map <= 1.0);
     CHECK(worst_spot <= 1.0);
-    fr_align_scratch_free(&scratch);
+    fr_scratch_free(&scratch);
     free(chip);
     fr_image_free(&im);
 }
@@ -116,7 +116,7 @@ static void outside_is_black(void)
     fr_image im = {200, 200, malloc(200 * 200 * 3)};
     memset(im.pixels, 200, 200 * 200 * 3);
     uint8_t chip[SIZE * SIZE * 3];
-    fr_align_scratch scratch = {0};
+    fr_scratch scratch = {0};
     CHECK_OK(fr_align_dlib(&im, &face, SIZE, PAD, &scratch, chip));
     double m[6], x, y;
     fr_dlib_chip_transform(&face, SIZE, PAD, m);
@@ -125,7 +125,7 @@ static void outside_is_black(void)
     CHECK(chip[0] == 0 && chip[1] == 0 && chip[2] == 0);
     size_t centre = ((size_t)(SIZE - 1) * SIZE + SIZE - 1) * 3;
     CHECK(chip[centre] == 200);
-    fr_align_scratch_free(&scratch);
+    fr_scratch_free(&scratch);
     fr_image_free(&im);
 }
 
@@ -142,7 +142,7 @@ static void real_faces(const char *data, const fr_mtcnn *mtcnn)
     CHECK_OK(fr_detector_new(mtcnn, &opt, &det));
     if (fr_test_failures)
         return;
-    fr_align_scratch scratch = {0};
+    fr_scratch scratch = {0};
     fr_image chip = {SIZE, SIZE, malloc(SIZE * SIZE * 3)};
     double worst = 0, mean = 0;
     int n = 0;
@@ -186,7 +186,7 @@ static void real_faces(const char *data, const fr_mtcnn *mtcnn)
     CHECK(mean <= 2.0);
     CHECK(worst <= 8.0);
     fr_image_free(&chip);
-    fr_align_scratch_free(&scratch);
+    fr_scratch_free(&scratch);
     fr_detector_free(det);
 }
 
@@ -236,7 +236,7 @@ static void synthetic68(double scale, double angle, double tx, double ty, int w,
 
     fr_image im = {w, h, calloc((size_t)w * h, 3)};
     uint8_t *chip = malloc(SIZE * SIZE * 3);
-    fr_align_scratch scratch = {0};
+    fr_scratch scratch = {0};
     double sigma = 1.5 * scale, worst_spot = 0;
     static const int spots[] = {30, 36, 45, 48, 54};
     for (size_t s = 0; s < sizeof spots / sizeof spots[0]; s++) {
@@ -269,7 +269,7 @@ static void synthetic68(double scale, double angle, double tx, double ty, int w,
     CHECK(worst_map <= 1.0); /* dlib's own half-pixel shift, as with five points */
     CHECK(worst_m <= 1e-4);
     CHECK(worst_spot <= 1.0);
-    fr_align_scratch_free(&scratch);
+    fr_scratch_free(&scratch);
     free(chip);
     fr_image_free(&im);
 }
@@ -306,7 +306,7 @@ static void real_faces68(const char *data, const char *weights, const fr_mtcnn *
     fr_landmarker *lm = NULL;
     CHECK_OK(fr_detector_new(mtcnn, &opt, &det));
     CHECK_OK(fr_landmarker_new(net, &ro, &lm));
-    fr_align_scratch scratch = {0};
+    fr_scratch scratch = {0};
     fr_image chip = {SIZE, SIZE, malloc(SIZE * SIZE * 3)};
     int index[FR_DLIB68_FITTED];
     double t[FR_DLIB68_FITTED][2];
@@ -365,7 +365,7 @@ static void real_faces68(const char *data, const char *weights, const fr_mtcnn *
     CHECK(median <= 2.5);
     CHECK(worst <= 12.0);
     fr_image_free(&chip);
-    fr_align_scratch_free(&scratch);
+    fr_scratch_free(&scratch);
     fr_landmarker_free(lm);
     fr_detector_free(det);
     fr_model_free(net);
@@ -387,14 +387,14 @@ static void facenet_crop(void)
     for (int y = 0; y < h; y++)
         memcpy(crop + (size_t)y * w * 3, im.pixels + ((size_t)(y0 + y) * 200 + x0) * 3, (size_t)w * 3);
     CHECK_OK(fr_resize_bilinear_pil(crop, w, h, expect, 160, 160));
-    fr_align_scratch scratch = {0};
+    fr_scratch scratch = {0};
     CHECK_OK(fr_align_facenet(&im, &face, 160, 32, &scratch, ours));
     CHECK(memcmp(ours, expect, sizeof ours) == 0);
     /* a box that leaves nothing of the image */
     float gone[4] = {300, 300, 400, 400};
     memcpy(face.box, gone, sizeof gone);
     CHECK(fr_align_facenet(&im, &face, 160, 32, &scratch, ours) == FR_E_INVALID);
-    fr_align_scratch_free(&scratch);
+    fr_scratch_free(&scratch);
     free(crop);
     fr_image_free(&im);
 }

@@ -64,7 +64,7 @@ typedef struct detect_job {
     fr_detector **detectors;
     fr_landmarker **landmarkers; /* chips from 68 landmarks: per thread (one on a GPU) */
     fr_face_rule face;           /* the main face, drawn in yellow */
-    fr_align_scratch *scratch;
+    fr_scratch *scratch;
     const char *draw_dir, *chips_dir;
     size_t strip;        /* common directory prefix of all paths, left out of written names */
     const fr_model *model; /* for chips */
@@ -116,7 +116,7 @@ static fr_status all_landmarks(fr_landmarker *lm, const fr_image *im, const fr_f
 }
 
 static fr_status write_extras(const detect_job *j, size_t index, fr_image *im,
-                              const fr_faces *faces, fr_align_scratch *scratch,
+                              const fr_faces *faces, fr_scratch *scratch,
                               fr_landmarker *landmarker)
 {
     const char *path = j->paths->paths[index];
@@ -392,7 +392,7 @@ static int run(const fr_global_options *g, const fr_detect_options *dopt, char *
             fr_detector_free(job.detectors[i]);
         if (job.landmarkers)
             fr_landmarker_free(job.landmarkers[i]);
-        fr_align_scratch_free(&job.scratch[i]);
+        fr_scratch_free(&job.scratch[i]);
     }
     free(job.detectors);
     free(job.landmarkers);

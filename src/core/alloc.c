@@ -41,3 +41,23 @@ char *fr_strdup(const char *text)
         memcpy(copy, text, n);
     return copy;
 }
+
+void *fr_scratch_get(fr_scratch *s, size_t size, const char *what)
+{
+    if (size > s->size) {
+        void *grown = fr_malloc(size, what);
+        if (!grown)
+            return NULL;
+        free(s->data);
+        s->data = grown;
+        s->size = size;
+    }
+    return s->data;
+}
+
+void fr_scratch_free(fr_scratch *s)
+{
+    free(s->data);
+    s->data = NULL;
+    s->size = 0;
+}

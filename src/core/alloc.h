@@ -26,4 +26,14 @@ void *fr_calloc(size_t count, size_t size, const char *what);
 void *fr_aligned_alloc(size_t size, const char *what);
 char *fr_strdup(const char *text);
 
+/* A buffer reused across calls (crops, resize tables): grows, never shrinks. */
+typedef struct fr_scratch {
+    void *data;
+    size_t size;
+} fr_scratch;
+
+/* At least SIZE bytes (contents not kept when it grows), or NULL with the error set. */
+void *fr_scratch_get(fr_scratch *scratch, size_t size, const char *what);
+void fr_scratch_free(fr_scratch *scratch);
+
 #endif

@@ -49,26 +49,6 @@ static int fitted68(int point)
     return point >= 27 && !(point >= 55 && point <= 59) && point <= 64;
 }
 
-void fr_align_scratch_free(fr_align_scratch *s)
-{
-    free(s->data);
-    s->data = NULL;
-    s->size = 0;
-}
-
-static uint8_t *scratch_get(fr_align_scratch *s, size_t size)
-{
-    if (size > s->size) {
-        uint8_t *grown = fr_malloc(size, "an aligned face");
-        if (!grown)
-            return NULL;
-        free(s->data);
-        s->data = grown;
-        s->size = size;
-    }
-    return s->data;
-}
-
 /* A mean-face point in a size x size chip with padding (get_face_chip_details). */
 static void to_chip(const double unit[2], int size, double padding, double out[2])
 {
@@ -214,7 +194,7 @@ static void halve(const uint8_t *src, size_t stride, long w, long h, uint8_t *ds
 
 /* dlib's extract_image_chip for the chip-to-image mapping m. */
 static fr_status extract_chip(const fr_image *im, const double m[6], int size,
-                              fr_align_scratch *scratch, uint8_t *out)
+                              fr_scratch *scratch, uint8_t *out)
 {
     double scale = hypot(m[0], m[3]);
     if (!isfinite(scale) || !isfinite(m[2]) || !isfinite(m[5]) || scale <= 0)
@@ -247,7 +227,7 @@ static fr_status extract_chip(const fr_image *im, const double m[6], int size,
         return FR_OK;
     }
     long w = (rx1 - rx0) / 2, h = (ry1 - ry0) / 2;
-    uint8_t *buf = scratch_get(scratch, (size_t)w * (size_t)h * 3 * 2);
+    uint8_t *buf = fr_scratch_get(scratch, (size_t)w * (size_t)h * 3 * 2, "an aligned face");
     if (!buf)
         return FR_E_NOMEM;
     /* level 1 from the image region, the next ones alternating between two halves of buf */
@@ -277,7 +257,7 @@ static int valid_chip(const fr_image *im, int size, double padding)
 }
 
 fr_status fr_align_dlib(const fr_image *im, const fr_face *face, int size, double padding,
-                        fr_align_scratch *scratch, uint8_t *out)
+                        fr_scratch *scratch, uint8_t *out)
 {
     if (!valid_chip(im, size, padding))
         return fr_fail(FR_E_INVALID, "face chip: bad arguments");
@@ -287,7 +267,7 @@ fr_status fr_align_dlib(const fr_image *im, const fr_face *face, int size, doubl
 }
 
 fr_status fr_align_dlib68(const fr_image *im, const fr_landmarks68 *landmarks, int size,
-                          double padding, fr_align_scratch *scratch, uint8_t *out)
+                          double padding, fr_scratch *scratch, uint8_t *out)
 {
     if (!valid_chip(im, size, padding))
         return fr_fail(FR_E_INVALID, "face chip: bad arguments");
@@ -297,7 +277,7 @@ fr_status fr_align_dlib68(const fr_image *im, const fr_landmarks68 *landmarks, i
 }
 
 fr_status fr_align_facenet(const fr_image *im, const fr_face *face, int size, int margin,
-                           fr_align_scratch *scratch, uint8_t *out)
+                           fr_scratch *scratch, uint8_t *out)
 {
     if (!im || !im->pixels || im->width <= 0 || im->height <= 0 || size < 8 || size > 4096 ||
         margin < 0 || margin > 4096)
@@ -310,7 +290,7 @@ fr_status fr_align_facenet(const fr_image *im, const fr_face *face, int size, in
     if (x1 <= x0 || y1 <= y0)
         return fr_fail(FR_E_INVALID, "face crop: empty box");
     int w = x1 - x0, h = y1 - y0;
-    uint8_t *crop = scratch_get(scratch, (size_t)w * (size_t)h * 3);
+    uint8_t *crop = fr_scratch_get(scratch, (size_t)w * (size_t)h * 3, "an aligned face");
     if (!crop)
         return FR_E_NOMEM;
     for (int y = 0; y < h; y++)

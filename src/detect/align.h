@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/alloc.h"
 #include "detect/detect.h"
 #include "detect/landmarks.h"
 #include "facerec.h"
@@ -31,13 +32,6 @@
 #define FR_FACENET_MARGIN 32
 #define FR_DLIB68_FITTED 33 /* landmarks get_face_chip_details fits of the 68 */
 
-/* Scratch of the aligners (crops, pyramid levels). Grows, never shrinks. */
-typedef struct fr_align_scratch {
-    uint8_t *data;
-    size_t size;
-} fr_align_scratch;
-
-void fr_align_scratch_free(fr_align_scratch *scratch);
 
 /* Where dlib's template puts the five landmarks in a size x size chip with padding. */
 void fr_dlib_template(int size, double padding, double points[5][2]);
@@ -55,10 +49,10 @@ void fr_dlib_chip_transform68(const fr_landmarks68 *landmarks, int size, double 
 
 /* size x size x 3 uint8 into out. */
 fr_status fr_align_dlib(const fr_image *image, const fr_face *face, int size, double padding,
-                        fr_align_scratch *scratch, uint8_t *out);
+                        fr_scratch *scratch, uint8_t *out);
 fr_status fr_align_dlib68(const fr_image *image, const fr_landmarks68 *landmarks, int size,
-                          double padding, fr_align_scratch *scratch, uint8_t *out);
+                          double padding, fr_scratch *scratch, uint8_t *out);
 fr_status fr_align_facenet(const fr_image *image, const fr_face *face, int size, int margin,
-                           fr_align_scratch *scratch, uint8_t *out);
+                           fr_scratch *scratch, uint8_t *out);
 
 #endif

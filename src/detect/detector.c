@@ -79,7 +79,7 @@ struct fr_detector {
     size_t face_cap;
     int *face_start;
     size_t face_start_cap;
-    fr_area_scratch area;
+    fr_scratch area;
     int seq;
 };
 
@@ -205,7 +205,7 @@ void fr_detector_free(fr_detector *d)
     free(d->canvas);
     free(d->faces);
     free(d->face_start);
-    fr_area_scratch_free(&d->area);
+    fr_scratch_free(&d->area);
     free(d);
 }
 

@@ -25,26 +25,6 @@ typedef struct decimate {
     float alpha;
 } decimate;
 
-void fr_area_scratch_free(fr_area_scratch *s)
-{
-    free(s->data);
-    s->data = NULL;
-    s->size = 0;
-}
-
-static void *scratch_get(fr_area_scratch *s, size_t size)
-{
-    if (size > s->size) {
-        void *grown = fr_malloc(size, "resize tables");
-        if (!grown)
-            return NULL;
-        free(s->data);
-        s->data = grown;
-        s->size = size;
-    }
-    return s->data;
-}
-
 /* computeResizeAreaTab: the source pixels each destination pixel covers, with weights. */
 static int area_tab(int ssize, int dsize, int cn, double scale, decimate *tab)
 {
@@ -95,11 +75,11 @@ static void store_row(const float *sum, int n, uint8_t *du8, float *df)
 
 /* resizeArea: general shrinking by factors >= 1. */
 static fr_status shrink(const uint8_t *src, size_t stride, int sw, int sh, uint8_t *du8, float *df,
-                        int dw, int dh, double sx_scale, double sy_scale, fr_area_scratch *scratch)
+                        int dw, int dh, double sx_scale, double sy_scale, fr_scratch *scratch)
 {
     size_t xn_max = (size_t)sw * 2, yn_max = (size_t)sh * 2, row = (size_t)dw * 3;
     size_t bytes = (xn_max + yn_max) * sizeof(decimate) + 2 * row * sizeof(float);
-    char *mem = scratch_get(scratch, bytes);
+    char *mem = fr_scratch_get(scratch, bytes, "resize tables");
     if (!mem)
         return FR_E_NOMEM;
     decimate *xtab = (decimate *)mem, *ytab = xtab + xn_max;
@@ -189,12 +169,12 @@ static void linear_axis(int ssize, int dsize, linear_coef *coef)
 
 /* Enlarging on some axis: bilinear, horizontal pass then vertical (resizeGeneric_). */
 static fr_status enlarge(const uint8_t *src, size_t stride, int sw, int sh, uint8_t *du8, float *df,
-                         int dw, int dh, fr_area_scratch *scratch)
+                         int dw, int dh, fr_scratch *scratch)
 {
     size_t row = (size_t)dw * 3;
     size_t bytes = ((size_t)dw + dh) * sizeof(linear_coef) + 2 * row * sizeof(double) +
                    row * sizeof(float);
-    char *mem = scratch_get(scratch, bytes);
+    char *mem = fr_scratch_get(scratch, bytes, "resize tables");
     if (!mem)
         return FR_E_NOMEM;
     linear_coef *xc = (linear_coef *)mem, *yc = xc + dw;
@@ -224,7 +204,7 @@ static fr_status enlarge(const uint8_t *src, size_t stride, int sw, int sh, uint
 }
 
 static fr_status resize_area(const uint8_t *src, size_t stride, int sw, int sh, uint8_t *du8,
-                             float *df, int dw, int dh, fr_area_scratch *scratch)
+                             float *df, int dw, int dh, fr_scratch *scratch)
 {
     if (!src || sw <= 0 || sh <= 0 || dw <= 0 || dh <= 0 || sw > MAX_SIDE || sh > MAX_SIDE ||
         dw > MAX_SIDE || dh > MAX_SIDE || stride < (size_t)sw * 3)
@@ -254,13 +234,13 @@ static fr_status resize_area(const uint8_t *src, size_t stride, int sw, int sh, 
 }
 
 fr_status fr_resize_area_u8(const uint8_t *src, int src_w, int src_h, uint8_t *dst, int dst_w,
-                            int dst_h, fr_area_scratch *scratch)
+                            int dst_h, fr_scratch *scratch)
 {
     return resize_area(src, (size_t)src_w * 3, src_w, src_h, dst, NULL, dst_w, dst_h, scratch);
 }
 
 fr_status fr_resize_area_f32(const uint8_t *src, size_t src_stride, int src_w, int src_h,
-                             float *dst, int dst_w, int dst_h, fr_area_scratch *scratch)
+                             float *dst, int dst_w, int dst_h, fr_scratch *scratch)
 {
     return resize_area(src, src_stride, src_w, src_h, NULL, dst, dst_w, dst_h, scratch);
 }

@@ -15,20 +15,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/alloc.h"
 #include "facerec.h"
 
-/* Scratch for one resize: coefficient tables and one row of sums. Grows, never shrinks. */
-typedef struct fr_area_scratch {
-    void *data;
-    size_t size;
-} fr_area_scratch;
-
-void fr_area_scratch_free(fr_area_scratch *scratch);
+/* The scratch of a resize (core/alloc.h) holds its coefficient tables and one row of sums. */
 
 fr_status fr_resize_area_u8(const uint8_t *src, int src_w, int src_h, uint8_t *dst, int dst_w,
-                            int dst_h, fr_area_scratch *scratch);
+                            int dst_h, fr_scratch *scratch);
 /* src rows src_stride bytes apart (a window of a larger image). */
 fr_status fr_resize_area_f32(const uint8_t *src, size_t src_stride, int src_w, int src_h,
-                             float *dst, int dst_w, int dst_h, fr_area_scratch *scratch);
+                             float *dst, int dst_w, int dst_h, fr_scratch *scratch);
 
 #endif

@@ -71,7 +71,7 @@ typedef struct batch_buffer {
 typedef struct worker_state {
     fr_detector *detector;
     fr_landmarker *landmarker; /* 68-point alignment */
-    fr_align_scratch scratch;
+    fr_scratch scratch;
     /* per input of a group (e->group entries each, allocated once) */
     fr_image *images;
     fr_source_scale *scales;
@@ -330,7 +330,7 @@ void fr_embedder_free(fr_embedder *e)
             worker_state *w = &e->workers[i];
             fr_detector_free(w->detector);
             fr_landmarker_free(w->landmarker);
-            fr_align_scratch_free(&w->scratch);
+            fr_scratch_free(&w->scratch);
             free(w->lm_images);
             free(w->lm_faces);
             free(w->lm_points);
