@@ -97,15 +97,10 @@ static fr_status claims_load(const char *file, const char *root, claims *out)
     claims c = {0, NULL, NULL};
     int first = 1;
     char *next = data;
-    while (next && !st) {
-        char *line = next;
-        next = strchr(line, '\n');
-        if (next)
-            *next++ = 0;
+    char *line;
+    while (!st && (line = fr_next_line(&next)) != NULL) {
         line_no++;
         size_t len = strlen(line);
-        if (len && line[len - 1] == '\r')
-            line[--len] = 0;
         if (len == 0 || line[0] == '#')
             continue;
         char *tab = strchr(line, '\t');

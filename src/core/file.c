@@ -173,3 +173,18 @@ void fr_output_abort(fr_output *out)
     free(out->path);
     out->tmp_path = out->path = NULL;
 }
+
+char *fr_next_line(char **cursor)
+{
+    char *line = *cursor;
+    if (!line)
+        return NULL;
+    char *end = strchr(line, '\n');
+    *cursor = end ? end + 1 : NULL;
+    if (end)
+        *end = 0;
+    size_t len = strlen(line);
+    if (len && line[len - 1] == '\r')
+        line[len - 1] = 0;
+    return line;
+}

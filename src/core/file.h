@@ -15,6 +15,10 @@
 /* Reads a whole regular file (refusing files over max_size bytes). *data is malloc'ed. */
 fr_status fr_file_read(const char *path, size_t max_size, void **data, size_t *size);
 
+/* The next line of a text read into memory, cut in place at its '\n' (a '\r' before it
+ * dropped too); *cursor moves past it, NULL once the text is used up. */
+char *fr_next_line(char **cursor);
+
 typedef struct fr_mapping {
     const void *data;
     size_t size;

@@ -142,15 +142,10 @@ fr_status fr_pairs_load(const char *path, const char *root, fr_pair_list *out)
     long first = 0, second = 0;
     char *fields[MAX_FIELDS + 1];
     char *next = data;
-    while (next && !st) {
-        char *line = next;
-        next = strchr(line, '\n');
-        if (next)
-            *next++ = 0;
+    char *line;
+    while (!st && (line = fr_next_line(&next)) != NULL) {
         line_no++;
         size_t len = strlen(line);
-        if (len && line[len - 1] == '\r')
-            line[--len] = 0;
         if (len == 0)
             continue;
         if (lfw < 0) {
