@@ -26,21 +26,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/pool.h"
 #include "engine/backend.h"
 #include "engine/embedder.h"
 #include "engine/paths.h"
 #include "match/distance.h"
 #include "model/model_internal.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* Bytes one image's activations move through memory, layer by layer, in `elem`-byte values. */
 static double activation_bytes(const fr_graph *g, size_t elem)
@@ -92,10 +85,10 @@ static int network(const fr_model *model, fr_precision precision, const char *li
     }
     fr_runner_options ro = {FR_DEVICE_CUDA, precision, largest, 0};
     fr_runner *r;
-    double t0 = now();
+    double t0 = fr_seconds();
     if (fr_runner_new(model, &ro, &r))
         return fail("planning");
-    double plan_s = now() - t0;
+    double plan_s = fr_seconds() - t0;
     const char *warning = fr_runner_warning(r);
     size_t image = (size_t)model->info.input_size * model->info.input_size * 3;
     int planned = fr_runner_max_batch(r);
@@ -112,12 +105,12 @@ static int network(const fr_model *model, fr_precision precision, const char *li
     for (int b = 0; b < count; b++) {
         int n = batches[b] < planned ? batches[b] : planned;
         double sec = 0;
-        t0 = now();
+        t0 = fr_seconds();
         if (fr_runner_run(r, inputs, n, outputs) || fr_runner_benchmark(r, n, iters, &sec)) {
             status = fail("running");
             break;
         }
-        double first_s = now() - t0;
+        double first_s = fr_seconds() - t0;
         printf("{\"bench\": \"network\", \"arch\": \"%s\", \"precision\": \"%s\", \"batch\": %d, "
                "\"images_per_s\": %.1f, \"ms_per_batch\": %.3f, \"tflops\": %.2f, "
                "\"activation_gb_per_s\": %.1f, \"gflop_per_image\": %.4f, "
@@ -208,13 +201,13 @@ static int end_to_end(const fr_model *model, fr_precision precision, const char 
         atomic_init(&job.failed, 0);
         pthread_t tid[256];
         int started = 0;
-        double t0 = now();
+        double t0 = fr_seconds();
         for (; started < threads && started < 256; started++)
             if (pthread_create(&tid[started], NULL, decode_worker, &job))
                 break;
         for (int i = 0; i < started; i++)
             pthread_join(tid[i], NULL);
-        double sec = now() - t0;
+        double sec = fr_seconds() - t0;
         if (pass == 1)
             printf("{\"bench\": \"decode\", \"arch\": \"%s\", \"images\": %zu, \"failed\": %zu, "
                    "\"threads\": %d, \"images_per_s\": %.1f}\n",
@@ -224,12 +217,12 @@ static int end_to_end(const fr_model *model, fr_precision precision, const char 
     int status = 0;
     for (int pass = 0; pass < 2 && !status; pass++) { /* the first pass builds and captures */
         size_t ok = 0;
-        double t0 = now();
+        double t0 = fr_seconds();
         if (fr_embed_files(e, (const char *const *)list.paths, list.count, counting_sink, &ok)) {
             status = fail("embedding");
             break;
         }
-        double sec = now() - t0;
+        double sec = fr_seconds() - t0;
         if (pass == 1)
             printf("{\"bench\": \"e2e\", \"arch\": \"%s\", \"precision\": \"%s\", \"batch\": %d, "
                    "\"images\": %zu, \"embedded\": %zu, \"threads\": %d, \"images_per_s\": %.1f, "
@@ -282,10 +275,10 @@ static int identify(size_t gallery, size_t probes, size_t k)
         status = fail("opening the GPU distance engine");
     } else {
         for (int pass = 0; pass < 2 && !status; pass++) {
-            double t0 = now();
+            double t0 = fr_seconds();
             if (fr_distance_nearest(e, a, probes, b, gallery, 128, NULL, k, got))
                 status = fail("nearest");
-            sec = now() - t0;
+            sec = fr_seconds() - t0;
         }
         fr_distance_free(e);
     }

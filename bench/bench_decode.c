@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/file.h"
 #include "image/decode.h"
 #include "image/resize.h"
@@ -26,13 +26,6 @@ typedef struct blob {
 
 static blob *blobs;
 static int blob_count, blob_limit;
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int by_name(const void *a, const void *b)
 {
@@ -94,7 +87,7 @@ static double bench_decode(int min_side, int *width, int *height)
     double best = 0;
     fr_decode_options options = {0, min_side};
     for (int pass = 0; pass < 3; pass++) {
-        double t0 = now();
+        double t0 = fr_seconds();
         for (int i = 0; i < blob_count; i++) {
             fr_image image;
             if (fr_image_decode(blobs[i].data, blobs[i].size, blobs[i].name, &options, &image) !=
@@ -108,7 +101,7 @@ static double bench_decode(int min_side, int *width, int *height)
             }
             fr_image_free(&image);
         }
-        double rate = blob_count / (now() - t0);
+        double rate = blob_count / (fr_seconds() - t0);
         best = rate > best ? rate : best;
     }
     return best;
@@ -157,7 +150,7 @@ int main(int argc, char **argv)
     for (int which = 0; which < 3; which++) {
         double best = 1e9;
         for (int pass = 0; pass < 3; pass++) {
-            double t0 = now();
+            double t0 = fr_seconds();
             for (int r = 0; r < reps; r++) {
                 if (which == 0)
                     fr_resize_nearest_pil(image.pixels, image.width, image.height, out, 160, 160);
@@ -166,7 +159,7 @@ int main(int argc, char **argv)
                 else
                     fr_resize_faceapi(image.pixels, image.width, image.height, out, 150);
             }
-            double per = (now() - t0) / reps;
+            double per = (fr_seconds() - t0) / reps;
             best = per < best ? per : best;
         }
         static const char *names[] = {"nearest (Pillow) -> 160", "bilinear (Pillow) -> 160",

@@ -16,8 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/pool.h"
 #include "detect/align.h"
 #include "detect/detect.h"
@@ -35,13 +35,6 @@ typedef struct job {
     int *faces;     /* per image */
     fr_status status;
 } job;
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static void task(void *ctx, int t, int worker)
 {
@@ -155,9 +148,9 @@ int main(int argc, char **argv)
     }
     double best = 0;
     for (int r = 0; r < repeat + 1 && !st; r++) { /* the first pass plans the P-Net sizes */
-        double t0 = now();
+        double t0 = fr_seconds();
         fr_pool_run(pool, (count + group - 1) / group, task, &j);
-        double t = now() - t0;
+        double t = fr_seconds() - t0;
         st = j.status;
         if (r > 0 && (best == 0 || t < best))
             best = t;

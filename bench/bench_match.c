@@ -21,9 +21,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/file.h"
 #include "core/npy.h"
 #include "match/distance.h"
@@ -38,13 +38,6 @@ typedef struct config {
     const char *python, *dir;
     char script[4096];
 } config;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* Uniform rows scaled to unit length (xorshift64*). */
 static int write_rows(const char *path, size_t n, uint64_t seed)
@@ -95,7 +88,7 @@ static outcome run_child(int (*fn)(const config *, void *), const config *c, voi
     int fds[2];
     if (pipe(fds) != 0)
         return o;
-    double t0 = now();
+    double t0 = fr_seconds();
     pid_t pid = fork();
     if (pid == 0) {
         close(fds[0]);
@@ -121,7 +114,7 @@ static outcome run_child(int (*fn)(const config *, void *), const config *c, voi
     o.peak_mib = (double)ru.ru_maxrss / 1024.0;
     o.seconds = atof(o.line);
     if (o.seconds <= 0)
-        o.seconds = now() - t0;
+        o.seconds = fr_seconds() - t0;
     return o;
 }
 
@@ -148,9 +141,9 @@ static int child_nearest(const config *c, void *arg)
         fprintf(stderr, "bench_match: %s\n", fr_error_message());
         return 1;
     }
-    double t0 = now();
+    double t0 = fr_seconds();
     fr_status st = fr_distance_nearest(e, a, c->probes, b, nc->m, DIM, NULL, c->k, out);
-    double seconds = now() - t0;
+    double seconds = fr_seconds() - t0;
     if (st) {
         fprintf(stderr, "bench_match: %s\n", fr_error_message());
         return 1;
@@ -185,9 +178,9 @@ static int child_all_pairs(const config *c, void *arg)
     fr_distance_engine *e;
     if (fr_distance_new(&o, &e) != FR_OK)
         return 1;
-    double t0 = now();
+    double t0 = fr_seconds();
     fr_status st = fr_distance_all_pairs(e, a, c->distmat, NULL, 0, DIM, discard, NULL);
-    printf("%.4f\n", now() - t0);
+    printf("%.4f\n", fr_seconds() - t0);
     fr_distance_free(e);
     return st != FR_OK;
 }
@@ -203,9 +196,9 @@ static int child_distmat(const config *c, void *arg)
     fr_distance_engine *e;
     if (fr_distance_new(&o, &e) != FR_OK)
         return 1;
-    double t0 = now();
+    double t0 = fr_seconds();
     fr_status st = fr_distmat_write(e, a, c->distmat, NULL, 0, DIM, out);
-    double seconds = now() - t0;
+    double seconds = fr_seconds() - t0;
     if (st) {
         fprintf(stderr, "bench_match: %s\n", fr_error_message());
         return 1;
@@ -309,11 +302,11 @@ int main(int argc, char **argv)
     char probes[4200], gallery[4200];
     snprintf(probes, sizeof probes, "%s/probes.npy", c.dir);
     snprintf(gallery, sizeof gallery, "%s/gallery.npy", c.dir);
-    double t0 = now();
+    double t0 = fr_seconds();
     if (write_rows(probes, c.probes, 1) || write_rows(gallery, largest, 2))
         return 1;
     printf("bench_match: %zu probes, galleries up to %zu, %d-d unit rows, top-%zu; data "
-           "written in %.1f s to %s\n", c.probes, largest, DIM, c.k, now() - t0, c.dir);
+           "written in %.1f s to %s\n", c.probes, largest, DIM, c.k, fr_seconds() - t0, c.dir);
     printf("%-26s %9s %9s %9s %9s %9s  %s\n", "case", "facerec s", "peak MiB", "numpy s",
            "peak MiB", "ratio", "agreement");
 

@@ -19,19 +19,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/npy.h"
 #include "core/pool.h"
 #include "facerec.h"
 #include "model/model_internal.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* ---- FMA peak: 12 independent accumulators per core, enough to cover the FMA latency ---- */
 
@@ -85,9 +78,9 @@ typedef struct peak_job {
 static void *peak_thread(void *arg)
 {
     peak_job *j = arg;
-    double t0 = now();
+    double t0 = fr_seconds();
     j->sink = j->wide ? fma_loop_avx512(j->iters) : fma_loop_avx2(j->iters);
-    j->seconds = now() - t0;
+    j->seconds = fr_seconds() - t0;
     return NULL;
 }
 
@@ -281,9 +274,9 @@ int main(int argc, char **argv)
     }
     double *times = malloc((size_t)iters * sizeof *times);
     for (int i = 0; i < iters; i++) {
-        double t0 = now();
+        double t0 = fr_seconds();
         fr_runner_run(runner, inputs, batch, outputs);
-        times[i] = now() - t0;
+        times[i] = fr_seconds() - t0;
     }
     qsort(times, (size_t)iters, sizeof *times, compare_doubles);
     double median = times[iters / 2];

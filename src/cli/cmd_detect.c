@@ -10,11 +10,12 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "cli/run.h"
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/pool.h"
@@ -249,19 +250,6 @@ static void write_rows(FILE *out, fr_table_format format, const char *path, cons
     }
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void report_path_error(void *ctx, const char *message)
-{
-    (void)ctx;
-    fr_cli_error("detect", "%s", message);
-}
-
 /* The directory part every path shares, so written names keep only what tells them apart. */
 static size_t common_prefix(const fr_path_list *list)
 {
@@ -292,7 +280,7 @@ static int run(const fr_global_options *g, const fr_detect_options *dopt, char *
                size_t nargs, const char *output, const char *draw_dir, const char *chips_dir)
 {
     fr_path_list list = {0};
-    fr_status st = fr_paths_collect(args, nargs, &list, report_path_error, NULL);
+    fr_status st = fr_paths_collect(args, nargs, &list, fr_cli_path_error, "detect");
     if (st)
         return fr_cli_fail("detect", st);
     if (list.count == 0) {
@@ -347,7 +335,7 @@ static int run(const fr_global_options *g, const fr_detect_options *dopt, char *
         if (!st && landmark_net)
             st = fr_landmarker_new(landmark_net, &dopt->runner, &job.landmarkers[i]);
     }
-    double started = now_seconds();
+    double started = fr_seconds();
     fr_output out = {0};
     fr_table_format format = fr_table_format_for(output ? output : "-", g->json);
     if (!st)
@@ -382,7 +370,7 @@ static int run(const fr_global_options *g, const fr_detect_options *dopt, char *
         else
             st = fr_output_commit(&out);
     }
-    double seconds = now_seconds() - started;
+    double seconds = fr_seconds() - started;
     if (!st && !g->quiet)
         fprintf(stderr, "detect: %zu images, %zu faces, %zu without a face, %zu unreadable, "
                 "in %.2f s, %.1f images/s\n", list.count, faces, faceless, failed, seconds,

@@ -7,10 +7,10 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/matching.h"
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/npy.h"
 #include "engine/paths.h"
@@ -44,12 +44,6 @@ static int ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), m = strlen(suffix);
     return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-static void report(void *ctx, const char *message)
-{
-    (void)ctx;
-    fr_cli_error("distmat", "%s", message);
 }
 
 static fr_status load_npy(embedding_set *s)
@@ -114,13 +108,6 @@ static void set_free(embedding_set *s)
     fr_paths_free(&s->paths);
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 int fr_cmd_distmat(int argc, char **argv)
 {
     static const struct option own[] = {{"output", required_argument, NULL, 'o'},
@@ -148,7 +135,7 @@ int fr_cmd_distmat(int argc, char **argv)
                      "(see --help)");
         return FR_EXIT_USAGE;
     }
-    double started = now_seconds();
+    double started = fr_seconds();
     embedding_set set[2];
     memset(set, 0, sizeof set);
     fr_status st = FR_OK;
@@ -159,7 +146,8 @@ int fr_cmd_distmat(int argc, char **argv)
         if (set[i].is_npy)
             st = load_npy(&set[i]);
         else
-            st = fr_paths_collect(&argv[optind + i], 1, &set[i].paths, report, NULL);
+            st = fr_paths_collect(&argv[optind + i], 1, &set[i].paths, fr_cli_path_error,
+                                     "distmat");
         image_errors += set[i].paths.errors;
     }
     /* the image sets, embedded in one run */
@@ -222,7 +210,7 @@ int fr_cmd_distmat(int argc, char **argv)
         size_t m = sets == 2 ? set[1].count : set[0].count;
         fprintf(stderr, "distmat: %zu x %zu distances%s on %s in %.2f s -> %s\n", set[0].count,
                 m, sets == 1 ? " (symmetric)" : "", fr_distance_backend_name(engine),
-                now_seconds() - started, output);
+                fr_seconds() - started, output);
     }
     fr_distance_free(engine);
     for (int i = 0; i < 2; i++)

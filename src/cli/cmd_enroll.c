@@ -43,12 +43,6 @@ typedef struct plan {
     size_t errors;
 } plan;
 
-static void report(void *ctx, const char *message)
-{
-    fr_cli_error("enroll", "%s", message);
-    (void)ctx;
-}
-
 static fr_status name_paths(plan *p, size_t from, const char *name)
 {
     if (p->paths.count > p->capacity) {
@@ -71,7 +65,7 @@ static fr_status name_paths(plan *p, size_t from, const char *name)
 static fr_status add_images(plan *p, char *const *args, size_t count, const char *name)
 {
     size_t before = p->paths.count;
-    fr_status st = fr_paths_collect(args, count, &p->paths, report, NULL);
+    fr_status st = fr_paths_collect(args, count, &p->paths, fr_cli_path_error, "enroll");
     if (!st && p->paths.count == before) {
         fr_cli_error("enroll", "no images for '%s' in %s%s", name, args[0],
                      count > 1 ? " and the rest" : "");

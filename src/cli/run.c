@@ -4,8 +4,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "engine/paths.h"
 
@@ -67,16 +67,9 @@ void fr_cli_write_path_line(FILE *out, const char *path)
     fputc('\n', out);
 }
 
-static double now_seconds(void)
+void fr_cli_path_error(void *command, const char *message)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void report_path_error(void *ctx, const char *message)
-{
-    fr_cli_error(ctx, "%s", message);
+    fr_cli_error(command, "%s", message);
 }
 
 static int open_common(const char *command, const fr_global_options *g,
@@ -126,7 +119,7 @@ static fr_run *new_run(const char *command, const fr_global_options *g)
     }
     r->command = command;
     r->global = *g;
-    r->started = now_seconds();
+    r->started = fr_seconds();
     return r;
 }
 
@@ -136,7 +129,7 @@ int fr_run_open(const char *command, const fr_global_options *g, const fr_run_op
     fr_run *r = new_run(command, g);
     if (!r)
         return FR_EXIT_FATAL;
-    fr_status st = fr_paths_collect(args, count, &r->paths, report_path_error, (void *)command);
+    fr_status st = fr_paths_collect(args, count, &r->paths, fr_cli_path_error, (void *)command);
     int code = st ? fr_cli_fail(command, st) : FR_EXIT_OK;
     if (!code && r->paths.count == 0) {
         fr_cli_error(command, "no images found in the arguments");
@@ -201,7 +194,7 @@ void fr_run_summary(const fr_run *r, size_t done, size_t failed, const char *out
 {
     if (r->global.quiet)
         return;
-    double seconds = now_seconds() - r->started;
+    double seconds = fr_seconds() - r->started;
     const fr_runner *runner = fr_embedder_runner(r->embedder);
     fprintf(stderr, "%s: %zu images", r->command, done);
     if (failed)

@@ -24,6 +24,8 @@ int fr_cli_parse_shard(const char *text, size_t *index, size_t *count);
 /* Whether SIGINT or SIGTERM arrived since the run started (the run stops at the next image;
  * outputs are not committed). */
 int fr_cli_interrupted(void);
+/* fr_paths_collect's error callback for a command: COMMAND (its name) and MESSAGE on stderr. */
+void fr_cli_path_error(void *command, const char *message);
 /* A path on one line: '\' and newline escaped as \\ and \n. */
 void fr_cli_write_path_line(FILE *out, const char *path);
 

@@ -32,10 +32,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/pool.h"
 #include "detect/align.h"
@@ -602,16 +602,9 @@ static void *decode_worker(void *arg)
     return NULL;
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void show_progress(size_t done, size_t total, double started, int final)
 {
-    double elapsed = now_seconds() - started;
+    double elapsed = fr_seconds() - started;
     double rate = elapsed > 0 ? (double)done / elapsed : 0;
     double eta = rate > 0 ? (double)(total - done) / rate : 0;
     fprintf(stderr, "\r%zu/%zu images, %.1f images/s, ETA %.0f s   ", done, total, rate, eta);
@@ -770,7 +763,7 @@ fr_status fr_embed_files(fr_embedder *e, const char *const *paths, size_t count,
     }
     fr_status st = started ? FR_OK : fr_fail(FR_E_NOMEM, "cannot start decode threads");
     int progress = e->options.progress && isatty(STDERR_FILENO);
-    double t0 = now_seconds(), last_shown = t0;
+    double t0 = fr_seconds(), last_shown = t0;
     long in_flight = 0;   /* chunks submitted and not yet collected */
     chunk *prev = NULL;   /* the chunk in flight */
     size_t batch = 0;     /* the batch being cut into chunks */
@@ -807,10 +800,10 @@ fr_status fr_embed_files(fr_embedder *e, const char *const *paths, size_t count,
                 st = emit_chunk(e, prev, good, sink, ctx);
             if (!st && prev->last) {
                 release_batch(e, prev->batch);
-                if (progress && (now_seconds() - last_shown > 0.5 || prev->batch + 1 == batches)) {
+                if (progress && (fr_seconds() - last_shown > 0.5 || prev->batch + 1 == batches)) {
                     size_t done = prev->batch * (size_t)e->batch + (size_t)batch_inputs(e, prev->batch);
                     show_progress(done, count, t0, prev->batch + 1 == batches);
-                    last_shown = now_seconds();
+                    last_shown = fr_seconds();
                 }
             }
         }
