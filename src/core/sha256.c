@@ -56,3 +56,22 @@ fr_status fr_sha256_file(const char *path, char hex[65])
     to_hex(digest, hex);
     return FR_OK;
 }
+
+fr_status fr_sha256_list_add(fr_sha256_list *l, const char hex[65], const char *name)
+{
+    size_t n = 64 + 2 + strlen(name) + 1;
+    char *grown = realloc(l->text, l->size + n + 1);
+    if (!grown)
+        return fr_fail(FR_E_NOMEM, "out of memory for a file digest");
+    l->text = grown;
+    l->size += (size_t)snprintf(l->text + l->size, n + 1, "%s  %s\n", hex, name);
+    return FR_OK;
+}
+
+void fr_sha256_list_finish(fr_sha256_list *l, char hex[65])
+{
+    fr_sha256_hex(l->text ? l->text : "", l->size, hex);
+    free(l->text);
+    l->text = NULL;
+    l->size = 0;
+}

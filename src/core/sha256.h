@@ -10,4 +10,15 @@
 void fr_sha256_hex(const void *data, size_t size, char hex[65]);
 fr_status fr_sha256_file(const char *path, char hex[65]);
 
+/* The digest of a set of files, as `sha256sum FILE... | sha256sum` computes it: lines
+ * "<hex>  <name>\n" added in order, then the SHA-256 of those lines. */
+typedef struct fr_sha256_list {
+    char *text;
+    size_t size;
+} fr_sha256_list;
+
+fr_status fr_sha256_list_add(fr_sha256_list *list, const char hex[65], const char *name);
+/* The digest of the lines so far; frees the list. */
+void fr_sha256_list_finish(fr_sha256_list *list, char hex[65]);
+
 #endif

@@ -283,7 +283,6 @@ fr_status fr_mtcnn_load(const char *path, fr_mtcnn **out)
 
 typedef struct tensor_file {
     char name[96]; /* det1/conv1/weights */
-    char hash[65];
 } tensor_file;
 
 static int compare_names(const void *a, const void *b)
@@ -338,10 +337,8 @@ fr_status fr_mtcnn_convert(const char *dir, const char *output)
         return FR_E_NOMEM;
     /* provenance: the SHA-256 of `sha256sum` lines over the files in name order, i.e.
      * (cd DIR && sha256sum $(find det? -name '*.npy' | LC_ALL=C sort) | sha256sum) */
-    size_t listing_size = (size_t)n * (64 + 2 + sizeof files[0].name + 5);
-    char *listing = fr_malloc(listing_size, "a file listing");
-    size_t used = 0;
-    fr_status st = listing ? FR_OK : FR_E_NOMEM;
+    fr_sha256_list listing = {NULL, 0};
+    fr_status st = FR_OK;
     for (int i = 0; i < n && !st; i++) {
         char path[4096];
         fr_npy npy = {0};
@@ -359,18 +356,16 @@ fr_status fr_mtcnn_convert(const char *dir, const char *output)
             st = fr_weights_writer_tensor(wr, files[i].name, npy.ndim, dims, npy.data);
         }
         fr_npy_free(&npy);
+        char hash[65];
         if (!st)
-            st = fr_sha256_file(path, files[i].hash);
-        if (!st)
-            used += (size_t)snprintf(listing + used, listing_size - used, "%s  %s.npy\n",
-                                     files[i].hash, files[i].name);
+            st = fr_sha256_file(path, hash);
+        if (!st) /* named as sha256sum names it from DIR: "det1/conv1/weights.npy" */
+            st = fr_sha256_list_add(&listing, hash, path + strlen(dir) + 1);
     }
     char sha[65];
-    if (!st) {
-        fr_sha256_hex(listing, used, sha);
+    fr_sha256_list_finish(&listing, sha);
+    if (!st)
         st = fr_weights_writer_string(wr, "arch", "mtcnn");
-    }
-    free(listing);
     if (!st)
         st = fr_weights_writer_string(wr, "source", "det1.npy det2.npy det3.npy of "
                                       "davidsandberg/facenet src/align (MIT), as per-tensor .npy");

@@ -27,28 +27,17 @@ typedef struct shard_buffer {
     size_t size;
 } shard_buffer;
 
-/* `sha256sum` lines ("<hex>  <name>\n") of the manifest and its shards, in manifest order:
- * their SHA-256 is the conversion's provenance digest. */
-typedef struct digest_list {
-    char *text;
-    size_t size;
-} digest_list;
-
-static fr_status digest_add(digest_list *d, const void *data, size_t size, const char *name)
+/* A file's line of the conversion's provenance digest. */
+static fr_status digest_add(fr_sha256_list *digest, const void *data, size_t size,
+                            const char *name)
 {
     char hex[65];
     fr_sha256_hex(data, size, hex);
-    size_t n = 64 + 2 + strlen(name) + 1;
-    char *grown = realloc(d->text, d->size + n + 1);
-    if (!grown)
-        return fr_fail(FR_E_NOMEM, "out of memory for the weights' digest");
-    d->text = grown;
-    d->size += (size_t)snprintf(d->text + d->size, n + 1, "%s  %s\n", hex, name);
-    return FR_OK;
+    return fr_sha256_list_add(digest, hex, name);
 }
 
 static fr_status load_shards(const char *manifest_path, const cJSON *paths, shard_buffer *out,
-                             digest_list *digest)
+                             fr_sha256_list *digest)
 {
     const char *slash = strrchr(manifest_path, '/');
     size_t dir_len = slash ? (size_t)(slash - manifest_path + 1) : 0;
@@ -186,7 +175,7 @@ fr_status fr_convert_tfjs(const char *manifest_path, const char *output_path,
     fr_status st = fr_file_read(manifest_path, MAX_MANIFEST, &text, &size);
     if (st)
         return st;
-    digest_list digest = {NULL, 0};
+    fr_sha256_list digest = {NULL, 0};
     const char *slash = strrchr(manifest_path, '/');
     st = digest_add(&digest, text, size, slash ? slash + 1 : manifest_path);
     cJSON *manifest = st ? NULL : cJSON_ParseWithLength(text, size);
@@ -234,8 +223,7 @@ fr_status fr_convert_tfjs(const char *manifest_path, const char *output_path,
     const char *arch = manifest_arch(manifest);
     cJSON_Delete(manifest);
     char sha[65];
-    fr_sha256_hex(digest.text ? digest.text : "", digest.size, sha);
-    free(digest.text);
+    fr_sha256_list_finish(&digest, sha);
     if (!st)
         st = fr_convert_finish(writer, arch, manifest_path, sha, "facerec convert --from tfjs",
                                output_path, options);
