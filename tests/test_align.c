@@ -48,6 +48,34 @@ static void invert(const double m[6], double x, double y, double *c, double *r)
 }
 
 /* The landmarks of a face whose chip template is moved by scale, angle, shift. */
+/* The image black but for a Gaussian spot (red channel) at (x, y). */
+static void draw_spot(fr_image *im, double x0, double y0, double sigma)
+{
+    memset(im->pixels, 0, (size_t)im->width * im->height * 3);
+    for (int y = 0; y < im->height; y++)
+        for (int x = 0; x < im->width; x++) {
+            double dx = x - x0, dy = y - y0;
+            im->pixels[((size_t)y * im->width + x) * 3] =
+                (uint8_t)lrint(250 * exp(-(dx * dx + dy * dy) / (2 * sigma * sigma)));
+        }
+}
+
+/* The red channel's centroid in a SIZE x SIZE chip; returns its total (0: nothing there). */
+static double chip_centroid(const uint8_t *chip, double *cx, double *cy)
+{
+    double sum = 0, sc = 0, sr = 0;
+    for (int r = 0; r < SIZE; r++)
+        for (int c = 0; c < SIZE; c++) {
+            double v = chip[((size_t)r * SIZE + c) * 3];
+            sum += v;
+            sc += v * c;
+            sr += v * r;
+        }
+    *cx = sum > 0 ? sc / sum : 0;
+    *cy = sum > 0 ? sr / sum : 0;
+    return sum;
+}
+
 static fr_face placed_face(double scale, double angle, double tx, double ty)
 {
     double t[5][2];
@@ -80,25 +108,12 @@ static void synthetic(double scale, double angle, double tx, double ty, int w, i
     fr_scratch scratch = {0};
     double sigma = 1.5 * scale;
     for (int i = 0; i < 5; i++) {
-        memset(im.pixels, 0, (size_t)w * h * 3);
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++) {
-                double dx = x - face.landmarks[i][0], dy = y - face.landmarks[i][1];
-                im.pixels[((size_t)y * w + x) * 3] =
-                    (uint8_t)lrint(250 * exp(-(dx * dx + dy * dy) / (2 * sigma * sigma)));
-            }
+        draw_spot(&im, face.landmarks[i][0], face.landmarks[i][1], sigma);
         CHECK_OK(fr_align_dlib(&im, &face, SIZE, PAD, &scratch, chip));
-        double sum = 0, sc = 0, sr = 0;
-        for (int r = 0; r < SIZE; r++)
-            for (int c = 0; c < SIZE; c++) {
-                double v = chip[((size_t)r * SIZE + c) * 3];
-                sum += v;
-                sc += v * c;
-                sr += v * r;
-            }
+        double cx, cy, sum = chip_centroid(chip, &cx, &cy);
         CHECK(sum > 0);
         if (sum > 0)
-            worst_spot = fmax(worst_spot, hypot(sc / sum - t[i][0], sr / sum - t[i][1]));
+            worst_spot = fmax(worst_spot, hypot(cx - t[i][0], cy - t[i][1]));
     }
     printf("scale %.1f, angle %.0f deg: landmarks map onto the template within %.3f px, spots "
            "land within %.3f px\n", scale, angle * 180 / M_PI, worst_map, worst_spot);
@@ -243,25 +258,12 @@ static void synthetic68(double scale, double angle, double tx, double ty, int w,
         int p = spots[s], i = 0;
         while (index[i] != p)
             i++;
-        memset(im.pixels, 0, (size_t)w * h * 3);
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++) {
-                double dx = x - lm.points[p][0], dy = y - lm.points[p][1];
-                im.pixels[((size_t)y * w + x) * 3] =
-                    (uint8_t)lrint(250 * exp(-(dx * dx + dy * dy) / (2 * sigma * sigma)));
-            }
+        draw_spot(&im, lm.points[p][0], lm.points[p][1], sigma);
         CHECK_OK(fr_align_dlib68(&im, &lm, SIZE, PAD, &scratch, chip));
-        double sum = 0, sc = 0, sr = 0;
-        for (int r = 0; r < SIZE; r++)
-            for (int c = 0; c < SIZE; c++) {
-                double v = chip[((size_t)r * SIZE + c) * 3];
-                sum += v;
-                sc += v * c;
-                sr += v * r;
-            }
+        double cx, cy, sum = chip_centroid(chip, &cx, &cy);
         CHECK(sum > 0);
         if (sum > 0)
-            worst_spot = fmax(worst_spot, hypot(sc / sum - t[i][0], sr / sum - t[i][1]));
+            worst_spot = fmax(worst_spot, hypot(cx - t[i][0], cy - t[i][1]));
     }
     printf("68 points, scale %.1f, angle %.0f deg: map onto the template within %.2g px, "
            "transform within %.2g of the 5-point one, spots land within %.3f px\n", scale,
