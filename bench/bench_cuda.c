@@ -29,7 +29,7 @@
 
 #include "core/clock.h"
 #include "core/pool.h"
-#include "engine/backend.h"
+#include "runtime/backend.h"
 #include "engine/embedder.h"
 #include "engine/paths.h"
 #include "match/distance.h"

@@ -1,5 +1,5 @@
 /*
- * cuda_backend.c: the network on one GPU (engine/backend.h's table for CUDA).
+ * cuda_backend.c: the network on one GPU (runtime/backend.h's table for CUDA).
  *
  * Memory is planned once, for the largest batch that fits (halving from the batch asked for,
  * with a warning, when the GPU is short of memory): one allocation of weights in the storage
@@ -33,7 +33,7 @@
 #include "conv.h"
 #include "core/alloc.h"
 #include "core/error.h"
-#include "engine/backend.h"
+#include "runtime/backend.h"
 #include "kernels.h"
 
 #define SLOTS FR_BACKEND_IN_FLIGHT

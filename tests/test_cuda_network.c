@@ -28,7 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine/backend.h"
+#include "runtime/backend.h"
 #include "engine/paths.h"
 #include "testutil.h"
 

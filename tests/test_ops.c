@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/backend.h"
+#include "runtime/backend.h"
 #include "model/graph.h"
 #include "testutil.h"
 

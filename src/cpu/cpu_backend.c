@@ -24,7 +24,7 @@
 #include "core/error.h"
 #include "core/pool.h"
 #include "cpu/cpu_ops.h"
-#include "engine/backend.h"
+#include "runtime/backend.h"
 
 #define TILE_FLOATS (256 * 1024)
 #define MIN_TILE_ROWS 64

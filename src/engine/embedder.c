@@ -41,7 +41,7 @@
 #include "detect/align.h"
 #include "detect/landmarks.h"
 #include "detect/source.h"
-#include "engine/backend.h"
+#include "runtime/backend.h"
 #include "model/model_internal.h"
 
 /* Inputs a worker detects together: enough to batch P-Net's levels, few enough that every

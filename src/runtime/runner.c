@@ -8,7 +8,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
-#include "engine/backend.h"
+#include "runtime/backend.h"
 #include "model/model_internal.h"
 
 struct fr_runner {
