@@ -132,7 +132,7 @@ static fr_status write_extras(const detect_job *j, size_t index, fr_image *im,
             return fr_fail(FR_E_NOMEM, "out of memory for a chip");
         st = all_landmarks(landmarker, im, faces, &points);
         for (int f = 0; f < faces->count && !st; f++) {
-            if (strcmp(info->arch, "dlib") != 0)
+            if (j->model->entry->chip != FR_CHIP_DLIB)
                 st = fr_align_facenet(im, &faces->faces[f], size, FR_FACENET_MARGIN * size / 160,
                                       scratch, chip.pixels);
             else if (points)
@@ -308,12 +308,9 @@ static int run(const fr_global_options *g, const fr_detect_options *dopt, char *
     job.model = model;
     /* chips as the embedding commands cut them: dlib's from 68 landmarks unless --align mtcnn */
     fr_align_mode mode = g->align;
-    if (model && mode == FR_ALIGN_AUTO)
-        mode = fr_align_auto(fr_model_get_info(model)->arch);
+    if (!st && model)
+        st = fr_align_resolve(model, g->align, &mode);
     int use68 = model && mode == FR_ALIGN_LANDMARKS68;
-    if (!st && use68 && strcmp(fr_model_get_info(model)->arch, "dlib") != 0)
-        st = fr_fail(FR_E_INVALID, "--align landmarks68 makes dlib chips; the %s model takes "
-                     "FaceNet's crop of the MTCNN box", fr_model_get_info(model)->arch);
     if (!st && use68) {
         char path[4096];
         st = fr_model_default_path("landmark68", path, sizeof path);

@@ -121,12 +121,14 @@ int fr_cmd_info(int argc, char **argv)
     }
     cJSON_AddStringToObject(root, "auto_device", devices > 0 ? "cuda" : "cpu");
     cJSON *models = cJSON_AddArrayToObject(root, "models");
+    size_t n_archs = 0;
     if (g.weights || g.model) {
-        cJSON_AddItemToArray(models, describe_model(g.model ? g.model : "dlib", g.weights));
+        cJSON_AddItemToArray(models,
+                             describe_model(g.model ? g.model : FR_ARCH_DEFAULT, g.weights));
     } else {
-        cJSON_AddItemToArray(models, describe_model("dlib", NULL));
-        cJSON_AddItemToArray(models, describe_model("irv1", NULL));
-        cJSON_AddItemToArray(models, describe_model("landmark68", NULL));
+        for (const fr_arch *a; (a = fr_arch_at(n_archs)) != NULL; n_archs++)
+            if (a->build) /* the pixels baseline has no weights to describe */
+                cJSON_AddItemToArray(models, describe_model(a->name, NULL));
     }
 
     if (g.json) {

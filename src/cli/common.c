@@ -61,13 +61,17 @@ static int parse_int(const char *text, int lo, int hi, int *out)
 int fr_global_option(fr_global_options *g, int code, const char *arg)
 {
     switch (code) {
-    case OPT_MODEL:
-        if (strcmp(arg, "irv1") && strcmp(arg, "dlib") && strcmp(arg, "pixels")) {
-            fprintf(stderr, "facerec: --model %s: choose irv1, dlib or pixels\n", arg);
+    case OPT_MODEL: {
+        const fr_arch *arch = fr_arch_find(arg);
+        if (!arch || arch->auxiliary) {
+            char names[256];
+            fprintf(stderr, "facerec: --model %s: choose %s\n", arg,
+                    fr_arch_names(names, sizeof names, ", ", FR_ARCHS_RECOGNITION));
             return -1;
         }
         g->model = arg;
         return 1;
+    }
     case OPT_WEIGHTS:
         g->weights = arg;
         return 1;
@@ -221,9 +225,10 @@ int fr_cli_fail(const char *command, fr_status status)
 fr_status fr_cli_load_model(const fr_global_options *g, fr_model **out)
 {
     fr_status st;
-    const char *model = g->model ? g->model : g->weights ? NULL : "dlib";
-    if (model && strcmp(model, "pixels") == 0) {
-        st = fr_model_new_pixels(64, out);
+    const char *model = g->model ? g->model : g->weights ? NULL : FR_ARCH_DEFAULT;
+    const fr_arch *named = model ? fr_arch_find(model) : NULL;
+    if (named && !named->build) {
+        st = fr_model_new_pixels(named->input_size, out);
     } else {
         char path[4096];
         const char *file = g->weights;

@@ -102,8 +102,6 @@ typedef struct chunk {
     int last;             /* the batch's last chunk: its buffer is free once collected */
 } chunk;
 
-typedef enum chip_kind { CHIP_DLIB, CHIP_FACENET } chip_kind;
-
 struct fr_embedder {
     const fr_model *model;
     fr_runner *runner;
@@ -121,7 +119,7 @@ struct fr_embedder {
     fr_mtcnn *mtcnn;     /* with alignment */
     worker_state *workers; /* with alignment: one per decode thread */
     fr_model *landmark_net; /* 68-point alignment: face-api's landmark network */
-    chip_kind chip;
+    fr_chip_kind chip;   /* the model's (its architecture entry) */
     int use68;           /* dlib chips from 68 landmarks (else from MTCNN's 5) */
 
     /* the run in progress */
@@ -145,9 +143,17 @@ const char *fr_align_name(fr_align_mode mode)
     return "?";
 }
 
-fr_align_mode fr_align_auto(const char *arch)
+fr_status fr_align_resolve(const fr_model *model, fr_align_mode requested, fr_align_mode *out)
 {
-    return strcmp(arch, "dlib") == 0 ? FR_ALIGN_LANDMARKS68 : FR_ALIGN_MTCNN;
+    const fr_arch *arch = model->entry;
+    fr_align_mode mode = requested;
+    if (mode == FR_ALIGN_AUTO)
+        mode = arch->landmarks68 ? FR_ALIGN_LANDMARKS68 : FR_ALIGN_MTCNN;
+    if (mode == FR_ALIGN_LANDMARKS68 && arch->chip != FR_CHIP_DLIB)
+        return fr_fail(FR_E_INVALID, "--align landmarks68 makes dlib chips; the %s model takes "
+                       "FaceNet's crop of the MTCNN box (--align mtcnn or auto)", arch->name);
+    *out = mode;
+    return FR_OK;
 }
 
 fr_status fr_align_parse(const char *name, fr_align_mode *out)
@@ -190,16 +196,14 @@ static fr_status start_landmarks(fr_embedder *e)
  * dlib chips are cut from 68 points. */
 static fr_status start_alignment(fr_embedder *e)
 {
-    const char *arch = e->model->info.arch;
-    e->chip = strcmp(arch, "dlib") == 0 ? CHIP_DLIB : CHIP_FACENET;
-    fr_align_mode mode = e->options.align == FR_ALIGN_AUTO ? fr_align_auto(arch) : e->options.align;
-    if (mode == FR_ALIGN_LANDMARKS68 && e->chip != CHIP_DLIB)
-        return fr_fail(FR_E_INVALID, "--align landmarks68 makes dlib chips; the %s model takes "
-                       "FaceNet's crop of the MTCNN box (--align mtcnn or auto)", arch);
+    e->chip = e->model->entry->chip;
+    fr_align_mode mode;
+    fr_status st = fr_align_resolve(e->model, e->options.align, &mode);
+    if (st)
+        return st;
     e->use68 = mode == FR_ALIGN_LANDMARKS68;
     char path[4096];
     const char *file = e->options.detector;
-    fr_status st = FR_OK;
     if (!file) {
         st = fr_model_default_path("mtcnn", path, sizeof path);
         if (st)
@@ -390,9 +394,9 @@ static fr_status cut_chip(fr_embedder *e, worker_state *w, const fr_image *image
                           const fr_face *face, const fr_landmarks68 *landmarks, uint8_t *dst)
 {
     int size = e->model->info.input_size;
-    if (e->chip == CHIP_DLIB && landmarks)
+    if (e->chip == FR_CHIP_DLIB && landmarks)
         return fr_align_dlib68(image, landmarks, size, FR_DLIB_CHIP_PADDING, &w->scratch, dst);
-    if (e->chip == CHIP_DLIB)
+    if (e->chip == FR_CHIP_DLIB)
         return fr_align_dlib(image, face, size, FR_DLIB_CHIP_PADDING, &w->scratch, dst);
     /* FaceNet's margin is 32 at 160 pixels */
     return fr_align_facenet(image, face, size, FR_FACENET_MARGIN * size / 160, &w->scratch, dst);

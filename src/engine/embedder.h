@@ -39,9 +39,10 @@ typedef enum fr_align_mode {
     FR_ALIGN_LANDMARKS68 /* detect every image; dlib chips from face-api's 68 landmarks */
 } fr_align_mode;
 
-/* What `auto` means for a model's arch: FR_ALIGN_LANDMARKS68 for dlib, FR_ALIGN_MTCNN for
- * the others (irv1 keeps FaceNet's MTCNN crop). */
-fr_align_mode fr_align_auto(const char *arch);
+/* The alignment a model runs under a requested mode: `auto` as its architecture entry says
+ * (dlib: landmarks68; irv1: mtcnn, FaceNet's crop), and landmarks68 refused for a model whose
+ * chip is not cut from landmarks. */
+fr_status fr_align_resolve(const fr_model *model, fr_align_mode requested, fr_align_mode *out);
 
 /* "none", "auto", "mtcnn", "landmarks68" */
 const char *fr_align_name(fr_align_mode mode);

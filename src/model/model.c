@@ -18,21 +18,57 @@
  * the best for 5-point chips, --align mtcnn: 0.4166); docs/alignment.md. irv1 keeps the
  * seed's 0.7 (the seed's verify() used it; there are no irv1 weights here to measure with). */
 static const fr_arch ARCHS[] = {
-    {"irv1", 160, 128, FR_PREPROCESS_SEED, BIT(FR_PREPROCESS_SEED) | BIT(FR_PREPROCESS_FACENET),
-     0.7f, fr_irv1_build, 0},
-    {"dlib", 150, 128, FR_PREPROCESS_FACEAPI, BIT(FR_PREPROCESS_FACEAPI), 0.428f, fr_dlib_build,
-     0},
+    {.name = "dlib", .input_size = 150, .embedding_size = 128, .preprocess = FR_PREPROCESS_FACEAPI,
+     .preprocess_allowed = BIT(FR_PREPROCESS_FACEAPI), .threshold = 0.428f,
+     .chip = FR_CHIP_DLIB, .landmarks68 = 1, .build = fr_dlib_build,
+     .obtain = "run weights/fetch.sh"},
+    {.name = "irv1", .input_size = 160, .embedding_size = 128, .preprocess = FR_PREPROCESS_SEED,
+     .preprocess_allowed = BIT(FR_PREPROCESS_SEED) | BIT(FR_PREPROCESS_FACENET),
+     .threshold = 0.7f, .chip = FR_CHIP_FACENET, .landmarks68 = 0, .build = fr_irv1_build,
+     .obtain = "convert your Keras .h5 with `facerec convert --from keras-h5 model.h5 -o "
+               "<dir>/irv1.frw`"},
+    /* the seed's naive baseline: the chip's pixels are the embedding; no meaningful default
+     * threshold (choose one with `facerec eval`) */
+    {.name = "pixels", .input_size = 64, .embedding_size = 64 * 64 * 3,
+     .preprocess = FR_PREPROCESS_PIXELS, .preprocess_allowed = BIT(FR_PREPROCESS_PIXELS),
+     .threshold = 0.0f, .chip = FR_CHIP_FACENET, .landmarks68 = 0, .build = NULL},
     /* face-api's FaceFeatureExtractor normalizes like its recognition net: mean RGB, /255 */
-    {"landmark68", FR_LANDMARK68_SIZE, FR_LANDMARK68_OUTPUTS, FR_PREPROCESS_FACEAPI,
-     BIT(FR_PREPROCESS_FACEAPI), 0.0f, fr_landmark68_build, 1},
+    {.name = "landmark68", .input_size = FR_LANDMARK68_SIZE,
+     .embedding_size = FR_LANDMARK68_OUTPUTS, .preprocess = FR_PREPROCESS_FACEAPI,
+     .preprocess_allowed = BIT(FR_PREPROCESS_FACEAPI), .threshold = 0.0f,
+     .chip = FR_CHIP_DLIB, .landmarks68 = 0, .build = fr_landmark68_build,
+     .obtain = "run weights/fetch.sh", .auxiliary = 1},
 };
+
+#define ARCH_COUNT (sizeof ARCHS / sizeof ARCHS[0])
 
 const fr_arch *fr_arch_find(const char *name)
 {
-    for (size_t i = 0; i < sizeof ARCHS / sizeof ARCHS[0]; i++)
+    for (size_t i = 0; i < ARCH_COUNT; i++)
         if (strcmp(ARCHS[i].name, name) == 0)
             return &ARCHS[i];
     return NULL;
+}
+
+const fr_arch *fr_arch_at(size_t index)
+{
+    return index < ARCH_COUNT ? &ARCHS[index] : NULL;
+}
+
+const char *fr_arch_names(char *buffer, size_t size, const char *separator, fr_arch_set set)
+{
+    size_t used = 0;
+    buffer[0] = 0;
+    for (size_t i = 0; i < ARCH_COUNT; i++) {
+        const fr_arch *a = &ARCHS[i];
+        if (set == FR_ARCHS_RECOGNITION ? a->auxiliary : !a->build)
+            continue;
+        int n = snprintf(buffer + used, size - used, "%s%s", used ? separator : "", a->name);
+        if (n < 0 || (size_t)n >= size - used)
+            break;
+        used += (size_t)n;
+    }
+    return buffer;
 }
 
 static const char *PREPROCESS_NAMES[] = {"default", "seed", "facenet", "faceapi", "pixels"};
@@ -107,9 +143,11 @@ fr_status fr_model_load(const char *path, fr_model **out)
         return st;
     const char *arch_name = fr_weights_meta_string(w, "arch");
     const fr_arch *arch = arch_name ? fr_arch_find(arch_name) : NULL;
-    if (!arch) {
-        st = fr_fail(FR_E_UNSUPPORTED, "%s: unknown architecture '%s' (this build knows irv1, "
-                     "dlib, landmark68)", path, arch_name ? arch_name : "(none)");
+    if (!arch || !arch->build) {
+        char names[256];
+        st = fr_fail(FR_E_UNSUPPORTED, "%s: unknown architecture '%s' (this build knows %s)",
+                     path, arch_name ? arch_name : "(none)",
+                     fr_arch_names(names, sizeof names, ", ", FR_ARCHS_IN_FILES));
         fr_weights_close(w);
         return st;
     }
@@ -121,6 +159,7 @@ fr_status fr_model_load(const char *path, fr_model **out)
     const char *source = fr_weights_meta_string(w, "source");
     const char *sha = fr_weights_meta_string(w, "source_sha256");
     const char *pre = fr_weights_meta_string(w, "preprocess");
+    m->entry = arch;
     m->arch = fr_strdup(arch->name);
     m->source = fr_strdup(source ? source : "");
     m->source_sha256 = fr_strdup(sha ? sha : "");
@@ -172,10 +211,8 @@ fr_status fr_model_default_path(const char *arch, char *buffer, size_t size)
         if (access(buffer, R_OK) == 0)
             return FR_OK;
     }
-    const char *hint = strcmp(arch, "irv1") == 0
-                           ? "convert your Keras .h5 with `facerec convert --from keras-h5 "
-                             "model.h5 -o <dir>/irv1.frw`"
-                           : "run weights/fetch.sh";
+    const fr_arch *entry = fr_arch_find(arch);
+    const char *hint = entry && entry->obtain ? entry->obtain : "run weights/fetch.sh";
     return fr_fail(FR_E_NOT_FOUND, "no weights for model %s (looked in %s and %s): %s, or give "
                    "--weights FILE", arch, dirs[0], dirs[1], hint);
 }
@@ -184,10 +221,12 @@ fr_status fr_model_new_pixels(int input_size, fr_model **out)
 {
     if (input_size < 8 || input_size > 512)
         return fr_fail(FR_E_INVALID, "pixels model: input size %d outside 8..512", input_size);
+    const fr_arch *arch = fr_arch_find("pixels");
     fr_model *m = fr_calloc(1, sizeof *m, "a model");
     if (!m)
         return FR_E_NOMEM;
-    m->arch = fr_strdup("pixels");
+    m->entry = arch;
+    m->arch = fr_strdup(arch->name);
     m->source = fr_strdup("");
     m->source_sha256 = fr_strdup("");
     if (!m->arch || !m->source || !m->source_sha256) {
@@ -197,8 +236,8 @@ fr_status fr_model_new_pixels(int input_size, fr_model **out)
     m->info.arch = m->arch;
     m->info.input_size = input_size;
     m->info.embedding_size = input_size * input_size * 3;
-    m->info.preprocess = FR_PREPROCESS_PIXELS;
-    m->info.threshold = 0.0f; /* no meaningful default: choose one with `facerec eval` */
+    m->info.preprocess = arch->preprocess;
+    m->info.threshold = arch->threshold;
     m->info.source = m->source;
     m->info.source_sha256 = m->source_sha256;
     *out = m;
@@ -214,17 +253,15 @@ fr_status fr_model_set_preprocess(fr_model *m, fr_preprocess p)
 {
     if (p == FR_PREPROCESS_DEFAULT)
         return FR_OK;
-    const fr_arch *arch = fr_arch_find(m->info.arch);
-    if (!arch)
-        return p == FR_PREPROCESS_PIXELS
-                   ? FR_OK
-                   : fr_fail(FR_E_INVALID, "the pixels model has only the 'pixels' preprocessing");
+    const fr_arch *arch = m->entry;
     if (!(arch->preprocess_allowed & BIT(p)))
         return fr_fail(FR_E_INVALID, "preprocessing '%s' does not fit the %s model",
                        fr_preprocess_name(p), arch->name);
     m->info.preprocess = p;
-    fr_node *n = &m->graph->nodes[0];
-    fr_preprocess_normalization(p, &n->norm, n->mean, n->scale);
+    if (m->graph) {
+        fr_node *n = &m->graph->nodes[0];
+        fr_preprocess_normalization(p, &n->norm, n->mean, n->scale);
+    }
     return FR_OK;
 }
 

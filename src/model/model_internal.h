@@ -14,27 +14,53 @@
 #include "model/graph.h"
 #include "model/weights.h"
 
+typedef struct fr_arch fr_arch;
+
 struct fr_model {
     fr_model_info info;
+    const fr_arch *entry;                /* its architecture's entry in the table */
     char *arch, *source, *source_sha256; /* owned strings behind info */
     fr_graph *graph;                     /* NULL for the pixels baseline */
 };
 
-typedef struct fr_arch {
+/* How a detected face becomes the model's input (detect/align.h). */
+typedef enum fr_chip_kind {
+    FR_CHIP_DLIB,    /* dlib's chip: a similarity transform of landmarks onto dlib's mean face */
+    FR_CHIP_FACENET  /* FaceNet's crop: the MTCNN box with a margin, resized */
+} fr_chip_kind;
+
+/* Everything that differs between models lives in their entry: nothing outside this table
+ * asks which architecture a model is. */
+struct fr_arch {
     const char *name;
     int input_size;
     int embedding_size;
-    fr_preprocess preprocess;     /* default */
+    fr_preprocess preprocess;     /* default: geometry of the resize and the normalization */
     unsigned preprocess_allowed;  /* bit mask of (1u << fr_preprocess) */
     float threshold;              /* default verification threshold on L2-normalized embeddings */
+    fr_chip_kind chip;            /* the crop the network was trained on */
+    int landmarks68;              /* 1: --align auto cuts the chip from face-api's 68 landmarks
+                                     (dlib's own way); 0: from MTCNN's box and 5 points */
     /* Adds the network after the graph's normalize node (tensor `input`); returns the output
-     * tensor or -1 with the error recorded. */
+     * tensor or -1 with the error recorded. NULL: no network (the pixels baseline). */
     int (*build)(const fr_weights *weights, fr_graph *graph, int input);
+    const char *obtain;           /* how a user gets the weights file, for "no weights" errors */
     int auxiliary;                /* 1: a helper network (face landmarks), not a recognition
                                      model: its outputs are not embeddings to compare */
-} fr_arch;
+};
+
+/* The model the commands use when none is named. */
+#define FR_ARCH_DEFAULT "dlib"
 
 const fr_arch *fr_arch_find(const char *name);
+/* Entry `index` of the table, or NULL past its end. */
+const fr_arch *fr_arch_at(size_t index);
+typedef enum fr_arch_set {
+    FR_ARCHS_RECOGNITION, /* the models a user may name (--model): irv1, dlib, pixels */
+    FR_ARCHS_IN_FILES     /* what a weights file may hold: those with a network */
+} fr_arch_set;
+/* The names of a set, in table order, joined by separator into buffer (returned). */
+const char *fr_arch_names(char *buffer, size_t size, const char *separator, fr_arch_set set);
 
 int fr_irv1_build(const fr_weights *weights, fr_graph *graph, int input);
 int fr_dlib_build(const fr_weights *weights, fr_graph *graph, int input);
