@@ -3,9 +3,9 @@
  * people in the identity database for every image, and "unknown" when even the nearest is
  * not under the threshold.
  *
- * The k nearest people come from the distance engine's nearest-distinct-labels search (labels
- * = people), so a person with many images counts once, at their nearest image; with
- * --aggregate mean the gallery is one mean embedding per person instead.
+ * The k nearest people come from the library's matcher (match/identity.h: the distance
+ * engine's nearest-distinct-labels search), so a person with many images counts once, at
+ * their nearest image; with --aggregate mean the gallery is one mean embedding per person.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -38,22 +38,18 @@ static void help(FILE *out)
 
 typedef struct match_context {
     const fr_gallery *gallery;
-    fr_aggregate aggregate;
     size_t k;
-    float threshold;
 } match_context;
 
-static const char *person_name(const match_context *m, const fr_neighbor *n)
+static const char *person_name(const match_context *m, const fr_match *match)
 {
-    size_t person = m->aggregate == FR_AGGREGATE_MEAN ? (size_t)n->index
-                                                      : (size_t)m->gallery->person[n->index];
-    return m->gallery->names[person];
+    return m->gallery->names[match->person];
 }
 
 static void write_row(FILE *f, fr_table_format format, const match_context *m, const char *path,
-                      const fr_neighbor *list)
+                      const fr_match *list)
 {
-    int known = list[0].index >= 0 && list[0].distance < m->threshold;
+    int known = list[0].accepted;
     if (format == FR_TABLE_CSV) {
         fr_csv_field(f, path);
         fputc(',', f);
@@ -62,7 +58,7 @@ static void write_row(FILE *f, fr_table_format format, const match_context *m, c
         fprintf(f, ",%.6f", list[0].distance);
         for (size_t q = 0; m->k > 1 && q < m->k; q++) {
             fputc(',', f);
-            if (list[q].index >= 0) {
+            if (list[q].person >= 0) {
                 fr_csv_field(f, person_name(m, &list[q]));
                 fprintf(f, ",%.6f", list[q].distance);
             } else {
@@ -79,13 +75,13 @@ static void write_row(FILE *f, fr_table_format format, const match_context *m, c
     fprintf(f, ", \"distance\": %.6f", list[0].distance);
     if (m->k > 1) {
         fputs(", \"candidates\": [", f);
-        for (size_t q = 0; q < m->k && list[q].index >= 0; q++) {
+        for (size_t q = 0; q < m->k && list[q].person >= 0; q++) {
             fputs(q ? ", {\"name\": " : "{\"name\": ", f);
             fr_json_string(f, person_name(m, &list[q]));
             fprintf(f, ", \"distance\": %.6f", list[q].distance);
-            if (m->aggregate == FR_AGGREGATE_MIN) {
+            if (list[q].image >= 0) {
                 fputs(", \"image\": ", f);
-                fr_json_string(f, m->gallery->sources[list[q].index]);
+                fr_json_string(f, m->gallery->sources[list[q].image]);
             }
             fputc('}', f);
         }
@@ -115,7 +111,8 @@ int fr_cmd_identify(int argc, char **argv)
     fr_global_options g;
     fr_global_defaults(&g);
     const char *db = NULL, *output = NULL;
-    match_context m = {NULL, FR_AGGREGATE_MIN, 1, 0};
+    match_context m = {NULL, 1};
+    fr_aggregate aggregate = FR_AGGREGATE_MIN;
     int c;
     while (options && (c = getopt_long(argc, argv, "k:o:h", options, NULL)) != -1) {
         switch (c) {
@@ -128,7 +125,7 @@ int fr_cmd_identify(int argc, char **argv)
             }
             break;
         case 'a':
-            if (!fr_cli_parse_aggregate(optarg, &m.aggregate)) {
+            if (!fr_cli_parse_aggregate(optarg, &aggregate)) {
                 free(options);
                 return FR_EXIT_USAGE;
             }
@@ -154,36 +151,24 @@ int fr_cmd_identify(int argc, char **argv)
     fr_run_options ro;
     fr_run_defaults(&ro);
     fr_run *run = NULL;
-    fr_gallery gallery;
-    memset(&gallery, 0, sizeof gallery);
+    fr_cli_identities ids;
+    memset(&ids, 0, sizeof ids);
     fr_cli_embeddings e;
     memset(&e, 0, sizeof e);
-    fr_distance_engine *engine = NULL;
-    float *means = NULL;
-    fr_neighbor *found = NULL;
+    fr_match *found = NULL;
     fr_status st = FR_OK;
     int code = fr_run_open("identify", &g, &ro, argv + optind, (size_t)(argc - optind), &run);
     const fr_model_info *model = code ? NULL : fr_model_get_info(fr_run_model(run));
     if (!code)
-        code = fr_cli_load_gallery("identify", db, model, &gallery);
-    if (!code)
-        code = fr_cli_threshold("identify", &g, model, &m.threshold);
-    if (!code && m.aggregate == FR_AGGREGATE_MEAN && (st = fr_gallery_means(&gallery, &means)))
-        code = fr_cli_fail("identify", st);
-    if (!code)
-        code = fr_cli_distance_engine("identify", &g, &engine);
+        code = fr_cli_identities_open("identify", &g, db, model, aggregate, &ids);
     if (!code)
         code = fr_cli_embed_all("identify", run, &e);
     if (!code) {
-        m.gallery = &gallery;
+        m.gallery = &ids.gallery;
         found = fr_calloc(e.count * m.k + 1, sizeof *found, "nearest people");
         st = found ? FR_OK : FR_E_NOMEM;
-        if (!st && m.aggregate == FR_AGGREGATE_MEAN)
-            st = fr_distance_nearest(engine, e.rows, e.count, means, gallery.people, e.dim, NULL,
-                                     m.k, found);
-        else if (!st)
-            st = fr_distance_nearest(engine, e.rows, e.count, gallery.vectors, gallery.count,
-                                     e.dim, gallery.person, m.k, found);
+        if (!st)
+            st = fr_matcher_identify(ids.matcher, e.rows, e.count, m.k, found);
         if (st)
             code = fr_cli_fail("identify", st);
     }
@@ -192,17 +177,17 @@ int fr_cmd_identify(int argc, char **argv)
             code = FR_EXIT_PARTIAL;
         } else if (g.json) {
             write_row(stdout, FR_TABLE_JSONL, &m, fr_run_paths(run)[0], found);
-            code = found[0].distance < m.threshold ? FR_EXIT_OK : FR_EXIT_NO;
+            code = found[0].accepted ? FR_EXIT_OK : FR_EXIT_NO;
         } else {
-            if (found[0].distance < m.threshold)
+            if (found[0].accepted)
                 printf("it's %s, the distance is %.3f\n", person_name(&m, &found[0]),
                        found[0].distance);
             else
                 printf("Not in the database.\n");
-            for (size_t q = 1; q < m.k && found[q].index >= 0; q++)
+            for (size_t q = 1; q < m.k && found[q].person >= 0; q++)
                 printf("  %zu. %s, distance %.3f\n", q + 1, person_name(&m, &found[q]),
                        found[q].distance);
-            code = found[0].distance < m.threshold ? FR_EXIT_OK : FR_EXIT_NO;
+            code = found[0].accepted ? FR_EXIT_OK : FR_EXIT_NO;
         }
     } else if (!code) {
         fr_cli_table t;
@@ -225,10 +210,8 @@ int fr_cmd_identify(int argc, char **argv)
             code = FR_EXIT_PARTIAL;
     }
     free(found);
-    fr_distance_free(engine);
     fr_cli_embeddings_free(&e);
-    free(means);
-    fr_gallery_free(&gallery);
+    fr_cli_identities_close(&ids);
     fr_run_close(run);
     return code;
 }

@@ -5,7 +5,6 @@
  * A claim holds when the distance between the image's embedding and the person's is under
  * the threshold (the person's: the nearest of their embeddings, or their mean embedding).
  */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -130,25 +129,43 @@ static fr_status claims_load(const char *file, const char *root, claims *out)
     return FR_OK;
 }
 
-static double l2(const float *a, const float *b, size_t dim)
+/* The claims that can be answered (a readable image, a known name), put to the matcher in one
+ * call: answers[i] for claim i, with person -1 for a claim left out (an unknown name is named
+ * on stderr; an unreadable image was already). Returns how many were left out. */
+static size_t answer_claims(const claims *cl, char *const *unique, size_t images,
+                            const fr_cli_embeddings *e, const fr_cli_identities *ids,
+                            const char *db, fr_match *answers, fr_status *status)
 {
-    double s = 0;
-    for (size_t d = 0; d < dim; d++)
-        s += ((double)a[d] - b[d]) * ((double)a[d] - b[d]);
-    return sqrt(s);
-}
-
-/* The distance between an embedding and a person of the gallery. */
-static double person_distance(const fr_gallery *g, const float *means, fr_aggregate aggregate,
-                              int32_t person, const float *probe)
-{
-    if (aggregate == FR_AGGREGATE_MEAN)
-        return l2(probe, means + (size_t)person * g->dim, g->dim);
-    double best = INFINITY;
-    for (size_t i = 0; i < g->count; i++)
-        if (g->person[i] == person)
-            best = fmin(best, l2(probe, g->vectors + i * g->dim, g->dim));
-    return best;
+    size_t dim = e->dim, n = 0, skipped = 0;
+    int32_t *persons = fr_malloc(cl->count * sizeof *persons, "the claims");
+    float *probes = fr_malloc(cl->count * dim * sizeof *probes, "the claims");
+    size_t *which = fr_malloc(cl->count * sizeof *which, "the claims");
+    fr_match *found = fr_malloc(cl->count * sizeof *found, "the claims");
+    *status = persons && probes && which && found ? FR_OK : FR_E_NOMEM;
+    for (size_t i = 0; !*status && i < cl->count; i++) {
+        long image = fr_cli_find_sorted(unique, images, cl->paths[i]);
+        int32_t person = fr_gallery_find(&ids->gallery, cl->names[i]);
+        answers[i].person = -1;
+        if (person < 0)
+            fr_cli_error("verify", "%s: no person named '%s' in %s", cl->paths[i], cl->names[i],
+                         db);
+        if (person < 0 || !e->ok[image]) {
+            skipped++;
+            continue;
+        }
+        memcpy(probes + n * dim, e->rows + (size_t)image * dim, dim * sizeof *probes);
+        persons[n] = person;
+        which[n++] = i;
+    }
+    if (!*status)
+        *status = fr_matcher_verify(ids->matcher, probes, n, persons, found);
+    for (size_t j = 0; !*status && j < n; j++)
+        answers[which[j]] = found[j];
+    free(persons);
+    free(probes);
+    free(which);
+    free(found);
+    return skipped;
 }
 
 int fr_cmd_verify(int argc, char **argv)
@@ -212,34 +229,38 @@ int fr_cmd_verify(int argc, char **argv)
     fr_run_options ro;
     fr_run_defaults(&ro);
     fr_run *run = NULL;
-    fr_gallery gallery;
-    memset(&gallery, 0, sizeof gallery);
+    fr_cli_identities ids;
+    memset(&ids, 0, sizeof ids);
     fr_cli_embeddings e;
     memset(&e, 0, sizeof e);
-    float *means = NULL, threshold = 0;
+    fr_match *answers = NULL;
     int code = fr_run_open_paths("verify", &g, &ro, unique, images, &run);
     const fr_model_info *model = code ? NULL : fr_model_get_info(fr_run_model(run));
     if (!code)
-        code = fr_cli_load_gallery("verify", db, model, &gallery);
-    if (!code)
-        code = fr_cli_threshold("verify", &g, model, &threshold);
-    if (!code && single && fr_gallery_find(&gallery, name) < 0) {
+        code = fr_cli_identities_open("verify", &g, db, model, aggregate, &ids);
+    if (!code && single && fr_gallery_find(&ids.gallery, name) < 0) {
         fr_cli_error("verify", "%s: no person named '%s' (facerec db list --db %s shows who "
                      "is there)", db, name, db);
         code = FR_EXIT_USAGE;
     }
-    if (!code && aggregate == FR_AGGREGATE_MEAN && (st = fr_gallery_means(&gallery, &means)))
-        code = fr_cli_fail("verify", st);
     if (!code)
         code = fr_cli_embed_all("verify", run, &e);
     size_t skipped = 0;
+    if (!code) {
+        answers = fr_malloc(cl.count * sizeof *answers, "the answers");
+        st = answers ? FR_OK : FR_E_NOMEM;
+        if (!st)
+            skipped = answer_claims(&cl, unique, images, &e, &ids, db, answers, &st);
+        if (st)
+            code = fr_cli_fail("verify", st);
+    }
+    float threshold = ids.matcher ? fr_matcher_threshold(ids.matcher) : 0;
     if (!code && single) {
-        if (!e.ok[0]) {
+        if (answers[0].person < 0) {
             code = FR_EXIT_PARTIAL;
         } else {
-            double d = person_distance(&gallery, means, aggregate, fr_gallery_find(&gallery, name),
-                                       e.rows);
-            int open = d < threshold;
+            double d = answers[0].distance;
+            int open = answers[0].accepted;
             if (g.json) {
                 fputs("{\"path\": ", stdout);
                 fr_json_string(stdout, cl.paths[0]);
@@ -262,18 +283,10 @@ int fr_cmd_verify(int argc, char **argv)
         if (!code && t.format == FR_TABLE_CSV)
             fputs("path,name,distance,threshold,verified\n", t.file);
         for (size_t i = 0; i < cl.count && !code; i++) {
-            long image = fr_cli_find_sorted(unique, images, cl.paths[i]);
-            int32_t person = fr_gallery_find(&gallery, cl.names[i]);
-            if (person < 0)
-                fr_cli_error("verify", "%s: no person named '%s' in %s", cl.paths[i],
-                             cl.names[i], db);
-            if (person < 0 || !e.ok[image]) {
-                skipped++;
+            if (answers[i].person < 0)
                 continue;
-            }
-            double d = person_distance(&gallery, means, aggregate, person,
-                                       e.rows + (size_t)image * e.dim);
-            const char *verdict = d < threshold ? "true" : "false";
+            double d = answers[i].distance;
+            const char *verdict = answers[i].accepted ? "true" : "false";
             if (t.format == FR_TABLE_CSV) {
                 fr_csv_field(t.file, cl.paths[i]);
                 fputc(',', t.file);
@@ -298,9 +311,9 @@ int fr_cmd_verify(int argc, char **argv)
             code = FR_EXIT_PARTIAL;
         }
     }
+    free(answers);
     fr_cli_embeddings_free(&e);
-    free(means);
-    fr_gallery_free(&gallery);
+    fr_cli_identities_close(&ids);
     fr_run_close(run);
     free(unique);
     claims_free(&cl);

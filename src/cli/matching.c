@@ -9,11 +9,7 @@
 
 int fr_cli_parse_aggregate(const char *text, fr_aggregate *out)
 {
-    if (strcmp(text, "min") == 0)
-        *out = FR_AGGREGATE_MIN;
-    else if (strcmp(text, "mean") == 0)
-        *out = FR_AGGREGATE_MEAN;
-    else {
+    if (fr_aggregate_parse(text, out) != FR_OK) {
         fprintf(stderr, "facerec: --aggregate %s: choose min or mean\n", text);
         return 0;
     }
@@ -76,7 +72,7 @@ void fr_cli_embeddings_free(fr_cli_embeddings *e)
     memset(e, 0, sizeof *e);
 }
 
-int fr_cli_load_gallery(const char *command, const char *db, const fr_model_info *model,
+static int load_gallery(const char *command, const char *db, const fr_model_info *model,
                         fr_gallery *out)
 {
     fr_store *store;
@@ -88,8 +84,8 @@ int fr_cli_load_gallery(const char *command, const char *db, const fr_model_info
     return st ? fr_cli_fail(command, st) : FR_EXIT_OK;
 }
 
-int fr_cli_threshold(const char *command, const fr_global_options *g, const fr_model_info *m,
-                     float *out)
+static int threshold_in_force(const char *command, const fr_global_options *g,
+                              const fr_model_info *m, float *out)
 {
     float t = g->threshold > 0 ? g->threshold : m->threshold;
     if (!(t > 0)) {
@@ -99,6 +95,32 @@ int fr_cli_threshold(const char *command, const fr_global_options *g, const fr_m
     }
     *out = t;
     return FR_EXIT_OK;
+}
+
+int fr_cli_identities_open(const char *command, const fr_global_options *g, const char *db,
+                           const fr_model_info *model, fr_aggregate aggregate,
+                           fr_cli_identities *out)
+{
+    memset(out, 0, sizeof *out);
+    float threshold = 0;
+    int code = load_gallery(command, db, model, &out->gallery);
+    if (!code)
+        code = threshold_in_force(command, g, model, &threshold);
+    if (!code)
+        code = fr_cli_distance_engine(command, g, &out->engine);
+    fr_status st;
+    if (!code && (st = fr_matcher_new(&out->gallery, aggregate, threshold, out->engine,
+                                      &out->matcher)))
+        code = fr_cli_fail(command, st);
+    return code;
+}
+
+void fr_cli_identities_close(fr_cli_identities *ids)
+{
+    fr_matcher_free(ids->matcher);
+    fr_distance_free(ids->engine);
+    fr_gallery_free(&ids->gallery);
+    memset(ids, 0, sizeof *ids);
 }
 
 int fr_cli_distance_engine(const char *command, const fr_global_options *g,

@@ -1,7 +1,8 @@
 /*
  * matching.h: what the matching commands (enroll, verify, identify, distmat, pairs) share:
- * embedding a list of images into memory, loading the identity database for the run's
- * model, the threshold in force, the distance engine, and the result tables.
+ * embedding a list of images into memory, the identity database opened for matching with the
+ * threshold in force (the rules themselves are the library's: match/identity.h), the
+ * distance engine, and the result tables.
  */
 #ifndef FR_CLI_MATCHING_H
 #define FR_CLI_MATCHING_H
@@ -12,13 +13,9 @@
 #include "cli/run.h"
 #include "core/file.h"
 #include "match/distance.h"
+#include "match/identity.h"
 #include "match/table.h"
 #include "store/store.h"
-
-typedef enum fr_aggregate {
-    FR_AGGREGATE_MIN,  /* a person's distance: the nearest of their embeddings */
-    FR_AGGREGATE_MEAN  /* the distance to the (normalized) mean of their embeddings */
-} fr_aggregate;
 
 /* Parses --aggregate min|mean; prints a usage error and returns 0 when neither. */
 int fr_cli_parse_aggregate(const char *text, fr_aggregate *out);
@@ -36,13 +33,20 @@ typedef struct fr_cli_embeddings {
 int fr_cli_embed_all(const char *command, fr_run *run, fr_cli_embeddings *out);
 void fr_cli_embeddings_free(fr_cli_embeddings *e);
 
-/* Opens the database read-only and loads it for the model (errors printed; exit code). */
-int fr_cli_load_gallery(const char *command, const char *db, const fr_model_info *model,
-                        fr_gallery *out);
+/* What verify and identify match against: the database, loaded read-only for the run's
+ * model, and a matcher over it with the threshold in force (--threshold, else the model's
+ * default; a model without one, pixels, needs the option) on the distance engine. */
+typedef struct fr_cli_identities {
+    fr_gallery gallery;
+    fr_distance_engine *engine;
+    fr_matcher *matcher;
+} fr_cli_identities;
 
-/* --threshold, else the model's default; a model without one (pixels) needs the option. */
-int fr_cli_threshold(const char *command, const fr_global_options *g, const fr_model_info *model,
-                     float *out);
+/* Returns an exit code (errors printed); close also what a failed open left. */
+int fr_cli_identities_open(const char *command, const fr_global_options *g, const char *db,
+                           const fr_model_info *model, fr_aggregate aggregate,
+                           fr_cli_identities *out);
+void fr_cli_identities_close(fr_cli_identities *identities);
 
 int fr_cli_distance_engine(const char *command, const fr_global_options *g,
                            fr_distance_engine **out);

@@ -70,7 +70,8 @@ void fr_store_people_free(fr_person *people, size_t count);
 fr_status fr_store_remove(fr_store *store, const char *const *names, size_t count);
 fr_status fr_store_rename(fr_store *store, const char *from, const char *to);
 
-/* Everything needed to match against the database. */
+/* Everything needed to match against the database. Rows are grouped by person, people in
+ * name order (what match/identity.h relies on), and every person has at least one row. */
 typedef struct fr_gallery {
     size_t people;      /* names[0 .. people) */
     char **names;
