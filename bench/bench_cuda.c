@@ -12,6 +12,12 @@
  *       upload, network, download), and the decode-and-prepare rate alone on the same T
  *       threads over the same list; files stay in the page cache, so neither measures a disk
  *
+ *   bench_cuda startup --weights W [--batch B] [--precision P] [--cache DIR]
+ *       time to the first result of a fresh runner: planning (cuDNN heuristics, plans, CUDA
+ *       graph capture) plus one batch of B, three times in one process: with an empty plan
+ *       cache in DIR (default: a new temporary directory), then twice with the cache the first
+ *       run wrote (cuda/plan_cache.h); each run's line says how many plans came from the cache
+ *
  *   bench_cuda identify [--gallery M] [--probes N] [--k K]
  *       the K nearest of N random unit-length 128-d probes among M gallery rows on the GPU
  *       distance engine (host arrays in, the upload included), timed on its second run, and
@@ -124,6 +130,66 @@ static int network(const fr_model *model, fr_precision precision, const char *li
     free(inputs);
     free(outputs);
     fr_runner_free(r);
+    return status;
+}
+
+/* ---- start-up ------------------------------------------------------------------------------- */
+
+static int startup(const fr_model *model, fr_precision precision, int batch, const char *cache)
+{
+    char dir[256];
+    if (cache) {
+        snprintf(dir, sizeof dir, "%s", cache);
+    } else {
+        snprintf(dir, sizeof dir, "/tmp/facerec-plans.XXXXXX");
+        if (!mkdtemp(dir)) {
+            perror("bench_cuda: mkdtemp");
+            return 1;
+        }
+    }
+    setenv("FACEREC_PLAN_CACHE", dir, 1);
+    size_t image = (size_t)model->info.input_size * model->info.input_size * 3;
+    uint8_t *inputs = malloc((size_t)batch * image);
+    float *outputs = malloc((size_t)batch * model->info.embedding_size * sizeof(float));
+    if (!inputs || !outputs) {
+        fprintf(stderr, "bench_cuda: out of memory\n");
+        return 1;
+    }
+    for (size_t i = 0; i < (size_t)batch * image; i++)
+        inputs[i] = (uint8_t)(i * 2654435761u >> 24);
+    int status = 0;
+    for (int run = 0; run < 3 && !status; run++) {
+        fr_runner_options ro = {FR_DEVICE_CUDA, precision, batch, 0};
+        fr_runner *r;
+        double t0 = fr_seconds();
+        if (fr_runner_new(model, &ro, &r)) {
+            status = fail("planning");
+            break;
+        }
+        double planned = fr_seconds() - t0;
+        int n = fr_runner_max_batch(r);
+        if (fr_runner_run(r, inputs, n, outputs)) {
+            status = fail("running");
+        } else {
+            double first = fr_seconds() - t0;
+            const char *w = fr_runner_warning(r);
+            printf("{\"bench\": \"startup\", \"arch\": \"%s\", \"precision\": \"%s\", "
+                   "\"batch\": %d, \"cache\": \"%s\", \"plan_s\": %.3f, "
+                   "\"first_result_s\": %.3f, \"runner\": \"%s\", \"warning\": \"%s\"}\n",
+                   model->info.arch, fr_precision_name(precision), n,
+                   run == 0 ? "cold" : "warm", planned, first, fr_runner_describe(r), w ? w : "");
+            fflush(stdout);
+        }
+        fr_runner_free(r);
+    }
+    free(inputs);
+    free(outputs);
+    if (!cache) {
+        char command[300];
+        snprintf(command, sizeof command, "rm -rf '%s'", dir);
+        if (system(command) != 0)
+            fprintf(stderr, "bench_cuda: could not remove %s\n", dir);
+    }
     return status;
 }
 
@@ -305,12 +371,12 @@ static int identify(size_t gallery, size_t probes, size_t k)
 int main(int argc, char **argv)
 {
     if (argc < 2 || (strcmp(argv[1], "network") && strcmp(argv[1], "e2e") &&
-                     strcmp(argv[1], "identify"))) {
-        fprintf(stderr, "usage: bench_cuda network|e2e|identify ... (see the top of "
+                     strcmp(argv[1], "identify") && strcmp(argv[1], "startup"))) {
+        fprintf(stderr, "usage: bench_cuda network|e2e|startup|identify ... (see the top of "
                         "bench/bench_cuda.c)\n");
         return 2;
     }
-    const char *weights = NULL, *batches = "64,128,256,512,1024", *dir = NULL;
+    const char *weights = NULL, *batches = "64,128,256,512,1024", *dir = NULL, *cache = NULL;
     fr_precision precision = FR_PRECISION_FP16;
     int iters = 20, batch = 256, threads = 0, repeat = 1;
     size_t gallery = 1000000, probes = 10000, k = 5;
@@ -326,6 +392,8 @@ int main(int argc, char **argv)
             batches = v;
         else if (!strcmp(a, "--dir"))
             dir = v;
+        else if (!strcmp(a, "--cache"))
+            cache = v;
         else if (!strcmp(a, "--iters"))
             iters = atoi(v);
         else if (!strcmp(a, "--batch"))
@@ -357,8 +425,9 @@ int main(int argc, char **argv)
     fr_model *model;
     if (fr_model_load(weights, &model))
         return fail(weights);
-    int status = !strcmp(argv[1], "network") ? network(model, precision, batches, iters)
-                                             : end_to_end(model, precision, dir, batch, threads, repeat);
+    int status = !strcmp(argv[1], "network")   ? network(model, precision, batches, iters)
+                 : !strcmp(argv[1], "startup") ? startup(model, precision, batch, cache)
+                 : end_to_end(model, precision, dir, batch, threads, repeat);
     fr_model_free(model);
     return status;
 }

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "plan_cache.h"
 #include "core/alloc.h"
 #include "core/error.h"
 
@@ -30,6 +31,9 @@ struct fr_conv_plan {
     fr_conv_spec spec;
     fr_conv_path path;
     size_t workspace;
+    fr_plan_cache *cache;             /* NULL: no plan cache */
+    char key[FR_PLAN_MAX_KEY];        /* the cache key (graph paths) */
+    int from_cache;                   /* the plan was rebuilt from a cache record */
     /* graph API */
     cudnnBackendDescriptor_t owned[MAX_OWNED]; /* everything created, destroyed in reverse */
     int owned_count;
@@ -200,6 +204,176 @@ static fr_status engine_acceptable(fr_conv_plan *p, cudnnBackendDescriptor_t cfg
     return FR_OK;
 }
 
+/* ---- the plan cache (plan_cache.h) ---------------------------------------------------------- */
+
+/* Engines compiled at run time (NVRTC) are admitted unless FACEREC_CUDNN_NVRTC=0. */
+static int runtime_compilation_allowed(void)
+{
+    const char *nvrtc = getenv("FACEREC_CUDNN_NVRTC");
+    return !(nvrtc && strcmp(nvrtc, "0") == 0);
+}
+
+void fr_conv_plan_key(const fr_conv_spec *s, fr_conv_path path, size_t workspace_limit,
+                      int runtime_compilation, char *key, size_t size)
+{
+    snprintf(key, size,
+             "conv1 %s n=%d dtype=%d precision=%d x=%dx%dx%d/%d@%lld y=%dx%dx%d/%d@%lld "
+             "w@%lld bias@%lld kernel=%dx%d stride=%dx%d pad=%d,%d,%d,%d act=%d accumulate=%d "
+             "workspace=%zu nvrtc=%d",
+             fr_conv_path_name(path), s->n, (int)s->dtype, (int)s->precision, s->x.h, s->x.w,
+             s->x.c, s->x.ld, (long long)alignment_of(s->x.data), s->y.h, s->y.w, s->y.c, s->y.ld,
+             (long long)alignment_of(s->y.data), (long long)alignment_of(s->w),
+             (long long)alignment_of(s->bias), s->kh, s->kw, s->sh, s->sw, s->pt, s->pl, s->pb,
+             s->pr, (int)s->act, s->accumulate, workspace_limit, runtime_compilation);
+}
+
+/* The chosen configuration's engine and knobs, and the finalized plan as JSON where cuDNN
+ * serializes it, into the cache. Nothing here is required: a value that cannot be read
+ * leaves the node uncached. */
+static void remember(fr_conv_plan *p, cudnnBackendDescriptor_t cfg)
+{
+    fr_plan_record rec;
+    memset(&rec, 0, sizeof rec);
+    cudnnBackendDescriptor_t engine = NULL, knobs[FR_PLAN_MAX_KNOBS];
+    int created = 0;
+    int64_t count = 0;
+    int ok = cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINE_DESCRIPTOR, &engine) ==
+                 CUDNN_STATUS_SUCCESS &&
+             cudnnBackendGetAttribute(cfg, CUDNN_ATTR_ENGINECFG_ENGINE,
+                                      CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &count,
+                                      &engine) == CUDNN_STATUS_SUCCESS &&
+             cudnnBackendGetAttribute(engine, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1,
+                                      &count, &rec.engine) == CUDNN_STATUS_SUCCESS;
+    for (; ok && created < FR_PLAN_MAX_KNOBS; created++)
+        if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR, &knobs[created]) !=
+            CUDNN_STATUS_SUCCESS)
+            ok = 0;
+    int64_t returned = 0;
+    ok = ok && cudnnBackendGetAttribute(cfg, CUDNN_ATTR_ENGINECFG_KNOB_CHOICES,
+                                        CUDNN_TYPE_BACKEND_DESCRIPTOR, FR_PLAN_MAX_KNOBS,
+                                        &returned, knobs) == CUDNN_STATUS_SUCCESS &&
+         returned >= 0 && returned <= FR_PLAN_MAX_KNOBS;
+    for (int64_t i = 0; ok && i < returned; i++) {
+        cudnnBackendKnobType_t type;
+        int64_t value = 0;
+        ok = cudnnBackendGetAttribute(knobs[i], CUDNN_ATTR_KNOB_CHOICE_KNOB_TYPE,
+                                      CUDNN_TYPE_KNOB_TYPE, 1, &count, &type) ==
+                 CUDNN_STATUS_SUCCESS &&
+             cudnnBackendGetAttribute(knobs[i], CUDNN_ATTR_KNOB_CHOICE_KNOB_VALUE,
+                                      CUDNN_TYPE_INT64, 1, &count, &value) == CUDNN_STATUS_SUCCESS;
+        rec.knobs[i][0] = (int64_t)type;
+        rec.knobs[i][1] = value;
+    }
+    rec.knob_count = ok ? (int)returned : 0;
+    /* Serialization: cuDNN supports it for runtime-compiled engines (the ones worth it);
+     * for the others the call fails and the engine and knobs are what is kept. */
+    int64_t json_size = 0;
+    char *json = NULL;
+    if (ok && cudnnBackendGetAttribute(p->plan, CUDNN_ATTR_EXECUTION_PLAN_JSON_REPRESENTATION,
+                                       CUDNN_TYPE_CHAR, 0, &json_size, NULL) ==
+                  CUDNN_STATUS_SUCCESS &&
+        json_size > 0 && (size_t)json_size <= FR_PLAN_MAX_JSON &&
+        (json = malloc((size_t)json_size)) != NULL &&
+        cudnnBackendGetAttribute(p->plan, CUDNN_ATTR_EXECUTION_PLAN_JSON_REPRESENTATION,
+                                 CUDNN_TYPE_CHAR, json_size, &json_size, json) ==
+            CUDNN_STATUS_SUCCESS) {
+        while (json_size > 0 && json[json_size - 1] == 0)
+            json_size--;
+        rec.json = json;
+        rec.json_size = (size_t)json_size;
+    }
+    if (ok)
+        fr_plan_cache_put(p->cache, p->key, &rec); /* out of memory: the node stays uncached */
+    free(json);
+    for (int i = 0; i < created; i++)
+        cudnnBackendDestroyDescriptor(knobs[i]);
+    if (engine)
+        cudnnBackendDestroyDescriptor(engine);
+}
+
+/* The plan from its serialized JSON: no heuristics, no candidates, no NVRTC. */
+static int plan_from_json(fr_conv_plan *p, cudnnHandle_t handle, const fr_plan_record *rec,
+                          size_t workspace_limit)
+{
+    int mark = p->owned_count;
+    cudnnBackendDescriptor_t plan;
+    int64_t workspace = -1, got = 0;
+    if (create(p, CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, &plan) == FR_OK &&
+        cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1,
+                                 &handle) == CUDNN_STATUS_SUCCESS &&
+        cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_JSON_REPRESENTATION,
+                                 CUDNN_TYPE_CHAR, (int64_t)rec->json_size,
+                                 rec->json) == CUDNN_STATUS_SUCCESS &&
+        cudnnBackendFinalize(plan) == CUDNN_STATUS_SUCCESS &&
+        cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64,
+                                 1, &got, &workspace) == CUDNN_STATUS_SUCCESS &&
+        workspace >= 0 && (size_t)workspace <= workspace_limit) {
+        p->plan = plan;
+        p->workspace = (size_t)workspace;
+        return 1;
+    }
+    while (p->owned_count > mark)
+        cudnnBackendDestroyDescriptor(p->owned[--p->owned_count]);
+    return 0;
+}
+
+/* The plan from the recorded engine and knobs on this node's operation graph: the
+ * heuristics and every rejected candidate are skipped. The engine's notes are checked
+ * again, as if the heuristics had offered it. */
+static int plan_from_engine(fr_conv_plan *p, cudnnHandle_t handle, cudnnBackendDescriptor_t graph,
+                            const fr_plan_record *rec, size_t workspace_limit, int nvrtc)
+{
+    int mark = p->owned_count;
+    cudnnBackendDescriptor_t engine, cfg, plan, knobs[FR_PLAN_MAX_KNOBS];
+    int ok = create(p, CUDNN_BACKEND_ENGINE_DESCRIPTOR, &engine) == FR_OK &&
+             cudnnBackendSetAttribute(engine, CUDNN_ATTR_ENGINE_OPERATION_GRAPH,
+                                      CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &graph) ==
+                 CUDNN_STATUS_SUCCESS &&
+             cudnnBackendSetAttribute(engine, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1,
+                                      &rec->engine) == CUDNN_STATUS_SUCCESS &&
+             cudnnBackendFinalize(engine) == CUDNN_STATUS_SUCCESS;
+    for (int i = 0; ok && i < rec->knob_count; i++) {
+        cudnnBackendKnobType_t type = (cudnnBackendKnobType_t)rec->knobs[i][0];
+        ok = create(p, CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR, &knobs[i]) == FR_OK &&
+             cudnnBackendSetAttribute(knobs[i], CUDNN_ATTR_KNOB_CHOICE_KNOB_TYPE,
+                                      CUDNN_TYPE_KNOB_TYPE, 1, &type) == CUDNN_STATUS_SUCCESS &&
+             cudnnBackendSetAttribute(knobs[i], CUDNN_ATTR_KNOB_CHOICE_KNOB_VALUE,
+                                      CUDNN_TYPE_INT64, 1, &rec->knobs[i][1]) ==
+                 CUDNN_STATUS_SUCCESS &&
+             cudnnBackendFinalize(knobs[i]) == CUDNN_STATUS_SUCCESS;
+    }
+    ok = ok && create(p, CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, &cfg) == FR_OK &&
+         cudnnBackendSetAttribute(cfg, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+                                  1, &engine) == CUDNN_STATUS_SUCCESS &&
+         (rec->knob_count == 0 ||
+          cudnnBackendSetAttribute(cfg, CUDNN_ATTR_ENGINECFG_KNOB_CHOICES,
+                                   CUDNN_TYPE_BACKEND_DESCRIPTOR, rec->knob_count, knobs) ==
+              CUDNN_STATUS_SUCCESS) &&
+         cudnnBackendFinalize(cfg) == CUDNN_STATUS_SUCCESS;
+    int acceptable = 0;
+    for (int pass = 0; ok && pass <= nvrtc && !acceptable; pass++)
+        if (engine_acceptable(p, cfg, pass, &acceptable) != FR_OK)
+            ok = 0;
+    int64_t workspace = -1, got = 0;
+    ok = ok && acceptable && create(p, CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, &plan) == FR_OK &&
+         cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1,
+                                  &handle) == CUDNN_STATUS_SUCCESS &&
+         cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
+                                  CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cfg) == CUDNN_STATUS_SUCCESS &&
+         cudnnBackendFinalize(plan) == CUDNN_STATUS_SUCCESS &&
+         cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64,
+                                  1, &got, &workspace) == CUDNN_STATUS_SUCCESS &&
+         workspace >= 0 && (size_t)workspace <= workspace_limit;
+    if (ok) {
+        p->plan = plan;
+        p->workspace = (size_t)workspace;
+        return 1;
+    }
+    while (p->owned_count > mark)
+        cudnnBackendDestroyDescriptor(p->owned[--p->owned_count]);
+    return 0;
+}
+
 /* Ranks engine configurations for the finalized operation graph and keeps the first usable. */
 static fr_status choose_engine(fr_conv_plan *p, cudnnHandle_t handle,
                                cudnnBackendDescriptor_t graph, size_t workspace_limit)
@@ -212,8 +386,7 @@ static fr_status choose_engine(fr_conv_plan *p, cudnnHandle_t handle,
      * does, for 1.2 s more planning (irv1: 4.1 s instead of 2.9) and 2.7 % more images/s
      * (bench/RESULTS.md). FACEREC_CUDNN_NVRTC=0 keeps to precompiled engines; where NVRTC
      * is missing such nodes fall back to convolution + epilogue as before. */
-    const char *nvrtc = getenv("FACEREC_CUDNN_NVRTC");
-    int passes = nvrtc && strcmp(nvrtc, "0") == 0 ? 2 : 4;
+    int passes = runtime_compilation_allowed() ? 4 : 2;
     for (int m = 0; m < passes; m++) {
         int allow_runtime_compilation = m >= 2;
         cudnnBackendDescriptor_t heur;
@@ -273,6 +446,8 @@ static fr_status choose_engine(fr_conv_plan *p, cudnnHandle_t handle,
                 chosen = (int)i;
                 p->plan = plan;
                 p->workspace = (size_t)workspace;
+                if (p->cache)
+                    remember(p, cfgs[i]);
             } else {
                 if (!st && ok && workspace > 0 && (size_t)workspace > workspace_limit)
                     snprintf(last, sizeof last, "needs %lld bytes of workspace",
@@ -396,6 +571,18 @@ static fr_status build_graph(fr_conv_plan *p, cudnnHandle_t handle, size_t works
     FR_CUDNN_CHECK(cudnnBackendSetAttribute(graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE,
                                             CUDNN_TYPE_HANDLE, 1, &handle));
     FR_CUDNN_CHECK(cudnnBackendFinalize(graph));
+    if (p->cache) {
+        int nvrtc = runtime_compilation_allowed();
+        fr_conv_plan_key(s, p->path, workspace_limit, nvrtc, p->key, sizeof p->key);
+        const fr_plan_record *rec = fr_plan_cache_find(p->cache, p->key);
+        if (rec && ((rec->json_size && plan_from_json(p, handle, rec, workspace_limit)) ||
+                    plan_from_engine(p, handle, graph, rec, workspace_limit, nvrtc))) {
+            p->from_cache = 1;
+            return FR_OK;
+        }
+        if (rec) /* stale: planned afresh below, and the new choice recorded */
+            fr_plan_cache_forget(p->cache, p->key);
+    }
     return choose_engine(p, handle, graph, workspace_limit);
 }
 
@@ -529,13 +716,14 @@ static fr_status run_legacy(fr_conv_plan *p, cudnnHandle_t handle, void *workspa
 /* ---- the plan ------------------------------------------------------------------------------- */
 
 fr_status fr_conv_plan_new(cudnnHandle_t handle, const fr_conv_spec *spec, fr_conv_path path,
-                           size_t workspace_limit, fr_conv_plan **out)
+                           size_t workspace_limit, fr_plan_cache *cache, fr_conv_plan **out)
 {
     fr_conv_plan *p = fr_calloc(1, sizeof *p, "a convolution plan");
     if (!p)
         return FR_E_NOMEM;
     p->spec = *spec;
     p->path = path;
+    p->cache = cache;
     fr_status st = path == FR_CONV_GRAPH_FUSED || path == FR_CONV_GRAPH
                        ? build_graph(p, handle, workspace_limit)
                        : build_legacy(p, handle, workspace_limit);
@@ -583,6 +771,17 @@ int fr_conv_plan_needs_packed(const fr_conv_plan *p)
 fr_conv_path fr_conv_plan_path(const fr_conv_plan *p)
 {
     return p->path;
+}
+
+int fr_conv_plan_from_cache(const fr_conv_plan *p)
+{
+    return p->from_cache;
+}
+
+void fr_conv_plan_uncache(fr_conv_plan *p)
+{
+    if (p->cache && p->key[0])
+        fr_plan_cache_forget(p->cache, p->key);
 }
 
 fr_status fr_conv_plan_run(fr_conv_plan *p, cudnnHandle_t handle, cudaStream_t stream,

@@ -10,9 +10,10 @@
  *   legacy        cudnnConvolutionForward into the packed scratch, then our epilogue
  *
  * The backend tries them in that order per node (FACEREC_CUDNN=graph|unfused|legacy narrows
- * the list for testing) and keeps the first that plans and runs. Engines that compile kernels
- * at run time (NVRTC), reduce in reduced precision, or use FFT / Winograd transforms are not
- * chosen: planning stays fast and the error bounds of docs/cuda.md hold.
+ * the list for testing) and keeps the first that plans and runs. Engines that reduce in
+ * reduced precision or use FFT / Winograd transforms are never chosen, so the error bounds of
+ * docs/cuda.md hold; engines that compile kernels at run time (NVRTC) only where no
+ * precompiled engine takes a node, and not at all with FACEREC_CUDNN_NVRTC=0.
  */
 #ifndef FR_CUDA_CONV_H
 #define FR_CUDA_CONV_H
@@ -44,12 +45,24 @@ typedef struct fr_conv_spec {
 } fr_conv_spec;
 
 typedef struct fr_conv_plan fr_conv_plan;
+typedef struct fr_plan_cache fr_plan_cache;
 
 /* Plans `spec` on `path`. FR_E_UNSUPPORTED: the path does not apply to this node or no
  * engine takes it (the message says which); other statuses are failures. An engine needs at
- * most workspace_limit bytes of workspace. */
+ * most workspace_limit bytes of workspace. With a cache (plan_cache.h, or NULL), a graph path
+ * first tries the node's record (its serialized plan, else its engine and knobs) and falls
+ * back to the heuristics when that does not finalize; what the heuristics choose is recorded. */
 fr_status fr_conv_plan_new(cudnnHandle_t handle, const fr_conv_spec *spec, fr_conv_path path,
-                           size_t workspace_limit, fr_conv_plan **out);
+                           size_t workspace_limit, fr_plan_cache *cache, fr_conv_plan **out);
+/* The plan cache's key of a node: every field of the spec except its data pointers (whose
+ * alignments count instead), the path, the workspace limit and whether engines compiled at
+ * run time are admitted. No GPU needed. */
+void fr_conv_plan_key(const fr_conv_spec *spec, fr_conv_path path, size_t workspace_limit,
+                      int runtime_compilation, char *key, size_t size);
+/* Whether the plan was rebuilt from a cache record rather than chosen by the heuristics. */
+int fr_conv_plan_from_cache(const fr_conv_plan *plan);
+/* Drops the plan's cache record (it failed its first run). */
+void fr_conv_plan_uncache(fr_conv_plan *plan);
 void fr_conv_plan_free(fr_conv_plan *plan);
 size_t fr_conv_plan_workspace(const fr_conv_plan *plan);
 /* Whether the plan writes the packed scratch (n, y.h, y.w, y.c) before its epilogue. */

@@ -31,7 +31,9 @@
 
 #include "check.h"
 #include "conv.h"
+#include "plan_cache.h"
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "runtime/backend.h"
 #include "kernels.h"
@@ -87,9 +89,13 @@ typedef struct cuda_state {
     int bucket_count;
     int path_count[FR_CONV_PATHS];   /* convolutions of the planned batch, per path */
     int captured, capture_failures;
+    fr_plan_cache *plans;            /* cuDNN plans across runs (plan_cache.h), or NULL */
+    int plans_cached, plans_built;   /* graph-path convolutions rebuilt from it / planned anew */
+    double plan_seconds;             /* planning of the planned batch's bucket */
     int oom;                         /* the last failure was the GPU's memory running out */
-    char warning[256], detail[1536], capture_error[256];
+    char warning[256], detail[3072], capture_error[256];
     char fallback[640];  /* why the first node that missed its first path missed it */
+    char cache_note[1400];
 } cuda_state;
 
 /* ---- memory ------------------------------------------------------------------------------- */
@@ -324,6 +330,44 @@ static fr_status forward(cuda_state *s, bucket *b, int slot)
     return fr_cu_to_float(s->compute, s->dtype, &y, s->d_out[slot], n);
 }
 
+/* ---- the plan cache -------------------------------------------------------------------------- */
+
+/* Opens this device's plan cache (plan_cache.h); without one (FACEREC_PLAN_CACHE=off, no
+ * home directory) every node is planned from the heuristics, as before. */
+static void open_plans(cuda_state *s)
+{
+    struct cudaDeviceProp prop;
+    int driver = 0, runtime = 0;
+    char key[FR_PLAN_MAX_KEY], path[4096];
+    if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess ||
+        cudaDriverGetVersion(&driver) != cudaSuccess ||
+        cudaRuntimeGetVersion(&runtime) != cudaSuccess) {
+        cudaGetLastError();
+        snprintf(s->cache_note, sizeof s->cache_note, "plan cache off: device properties");
+        return;
+    }
+    fr_plan_device_key(prop.name, prop.major, prop.minor, prop.multiProcessorCount, driver,
+                       runtime, cudnnGetVersion(), key, sizeof key);
+    if (fr_plan_cache_default_path(key, path, sizeof path) != FR_OK ||
+        fr_plan_cache_open(path, key, &s->plans) != FR_OK) {
+        snprintf(s->cache_note, sizeof s->cache_note, "plan cache off: %s", fr_error_message());
+        s->plans = NULL;
+        return;
+    }
+    snprintf(s->cache_note, sizeof s->cache_note, "%s", fr_plan_cache_note(s->plans));
+    if (fr_plan_cache_was_corrupt(s->plans))
+        snprintf(s->warning, sizeof s->warning, "cuDNN plan cache %.200s", s->cache_note);
+}
+
+/* After a bucket is built: its new plans join the file. A cache that cannot be written costs
+ * the next run its planning time, nothing else: the reason goes into describe(). */
+static void save_plans(cuda_state *s)
+{
+    if (s->plans && fr_plan_cache_save(s->plans) != FR_OK)
+        snprintf(s->cache_note, sizeof s->cache_note, "plan cache not saved: %s",
+                 fr_error_message());
+}
+
 /* Plans every convolution of bucket b, each on the first allowed path that plans and runs. */
 static fr_status build_bucket(cuda_state *s, bucket *b, int count_paths)
 {
@@ -346,7 +390,8 @@ static fr_status build_bucket(cuda_state *s, bucket *b, int count_paths)
                 continue;
             size_t limit = s->memory_fixed ? s->workspace_bytes : WORKSPACE_LIMIT;
             fr_conv_plan *plan = NULL;
-            fr_status st = fr_conv_plan_new(s->dnn, &spec, (fr_conv_path)path, limit, &plan);
+            fr_status st = fr_conv_plan_new(s->dnn, &spec, (fr_conv_path)path, limit, s->plans,
+                                            &plan);
             int fits = 1;
             if (!st)
                 st = ensure_scratch(s, &s->workspace, &s->workspace_bytes,
@@ -365,6 +410,7 @@ static fr_status build_bucket(cuda_state *s, bucket *b, int count_paths)
                 st = fr_conv_plan_run(plan, s->dnn, s->compute, s->workspace, s->packed);
                 cudaError_t e = cudaStreamSynchronize(s->compute);
                 if (e != cudaSuccess) {
+                    fr_conv_plan_uncache(plan);
                     fr_conv_plan_free(plan);
                     return fr_fail(FR_E_DEVICE, "%s (%s, batch %d): the GPU failed: %s",
                                    g->nodes[i].name, fr_conv_path_name((fr_conv_path)path),
@@ -373,12 +419,18 @@ static fr_status build_bucket(cuda_state *s, bucket *b, int count_paths)
             }
             if (!st && fits) {
                 b->plans[i] = plan;
+                if (fr_conv_plan_from_cache(plan))
+                    s->plans_cached++;
+                else if (path <= FR_CONV_GRAPH)
+                    s->plans_built++;
                 if (count_paths)
                     s->path_count[path]++;
                 if (why[0] && !s->fallback[0])
                     snprintf(s->fallback, sizeof s->fallback, "%.80s: %.500s", g->nodes[i].name,
                              why);
             } else {
+                if (plan)
+                    fr_conv_plan_uncache(plan);
                 int len = (int)strlen(why);
                 snprintf(why + len, sizeof why - (size_t)len, "%s%s: %s", len ? "; " : "",
                          fr_conv_path_name((fr_conv_path)path),
@@ -394,6 +446,7 @@ static fr_status build_bucket(cuda_state *s, bucket *b, int count_paths)
     TRY(forward(s, b, 0));
     FR_CUDA_CHECK(cudaStreamSynchronize(s->compute));
     b->built = 1;
+    save_plans(s);
     return FR_OK;
 }
 
@@ -509,7 +562,9 @@ static fr_status plan_batch(cuda_state *s, int batch)
     }
     /* the memsets ran on the legacy default stream, which our non-blocking streams ignore */
     FR_CUDA_CHECK(cudaDeviceSynchronize());
+    double t0 = fr_seconds();
     TRY(build_bucket(s, &s->buckets[count - 1], 1));
+    s->plan_seconds = fr_seconds() - t0;
     s->memory_fixed = 1;
     return FR_OK;
 }
@@ -551,6 +606,7 @@ static void cuda_release(void *state)
         cudaEventDestroy(s->start);
     if (s->stop)
         cudaEventDestroy(s->stop);
+    fr_plan_cache_free(s->plans);
     if (s->dnn)
         cudnnDestroy(s->dnn);
     if (s->upload)
@@ -593,6 +649,7 @@ static fr_status setup(cuda_state *s, const fr_graph *g, const fr_runner_options
     FR_CUDA_CHECK(cudaStreamCreateWithFlags(&s->compute, cudaStreamNonBlocking));
     FR_CUDA_CHECK(cudaStreamCreateWithFlags(&s->download, cudaStreamNonBlocking));
     FR_CUDNN_CHECK(cudnnSetStream(s->dnn, s->compute));
+    open_plans(s);
     for (int k = 0; k < SLOTS; k++) {
         FR_CUDA_CHECK(cudaEventCreateWithFlags(&s->uploaded[k], cudaEventDisableTiming));
         FR_CUDA_CHECK(cudaEventCreateWithFlags(&s->computed[k], cudaEventDisableTiming));
@@ -751,7 +808,8 @@ static const char *cuda_describe(void *state)
         depthwise += is_depthwise(&s->g->nodes[i]);
     snprintf(s->detail, sizeof s->detail,
              "cuda %s, batch %d, %d convolutions: %d %s, %d %s, %d %s, %d %s, %d depthwise "
-             "(own kernel); CUDA graphs: %d captured, %d failed%s%s%s%s",
+             "(own kernel); CUDA graphs: %d captured, %d failed%s%s%s%s; planned in %.2f s, "
+             "%d convolution plans from the cache, %d chosen by the heuristics (%s)",
              fr_precision_name(s->precision), s->max_batch, convs + depthwise,
              s->path_count[FR_CONV_GRAPH_FUSED], fr_conv_path_name(FR_CONV_GRAPH_FUSED),
              s->path_count[FR_CONV_GRAPH], fr_conv_path_name(FR_CONV_GRAPH),
@@ -759,7 +817,8 @@ static const char *cuda_describe(void *state)
              s->path_count[FR_CONV_LEGACY], fr_conv_path_name(FR_CONV_LEGACY), depthwise,
              s->captured,
              s->capture_failures, s->capture_error[0] ? ": " : "", s->capture_error,
-             s->fallback[0] ? "; first fallback: " : "", s->fallback);
+             s->fallback[0] ? "; first fallback: " : "", s->fallback, s->plan_seconds,
+             s->plans_cached, s->plans_built, s->cache_note);
     return s->detail;
 }
 
