@@ -366,7 +366,7 @@ typedef struct writer {
 
 static void put_bytes(writer *w, const void *p, size_t n)
 {
-    if (w->failed)
+    if (w->failed || n == 0)
         return;
     if (w->size + n > w->capacity) {
         size_t cap = w->capacity ? w->capacity : 4096;

@@ -27,8 +27,8 @@ static fr_plan_record record(int64_t engine, int knobs, const char *json)
     fr_plan_record r;
     memset(&r, 0, sizeof r);
     r.engine = engine;
-    r.knob_count = knobs;
-    for (int k = 0; k < knobs; k++) {
+    r.knob_count = knobs; /* may be over the bound, to be refused: only the array is filled */
+    for (int k = 0; k < knobs && k < FR_PLAN_MAX_KNOBS; k++) {
         r.knobs[k][0] = k + 1;
         r.knobs[k][1] = engine * 100 + k - 7; /* negative values too */
     }
