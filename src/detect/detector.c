@@ -400,7 +400,8 @@ static fr_status pyramid_jobs(fr_detector *d, const fr_image *images, int n, siz
             d->jobs[jobs++] = (level_job){i, level, scale, hs, ws};
         }
     }
-    qsort(d->jobs, jobs, sizeof *d->jobs, by_size);
+    if (jobs > 1) /* d->jobs is still NULL when no image has a level (qsort's NULL is UB) */
+        qsort(d->jobs, jobs, sizeof *d->jobs, by_size);
     *count = jobs;
     return FR_OK;
 }
@@ -484,8 +485,10 @@ static fr_status stage1(fr_detector *d, const fr_image *images, int n)
     }
     if (st)
         return st;
-    /* the reference appends the levels of an image in pyramid order */
-    qsort(d->cands, d->cand_count, sizeof *d->cands, by_image_level);
+    /* the reference appends the levels of an image in pyramid order (d->cands is NULL
+     * until a first candidate: qsort(NULL, 0) is undefined) */
+    if (d->cand_count > 1)
+        qsort(d->cands, d->cand_count, sizeof *d->cands, by_image_level);
     return FR_OK;
 }
 
