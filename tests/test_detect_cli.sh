@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_detect_cli.sh: `facerec detect` and alignment in `embed` as a user meets them: faces
-# written as CSV and JSON lines, drawings and chips on disk, an image without a face named and
-# counted (exit 3), never embedded; --all-faces rows with their boxes; 150x150 dlib chips taken
+# written as CSV and JSON lines, drawings and chips on disk under names that never collide, an
+# image without a face named and counted (exit 3, in detect as in embed), never embedded; --all-faces rows with their boxes; 150x150 dlib chips taken
 # as they are under --align auto; a chip written by `detect --chips` embeds exactly like the
 # image it was cut from.
 set -uo pipefail
@@ -34,7 +34,11 @@ EOF
 cp "$lfw/Aaron_Peirsol/Aaron_Peirsol_0001.jpg" "$lfw/Monica_Seles/Monica_Seles_0001.jpg" "$tmp/in/"
 
 # detect: CSV rows per face, JSON lines per image (faceless ones too), drawings, chips
-expect_code 0 "$bin" detect --quiet "$tmp/in" -o "$tmp/faces.csv" --draw "$tmp/draw" --chips "$tmp/chips"
+expect_code 3 "$bin" detect --quiet "$tmp/in" -o "$tmp/faces.csv" --draw "$tmp/draw" --chips "$tmp/chips"
+for f in noise.png flat.png; do
+  grep -q "$f: no face found" "$tmp/err" || fail "detect does not say $f has no face: $(cat "$tmp/err")"
+done
+[ "$(grep -c "" "$tmp/err")" = 2 ] || fail "detect: want two lines on stderr: $(cat "$tmp/err")"
 [ "$(head -1 "$tmp/faces.csv" | cut -d, -f1-7)" = "path,face,score,x1,y1,x2,y2" ] || fail "CSV header: $(head -1 "$tmp/faces.csv")"
 [ "$(grep -c 'pair.png' "$tmp/faces.csv")" = 3 ] || fail "pair.png: want 3 faces, got $(grep -c 'pair.png' "$tmp/faces.csv")"
 grep -q 'noise.png\|flat.png' "$tmp/faces.csv" && fail "a face found in noise or a flat image"
@@ -53,13 +57,13 @@ for r in rows:
 pair = [r for r in rows if r["path"].endswith("pair.png")]
 assert sorted(int(r["face"]) for r in pair) == [0, 1, 2]
 assert sum(float(r["x1"]) > 250 for r in pair) == 2, "two faces in the right half"
-for f in glob.glob(sys.argv[2] + "/*"):
-    assert Image.open(f).format == "JPEG", f
+for f in glob.glob(sys.argv[2] + "/*"):  # each in its input's format, under its name
+    assert Image.open(f).format == ("PNG" if f.endswith(".png") else "JPEG"), f
 for f in glob.glob(sys.argv[3] + "/*"):
     im = Image.open(f)
     assert im.format == "PNG" and im.size == (150, 150), f
 EOF
-expect_code 0 "$bin" detect --quiet "$tmp/in" -o "$tmp/faces.jsonl"
+expect_code 3 "$bin" detect --quiet "$tmp/in" -o "$tmp/faces.jsonl"
 [ "$(wc -l < "$tmp/faces.jsonl")" = 5 ] || fail "want one JSON line per image"
 "$py" -c "
 import json, sys
@@ -114,18 +118,18 @@ expect_code 0 "$bin" embed --quiet --face central "$tmp/in/pair.png" -o "$tmp/ce
 central=$(main_face "$tmp/central.npy")
 x1=$(grep "pair.png,$central," "$tmp/faces.csv" | cut -d, -f4 | cut -d. -f1)
 [ "$x1" -gt 250 ] && [ "$x1" -lt 300 ] || fail "--face central: the main face of pair.png starts at x=$x1, not the middle one"
-expect_code 0 "$bin" embed --quiet "$tmp/chips/pair_face$central.png" -o "$tmp/chip.npy"
+expect_code 0 "$bin" embed --quiet "$tmp/chips/pair.png.face$central.png" -o "$tmp/chip.npy"
 same_numbers "$tmp/central.npy" "$tmp/chip.npy" || fail "a chip from detect --chips embeds differently from its image"
 expect_code 0 "$bin" detect --quiet --align mtcnn "$tmp/in/pair.png" -o "$tmp/f5.csv" --chips "$tmp/chips5"
 expect_code 0 "$bin" embed --quiet --align mtcnn --face central "$tmp/in/pair.png" -o "$tmp/central5.npy"
-expect_code 0 "$bin" embed --quiet "$tmp/chips5/pair_face$central.png" -o "$tmp/chip5.npy"
+expect_code 0 "$bin" embed --quiet "$tmp/chips5/pair.png.face$central.png" -o "$tmp/chip5.npy"
 same_numbers "$tmp/central5.npy" "$tmp/chip5.npy" || fail "a 5-point chip from detect --align mtcnn --chips embeds differently from its image"
 # 68-point and 5-point chips of one face: the same person, not the same pixels
 "$py" -c "import numpy as np,sys; a,b=np.load(sys.argv[1]),np.load(sys.argv[2]); d=np.linalg.norm(a-b); sys.exit(not 1e-3<d<0.4)" \
   "$tmp/central.npy" "$tmp/central5.npy" || fail "--align landmarks68 and mtcnn: chips identical, or too far apart"
 # the drawing marks the main face of the rule asked for (yellow)
 expect_code 0 "$bin" detect --quiet --face central "$tmp/in/pair.png" --draw "$tmp/draw_central" -o /dev/null
-"$py" - "$tmp/draw/pair.jpg" "$tmp/draw_central/pair.jpg" "$tmp/faces.csv" "$main" "$central" <<'EOF' || fail "the drawings do not mark the main face in yellow"
+"$py" - "$tmp/draw/pair.png" "$tmp/draw_central/pair.png" "$tmp/faces.csv" "$main" "$central" <<'EOF' || fail "the drawings do not mark the main face in yellow"
 import csv, sys
 from PIL import Image
 rows = {r["face"]: r for r in csv.DictReader(open(sys.argv[3])) if r["path"].endswith("pair.png")}
@@ -176,8 +180,51 @@ expect_code 3 "$bin" embed --quiet "$tmp/long" -o "$tmp/long.npy"
 [ "$(grep -c "" "$tmp/long.paths" 2>/dev/null)" = 2 ] || fail "faces beside a 70000x24 image were lost"
 grep -q "strip.png: no face" "$tmp/err" && [ "$(grep -c "" "$tmp/err")" = 1 ] ||
   fail "a 70000x24 image: $(head -c 400 "$tmp/err")"
-expect_code 0 "$bin" detect --quiet "$tmp/long" -o "$tmp/long.csv"
+expect_code 3 "$bin" detect --quiet "$tmp/long" -o "$tmp/long.csv"
 [ "$(grep -c "jpg" "$tmp/long.csv")" -ge 2 ] || fail "detect lost the faces beside a 70000x24 image"
+
+# names that were one output name when '/' became '_' and the extension was dropped (a/b.jpg
+# and a_b.jpg, x.jpg and x.png): each input keeps its own drawing and chips, folders kept
+mkdir -p "$tmp/clash/a"
+cp "$lfw/AJ_Cook/AJ_Cook_0001.jpg" "$tmp/clash/a/b.jpg"
+cp "$lfw/Monica_Seles/Monica_Seles_0001.jpg" "$tmp/clash/a_b.jpg"
+cp "$lfw/Aaron_Peirsol/Aaron_Peirsol_0001.jpg" "$tmp/clash/x.jpg"
+cp "$tmp/in/pair.png" "$tmp/clash/x.png"
+expect_code 0 "$bin" detect --quiet "$tmp/clash" -o "$tmp/clash.csv" --draw "$tmp/cdraw" --chips "$tmp/cchips"
+(cd "$tmp/cdraw" && find . -type f | sort | tr '\n' ' ') > "$tmp/names"
+[ "$(cat "$tmp/names")" = "./a/b.jpg ./a_b.jpg ./x.jpg ./x.png " ] || fail "drawings: $(cat "$tmp/names")"
+[ "$(find "$tmp/cchips" -type f | wc -l)" = 6 ] || fail "want 6 chips (1 + 1 + 1 + 3): $(find "$tmp/cchips" -type f)"
+"$py" - "$tmp/clash" "$tmp/cdraw" <<'EOF' || fail "a drawing is not of its own input"
+import sys, numpy as np
+from PIL import Image
+for name in ("a/b.jpg", "a_b.jpg", "x.jpg", "x.png"):
+    a = np.asarray(Image.open(f"{sys.argv[1]}/{name}").convert("RGB"), np.float32)
+    b = np.asarray(Image.open(f"{sys.argv[2]}/{name}").convert("RGB"), np.float32)
+    assert a.shape == b.shape and np.median(np.abs(a - b)) < 8, name  # boxes drawn on the same photo
+EOF
+# an input named through ".." and one beside it: the names stay inside --draw
+expect_code 0 "$bin" detect --quiet "$tmp/clash/a/../x.jpg" "$tmp/clash/a/b.jpg" --draw "$tmp/up" -o /dev/null
+(cd "$tmp/up" && find . -type f | sort | tr '\n' ' ') > "$tmp/names"
+[ "$(cat "$tmp/names")" = "./a/b.jpg ./x.jpg " ] || fail "drawings through '..': $(cat "$tmp/names")"
+
+# images without a face, each alone in a run (a fresh detector: the sanitizer build once
+# aborted on qsort of the detector's empty lists): named, exit 3, no row
+"$py" -c "
+from PIL import Image
+Image.new('RGB', (8, 8), (128, 128, 128)).save('$tmp/tiny.png')
+Image.new('RGB', (200, 200), (128, 128, 128)).save('$tmp/flat.png')"
+for f in tiny.png flat.png; do
+  expect_code 3 "$bin" detect --quiet "$tmp/$f" -o "$tmp/none.csv"
+  grep -q "$f: no face found" "$tmp/err" || fail "detect $f: $(head -c 400 "$tmp/err")"
+  [ "$(grep -c "" "$tmp/none.csv")" = 1 ] || fail "detect $f: rows for a faceless image"
+done
+# a file name with a newline: its error stays on one line, escaped as in .paths files
+printf 'not an image' > "$tmp/bad
+name.jpg"
+expect_code 3 "$bin" detect --quiet "$tmp/bad
+name.jpg" "$tmp/in/flat.png" -o /dev/null
+grep -q 'bad\\nname.jpg: not a JPEG or PNG' "$tmp/err" && [ "$(grep -c "" "$tmp/err")" = 2 ] ||
+  fail "a newline in a name split an error line: $(cat "$tmp/err")"
 
 [ "$failures" = 0 ] && echo "test_detect_cli: all passed" || echo "test_detect_cli: $failures failed"
 exit $((failures > 0))

@@ -100,7 +100,7 @@ flip, plain = np.load(f"{t}/all_flip.npy"), np.load(f"{t}/all_plain.npy")
 assert len(rows) == flip.shape[0] == plain.shape[0] == 6, (len(rows), flip.shape)  # 3 + 1 + 1 + 1
 ref = []
 for r in rows:
-    name = "%s_face%s.png" % (r["path"].split("/")[-1].rsplit(".", 1)[0], r["face"])
+    name = "%s.face%s.png" % (r["path"].split("/")[-1], r["face"])
     ref.append(unit(unit(chip[name][None]) + unit(mirror[name][None]))[0])
 err = np.abs(flip - np.array(ref)).max()
 moved = np.linalg.norm(flip - plain, axis=1)

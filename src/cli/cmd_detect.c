@@ -10,7 +10,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/run.h"
@@ -39,13 +41,17 @@ static void help(FILE *out)
             "eye, nose, left and right mouth corner (image left and right; pixels of the file,\n"
             "landmarks at pixel centres); or JSON Lines (for .jsonl/.json, or --json), one object\n"
             "per image with its size and faces, an image without a face included. Faces are in\n"
-            "the detector's order (best score first); `face` is the index other commands report.\n\n"
+            "the detector's order (best score first); `face` is the index other commands report.\n"
+            "An image without a face, like an unreadable one, is named on stderr and makes the\n"
+            "exit code 3.\n\n"
             "  -o, --output FILE   where (default: standard output)\n"
-            "  --draw DIR          copies of the images with the faces drawn (JPEG; the main\n"
-            "                      face by --face, the one other commands embed, in yellow)\n"
+            "  --draw DIR          copies of the images with the faces drawn, in the input's\n"
+            "                      format under its own name (DIR/a/x.jpg for photos/a/x.jpg:\n"
+            "                      the folders below the inputs' common one are kept); the\n"
+            "                      main face by --face, the one other commands embed, in yellow\n"
             "  --chips DIR         each face as the model (--model) gets it, aligned as --align\n"
             "                      says (auto: the model's way): a PNG chip that `facerec\n"
-            "                      embed` reads as it is\n"
+            "                      embed` reads as it is, DIR/a/x.jpg.face0.png for face 0\n"
             "  --min-face N        smallest face searched, pixels (default 20)\n");
     fr_global_help(out);
 }
@@ -67,25 +73,26 @@ typedef struct detect_job {
     fr_face_rule face;           /* the main face, drawn in yellow */
     fr_scratch *scratch;
     const char *draw_dir, *chips_dir;
-    size_t strip;        /* common directory prefix of all paths, left out of written names */
+    char **names;        /* per path: absolute, "." and ".." resolved (for written names) */
+    size_t strip;        /* their common folder, left out of written names */
     const fr_model *model; /* for chips */
 } detect_job;
 
-/* "<dir>/<path without the common prefix, '/' as '_', no extension><suffix>" */
-static fr_status out_name(const detect_job *j, const char *dir, const char *path,
-                          const char *suffix, char *buf, size_t size)
+/* "<dir>/<the input's path below the inputs' common folder><suffix>", its folders created
+ * under dir. Names keep every folder and the whole file name, so two inputs never share an
+ * output (a/b.jpg and a_b.jpg, x.jpg and x.png were one name when '/' became '_' and the
+ * extension was dropped). */
+static fr_status out_name(const detect_job *j, const char *dir, size_t index, const char *suffix,
+                          char *buf, size_t size)
 {
-    const char *rel = path + j->strip;
-    size_t n = (size_t)snprintf(buf, size, "%s/", dir);
-    for (const char *p = rel; *p && n + 1 < size; p++)
-        buf[n++] = *p == '/' ? '_' : *p;
-    buf[n < size ? n : size - 1] = 0;
-    char *dot = strrchr(buf + strlen(dir) + 1, '.');
-    if (dot)
-        *dot = 0;
-    size_t used = strlen(buf);
-    if ((size_t)snprintf(buf + used, size - used, "%s", suffix) >= size - used)
+    const char *path = j->paths->paths[index];
+    if ((size_t)snprintf(buf, size, "%s/%s%s", dir, j->names[index] + j->strip, suffix) >= size)
         return fr_fail(FR_E_INVALID, "%s: name too long for %s", path, dir);
+    for (char *p = buf + strlen(dir) + 1; (p = strchr(p, '/')) != NULL; *p++ = '/') {
+        *p = 0;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return fr_fail(FR_E_IO, "%s: cannot create %s: %s", path, buf, strerror(errno));
+    }
     return FR_OK;
 }
 
@@ -142,9 +149,9 @@ static fr_status write_extras(const detect_job *j, size_t index, fr_image *im,
                 st = fr_align_dlib(im, &faces->faces[f], size, FR_DLIB_CHIP_PADDING, scratch,
                                    chip.pixels);
             char suffix[32];
-            snprintf(suffix, sizeof suffix, "_face%d.png", f);
+            snprintf(suffix, sizeof suffix, ".face%d.png", f);
             if (!st)
-                st = out_name(j, j->chips_dir, path, suffix, name, sizeof name);
+                st = out_name(j, j->chips_dir, index, suffix, name, sizeof name);
             if (!st)
                 st = fr_image_save_png(&chip, name);
         }
@@ -153,8 +160,12 @@ static fr_status write_extras(const detect_job *j, size_t index, fr_image *im,
     }
     if (!st && j->draw_dir) {
         fr_draw_faces(im, faces->faces, faces->count, j->face);
-        st = out_name(j, j->draw_dir, path, ".jpg", name, sizeof name);
-        if (!st)
+        st = out_name(j, j->draw_dir, index, "", name, sizeof name);
+        /* in the input's own format (by its name): the drawing of x.png is x.png, a PNG */
+        const char *dot = strrchr(path, '.');
+        if (!st && dot && strcasecmp(dot, ".png") == 0)
+            st = fr_image_save_png(im, name);
+        else if (!st)
             st = fr_image_save_jpeg(im, name, 90);
     }
     return st;
@@ -250,19 +261,54 @@ static void write_rows(FILE *out, fr_table_format format, const char *path, cons
     }
 }
 
-/* The directory part every path shares, so written names keep only what tells them apart. */
-static size_t common_prefix(const fr_path_list *list)
+/* path made absolute with "." and ".." resolved by name (not through symbolic links), so
+ * that written names never climb out of --draw or --chips. */
+static char *absolute_name(const char *path)
 {
-    if (list->count == 0)
+    char cwd[4096];
+    if (path[0] != '/' && !getcwd(cwd, sizeof cwd))
+        return NULL;
+    size_t n = (path[0] == '/' ? 0 : strlen(cwd)) + strlen(path) + 2;
+    char *joined = malloc(n), *out = malloc(n);
+    if (!joined || !out) {
+        free(joined);
+        free(out);
+        return NULL;
+    }
+    snprintf(joined, n, "%s/%s", path[0] == '/' ? "" : cwd, path);
+    size_t len = 0;
+    char *rest;
+    for (char *part = strtok_r(joined, "/", &rest); part; part = strtok_r(NULL, "/", &rest)) {
+        if (strcmp(part, ".") == 0)
+            continue;
+        if (strcmp(part, "..") == 0) {
+            while (len > 0 && out[--len] != '/')
+                ;
+            continue;
+        }
+        out[len++] = '/';
+        size_t k = strlen(part);
+        memcpy(out + len, part, k);
+        len += k;
+    }
+    out[len] = 0;
+    free(joined);
+    return out;
+}
+
+/* The folder every name shares (with its '/'), left out of written names. */
+static size_t common_prefix(char *const *names, size_t count)
+{
+    if (count == 0)
         return 0;
-    size_t n = strlen(list->paths[0]);
-    for (size_t i = 1; i < list->count; i++) {
+    size_t n = strlen(names[0]);
+    for (size_t i = 1; i < count; i++) {
         size_t k = 0;
-        while (k < n && list->paths[i][k] == list->paths[0][k])
+        while (k < n && names[i][k] == names[0][k])
             k++;
         n = k;
     }
-    while (n > 0 && list->paths[0][n - 1] != '/')
+    while (n > 0 && names[0][n - 1] != '/')
         n--;
     return n;
 }
@@ -294,7 +340,6 @@ static int run(const fr_global_options *g, const fr_detect_options *dopt, char *
     job.paths = &list;
     job.draw_dir = draw_dir;
     job.chips_dir = chips_dir;
-    job.strip = common_prefix(&list);
     job.face = g->face;
     fr_model *model = NULL, *landmark_net = NULL;
     fr_mtcnn *mtcnn = NULL;
@@ -316,6 +361,16 @@ static int run(const fr_global_options *g, const fr_detect_options *dopt, char *
         st = fr_model_default_path("landmark68", path, sizeof path);
         if (!st)
             st = fr_landmark68_load(path, &landmark_net);
+    }
+    if (!st && (draw_dir || chips_dir)) {
+        job.names = calloc(list.count, sizeof *job.names);
+        for (size_t i = 0; job.names && i < list.count && !st; i++)
+            if (!(job.names[i] = absolute_name(list.paths[i])))
+                st = fr_fail(FR_E_NOMEM, "%s: cannot resolve the name", list.paths[i]);
+        if (!job.names)
+            st = fr_fail(FR_E_NOMEM, "out of memory");
+        else if (!st)
+            job.strip = common_prefix(job.names, list.count);
     }
     if (!st)
         st = fr_pool_new(g->threads, &pool);
@@ -356,6 +411,8 @@ static int run(const fr_global_options *g, const fr_detect_options *dopt, char *
                 write_rows(out.file, format, list.paths[first + i], r);
                 faces += (size_t)r->count;
                 faceless += r->count == 0;
+                if (r->count == 0) /* as embed says it: CSV has no row to show it */
+                    fr_cli_error("detect", "%s: no face found", list.paths[first + i]);
             }
             free(r->error);
             free(r->faces);
@@ -383,6 +440,9 @@ static int run(const fr_global_options *g, const fr_detect_options *dopt, char *
     free(job.landmarkers);
     free(job.scratch);
     free(job.results);
+    for (size_t i = 0; job.names && i < list.count; i++)
+        free(job.names[i]);
+    free(job.names);
     fr_pool_free(pool);
     fr_mtcnn_free(mtcnn);
     fr_model_free(model);
@@ -390,7 +450,7 @@ static int run(const fr_global_options *g, const fr_detect_options *dopt, char *
     fr_paths_free(&list);
     if (st)
         return fr_cli_fail("detect", st);
-    return failed ? FR_EXIT_PARTIAL : FR_EXIT_OK;
+    return failed || faceless ? FR_EXIT_PARTIAL : FR_EXIT_OK;
 }
 
 int fr_cmd_detect(int argc, char **argv)
