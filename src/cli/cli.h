@@ -81,7 +81,11 @@ fr_status fr_cli_load_model(const fr_global_options *g, fr_model **out);
  * installed share/facerec/weights. */
 const char *fr_cli_weights_dir(void);
 
-/* "facerec CMD: message" on stderr, prefixed by the command name. */
+/* text on one line: '\' and newline written as \\ and \n (the escaping of .paths files);
+ * with controls, also '\r' as \r and the other control bytes but tab as \xHH. */
+void fr_cli_write_escaped(FILE *out, const char *text, int controls);
+/* "facerec CMD: message" on stderr, prefixed by the command name, on one line (escaped as
+ * fr_cli_write_escaped with controls). */
 void fr_cli_error(const char *command, const char *format, ...) __attribute__((format(printf, 2, 3)));
 /* Prints fr_error_message() for a failed status and returns the exit code for it. */
 int fr_cli_fail(const char *command, fr_status status);

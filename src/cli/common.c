@@ -206,13 +206,34 @@ struct option *fr_options_merge(const struct option *own, size_t own_count)
     return all; /* last entry stays zeroed */
 }
 
+void fr_cli_write_escaped(FILE *out, const char *text, int controls)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (*p == '\\')
+            fputs("\\\\", out);
+        else if (*p == '\n')
+            fputs("\\n", out);
+        else if (controls && *p == '\r')
+            fputs("\\r", out);
+        else if (controls && (*p < 0x20 || *p == 0x7f) && *p != '\t')
+            fprintf(out, "\\x%02x", *p);
+        else
+            fputc(*p, out);
+    }
+}
+
 void fr_cli_error(const char *command, const char *format, ...)
 {
+    /* formatted first, then escaped: a file name with a newline or a terminal escape in it
+     * must not split the line or reach the terminal as a control */
+    char line[2048];
     va_list args;
-    fprintf(stderr, "facerec %s: ", command);
     va_start(args, format);
-    vfprintf(stderr, format, args);
+    if (vsnprintf(line, sizeof line, format, args) < 0)
+        line[0] = 0;
     va_end(args);
+    fprintf(stderr, "facerec %s: ", command);
+    fr_cli_write_escaped(stderr, line, 1);
     fputc('\n', stderr);
 }
 

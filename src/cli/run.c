@@ -56,14 +56,7 @@ int fr_cli_parse_shard(const char *text, size_t *index, size_t *count)
 
 void fr_cli_write_path_line(FILE *out, const char *path)
 {
-    for (const char *p = path; *p; p++) {
-        if (*p == '\\')
-            fputs("\\\\", out);
-        else if (*p == '\n')
-            fputs("\\n", out);
-        else
-            fputc(*p, out);
-    }
+    fr_cli_write_escaped(out, path, 0);
     fputc('\n', out);
 }
 
