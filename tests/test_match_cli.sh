@@ -178,4 +178,23 @@ expect "eval: a malformed line is named" 4 "bad.csv:3" "$bin" eval "$tmp/bad.csv
 printf '3\nAaron_Peirsol\t1\t2\n' > "$tmp/short.txt"
 expect "pairs: an LFW file shorter than its header says" 4 "promises 6 pairs, the file has 1" \
     "$bin" pairs "$tmp/short.txt" --root "$data/lfw_devtrain/images" -o "$tmp/s.csv"
+# a mistyped label on the first line is an error naming it, never a header silently dropped
+printf '%s\t%s\tsmae\n%s\t%s\t0\n' "$n/$a" "$n/$b" "$n/$a" "$m/$c" > "$tmp/typo.tsv"
+expect "pairs: a mistyped label on the first line" 4 "typo.tsv:1: label 'smae'" \
+    "$bin" pairs "$tmp/typo.tsv" --root "$j" -o "$tmp/t.csv"
+printf 'image_a\timage_b\tis_same\n%s\t%s\t1\n' "$n/$a" "$n/$b" > "$tmp/header.tsv"
+"$bin" pairs --quiet "$tmp/header.tsv" --root "$j" -o "$tmp/h.csv"
+ok "pairs: a header line is still skipped" '[ "$(wc -l < "$tmp/h.csv")" = 2 ]'
+
+# ---- CSV cells a spreadsheet would run as formulas ----------------------------------------------
+cp "$people/younes.jpg" "$tmp/=1+2.jpg"
+"$bin" enroll --quiet --db "$tmp/formula.db" --name '=HYPERLINK("http://x.example","y")' "$tmp/=1+2.jpg"
+(cd "$tmp" && "$bin" identify --quiet --db formula.db "=1+2.jpg" -o who.csv)
+ok "identify: a name and a path starting with = are quoted as text ('=...)" '"$py" - "$tmp" <<EOF
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1] + "/who.csv")))
+assert rows[1][0] == "\x27=1+2.jpg" and rows[1][1] == "\x27=HYPERLINK(\"http://x.example\",\"y\")", rows
+raw = open(sys.argv[1] + "/who.csv").read().splitlines()[1]
+assert raw.startswith("\"\x27=1+2.jpg\",\"\x27=HYPERLINK("), raw
+EOF'
 exit $fail

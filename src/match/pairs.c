@@ -123,7 +123,8 @@ static int detect(const char *line, long *a, long *b, int *header)
               (n == 2 && parse_index(fields[0], a) && parse_index(fields[1], b));
     strcpy(copy, line);
     int same;
-    *header = !lfw && split(copy, 1, fields) == 3 && !parse_label(fields[2], &same);
+    *header = !lfw && split(copy, 1, fields) == 3 && !parse_label(fields[2], &same) &&
+              !strchr(fields[0], '.') && !strchr(fields[1], '.');
     free(copy);
     return lfw;
 }
@@ -174,6 +175,10 @@ fr_status fr_pairs_load(const char *path, const char *root, fr_pair_list *out)
                    parse_label(fields[2], &same)) {
             a = join(root, fields[0]);
             b = join(root, fields[1]);
+        } else if (!lfw && n == 3 && fields[0][0] && fields[1][0]) {
+            st = fr_fail(FR_E_FORMAT, "%s:%zu: label '%.40s' is not 1/0, same/different or "
+                         "true/false", path, line_no, fields[2]);
+            break;
         } else {
             st = fr_fail(FR_E_FORMAT, "%s:%zu: expected %s", path, line_no,
                          lfw ? "'name i j' or 'name1 i name2 j'"

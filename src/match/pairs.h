@@ -9,7 +9,9 @@
  * image i of a person being ROOT/name/name_%04d.jpg. With "F N" each pair's fold is known.
  *
  * A plain TSV: path1<TAB>path2<TAB>label, label 1/0 or same/different; relative paths are
- * taken under ROOT. A first line whose label is neither is a header and skipped.
+ * taken under ROOT. A first line whose label is neither and whose two paths have no '.' (column
+names such as "path1 path2 label", not files) is a header and skipped; any other line with
+another label is an error, the first one too (a mistyped label is never taken for a header).
  */
 #ifndef FR_MATCH_PAIRS_H
 #define FR_MATCH_PAIRS_H

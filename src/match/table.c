@@ -28,11 +28,16 @@ void fr_csv_field(FILE *out, const char *text)
 {
     if (!text)
         return;
-    if (!strpbrk(text, ",\"\r\n")) {
+    /* a spreadsheet runs a cell starting with = + - @ (or a tab or CR, OWASP's list) as a
+     * formula: such text goes quoted with an apostrophe first, which shows it as text */
+    int formula = strchr("=+-@\t\r", text[0]) && text[0];
+    if (!formula && !strpbrk(text, ",\"\r\n")) {
         fputs(text, out);
         return;
     }
     fputc('"', out);
+    if (formula)
+        fputc('\'', out);
     for (const char *p = text; *p; p++) {
         if (*p == '"')
             fputc('"', out);

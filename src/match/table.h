@@ -1,6 +1,11 @@
 /*
  * table.h: result rows as CSV (RFC 4180: fields with commas, quotes or line breaks quoted)
  * or JSON Lines (one object per line), and a CSV reader for the scores `pairs` writes.
+ *
+ * A text field that starts with = + - @, a tab or a carriage return (a file or person named
+ * "=HYPERLINK(...)") is written quoted with an apostrophe before it, "'=HYPERLINK(...)", so
+ * that a spreadsheet shows it as text instead of running it as a formula (OWASP's rule for
+ * CSV injection); readers of the CSV see the apostrophe.
  */
 #ifndef FR_MATCH_TABLE_H
 #define FR_MATCH_TABLE_H
