@@ -23,6 +23,11 @@ read -r rows dim nmin nmax < <(npy_info "$tmp/johns.npy")
 sort -c "$tmp/johns.paths" || fail "paths are not in sorted order"
 [ -z "$(ls "$tmp" | grep '\.tmp\.')" ] || fail "temporary files left behind"
 
+# -o - cannot take the row order: refused, and no "-.paths" beside
+(cd "$tmp" && "$bin" embed --quiet "$data/dlib_johns/John_Simm" -o - >"$tmp/out" 2>"$tmp/err"; echo $? > "$tmp/code")
+[ "$(cat "$tmp/code")" = 2 ] && grep -q -- "-o -" "$tmp/err" || fail "embed -o -: exit $(cat "$tmp/code"): $(cat "$tmp/err")"
+[ ! -e "$tmp/-.paths" ] && [ ! -s "$tmp/out" ] || fail "embed -o - wrote -.paths or to stdout"
+
 # --raw keeps the network's own scale (dlib descriptors have norms near 1.4)
 expect_code 0 "$bin" embed --quiet --raw "$data/dlib_johns/John_Simm" -o "$tmp/raw.npy"
 read -r rows dim nmin nmax < <(npy_info "$tmp/raw.npy")

@@ -22,7 +22,7 @@ static void help(FILE *out)
             "the rest go on; the exit code is then 3. With --all-faces every face is a row, and\n"
             "OUT.npy's name with .faces.csv in place of .npy lists them: row,path,face,score,\n"
             "box x1,y1,x2,y2, landmarks (as `facerec detect` writes them).\n\n"
-            "  -o, --output FILE   the .npy to write (required)\n"
+            "  -o, --output FILE   the .npy to write (required; not standard output)\n"
             "  --raw               the network's output without L2 normalization\n"
             "  --shard I/N         only every N-th image, starting at the I-th (0-based)\n"
             "  --full-decode       never decode large JPEGs at reduced (DCT) scale\n");
@@ -186,6 +186,11 @@ int fr_cmd_embed(int argc, char **argv)
     free(options);
     if (!output || optind >= argc) {
         fr_cli_error("embed", "give images or directories and -o OUT.npy (see --help)");
+        return FR_EXIT_USAGE;
+    }
+    if (strcmp(output, "-") == 0) { /* it wrote the rows to stdout and "-.paths" beside */
+        fr_cli_error("embed", "-o -: the embeddings need a file name, with their paths in "
+                     "NAME.paths beside it");
         return FR_EXIT_USAGE;
     }
 
