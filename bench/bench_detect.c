@@ -19,9 +19,8 @@
 
 #include "core/clock.h"
 #include "core/pool.h"
-#include "detect/align.h"
+#include "detect/chips.h"
 #include "detect/detect.h"
-#include "detect/landmarks.h"
 #include "engine/paths.h"
 #include "model/model_internal.h"
 
@@ -29,9 +28,8 @@ typedef struct job {
     fr_image *images;
     int count, group;
     fr_detector **detectors;
-    fr_landmarker **landmarkers; /* NULL entries: chips from MTCNN's 5 landmarks */
-    fr_scratch *scratch;
-    uint8_t *chips; /* per worker */
+    fr_chipper **chippers;
+    uint8_t *chips; /* group chips per worker */
     int *faces;     /* per image */
     fr_status status;
 } job;
@@ -41,34 +39,24 @@ static void task(void *ctx, int t, int worker)
     job *j = ctx;
     int first = t * j->group, n = j->count - first < j->group ? j->count - first : j->group;
     fr_faces faces[64];
-    const fr_image *lm_images[64];
-    const fr_face *lm_faces[64];
-    fr_landmarks68 points[64];
-    int lm_index[64], lm_count = 0;
+    const fr_image *images[64];
+    const fr_face *chosen[64];
+    uint8_t *out[64];
+    int cuts = 0;
     fr_status st = fr_detector_run(j->detectors[worker], j->images + first, n, faces);
     for (int i = 0; i < n && !st; i++) {
         const fr_image *im = &j->images[first + i];
         int main_face = fr_faces_main(&faces[i], im->width, im->height, FR_FACE_LARGEST);
         j->faces[first + i] = faces[i].count;
-        lm_index[i] = -1;
         if (main_face >= 0) {
-            lm_index[i] = lm_count;
-            lm_images[lm_count] = im;
-            lm_faces[lm_count++] = &faces[i].faces[main_face];
+            images[cuts] = im;
+            chosen[cuts] = &faces[i].faces[main_face];
+            out[cuts] = j->chips + ((size_t)worker * 64 + (size_t)cuts) * 150 * 150 * 3;
+            cuts++;
         }
     }
-    fr_landmarker *lm = j->landmarkers[worker];
-    if (!st && lm && lm_count)
-        st = fr_landmarker_run(lm, lm_images, lm_faces, lm_count, points);
-    uint8_t *chip = j->chips + (size_t)worker * 150 * 150 * 3;
-    for (int i = 0; i < n && !st; i++) {
-        int k = lm_index[i];
-        if (k >= 0)
-            st = lm ? fr_align_dlib68(lm_images[k], &points[k], 150, FR_DLIB_CHIP_PADDING,
-                                      &j->scratch[worker], chip)
-                    : fr_align_dlib(lm_images[k], lm_faces[k], 150, FR_DLIB_CHIP_PADDING,
-                                    &j->scratch[worker], chip);
-    }
+    if (!st)
+        st = fr_chipper_cut(j->chippers[worker], images, chosen, cuts, out);
     if (st)
         j->status = st;
 }
@@ -119,11 +107,13 @@ int main(int argc, char **argv)
         st = fr_model_default_path("mtcnn", weights, sizeof weights);
     if (!st)
         st = fr_mtcnn_load(weights, &mtcnn);
+    /* the chips the dlib model takes */
+    fr_chip_spec spec;
     fr_model *landmark_net = NULL;
-    if (!st && use68)
-        st = fr_model_default_path("landmark68", weights, sizeof weights);
-    if (!st && use68)
-        st = fr_landmark68_load(weights, &landmark_net);
+    if (!st)
+        st = fr_chip_spec_for(fr_arch_find("dlib"), use68 ? FR_ALIGN_LANDMARKS68 : FR_ALIGN_MTCNN, &spec);
+    if (!st)
+        st = fr_chip_load_landmarks(&spec, NULL, &landmark_net);
     fr_pool *pool = NULL;
     if (!st)
         st = fr_pool_new(threads, &pool);
@@ -133,9 +123,8 @@ int main(int argc, char **argv)
     }
     threads = fr_pool_threads(pool);
     job j = {images, count, group, calloc((size_t)threads, sizeof(fr_detector *)),
-             calloc((size_t)threads, sizeof(fr_landmarker *)),
-             calloc((size_t)threads, sizeof(fr_scratch)),
-             malloc((size_t)threads * 150 * 150 * 3), calloc((size_t)count, sizeof(int)), FR_OK};
+             calloc((size_t)threads, sizeof(fr_chipper *)),
+             malloc((size_t)threads * 64 * 150 * 150 * 3), calloc((size_t)count, sizeof(int)), FR_OK};
     fr_detect_options opt;
     memset(&opt, 0, sizeof opt);
     opt.runner.device = FR_DEVICE_CPU;
@@ -143,8 +132,8 @@ int main(int argc, char **argv)
     opt.runner.max_batch = group;
     for (int i = 0; i < threads && !st; i++) {
         st = fr_detector_new(mtcnn, &opt, &j.detectors[i]);
-        if (!st && landmark_net)
-            st = fr_landmarker_new(landmark_net, &opt.runner, &j.landmarkers[i]);
+        if (!st)
+            st = fr_chipper_new(&spec, landmark_net, &opt.runner, &j.chippers[i]);
     }
     double best = 0;
     for (int r = 0; r < repeat + 1 && !st; r++) { /* the first pass plans the P-Net sizes */
@@ -170,13 +159,11 @@ int main(int argc, char **argv)
            faceless);
     for (int i = 0; i < threads; i++) {
         fr_detector_free(j.detectors[i]);
-        fr_landmarker_free(j.landmarkers[i]);
-        fr_scratch_free(&j.scratch[i]);
+        fr_chipper_free(j.chippers[i]);
     }
     free(j.detectors);
-    free(j.landmarkers);
+    free(j.chippers);
     fr_model_free(landmark_net);
-    free(j.scratch);
     free(j.chips);
     free(j.faces);
     for (int i = 0; i < count; i++)

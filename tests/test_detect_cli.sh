@@ -63,6 +63,8 @@ for f in glob.glob(sys.argv[3] + "/*"):
     im = Image.open(f)
     assert im.format == "PNG" and im.size == (150, 150), f
 EOF
+expect_code 2 "$bin" detect --quiet "$tmp/in" -o "$tmp/x.csv" --chips "$tmp/nochips" --align none
+grep -q -- "--align none" "$tmp/err" || fail "detect --chips --align none: $(cat "$tmp/err")"
 expect_code 3 "$bin" detect --quiet "$tmp/in" -o "$tmp/faces.jsonl"
 [ "$(wc -l < "$tmp/faces.jsonl")" = 5 ] || fail "want one JSON line per image"
 "$py" -c "

@@ -21,9 +21,8 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/pool.h"
-#include "detect/align.h"
+#include "detect/chips.h"
 #include "detect/draw.h"
-#include "detect/landmarks.h"
 #include "detect/source.h"
 #include "engine/paths.h"
 #include "match/table.h"
@@ -69,13 +68,11 @@ typedef struct detect_job {
     size_t first, count; /* the chunk */
     image_result *results;
     fr_detector **detectors;
-    fr_landmarker **landmarkers; /* chips from 68 landmarks: per thread (one on a GPU) */
+    fr_chipper **chippers;       /* with --chips: per thread */
     fr_face_rule face;           /* the main face, drawn in yellow */
-    fr_scratch *scratch;
     const char *draw_dir, *chips_dir;
     char **names;        /* per path: absolute, "." and ".." resolved (for written names) */
     size_t strip;        /* their common folder, left out of written names */
-    const fr_model *model; /* for chips */
 } detect_job;
 
 /* "<dir>/<the input's path below the inputs' common folder><suffix>", its folders created
@@ -96,69 +93,49 @@ static fr_status out_name(const detect_job *j, const char *dir, size_t index, co
     return FR_OK;
 }
 
-/* The 68 landmarks of every face of an image (chips from 68 points): *out, or NULL. */
-static fr_status all_landmarks(fr_landmarker *lm, const fr_image *im, const fr_faces *faces,
-                               fr_landmarks68 **out)
+/* Every face's chip, as the embedding commands cut it (detect/chips.h), one PNG each. */
+static fr_status write_chips(const detect_job *j, size_t index, const fr_image *im,
+                             const fr_faces *faces, fr_chipper *chipper)
 {
-    *out = NULL;
-    if (!lm || faces->count == 0)
-        return FR_OK;
-    size_t n = (size_t)faces->count;
-    const fr_image **images = malloc(n * sizeof *images);
-    const fr_face **list = malloc(n * sizeof *list);
-    fr_landmarks68 *points = malloc(n * sizeof *points);
-    fr_status st = images && list && points ? FR_OK : fr_fail(FR_E_NOMEM, "out of memory");
-    for (size_t i = 0; i < n && !st; i++) {
-        images[i] = im;
-        list[i] = &faces->faces[i];
+    int size = fr_chipper_spec(chipper)->size, n = faces->count;
+    size_t bytes = (size_t)size * size * 3;
+    uint8_t *pixels = malloc((size_t)(n ? n : 1) * bytes);
+    const fr_image **images = malloc((size_t)(n ? n : 1) * sizeof *images);
+    const fr_face **list = malloc((size_t)(n ? n : 1) * sizeof *list);
+    uint8_t **out = malloc((size_t)(n ? n : 1) * sizeof *out);
+    fr_status st = pixels && images && list && out ? FR_OK
+                                                   : fr_fail(FR_E_NOMEM, "out of memory for %d chips", n);
+    for (int f = 0; f < n && !st; f++) {
+        images[f] = im;
+        list[f] = &faces->faces[f];
+        out[f] = pixels + (size_t)f * bytes;
     }
     if (!st)
-        st = fr_landmarker_run(lm, images, list, faces->count, points);
+        st = fr_chipper_cut(chipper, images, list, n, out);
+    for (int f = 0; f < n && !st; f++) {
+        char suffix[32], name[8192];
+        fr_image chip = {size, size, out[f]};
+        snprintf(suffix, sizeof suffix, ".face%d.png", f);
+        st = out_name(j, j->chips_dir, index, suffix, name, sizeof name);
+        if (!st)
+            st = fr_image_save_png(&chip, name);
+    }
+    free(pixels);
     free(images);
     free(list);
-    if (st)
-        free(points);
-    else
-        *out = points;
+    free(out);
     return st;
 }
 
 static fr_status write_extras(const detect_job *j, size_t index, fr_image *im,
-                              const fr_faces *faces, fr_scratch *scratch,
-                              fr_landmarker *landmarker)
+                              const fr_faces *faces, fr_chipper *chipper)
 {
     const char *path = j->paths->paths[index];
-    char name[8192];
     fr_status st = FR_OK;
-    if (j->chips_dir) {
-        const fr_model_info *info = fr_model_get_info(j->model);
-        int size = info->input_size;
-        fr_image chip = {size, size, malloc((size_t)size * size * 3)};
-        fr_landmarks68 *points = NULL;
-        if (!chip.pixels)
-            return fr_fail(FR_E_NOMEM, "out of memory for a chip");
-        st = all_landmarks(landmarker, im, faces, &points);
-        for (int f = 0; f < faces->count && !st; f++) {
-            if (j->model->entry->chip != FR_CHIP_DLIB)
-                st = fr_align_facenet(im, &faces->faces[f], size, FR_FACENET_MARGIN * size / 160,
-                                      scratch, chip.pixels);
-            else if (points)
-                st = fr_align_dlib68(im, &points[f], size, FR_DLIB_CHIP_PADDING, scratch,
-                                     chip.pixels);
-            else
-                st = fr_align_dlib(im, &faces->faces[f], size, FR_DLIB_CHIP_PADDING, scratch,
-                                   chip.pixels);
-            char suffix[32];
-            snprintf(suffix, sizeof suffix, ".face%d.png", f);
-            if (!st)
-                st = out_name(j, j->chips_dir, index, suffix, name, sizeof name);
-            if (!st)
-                st = fr_image_save_png(&chip, name);
-        }
-        free(points);
-        free(chip.pixels);
-    }
+    if (j->chips_dir)
+        st = write_chips(j, index, im, faces, chipper);
     if (!st && j->draw_dir) {
+        char name[8192];
         fr_draw_faces(im, faces->faces, faces->count, j->face);
         st = out_name(j, j->draw_dir, index, "", name, sizeof name);
         /* in the input's own format (by its name): the drawing of x.png is x.png, a PNG */
@@ -219,8 +196,8 @@ static void detect_task(void *ctx, int task, int worker)
             }
         }
         if (!r->status)
-            r->status = write_extras(j, i, &images[which[k]], &faces[k], &j->scratch[worker],
-                                     j->landmarkers[worker]);
+            r->status = write_extras(j, i, &images[which[k]], &faces[k],
+                                     j->chippers ? j->chippers[worker] : NULL);
         if (r->status) {
             if (!strstr(fr_error_message(), j->paths->paths[i]))
                 fr_error_prefix(j->paths->paths[i]);
@@ -348,20 +325,14 @@ static int run(const fr_global_options *g, const fr_detect_options *dopt, char *
     st = fr_model_default_path("mtcnn", weights, sizeof weights);
     if (!st)
         st = fr_mtcnn_load(weights, &mtcnn);
+    /* chips as the embedding commands cut them (detect/chips.h) */
+    fr_chip_spec spec;
     if (!st && chips_dir)
         st = fr_cli_load_model(g, &model);
-    job.model = model;
-    /* chips as the embedding commands cut them: dlib's from 68 landmarks unless --align mtcnn */
-    fr_align_mode mode = g->align;
-    if (!st && model)
-        st = fr_align_resolve(model, g->align, &mode);
-    int use68 = model && mode == FR_ALIGN_LANDMARKS68;
-    if (!st && use68) {
-        char path[4096];
-        st = fr_model_default_path("landmark68", path, sizeof path);
-        if (!st)
-            st = fr_landmark68_load(path, &landmark_net);
-    }
+    if (!st && chips_dir)
+        st = fr_chip_spec_for(model->entry, g->align, &spec);
+    if (!st && chips_dir)
+        st = fr_chip_load_landmarks(&spec, NULL, &landmark_net);
     if (!st && (draw_dir || chips_dir)) {
         job.names = calloc(list.count, sizeof *job.names);
         for (size_t i = 0; job.names && i < list.count && !st; i++)
@@ -376,16 +347,16 @@ static int run(const fr_global_options *g, const fr_detect_options *dopt, char *
         st = fr_pool_new(g->threads, &pool);
     int threads = pool ? fr_pool_threads(pool) : 0;
     job.detectors = calloc((size_t)threads + 1, sizeof *job.detectors);
-    job.landmarkers = calloc((size_t)threads + 1, sizeof *job.landmarkers);
-    job.scratch = calloc((size_t)threads + 1, sizeof *job.scratch);
+    if (chips_dir)
+        job.chippers = calloc((size_t)threads + 1, sizeof *job.chippers);
     size_t chunk = (size_t)threads * CHUNK_PER_THREAD * GROUP;
     job.results = calloc(chunk + 1, sizeof *job.results);
-    if (!st && (!job.detectors || !job.landmarkers || !job.scratch || !job.results))
+    if (!st && (!job.detectors || (chips_dir && !job.chippers) || !job.results))
         st = fr_fail(FR_E_NOMEM, "out of memory");
     for (int i = 0; i < threads && !st; i++) {
         st = fr_detector_new(mtcnn, dopt, &job.detectors[i]);
-        if (!st && landmark_net)
-            st = fr_landmarker_new(landmark_net, &dopt->runner, &job.landmarkers[i]);
+        if (!st && chips_dir)
+            st = fr_chipper_new(&spec, landmark_net, &dopt->runner, &job.chippers[i]);
     }
     double started = fr_seconds();
     fr_output out = {0};
@@ -432,13 +403,11 @@ static int run(const fr_global_options *g, const fr_detect_options *dopt, char *
     for (int i = 0; i < threads; i++) {
         if (job.detectors)
             fr_detector_free(job.detectors[i]);
-        if (job.landmarkers)
-            fr_landmarker_free(job.landmarkers[i]);
-        fr_scratch_free(&job.scratch[i]);
+        if (job.chippers)
+            fr_chipper_free(job.chippers[i]);
     }
     free(job.detectors);
-    free(job.landmarkers);
-    free(job.scratch);
+    free(job.chippers);
     free(job.results);
     for (size_t i = 0; job.names && i < list.count; i++)
         free(job.names[i]);
@@ -496,6 +465,11 @@ int fr_cmd_detect(int argc, char **argv)
     }
     if (optind >= argc) {
         fr_cli_error("detect", "give images or directories (see --help)");
+        return FR_EXIT_USAGE;
+    }
+    if (chips_dir && g.align == FR_ALIGN_NONE) { /* refused: --chips cuts aligned faces */
+        fr_cli_error("detect", "--chips with --align none: a chip is an aligned face (give "
+                     "--align auto, mtcnn or landmarks68)");
         return FR_EXIT_USAGE;
     }
     if ((draw_dir && !make_dir(draw_dir)) || (chips_dir && !make_dir(chips_dir)))

@@ -38,8 +38,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/pool.h"
-#include "detect/align.h"
-#include "detect/landmarks.h"
+#include "detect/chips.h"
 #include "detect/source.h"
 #include "runtime/backend.h"
 #include "model/model_internal.h"
@@ -70,19 +69,18 @@ typedef struct batch_buffer {
 /* A decode worker's own detection state (alignment only). */
 typedef struct worker_state {
     fr_detector *detector;
-    fr_landmarker *landmarker; /* 68-point alignment */
-    fr_scratch scratch;
+    fr_chipper *chipper;
     /* per input of a group (e->group entries each, allocated once) */
     fr_image *images;
     fr_source_scale *scales;
     fr_image *detect;
-    int *which, *lm_first;
+    int *which;
     fr_faces *faces;
-    /* 68-point alignment: the faces of a group to align and their landmarks, in order */
-    const fr_image **lm_images;
-    const fr_face **lm_faces;
-    fr_landmarks68 *lm_points;
-    size_t lm_cap;
+    /* the faces of a group to cut, their images and where each chip goes, in order */
+    const fr_image **cut_images;
+    const fr_face **cut_faces;
+    uint8_t **cut_out;
+    size_t cut_cap;
 } worker_state;
 
 typedef struct worker_arg {
@@ -119,8 +117,7 @@ struct fr_embedder {
     fr_mtcnn *mtcnn;     /* with alignment */
     worker_state *workers; /* with alignment: one per decode thread */
     fr_model *landmark_net; /* 68-point alignment: face-api's landmark network */
-    fr_chip_kind chip;   /* the model's (its architecture entry) */
-    int use68;           /* dlib chips from 68 landmarks (else from MTCNN's 5) */
+    fr_chip_spec chip;   /* with alignment: the chip the model takes */
 
     /* the run in progress */
     pthread_mutex_t lock;
@@ -132,76 +129,13 @@ struct fr_embedder {
     int stopping;
 };
 
-const char *fr_align_name(fr_align_mode mode)
-{
-    switch (mode) {
-    case FR_ALIGN_NONE: return "none";
-    case FR_ALIGN_AUTO: return "auto";
-    case FR_ALIGN_MTCNN: return "mtcnn";
-    case FR_ALIGN_LANDMARKS68: return "landmarks68";
-    }
-    return "?";
-}
-
-fr_status fr_align_resolve(const fr_model *model, fr_align_mode requested, fr_align_mode *out)
-{
-    const fr_arch *arch = model->entry;
-    fr_align_mode mode = requested;
-    if (mode == FR_ALIGN_AUTO)
-        mode = arch->landmarks68 ? FR_ALIGN_LANDMARKS68 : FR_ALIGN_MTCNN;
-    if (mode == FR_ALIGN_LANDMARKS68 && arch->chip != FR_CHIP_DLIB)
-        return fr_fail(FR_E_INVALID, "--align landmarks68 makes dlib chips; the %s model takes "
-                       "FaceNet's crop of the MTCNN box (--align mtcnn or auto)", arch->name);
-    *out = mode;
-    return FR_OK;
-}
-
-fr_status fr_align_parse(const char *name, fr_align_mode *out)
-{
-    static const fr_align_mode modes[] = {FR_ALIGN_NONE, FR_ALIGN_AUTO, FR_ALIGN_MTCNN,
-                                          FR_ALIGN_LANDMARKS68};
-    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
-        if (strcmp(name, fr_align_name(modes[i])) == 0) {
-            *out = modes[i];
-            return FR_OK;
-        }
-    return fr_fail(FR_E_INVALID, "unknown alignment '%s' (none, auto, mtcnn, landmarks68)", name);
-}
-
-/* The 68-point landmark network and a landmarker per decode thread (on the CPU, as the
- * detector: see the top of this file). */
-static fr_status start_landmarks(fr_embedder *e)
-{
-    char path[4096];
-    const char *file = e->options.landmarks;
-    fr_status st = FR_OK;
-    if (!file) {
-        st = fr_model_default_path("landmark68", path, sizeof path);
-        if (st)
-            return fr_fail(st, "dlib chips from 68 landmarks need face-api's landmark network "
-                           "(or --align mtcnn): %s", fr_error_message());
-        file = path;
-    }
-    st = fr_landmark68_load(file, &e->landmark_net);
-    fr_runner_options ro;
-    memset(&ro, 0, sizeof ro);
-    ro.device = FR_DEVICE_CPU;
-    ro.threads = 1; /* the decode threads are the parallelism */
-    for (int i = 0; i < e->threads && !st; i++)
-        st = fr_landmarker_new(e->landmark_net, &ro, &e->workers[i].landmarker);
-    return st;
-}
-
-/* The detector weights and one detector per decode thread; the landmark network where
- * dlib chips are cut from 68 points. */
+/* The detector weights, one detector and one chip cutter per decode thread (both on the CPU:
+ * see the top of this file), and the landmark network where the chips need it. */
 static fr_status start_alignment(fr_embedder *e)
 {
-    e->chip = e->model->entry->chip;
-    fr_align_mode mode;
-    fr_status st = fr_align_resolve(e->model, e->options.align, &mode);
+    fr_status st = fr_chip_spec_for(e->model->entry, e->options.align, &e->chip);
     if (st)
         return st;
-    e->use68 = mode == FR_ALIGN_LANDMARKS68;
     char path[4096];
     const char *file = e->options.detector;
     if (!file) {
@@ -211,6 +145,8 @@ static fr_status start_alignment(fr_embedder *e)
         file = path;
     }
     st = fr_mtcnn_load(file, &e->mtcnn);
+    if (!st)
+        st = fr_chip_load_landmarks(&e->chip, e->options.landmarks, &e->landmark_net);
     if (st)
         return st;
     e->group = ALIGN_GROUP;
@@ -224,9 +160,8 @@ static fr_status start_alignment(fr_embedder *e)
         w->scales = fr_calloc(g, sizeof *w->scales, "a decode group");
         w->detect = fr_calloc(g, sizeof *w->detect, "a decode group");
         w->which = fr_calloc(g, sizeof *w->which, "a decode group");
-        w->lm_first = fr_calloc(g, sizeof *w->lm_first, "a decode group");
         w->faces = fr_calloc(g, sizeof *w->faces, "a decode group");
-        if (!w->images || !w->scales || !w->detect || !w->which || !w->lm_first || !w->faces)
+        if (!w->images || !w->scales || !w->detect || !w->which || !w->faces)
             return FR_E_NOMEM;
     }
     fr_detect_options dopt;
@@ -234,10 +169,11 @@ static fr_status start_alignment(fr_embedder *e)
     dopt.runner.device = FR_DEVICE_CPU; /* see the top of this file */
     dopt.runner.threads = 1;            /* the decode threads are the parallelism */
     dopt.runner.max_batch = e->group;
-    for (int i = 0; i < e->threads && !st; i++)
+    for (int i = 0; i < e->threads && !st; i++) {
         st = fr_detector_new(e->mtcnn, &dopt, &e->workers[i].detector);
-    if (!st && e->use68)
-        st = start_landmarks(e);
+        if (!st)
+            st = fr_chipper_new(&e->chip, e->landmark_net, &dopt.runner, &e->workers[i].chipper);
+    }
     return st;
 }
 
@@ -333,16 +269,14 @@ void fr_embedder_free(fr_embedder *e)
         for (int i = 0; i < e->threads; i++) {
             worker_state *w = &e->workers[i];
             fr_detector_free(w->detector);
-            fr_landmarker_free(w->landmarker);
-            fr_scratch_free(&w->scratch);
-            free(w->lm_images);
-            free(w->lm_faces);
-            free(w->lm_points);
+            fr_chipper_free(w->chipper);
+            free(w->cut_images);
+            free(w->cut_faces);
+            free(w->cut_out);
             free(w->images);
             free(w->scales);
             free(w->detect);
             free(w->which);
-            free(w->lm_first);
             free(w->faces);
         }
     fr_model_free(e->landmark_net);
@@ -389,19 +323,6 @@ static void prepare_one(fr_embedder *e, size_t index, batch_buffer *b, int slot)
         b->slots[slot].rows = 1;
 }
 
-/* The chip of one face: from its 68 landmarks where given, else from MTCNN's 5 or box. */
-static fr_status cut_chip(fr_embedder *e, worker_state *w, const fr_image *image,
-                          const fr_face *face, const fr_landmarks68 *landmarks, uint8_t *dst)
-{
-    int size = e->model->info.input_size;
-    if (e->chip == FR_CHIP_DLIB && landmarks)
-        return fr_align_dlib68(image, landmarks, size, FR_DLIB_CHIP_PADDING, &w->scratch, dst);
-    if (e->chip == FR_CHIP_DLIB)
-        return fr_align_dlib(image, face, size, FR_DLIB_CHIP_PADDING, &w->scratch, dst);
-    /* FaceNet's margin is 32 at 160 pixels */
-    return fr_align_facenet(image, face, size, FR_FACENET_MARGIN * size / 160, &w->scratch, dst);
-}
-
 /* The faces an image yields: its main one, or all of them (all_faces), from *first on. */
 static int chosen_faces(const fr_embedder *e, const fr_image *image, const fr_faces *faces,
                         int *first)
@@ -415,83 +336,77 @@ static int chosen_faces(const fr_embedder *e, const fr_image *image, const fr_fa
     return 1;
 }
 
-/* The chips of one detected input: its main face, or all of them; landmarks: the chosen
- * faces' 68 points, in order (68-point alignment), or NULL. */
-static fr_status align_slot(fr_embedder *e, worker_state *w, batch_buffer *b, int slot,
-                            const fr_image *image, const fr_faces *faces,
-                            const fr_source_scale *scale, const fr_landmarks68 *landmarks)
+static int slot_of(const fr_embedder *e, size_t index)
 {
-    slot_faces *sf = &b->slots[slot];
-    sf->face_count = faces->count;
-    if (faces->count == 0)
-        return fr_fail(FR_E_NO_FACE, "no face found");
-    int first;
-    int rows = chosen_faces(e, image, faces, &first);
-    if (rows > sf->capacity) {
-        fr_face *f = realloc(sf->faces, (size_t)rows * sizeof *f);
-        if (f)
-            sf->faces = f;
-        uint8_t *x = rows > 1 ? realloc(sf->extra, (size_t)(rows - 1) * e->image_bytes) : sf->extra;
-        if (x)
-            sf->extra = x;
-        if (!f || (rows > 1 && !x))
-            return fr_fail(FR_E_NOMEM, "out of memory for %d faces", rows);
-        sf->capacity = rows;
-    }
-    for (int r = 0; r < rows; r++) {
-        const fr_face *face = &faces->faces[first + r];
-        uint8_t *dst = r == 0 ? b->pixels + (size_t)slot * e->image_bytes
-                              : sf->extra + (size_t)(r - 1) * e->image_bytes;
-        fr_status st = cut_chip(e, w, image, face, landmarks ? &landmarks[r] : NULL, dst);
-        if (st)
-            return st;
-        sf->faces[r] = *face;
-        fr_source_face(&sf->faces[r], scale);
-    }
-    sf->first_face = first;
-    sf->rows = rows;
-    return FR_OK;
+    return (int)(index % (size_t)e->batch);
 }
 
-/* 68-point alignment: the landmarks of the faces the nd detected images of a group yield,
- * one landmark network pass for all, into w->lm_points from lm_first[d] on for image d. */
-static fr_status find_landmarks(fr_embedder *e, worker_state *w, const int *which, int nd,
-                                const fr_faces *faces, int *lm_first)
+/* The chips of the nd detected inputs which[] of the group starting at `first`: each one's main
+ * face, or all of them, cut in one chipper call (one landmark network pass). An input without
+ * a face (or without memory for its faces) fails on its own; the return value is the failure
+ * of the cut itself, which is the whole call's. */
+static fr_status cut_group(fr_embedder *e, worker_state *w, batch_buffer *b, size_t first,
+                           const int *which, int nd, const fr_faces *faces)
 {
-    size_t total = 0;
-    for (int d = 0; d < nd; d++)
-        total += (size_t)faces[d].count;
-    if (total > w->lm_cap) {
-        const fr_image **im = realloc(w->lm_images, total * sizeof *im);
-        if (im)
-            w->lm_images = im;
-        const fr_face **fa = realloc(w->lm_faces, total * sizeof *fa);
-        if (fa)
-            w->lm_faces = fa;
-        fr_landmarks68 *pt = realloc(w->lm_points, total * sizeof *pt);
-        if (pt)
-            w->lm_points = pt;
-        if (!im || !fa || !pt)
-            return fr_fail(FR_E_NOMEM, "out of memory for the landmarks of %zu faces", total);
-        w->lm_cap = total;
-    }
     int n = 0;
     for (int d = 0; d < nd; d++) {
-        const fr_image *image = &w->images[which[d]];
-        int first, rows = chosen_faces(e, image, &faces[d], &first);
-        lm_first[d] = n;
-        for (int r = 0; r < rows; r++) {
-            w->lm_images[n] = image;
-            w->lm_faces[n++] = &faces[d].faces[first + r];
+        int j = which[d], slot = slot_of(e, first + (size_t)j);
+        slot_faces *sf = &b->slots[slot];
+        const fr_image *image = &w->images[j];
+        sf->face_count = faces[d].count;
+        int first_face, rows = chosen_faces(e, image, &faces[d], &first_face);
+        fr_status st = rows ? FR_OK : fr_fail(FR_E_NO_FACE, "no face found");
+        if (!st && rows > sf->capacity) {
+            fr_face *f = realloc(sf->faces, (size_t)rows * sizeof *f);
+            if (f)
+                sf->faces = f;
+            uint8_t *x = rows > 1 ? realloc(sf->extra, (size_t)(rows - 1) * e->image_bytes)
+                                  : sf->extra;
+            if (x)
+                sf->extra = x;
+            if (f && (rows == 1 || x))
+                sf->capacity = rows;
+            else
+                st = fr_fail(FR_E_NOMEM, "out of memory for %d faces", rows);
         }
+        size_t need = (size_t)n + (size_t)rows;
+        if (!st && need > w->cut_cap) {
+            const fr_image **im = realloc(w->cut_images, need * sizeof *im);
+            if (im)
+                w->cut_images = im;
+            const fr_face **fa = realloc(w->cut_faces, need * sizeof *fa);
+            if (fa)
+                w->cut_faces = fa;
+            uint8_t **out = realloc(w->cut_out, need * sizeof *out);
+            if (out)
+                w->cut_out = out;
+            if (!im || !fa || !out)
+                return fr_fail(FR_E_NOMEM, "out of memory for the chips of %zu faces", need);
+            w->cut_cap = need;
+        }
+        if (st) {
+            fr_error_prefix(e->paths[first + (size_t)j]);
+            fail_slot(b, slot, st);
+            continue;
+        }
+        for (int r = 0; r < rows; r++) {
+            const fr_face *face = &faces[d].faces[first_face + r];
+            w->cut_images[n] = image;
+            w->cut_faces[n] = face;
+            w->cut_out[n++] = r == 0 ? b->pixels + (size_t)slot * e->image_bytes
+                                     : sf->extra + (size_t)(r - 1) * e->image_bytes;
+            sf->faces[r] = *face;
+            fr_source_face(&sf->faces[r], &w->scales[j]);
+        }
+        sf->first_face = first_face;
+        sf->rows = rows;
     }
-    return n ? fr_landmarker_run(w->landmarker, w->lm_images, w->lm_faces, n, w->lm_points)
-             : FR_OK;
+    return fr_chipper_cut(w->chipper, w->cut_images, w->cut_faces, n, w->cut_out);
 }
 
 /* With alignment: decodes inputs [first, first + k) of batch buffer b, finds the faces of
- * those that are not already chips (one detector run for all), their landmarks where chips
- * are cut from 68 points (one landmark run for all), and cuts their chips. */
+ * those that are not already chips (one detector run for all) and cuts their chips (one
+ * chipper call for all). */
 static void prepare_group(fr_embedder *e, worker_state *w, size_t first, int k, batch_buffer *b)
 {
     fr_decode_options dopt = {0};
@@ -501,7 +416,7 @@ static void prepare_group(fr_embedder *e, worker_state *w, size_t first, int k, 
     fr_image *detect = w->detect;
     int *which = w->which, nd = 0;
     for (int j = 0; j < k; j++) {
-        int slot = (int)((first + (size_t)j) % (size_t)e->batch);
+        int slot = slot_of(e, first + (size_t)j);
         fr_image *im = &w->images[j];
         fr_status st = fr_source_load(e->paths[first + (size_t)j], &dopt, im, &w->scales[j]);
         if (st) {
@@ -521,40 +436,32 @@ static void prepare_group(fr_embedder *e, worker_state *w, size_t first, int k, 
         }
     }
     fr_faces *faces = w->faces;
-    int *lm_first = w->lm_first;
-    fr_status st = FR_OK;
-    if (nd) {
-        st = fr_detector_run(w->detector, detect, nd, faces);
-        if (!st && e->use68)
-            st = find_landmarks(e, w, which, nd, faces, lm_first);
-    }
+    fr_status st = nd ? fr_detector_run(w->detector, detect, nd, faces) : FR_OK;
+    if (!st)
+        st = cut_group(e, w, b, first, which, nd, faces);
     /* A group run fails as a whole (one image the detector cannot take, one face box the
      * landmark net refuses): then each image runs on its own, so that an error is only
-     * reported against the file that caused it. */
-    int alone = st && nd > 1;
-    char detector_error[512] = "";
-    if (st)
-        fr_error_save(detector_error, sizeof detector_error);
-    for (int d = 0; d < nd; d++) {
-        int j = which[d];
-        int slot = (int)((first + (size_t)j) % (size_t)e->batch);
-        fr_status sj = st;
-        int lm = 0;
-        if (alone) {
-            sj = fr_detector_run(w->detector, &detect[d], 1, &faces[d]);
-            if (!sj && e->use68)
-                sj = find_landmarks(e, w, &which[d], 1, &faces[d], &lm);
-        } else if (st) {
-            fr_error_restore(detector_error);
-        } else {
-            lm = lm_first[d];
-        }
-        if (!sj)
-            sj = align_slot(e, w, b, slot, &w->images[j], &faces[d], &w->scales[j],
-                            e->use68 && w->lm_points ? w->lm_points + lm : NULL);
-        if (sj) {
-            fr_error_prefix(e->paths[first + (size_t)j]);
-            fail_slot(b, slot, sj);
+     * reported against the file that caused it. Inputs already answered (no face) keep
+     * their answer. */
+    if (st) {
+        char group_error[512];
+        fr_error_save(group_error, sizeof group_error);
+        for (int d = 0; d < nd; d++) {
+            int slot = slot_of(e, first + (size_t)which[d]);
+            if (b->status[slot] != FR_OK)
+                continue;
+            fr_status sj = st;
+            if (nd > 1) {
+                sj = fr_detector_run(w->detector, &detect[d], 1, &faces[d]);
+                if (!sj)
+                    sj = cut_group(e, w, b, first, &which[d], 1, &faces[d]);
+            } else {
+                fr_error_restore(group_error);
+            }
+            if (sj) {
+                fr_error_prefix(e->paths[first + (size_t)which[d]]);
+                fail_slot(b, slot, sj);
+            }
         }
     }
     for (int j = 0; j < k; j++)

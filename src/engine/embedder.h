@@ -9,9 +9,9 @@
  * reported to the sink with its error and the batch goes on without it.
  *
  * With alignment (detect/), the decode threads also find the faces (MTCNN, a few images
- * at a time) and cut each into the crop the model was trained on (detect/align.h): dlib chips
- * from face-api's 68 landmarks (detect/landmarks.h, run over the faces of those images
- * together) or from MTCNN's 5, FaceNet crops from MTCNN's box; an image yields its main face
+ * at a time) and cut each into the crop the model was trained on (detect/chips.h): dlib chips
+ * from face-api's 68 landmarks (run over the faces of those images together) or from MTCNN's
+ * 5, FaceNet crops from MTCNN's box; an image yields its main face
  * (fr_faces_main by the face rule), or one result per face (all_faces), or, without a face,
  * an FR_E_NO_FACE result: never an embedding of something that is not a face.
  *
@@ -25,28 +25,11 @@
 
 #include <stddef.h>
 
+#include "detect/chips.h"
 #include "detect/detect.h"
 #include "facerec.h"
 
 #define FR_EMBED_BUFFERS 3
-
-typedef enum fr_align_mode {
-    FR_ALIGN_NONE = 0,  /* the whole image, resized by the model's preprocessing */
-    FR_ALIGN_AUTO,      /* detect and align, except images of exactly the model's input size
-                           (already face chips, e.g. dlib's 150x150 or FaceNet's 160x160), the
-                           model's own way: dlib as landmarks68, irv1 as mtcnn */
-    FR_ALIGN_MTCNN,     /* detect and align every image by MTCNN's box and 5 landmarks */
-    FR_ALIGN_LANDMARKS68 /* detect every image; dlib chips from face-api's 68 landmarks */
-} fr_align_mode;
-
-/* The alignment a model runs under a requested mode: `auto` as its architecture entry says
- * (dlib: landmarks68; irv1: mtcnn, FaceNet's crop), and landmarks68 refused for a model whose
- * chip is not cut from landmarks. */
-fr_status fr_align_resolve(const fr_model *model, fr_align_mode requested, fr_align_mode *out);
-
-/* "none", "auto", "mtcnn", "landmarks68" */
-const char *fr_align_name(fr_align_mode mode);
-fr_status fr_align_parse(const char *name, fr_align_mode *out);
 
 typedef struct fr_embed_result {
     size_t index;           /* position in the input list */

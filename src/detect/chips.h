@@ -1,0 +1,88 @@
+/*
+ * chips.h: the one home of chip production, from a detected face to the crop a recognition
+ * model takes. Every command that embeds (engine/embedder.c), `detect --chips` and the
+ * benchmarks cut their chips here, so they cut identical ones.
+ *
+ * Three decisions live here and nowhere else:
+ *   which crop   --align (none, auto, mtcnn, landmarks68) and the model: `auto` is the
+ *                model's own way (its architecture entry); a chip spec says what is cut, how large
+ *   landmarks    the 68-point step (face-api's landmark net, detect/landmarks.h) for the crops
+ *                that need it, run once over all the faces of a call
+ *   the cut      detect/align.h's dlib chip (from 68 or from MTCNN's 5 points) or FaceNet crop
+ *
+ * A chip's geometry is a chip-to-image mapping (fr_chip_transform: image x = m[0] c + m[1] r +
+ * m[2], y = m[3] c + m[4] r + m[5]), computed before the pixels are sampled, so alignments
+ * that only change the geometry (a template, a jitter) are a transform and the same sampler.
+ */
+#ifndef FR_DETECT_CHIPS_H
+#define FR_DETECT_CHIPS_H
+
+#include <stdint.h>
+
+#include "core/alloc.h"
+#include "detect/detect.h"
+#include "detect/landmarks.h"
+#include "facerec.h"
+#include "model/model_internal.h"
+
+typedef enum fr_align_mode {
+    FR_ALIGN_NONE = 0,  /* the whole image, resized by the model's preprocessing */
+    FR_ALIGN_AUTO,      /* detect and align, except images of exactly the model's input size
+                           (already face chips, e.g. dlib's 150x150 or FaceNet's 160x160), the
+                           model's own way: dlib as landmarks68, irv1 as mtcnn */
+    FR_ALIGN_MTCNN,     /* detect and align every image by MTCNN's box and 5 landmarks */
+    FR_ALIGN_LANDMARKS68 /* detect every image; dlib chips from face-api's 68 landmarks */
+} fr_align_mode;
+
+/* The alignment a model runs under a requested mode: `auto` as its architecture entry says
+ * (model_internal.h: dlib landmarks68, irv1 mtcnn, FaceNet's crop), and landmarks68 refused
+ * for a model whose chip is not cut from landmarks. */
+fr_status fr_align_resolve(const fr_model *model, fr_align_mode requested, fr_align_mode *out);
+
+/* "none", "auto", "mtcnn", "landmarks68" */
+const char *fr_align_name(fr_align_mode mode);
+fr_status fr_align_parse(const char *name, fr_align_mode *out);
+
+typedef struct fr_chip_spec {
+    fr_chip_kind kind; /* the architecture's (model_internal.h): a dlib chip or a FaceNet crop */
+    int landmarks68;   /* dlib chips: from face-api's 68 landmarks (else MTCNN's 5) */
+    int size;          /* chip side: the model's input */
+    double padding;    /* dlib chips: the face's size around it (FR_DLIB_CHIP_PADDING) */
+    int margin;        /* FaceNet crops: pixels added around the box at this size */
+} fr_chip_spec;
+
+/* The chip an architecture takes under `mode` (not FR_ALIGN_NONE), resolved as
+ * fr_align_resolve does; FR_E_INVALID, with the reason, where the mode cannot serve it. */
+fr_status fr_chip_spec_for(const fr_arch *arch, fr_align_mode mode, fr_chip_spec *out);
+/* What a spec cuts, for messages: "dlib chip from 68 landmarks" and the like. */
+const char *fr_chip_spec_name(const fr_chip_spec *spec);
+
+/* The landmark network a spec needs: loaded from `path` (NULL: landmark68.frw in the weights
+ * directory), or *out = NULL where the spec needs none. */
+fr_status fr_chip_load_landmarks(const fr_chip_spec *spec, const char *path, fr_model **out);
+
+/* One face's chip-to-image mapping (dlib chips; see the top of this file), from its 68
+ * landmarks (spec->landmarks68) or its 5. */
+void fr_chip_transform(const fr_chip_spec *spec, const fr_face *face,
+                       const fr_landmarks68 *landmarks, double m[6]);
+
+/* One chip: size x size x 3 uint8 into out. landmarks: the face's 68 points where the spec
+ * needs them (else ignored). */
+fr_status fr_chip_cut(const fr_chip_spec *spec, const fr_image *image, const fr_face *face,
+                      const fr_landmarks68 *landmarks, fr_scratch *scratch, uint8_t *out);
+
+/* A chipper cuts chips of one spec: it owns the landmark runner (where the spec needs one) and
+ * the scratch, so one per thread; several share one landmark network, which must outlive them. */
+typedef struct fr_chipper fr_chipper;
+
+fr_status fr_chipper_new(const fr_chip_spec *spec, const fr_model *landmark_net,
+                         const fr_runner_options *runner, fr_chipper **out);
+void fr_chipper_free(fr_chipper *chipper);
+const fr_chip_spec *fr_chipper_spec(const fr_chipper *chipper);
+
+/* The chips of n faces: faces[i] of images[i] into out[i] (size x size x 3 each), with one
+ * landmark network pass over all n where the spec needs landmarks. */
+fr_status fr_chipper_cut(fr_chipper *chipper, const fr_image *const *images,
+                         const fr_face *const *faces, int n, uint8_t *const *out);
+
+#endif
