@@ -76,13 +76,15 @@ typedef enum fr_preprocess {
     FR_PREPROCESS_SEED,        /* irv1: Keras load_img (PIL nearest) to 160, x/255 */
     FR_PREPROCESS_FACENET,     /* irv1: PIL bilinear to 160, per-image standardization */
     FR_PREPROCESS_FACEAPI,     /* dlib: pad to square, bilinear (TF) to 150, minus mean, /255 */
-    FR_PREPROCESS_PIXELS       /* pixels baseline: bilinear to the input size, x/255 */
+    FR_PREPROCESS_PIXELS,      /* pixels baseline: bilinear to the input size, x/255 */
+    FR_PREPROCESS_ARCFACE,     /* arcface (ONNX): bilinear to 112, (x - 127.5) / 128, RGB */
+    FR_PREPROCESS_RAW          /* arcface whose graph normalizes itself: RGB 0..255 as floats */
 } fr_preprocess;
 
 typedef struct fr_model_info {
-    const char *arch;        /* "irv1", "dlib", "pixels" */
+    const char *arch;        /* "dlib", "irv1", "arcface", "pixels" */
     int input_size;          /* square input side in pixels */
-    int embedding_size;      /* 128 for the face models */
+    int embedding_size;      /* 128 for dlib and irv1; an imported model's own (512 for ArcFace) */
     fr_preprocess preprocess;
     float threshold;         /* default verification distance threshold (L2, normalized) */
     const char *source;      /* provenance: the file it was converted from */

@@ -18,9 +18,9 @@ sudo=""
 # Why each package: see README.md, "Dependencies".
 packages=(build-essential cmake pkg-config
           libturbojpeg0-dev libpng-dev libdnnl-dev libhdf5-dev libsqlite3-dev libcjson-dev libssl-dev
-          nodejs npm)
+          libprotobuf-c-dev protobuf-c-compiler nodejs npm)
 if [ "$tests" = 1 ]; then
-  packages+=(python3-numpy python3-h5py python3-torch python3-pil python3-opencv)
+  packages+=(python3-numpy python3-h5py python3-torch python3-pil python3-opencv python3-onnx)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -9,17 +9,24 @@
 static void help(FILE *out)
 {
     fprintf(out,
-            "usage: facerec convert --from tfjs|keras-h5|mtcnn-npy SRC -o OUT.frw [options]\n\n"
+            "usage: facerec convert --from tfjs|keras-h5|onnx|mtcnn-npy SRC -o OUT.frw [options]\n\n"
             "Imports published weights into facerec's weights format.\n"
             "  --from tfjs        SRC is a TensorFlow.js weights manifest (.bin beside it):\n"
             "                     face-api's face_recognition_model (the dlib ResNet) or\n"
             "                     face_landmark_68_model (landmark68, the 68-point alignment)\n"
             "  --from keras-h5    SRC is a Keras 2.x .h5 of FaceNet Inception-ResNet-v1\n"
             "                     (model.save or model.save_weights): the irv1 network\n"
+            "  --from onnx        SRC is an ONNX recognition model taking 3 x 112 x 112 RGB\n"
+            "                     (InsightFace's iresnet / MobileFaceNet: Conv, BatchNorm,\n"
+            "                     PRelu, Relu, Add, Sub/Mul/Div by constants, Flatten/Reshape,\n"
+            "                     Gemm/MatMul, GlobalAveragePool, Dropout): the arcface\n"
+            "                     network; other ops are refused naming the node\n"
             "  --from mtcnn-npy   SRC is a folder of MTCNN tensors, det1-3/<layer>/<name>.npy\n"
             "                     (facenet's det1-3.npy split per tensor): the face detector\n"
             "  -o, --output FILE  where to write (written to a temporary name, then renamed)\n"
-            "  --preprocess MODE  default preprocessing stored in the file (irv1: seed|facenet)\n"
+            "  --preprocess MODE  default preprocessing stored in the file (irv1: seed|facenet;\n"
+            "                     onnx: arcface, (x - 127.5) / 128, or raw, 0..255, the default\n"
+            "                     when the graph begins by subtracting/multiplying constants)\n"
             "  --threshold D      default verification threshold stored in the file\n"
             "  -h, --help\n");
 }
@@ -60,10 +67,12 @@ int fr_cmd_convert(int argc, char **argv)
         st = fr_convert_tfjs(argv[optind], output, &copt);
     else if (strcmp(from, "keras-h5") == 0)
         st = fr_convert_keras_h5(argv[optind], output, &copt);
+    else if (strcmp(from, "onnx") == 0)
+        st = fr_convert_onnx(argv[optind], output, &copt);
     else if (strcmp(from, "mtcnn-npy") == 0)
         st = fr_mtcnn_convert(argv[optind], output);
     else {
-        fr_cli_error("convert", "--from %s: choose tfjs, keras-h5 or mtcnn-npy", from);
+        fr_cli_error("convert", "--from %s: choose tfjs, keras-h5, onnx or mtcnn-npy", from);
         return FR_EXIT_USAGE;
     }
     if (st)

@@ -17,10 +17,10 @@ static void help(FILE *out)
                  "  --json    machine-readable output\n");
 }
 
+/* arch NULL: whatever the weights file holds */
 static cJSON *describe_model(const char *arch, const char *weights)
 {
     cJSON *m = cJSON_CreateObject();
-    cJSON_AddStringToObject(m, "model", arch);
     char path[4096];
     fr_status st = FR_OK;
     if (weights)
@@ -31,6 +31,7 @@ static cJSON *describe_model(const char *arch, const char *weights)
     fr_model *model = NULL;
     if (!st)
         st = fr_model_load(path, &model);
+    cJSON_AddStringToObject(m, "model", arch ? arch : model ? fr_model_get_info(model)->arch : "?");
     if (st) {
         cJSON_AddStringToObject(m, "status", fr_error_message());
         return m;
@@ -124,7 +125,10 @@ int fr_cmd_info(int argc, char **argv)
     size_t n_archs = 0;
     if (g.weights || g.model) {
         cJSON_AddItemToArray(models,
-                             describe_model(g.model ? g.model : FR_ARCH_DEFAULT, g.weights));
+                             describe_model(g.model  ? g.model
+                                            : g.weights ? NULL
+                                                        : FR_ARCH_DEFAULT,
+                                            g.weights));
     } else {
         for (const fr_arch *a; (a = fr_arch_at(n_archs)) != NULL; n_archs++)
             if (a->build) /* the pixels baseline has no weights to describe */

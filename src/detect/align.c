@@ -298,3 +298,106 @@ fr_status fr_align_facenet(const fr_image *im, const fr_face *face, int size, in
                (size_t)w * 3);
     return fr_resize_bilinear_pil(crop, w, h, out, size, size);
 }
+
+/* InsightFace's template (python-package insightface/utils/face_align.py, arcface_dst): the
+ * eyes, nose tip and mouth corners in a 112 x 112 chip, scaled for other sizes. */
+static const double ARCFACE_DST[5][2] = {{38.2946, 51.6963}, {73.5318, 51.5014},
+                                         {56.0252, 71.7366}, {41.5493, 92.3655},
+                                         {70.7299, 92.2041}};
+
+void fr_arcface_chip_transform(double points[5][2], int size, double m[6])
+{
+    /* norm_crop: M = the least-squares similarity (skimage's SimilarityTransform, Umeyama)
+     * from the landmarks to the template, image -> chip; the chip samples M's inverse */
+    double ratio = size / 112.0, mp[2] = {0, 0}, mq[2] = {0, 0};
+    for (int i = 0; i < 5; i++)
+        for (int k = 0; k < 2; k++) {
+            mp[k] += points[i][k] / 5;
+            mq[k] += ARCFACE_DST[i][k] * ratio / 5;
+        }
+    double num_a = 0, num_b = 0, den = 0;
+    for (int i = 0; i < 5; i++) {
+        double px = points[i][0] - mp[0], py = points[i][1] - mp[1];
+        double qx = ARCFACE_DST[i][0] * ratio - mq[0], qy = ARCFACE_DST[i][1] * ratio - mq[1];
+        num_a += px * qx + py * qy;
+        num_b += px * qy - py * qx;
+        den += px * px + py * py;
+    }
+    double a = den > 0 ? num_a / den : 0, b = den > 0 ? num_b / den : 0;
+    double tx = mq[0] - (a * mp[0] - b * mp[1]), ty = mq[1] - (b * mp[0] + a * mp[1]);
+    /* inverse of [a -b tx; b a ty] */
+    double det = a * a + b * b;
+    double ia = det > 0 ? a / det : 0, ib = det > 0 ? b / det : 0;
+    m[0] = ia;
+    m[1] = ib;
+    m[2] = -(ia * tx + ib * ty);
+    m[3] = -ib;
+    m[4] = ia;
+    m[5] = ib * tx - ia * ty;
+}
+
+/* OpenCV's warpAffine (INTER_LINEAR, BORDER_CONSTANT 0): each of the four neighbours outside
+ * the image counts as black, the value is rounded. */
+static void sample_warp(const fr_image *im, const double m[6], int size, uint8_t *out)
+{
+    long w = im->width, h = im->height;
+    for (int r = 0; r < size; r++)
+        for (int c = 0; c < size; c++) {
+            double x = m[0] * c + m[1] * r + m[2], y = m[3] * c + m[4] * r + m[5];
+            uint8_t *q = out + ((size_t)r * size + c) * 3;
+            double fl = floor(x), ft = floor(y);
+            if (!(fl > -2 && ft > -2 && fl < w && ft < h)) {
+                q[0] = q[1] = q[2] = 0;
+                continue;
+            }
+            long left = (long)fl, top = (long)ft;
+            double fx = x - fl, fy = y - ft;
+            double wts[4] = {(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy};
+            long xs[4] = {left, left + 1, left, left + 1}, ys[4] = {top, top, top + 1, top + 1};
+            double v[3] = {0, 0, 0};
+            for (int t = 0; t < 4; t++) {
+                if (xs[t] < 0 || ys[t] < 0 || xs[t] >= w || ys[t] >= h)
+                    continue;
+                const uint8_t *p = im->pixels + ((size_t)ys[t] * (size_t)w + (size_t)xs[t]) * 3;
+                for (int k = 0; k < 3; k++)
+                    v[k] += wts[t] * p[k];
+            }
+            for (int k = 0; k < 3; k++)
+                q[k] = (uint8_t)(v[k] <= 0 ? 0 : v[k] >= 255 ? 255 : floor(v[k] + 0.5));
+        }
+}
+
+fr_status fr_align_arcface(const fr_image *im, double points[5][2], int size,
+                           uint8_t *out)
+{
+    if (!im || !im->pixels || im->width <= 0 || im->height <= 0 || size < 8 || size > 4096)
+        return fr_fail(FR_E_INVALID, "face chip: bad arguments");
+    double m[6];
+    fr_arcface_chip_transform(points, size, m);
+    if (!(hypot(m[0], m[3]) > 0) || !isfinite(m[2]) || !isfinite(m[5]))
+        return fr_fail(FR_E_INVALID, "face chip: degenerate landmarks");
+    sample_warp(im, m, size, out);
+    return FR_OK;
+}
+
+void fr_face_points5(const fr_face *face, const fr_landmarks68 *landmarks, double points[5][2])
+{
+    if (!landmarks) {
+        for (int i = 0; i < 5; i++)
+            for (int k = 0; k < 2; k++)
+                points[i][k] = face->landmarks[i][k];
+        return;
+    }
+    /* MTCNN's five from the 68: eye contour centres (36-41, 42-47), nose tip (30), mouth
+     * corners (48, 54), as fr_dlib_template places them */
+    for (int k = 0; k < 2; k++) {
+        points[FR_EYE_LEFT][k] = points[FR_EYE_RIGHT][k] = 0;
+        for (int i = 0; i < 6; i++) {
+            points[FR_EYE_LEFT][k] += landmarks->points[36 + i][k] / 6.0;
+            points[FR_EYE_RIGHT][k] += landmarks->points[42 + i][k] / 6.0;
+        }
+        points[FR_NOSE][k] = landmarks->points[30][k];
+        points[FR_MOUTH_LEFT][k] = landmarks->points[48][k];
+        points[FR_MOUTH_RIGHT][k] = landmarks->points[54][k];
+    }
+}

@@ -12,6 +12,10 @@
  *         mean face
  *       MTCNN's 5: the mean face at MTCNN's points: the means of the eye contours (36-41,
  *         42-47), the nose tip (30), the mouth corners (48, 54).
+ *   ArcFace chips (the `arcface` models): InsightFace's norm_crop: the least-squares
+ *     similarity (Umeyama) from 5 landmarks (MTCNN's, or the same five taken from the 68) onto
+ *     InsightFace's 112 x 112 template, sampled as OpenCV's warpAffine does (bilinear, black
+ *     outside the image, rounded).
  *   FaceNet crops (the `irv1` model): facenet's align_dataset_mtcnn.py: the box grown by
  *     margin / 2 on each side, clipped to the image, truncated to integers, resized to
  *     size x size with Pillow's bilinear filter (scipy's imresize). Margin 32 at 160, the
@@ -52,6 +56,12 @@ fr_status fr_align_dlib(const fr_image *image, const fr_face *face, int size, do
                         fr_scratch *scratch, uint8_t *out);
 fr_status fr_align_dlib68(const fr_image *image, const fr_landmarks68 *landmarks, int size,
                           double padding, fr_scratch *scratch, uint8_t *out);
+/* ArcFace: the chip-to-image mapping (as fr_dlib_chip_transform) and the chip. */
+void fr_arcface_chip_transform(double points[5][2], int size, double m[6]);
+fr_status fr_align_arcface(const fr_image *image, double points[5][2], int size,
+                           uint8_t *out);
+/* A face's five landmarks: MTCNN's, or the same five from 68 landmarks when given. */
+void fr_face_points5(const fr_face *face, const fr_landmarks68 *landmarks, double points[5][2]);
 fr_status fr_align_facenet(const fr_image *image, const fr_face *face, int size, int margin,
                            fr_scratch *scratch, uint8_t *out);
 

@@ -35,9 +35,10 @@ static fr_status resolve(const fr_arch *arch, fr_align_mode requested, fr_align_
     fr_align_mode mode = requested;
     if (mode == FR_ALIGN_AUTO)
         mode = arch->landmarks68 ? FR_ALIGN_LANDMARKS68 : FR_ALIGN_MTCNN;
-    if (mode == FR_ALIGN_LANDMARKS68 && arch->chip != FR_CHIP_DLIB)
-        return fr_fail(FR_E_INVALID, "--align landmarks68 makes dlib chips; the %s model takes "
-                       "FaceNet's crop of the MTCNN box (--align mtcnn or auto)", arch->name);
+    if (mode == FR_ALIGN_LANDMARKS68 && arch->chip == FR_CHIP_FACENET)
+        return fr_fail(FR_E_INVALID, "--align landmarks68 cuts chips from landmarks; the %s "
+                       "model takes FaceNet's crop of the MTCNN box (--align mtcnn or auto)",
+                       arch->name);
     *out = mode;
     return FR_OK;
 }
@@ -63,6 +64,9 @@ const char *fr_chip_spec_name(const fr_chip_spec *spec)
 {
     if (spec->kind == FR_CHIP_FACENET)
         return "FaceNet crop of the MTCNN box";
+    if (spec->kind == FR_CHIP_ARCFACE)
+        return spec->landmarks68 ? "ArcFace chip from 5 of the 68 landmarks"
+                                 : "ArcFace chip from MTCNN's 5 landmarks";
     return spec->landmarks68 ? "dlib chip from 68 landmarks" : "dlib chip from MTCNN's 5 landmarks";
 }
 
@@ -75,7 +79,7 @@ fr_status fr_chip_spec_for(const fr_arch *arch, fr_align_mode mode, fr_chip_spec
         return st;
     memset(out, 0, sizeof *out);
     out->kind = arch->chip;
-    out->landmarks68 = arch->chip == FR_CHIP_DLIB && mode == FR_ALIGN_LANDMARKS68;
+    out->landmarks68 = arch->chip != FR_CHIP_FACENET && mode == FR_ALIGN_LANDMARKS68;
     out->size = arch->input_size;
     out->padding = FR_DLIB_CHIP_PADDING;
     /* FaceNet's margin is 32 at 160 pixels */
@@ -92,7 +96,7 @@ fr_status fr_chip_load_landmarks(const fr_chip_spec *spec, const char *path, fr_
     if (!path) {
         fr_status st = fr_model_default_path("landmark68", buffer, sizeof buffer);
         if (st)
-            return fr_fail(st, "dlib chips from 68 landmarks need face-api's landmark network "
+            return fr_fail(st, "chips from 68 landmarks need face-api's landmark network "
                            "(or --align mtcnn): %s", fr_error_message());
         path = buffer;
     }
@@ -102,7 +106,11 @@ fr_status fr_chip_load_landmarks(const fr_chip_spec *spec, const char *path, fr_
 void fr_chip_transform(const fr_chip_spec *spec, const fr_face *face,
                        const fr_landmarks68 *landmarks, double m[6])
 {
-    if (spec->landmarks68)
+    if (spec->kind == FR_CHIP_ARCFACE) {
+        double points[5][2];
+        fr_face_points5(face, spec->landmarks68 ? landmarks : NULL, points);
+        fr_arcface_chip_transform(points, spec->size, m);
+    } else if (spec->landmarks68)
         fr_dlib_chip_transform68(landmarks, spec->size, spec->padding, m);
     else
         fr_dlib_chip_transform(face, spec->size, spec->padding, m);
@@ -113,6 +121,11 @@ fr_status fr_chip_cut(const fr_chip_spec *spec, const fr_image *image, const fr_
 {
     if (spec->kind == FR_CHIP_FACENET)
         return fr_align_facenet(image, face, spec->size, spec->margin, scratch, out);
+    if (spec->kind == FR_CHIP_ARCFACE) {
+        double points[5][2];
+        fr_face_points5(face, spec->landmarks68 ? landmarks : NULL, points);
+        return fr_align_arcface(image, points, spec->size, out);
+    }
     if (spec->landmarks68)
         return fr_align_dlib68(image, landmarks, spec->size, spec->padding, scratch, out);
     return fr_align_dlib(image, face, spec->size, spec->padding, scratch, out);

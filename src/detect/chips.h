@@ -8,7 +8,8 @@
  *                model's own way (its architecture entry); a chip spec says what is cut, how large
  *   landmarks    the 68-point step (face-api's landmark net, detect/landmarks.h) for the crops
  *                that need it, run once over all the faces of a call
- *   the cut      detect/align.h's dlib chip (from 68 or from MTCNN's 5 points) or FaceNet crop
+ *   the cut      detect/align.h's dlib chip (from 68 or from MTCNN's 5 points), FaceNet crop or
+ *                ArcFace chip (InsightFace's 5-point template)
  *
  * A chip's geometry is a chip-to-image mapping (fr_chip_transform: image x = m[0] c + m[1] r +
  * m[2], y = m[3] c + m[4] r + m[5]), computed before the pixels are sampled, so alignments
@@ -44,8 +45,10 @@ const char *fr_align_name(fr_align_mode mode);
 fr_status fr_align_parse(const char *name, fr_align_mode *out);
 
 typedef struct fr_chip_spec {
-    fr_chip_kind kind; /* the architecture's (model_internal.h): a dlib chip or a FaceNet crop */
-    int landmarks68;   /* dlib chips: from face-api's 68 landmarks (else MTCNN's 5) */
+    fr_chip_kind kind; /* the architecture's (model_internal.h): a dlib chip, a FaceNet crop or
+                          an ArcFace chip */
+    int landmarks68;   /* dlib and ArcFace chips: from face-api's 68 landmarks (else MTCNN's 5;
+                          ArcFace takes the same five points from the 68) */
     int size;          /* chip side: the model's input */
     double padding;    /* dlib chips: the face's size around it (FR_DLIB_CHIP_PADDING) */
     int margin;        /* FaceNet crops: pixels added around the box at this size */
@@ -61,8 +64,8 @@ const char *fr_chip_spec_name(const fr_chip_spec *spec);
  * directory), or *out = NULL where the spec needs none. */
 fr_status fr_chip_load_landmarks(const fr_chip_spec *spec, const char *path, fr_model **out);
 
-/* One face's chip-to-image mapping (dlib chips; see the top of this file), from its 68
- * landmarks (spec->landmarks68) or its 5. */
+/* One face's chip-to-image mapping (dlib and ArcFace chips; see the top of this file), from
+ * its 68 landmarks (spec->landmarks68) or its 5. */
 void fr_chip_transform(const fr_chip_spec *spec, const fr_face *face,
                        const fr_landmarks68 *landmarks, double m[6]);
 

@@ -4,6 +4,8 @@
  *   tfjs      a TensorFlow.js weights manifest + .bin shards (face-api's face_recognition_model
  *             or face_landmark_68_model, uint8-quantized per tensor with scale/min, some
  *             float32): architecture dlib or landmark68
+ *   onnx      an ONNX model (protobuf) of InsightFace's recognition networks (iresnet,
+ *             MobileFaceNet): architecture arcface, its graph stored as a program (onnx.h)
  *   keras-h5  a Keras 2.x HDF5 file, full model (model.save) or weights only (save_weights),
  *             of the FaceNet Inception-ResNet-v1 graph: architecture irv1
  *
@@ -26,6 +28,9 @@ fr_status fr_convert_tfjs(const char *manifest_path, const char *output_path,
                           const fr_convert_options *options);
 fr_status fr_convert_keras_h5(const char *h5_path, const char *output_path,
                               const fr_convert_options *options);
+/* An ONNX model of InsightFace's recognition op set (model/onnx.h): architecture arcface. */
+fr_status fr_convert_onnx(const char *onnx_path, const char *output_path,
+                          const fr_convert_options *options);
 
 /* Shared by both: provenance metadata, save, then a test load. */
 typedef struct fr_weights_writer fr_weights_writer;

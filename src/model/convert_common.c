@@ -73,7 +73,7 @@ fr_status fr_convert_finish(fr_weights_writer *w, const char *arch_name, const c
         st = fr_weights_writer_string(w, "arch", arch->name);
     if (!st)
         st = fr_weights_writer_int(w, "input_size", arch->input_size);
-    if (!st)
+    if (!st && arch->embedding_size > 0) /* else the network's output says */
         st = fr_weights_writer_int(w, "embedding_size", arch->embedding_size);
     if (!st) {
         const char *pre = options && options->preprocess ? options->preprocess

@@ -190,12 +190,32 @@ int fr_graph_conv_grouped(fr_graph *g, const char *name, int in, int out, int c_
     if (!valid_tensor(g, in))
         return fail(g, fr_fail(FR_E_INTERNAL, "graph: %s has no input", name));
     const fr_tensor *x = &g->tensors[in];
+    int pads[4];
+    axis_geometry(x->h, kh, stride_h, padding, &pads[0], &pads[2]);
+    axis_geometry(x->w, kw, stride_w, padding, &pads[1], &pads[3]);
+    if (padding == FR_PAD_VALID && (x->h < kh || x->w < kw))
+        return fail(g, fr_fail(FR_E_INTERNAL, "graph: %s: kernel larger than its input", name));
+    return fr_graph_conv_explicit(g, name, in, out, c_out, groups, kh, kw, stride_h, stride_w,
+                                  pads, act, weight, bias);
+}
+
+int fr_graph_conv_explicit(fr_graph *g, const char *name, int in, int out, int c_out, int groups,
+                           int kh, int kw, int stride_h, int stride_w, const int pads[4],
+                           fr_activation act, size_t weight, size_t bias)
+{
+    if (failed(g))
+        return -1;
+    if (!valid_tensor(g, in))
+        return fail(g, fr_fail(FR_E_INTERNAL, "graph: %s has no input", name));
+    const fr_tensor *x = &g->tensors[in];
     if (groups != 1 && !(groups == x->c && c_out == x->c))
         return fail(g, fr_fail(FR_E_INTERNAL, "graph: %s: %d groups of %d input and %d output "
                                "channels (1 or depthwise only)", name, groups, x->c, c_out));
-    int pt, pb, pl, pr;
-    int ho = axis_geometry(x->h, kh, stride_h, padding, &pt, &pb);
-    int wo = axis_geometry(x->w, kw, stride_w, padding, &pl, &pr);
+    if (stride_h < 1 || stride_w < 1 || pads[0] < 0 || pads[1] < 0 || pads[2] < 0 || pads[3] < 0)
+        return fail(g, fr_fail(FR_E_INTERNAL, "graph: %s: bad stride or padding", name));
+    int hp = x->h + pads[0] + pads[2], wp = x->w + pads[1] + pads[3];
+    int ho = hp >= kh ? (hp - kh) / stride_h + 1 : 0;
+    int wo = wp >= kw ? (wp - kw) / stride_w + 1 : 0;
     if (ho <= 0 || wo <= 0)
         return fail(g, fr_fail(FR_E_INTERNAL, "graph: %s: kernel larger than its input", name));
     if (out < 0)
@@ -212,10 +232,10 @@ int fr_graph_conv_grouped(fr_graph *g, const char *name, int in, int out, int c_
     n->kw = kw;
     n->stride_h = stride_h;
     n->stride_w = stride_w;
-    n->pad_top = pt;
-    n->pad_bottom = pb;
-    n->pad_left = pl;
-    n->pad_right = pr;
+    n->pad_top = pads[0];
+    n->pad_left = pads[1];
+    n->pad_bottom = pads[2];
+    n->pad_right = pads[3];
     n->act = act;
     n->groups = groups;
     n->weight = weight;

@@ -106,6 +106,11 @@ int fr_graph_conv(fr_graph *g, const char *name, int in, int out, int c_out, int
 int fr_graph_conv_grouped(fr_graph *g, const char *name, int in, int out, int c_out, int groups,
                           int kh, int kw, int stride_h, int stride_w, fr_padding padding,
                           fr_activation act, size_t weight, size_t bias);
+/* The same with explicit padding (top, left, bottom, right), as ONNX gives it: the output is
+ * (in + before + after - k) / stride + 1 on each axis. */
+int fr_graph_conv_explicit(fr_graph *g, const char *name, int in, int out, int c_out, int groups,
+                           int kh, int kw, int stride_h, int stride_w, const int pads[4],
+                           fr_activation act, size_t weight, size_t bias);
 /* A residual convolution: out = act(out + conv(in) + bias), out keeping its shape. */
 int fr_graph_conv_accumulate(fr_graph *g, const char *name, int in, int out, int kh, int kw,
                              fr_padding padding, fr_activation act, size_t weight, size_t bias);

@@ -27,6 +27,17 @@ static const fr_arch ARCHS[] = {
      .threshold = 0.7f, .chip = FR_CHIP_FACENET, .landmarks68 = 0, .build = fr_irv1_build,
      .obtain = "convert your Keras .h5 with `facerec convert --from keras-h5 model.h5 -o "
                "<dir>/irv1.frw`"},
+    /* InsightFace's recognition networks imported from ONNX (model/onnx.h): the graph comes
+     * from the file, the embedding size from its output. Threshold: not measured here (no
+     * trained ArcFace weights are obtainable on this project's registries); 1.1 is cosine
+     * similarity 0.395, a common operating point of ArcFace models: choose your own with
+     * `facerec eval` or `convert --threshold`. */
+    {.name = "arcface", .input_size = 112, .embedding_size = 0,
+     .preprocess = FR_PREPROCESS_ARCFACE,
+     .preprocess_allowed = BIT(FR_PREPROCESS_ARCFACE) | BIT(FR_PREPROCESS_RAW),
+     .threshold = 1.1f, .chip = FR_CHIP_ARCFACE, .landmarks68 = 0, .build = fr_onnx_build,
+     .obtain = "convert an InsightFace ONNX model with `facerec convert --from onnx model.onnx "
+               "-o <dir>/arcface.frw`"},
     /* the seed's naive baseline: the chip's pixels are the embedding; no meaningful default
      * threshold (choose one with `facerec eval`) */
     {.name = "pixels", .input_size = 64, .embedding_size = 64 * 64 * 3,
@@ -71,7 +82,8 @@ const char *fr_arch_names(char *buffer, size_t size, const char *separator, fr_a
     return buffer;
 }
 
-static const char *PREPROCESS_NAMES[] = {"default", "seed", "facenet", "faceapi", "pixels"};
+static const char *PREPROCESS_NAMES[] = {"default", "seed",    "facenet", "faceapi",
+                                         "pixels",  "arcface", "raw"};
 
 const char *fr_preprocess_name(fr_preprocess p)
 {
@@ -86,8 +98,8 @@ fr_status fr_preprocess_parse(const char *name, fr_preprocess *out)
             *out = (fr_preprocess)i;
             return FR_OK;
         }
-    return fr_fail(FR_E_INVALID, "unknown preprocessing '%s' (seed, facenet, faceapi, pixels)",
-                   name);
+    return fr_fail(FR_E_INVALID, "unknown preprocessing '%s' (seed, facenet, faceapi, pixels, "
+                   "arcface, raw)", name);
 }
 
 void fr_preprocess_normalization(fr_preprocess p, fr_norm_kind *kind, float mean[3],
@@ -99,6 +111,13 @@ void fr_preprocess_normalization(fr_preprocess p, fr_norm_kind *kind, float mean
     for (int c = 0; c < 3; c++) {
         mean[c] = p == FR_PREPROCESS_FACEAPI ? FACEAPI_MEAN[c] : 0.0f;
         scale[c] = 1.0f / 255.0f;
+        /* InsightFace's (x - 127.5) / 128 (its MXNet-era models' own constants) */
+        if (p == FR_PREPROCESS_ARCFACE) {
+            mean[c] = 127.5f;
+            scale[c] = 1.0f / 128.0f;
+        } else if (p == FR_PREPROCESS_RAW) {
+            scale[c] = 1.0f;
+        }
     }
 }
 
@@ -124,7 +143,9 @@ static fr_status build(fr_model *m, const fr_weights *w, const fr_arch *arch)
     int input = fr_graph_normalize(g, kind, mean, scale, 0);
     int output = arch->build(w, g, input);
     fr_status st = output >= 0 ? fr_graph_finalize(g, output) : g->status;
-    if (!st && g->tensors[output].c != arch->embedding_size)
+    if (!st && arch->embedding_size == 0)
+        m->info.embedding_size = g->tensors[output].c; /* the imported network's own */
+    else if (!st && g->tensors[output].c != arch->embedding_size)
         st = fr_fail(FR_E_INTERNAL, "%s: network output has %d values, not %d", arch->name,
                      g->tensors[output].c, arch->embedding_size);
     if (st) {
@@ -276,6 +297,8 @@ fr_status fr_model_prepare_image(const fr_model *m, const fr_image *image, uint8
         return FR_OK;
     case FR_PREPROCESS_FACENET:
     case FR_PREPROCESS_PIXELS:
+    case FR_PREPROCESS_ARCFACE:
+    case FR_PREPROCESS_RAW:
         return fr_resize_bilinear_pil(image->pixels, image->width, image->height, out, s, s);
     case FR_PREPROCESS_FACEAPI:
         return fr_resize_faceapi(image->pixels, image->width, image->height, out, s);

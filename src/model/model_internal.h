@@ -26,7 +26,8 @@ struct fr_model {
 /* How a detected face becomes the model's input (detect/align.h). */
 typedef enum fr_chip_kind {
     FR_CHIP_DLIB,    /* dlib's chip: a similarity transform of landmarks onto dlib's mean face */
-    FR_CHIP_FACENET  /* FaceNet's crop: the MTCNN box with a margin, resized */
+    FR_CHIP_FACENET, /* FaceNet's crop: the MTCNN box with a margin, resized */
+    FR_CHIP_ARCFACE  /* InsightFace's: a similarity transform of 5 landmarks onto its template */
 } fr_chip_kind;
 
 /* Everything that differs between models lives in their entry: nothing outside this table
@@ -34,7 +35,7 @@ typedef enum fr_chip_kind {
 struct fr_arch {
     const char *name;
     int input_size;
-    int embedding_size;
+    int embedding_size;           /* 0: the network's output decides (imported graphs) */
     fr_preprocess preprocess;     /* default: geometry of the resize and the normalization */
     unsigned preprocess_allowed;  /* bit mask of (1u << fr_preprocess) */
     float threshold;              /* default verification threshold on L2-normalized embeddings */
@@ -64,6 +65,7 @@ const char *fr_arch_names(char *buffer, size_t size, const char *separator, fr_a
 
 int fr_irv1_build(const fr_weights *weights, fr_graph *graph, int input);
 int fr_dlib_build(const fr_weights *weights, fr_graph *graph, int input);
+int fr_onnx_build(const fr_weights *weights, fr_graph *graph, int input); /* model/onnx.h */
 /* face-api's 68-point landmark network: 112x112 in, 136 out (x, y of each point). */
 #define FR_LANDMARK68_SIZE 112
 #define FR_LANDMARK68_OUTPUTS 136
