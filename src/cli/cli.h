@@ -57,10 +57,11 @@ typedef struct fr_global_options {
     int all_faces;        /* --all-faces: one result per detected face */
     fr_face_rule face;    /* --face largest|central: an image's main face (default largest) */
     int flip;             /* --flip: each face's embedding averaged with its mirror image's */
+    int jitter;           /* --jitter N: the mean of N jittered copies (0: none) */
 } fr_global_options;
 
 /* getopt_long entries for the global options; commands append their own. Codes >= 1000. */
-#define FR_GLOBAL_OPTION_COUNT 14
+#define FR_GLOBAL_OPTION_COUNT 15
 extern const struct option fr_global_long_options[FR_GLOBAL_OPTION_COUNT];
 void fr_global_defaults(fr_global_options *g);
 /* Handles a global option code: 1 if it was one (and valid), 0 if not a global option,

@@ -458,9 +458,9 @@ int fr_cmd_detect(int argc, char **argv)
         }
     }
     free(options);
-    if (g.flip) { /* refused, not ignored: it would suggest mirrored chips or drawings */
-        fr_cli_error("detect", "--flip: detect runs no recognition network (embed, enroll, "
-                     "verify, identify, distmat and pairs take it)");
+    if (g.flip || g.jitter) { /* refused, not ignored: it would suggest altered chips */
+        fr_cli_error("detect", "%s: detect runs no recognition network (embed, enroll, "
+                     "verify, identify, distmat and pairs take it)", g.flip ? "--flip" : "--jitter");
         return FR_EXIT_USAGE;
     }
     if (optind >= argc) {

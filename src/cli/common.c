@@ -21,7 +21,8 @@ enum {
     OPT_ALIGN,
     OPT_ALL_FACES,
     OPT_FACE,
-    OPT_FLIP
+    OPT_FLIP,
+    OPT_JITTER
 };
 
 const struct option fr_global_long_options[FR_GLOBAL_OPTION_COUNT] = {
@@ -39,6 +40,7 @@ const struct option fr_global_long_options[FR_GLOBAL_OPTION_COUNT] = {
     {"all-faces", no_argument, NULL, OPT_ALL_FACES},
     {"face", required_argument, NULL, OPT_FACE},
     {"flip", no_argument, NULL, OPT_FLIP},
+    {"jitter", required_argument, NULL, OPT_JITTER},
 };
 
 void fr_global_defaults(fr_global_options *g)
@@ -151,6 +153,13 @@ int fr_global_option(fr_global_options *g, int code, const char *arg)
     case OPT_FLIP:
         g->flip = 1;
         return 1;
+    case OPT_JITTER:
+        if (!parse_int(arg, 1, FR_MAX_JITTER, &g->jitter)) {
+            fprintf(stderr, "facerec: --jitter %s: give a number of copies from 1 to %d\n", arg,
+                    FR_MAX_JITTER);
+            return -1;
+        }
+        return 1;
     }
     return 0;
 }
@@ -167,9 +176,12 @@ void fr_global_help(FILE *out)
 {
     fprintf(out,
             "model options:\n"
-            "  --model irv1|dlib|pixels  network (default dlib; pixels: raw-pixel baseline)\n"
+            "  --model dlib|irv1|arcface|pixels\n"
+            "                            network (default dlib; arcface: an imported ONNX model,\n"
+            "                            convert --from onnx; pixels: raw-pixel baseline)\n"
             "  --weights FILE            weights file (default: <weights dir>/<model>.frw)\n"
-            "  --preprocess MODE         seed|facenet (irv1), faceapi (dlib); default: the model's\n"
+            "  --preprocess MODE         seed|facenet (irv1), faceapi (dlib), arcface|raw\n"
+            "                            (arcface); default: the model's\n"
             "  --device auto|cpu|cuda    where to run (default auto: CUDA when a GPU is present)\n"
             "  --precision fp32|tf32|fp16  CUDA arithmetic (default fp16; the CPU uses fp32)\n"
             "  --batch N                 images per batch (default 64 on CPU, 256 on CUDA)\n"
@@ -178,9 +190,11 @@ void fr_global_help(FILE *out)
             "  --align none|auto|mtcnn|landmarks68\n"
             "                            find and align faces first (default auto: every image\n"
             "                            not already of the model's input size, e.g. 150x150\n"
-            "                            dlib chips; dlib as landmarks68, irv1 as mtcnn);\n"
-            "                            mtcnn: MTCNN's box and 5 landmarks; landmarks68: dlib\n"
-            "                            chips from face-api's 68 landmarks, as dlib makes them;\n"
+            "                            dlib chips; dlib as landmarks68, irv1 and arcface as\n"
+            "                            mtcnn); mtcnn: MTCNN's box and 5 landmarks (arcface:\n"
+            "                            InsightFace's 5-point chip); landmarks68: chips from\n"
+            "                            face-api's 68 landmarks (dlib's as dlib makes them;\n"
+            "                            arcface's from the same five points of the 68);\n"
             "                            an image without a face is an error\n"
             "  --all-faces               one result per face found (default: the main face)\n"
             "  --face largest|central    the main face: the largest (default), or FaceNet's rule\n"
@@ -191,6 +205,10 @@ void fr_global_help(FILE *out)
             "                            with embed --raw: the mean of the two raw outputs); a\n"
             "                            second network pass per face; a batch of N holds N/2\n"
             "                            faces and their mirrors (docs/alignment.md)\n"
+            "  --jitter N                each face's embedding is the mean of N randomly turned\n"
+            "                            (+-3 deg), scaled, moved (+-2%%) and mirrored copies,\n"
+            "                            dlib's num_jitters; deterministic; N network passes\n"
+            "                            per face (a batch holds at least N); not with --flip\n"
             "  --json                    machine-readable output\n"
             "  --quiet                   no progress or summary on stderr\n");
 }

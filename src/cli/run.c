@@ -92,6 +92,7 @@ static int open_common(const char *command, const fr_global_options *g,
     eo.all_faces = g->all_faces;
     eo.face = g->face;
     eo.flip = g->flip;
+    eo.jitter = g->jitter;
     st = fr_embedder_new(r->model, &eo, &r->embedder);
     if (st)
         return fr_cli_fail(command, st);

@@ -401,3 +401,63 @@ void fr_face_points5(const fr_face *face, const fr_landmarks68 *landmarks, doubl
         points[FR_MOUTH_RIGHT][k] = landmarks->points[54][k];
     }
 }
+
+/* splitmix64: one independent stream per (seed, input, face, copy), whatever the batching */
+static uint64_t mix(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+static double uniform(uint64_t *state, double lo, double hi)
+{
+    *state = mix(*state);
+    return lo + (hi - lo) * (double)(*state >> 11) / (double)(1ull << 53);
+}
+
+uint64_t fr_jitter_seed(uint64_t input, int face, int copy)
+{
+    return mix(mix(mix(FR_JITTER_SEED ^ input) ^ (uint64_t)(unsigned)face) ^
+               (uint64_t)(unsigned)copy);
+}
+
+void fr_jitter_chip(const uint8_t *chip, int size, uint64_t seed, uint8_t *out)
+{
+    /* dlib's jitter_image (image_transforms/interpolation.h): the chip's rectangle shrunk by
+     * 3 pixels, grown by 1 / U(0.97, 0.99), moved by U(-0.02, 0.02) of its size, turned by
+     * U(-3, 3) degrees, sampled back to size x size (extract_image_chip: bilinear, black
+     * outside) and mirrored left-right half the time */
+    uint64_t state = seed;
+    long left = 3, right = size - 4, side = right - left + 1;
+    long tx = lround(uniform(&state, -0.02, 0.02) * (double)side);
+    long ty = lround(uniform(&state, -0.02, 0.02) * (double)side);
+    double scale = uniform(&state, 0.97, 0.99);
+    long box = (long)((double)side / scale);
+    double angle = uniform(&state, -3.0, 3.0) * M_PI / 180.0;
+    int mirror = uniform(&state, 0.0, 1.0) > 0.5;
+    /* dlib's center() and centered_rect() on integer rectangles */
+    long cx = (left + right + 1) / 2 + tx, cy = (left + right + 1) / 2 + ty;
+    double l = (double)(cx - box / 2), t = (double)(cy - box / 2);
+    double r = l + (double)box - 1, b = t + (double)box - 1;
+    double mx = (l + r) / 2, my = (t + b) / 2, co = cos(angle), si = sin(angle);
+    /* chip corners (0, 0), (size - 1, 0), (0, size - 1) onto the turned rectangle's */
+    double tl[2] = {mx + co * (l - mx) - si * (t - my), my + si * (l - mx) + co * (t - my)};
+    double tr[2] = {mx + co * (r - mx) - si * (t - my), my + si * (r - mx) + co * (t - my)};
+    double bl[2] = {mx + co * (l - mx) - si * (b - my), my + si * (l - mx) + co * (b - my)};
+    double step = 1.0 / (size - 1);
+    double m[6] = {(tr[0] - tl[0]) * step, (bl[0] - tl[0]) * step, tl[0],
+                   (tr[1] - tl[1]) * step, (bl[1] - tl[1]) * step, tl[1]};
+    sample_chip(chip, size, size, m, size, out);
+    if (mirror)
+        for (int y = 0; y < size; y++) {
+            uint8_t *row = out + (size_t)y * size * 3;
+            for (int x = 0; x < size / 2; x++)
+                for (int k = 0; k < 3; k++) {
+                    uint8_t v = row[x * 3 + k];
+                    row[x * 3 + k] = row[(size - 1 - x) * 3 + k];
+                    row[(size - 1 - x) * 3 + k] = v;
+                }
+        }
+}

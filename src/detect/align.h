@@ -62,6 +62,12 @@ fr_status fr_align_arcface(const fr_image *image, double points[5][2], int size,
                            uint8_t *out);
 /* A face's five landmarks: MTCNN's, or the same five from 68 landmarks when given. */
 void fr_face_points5(const fr_face *face, const fr_landmarks68 *landmarks, double points[5][2]);
+/* Jitter (dlib's num_jitters): a randomly turned (+-3 degrees), scaled (1.01-1.03x), moved
+ * (+-2 %) and half the time mirrored copy of a size x size chip, as dlib's jitter_image
+ * makes it; deterministic: the same seed gives the same copy. */
+#define FR_JITTER_SEED 0x66616365726563ull /* "facerec" */
+uint64_t fr_jitter_seed(uint64_t input, int face, int copy);
+void fr_jitter_chip(const uint8_t *chip, int size, uint64_t seed, uint8_t *out);
 fr_status fr_align_facenet(const fr_image *image, const fr_face *face, int size, int margin,
                            fr_scratch *scratch, uint8_t *out);
 

@@ -25,6 +25,11 @@
  * 2i + 1), so a chunk holds at most B / 2 faces and the runner's planned batch and buffers
  * serve both passes; emit_chunk folds each pair of outputs into the face's one embedding in
  * place before the sink sees it.
+ *
+ * With jitter N the same happens with N copies of each chip, each randomly turned, scaled,
+ * moved and mirrored (dlib's jitter_image, detect/align.h), seeded by the input's index, the
+ * face and the copy, so that a result does not depend on batching or threads; the face's
+ * embedding is the mean of the N raw outputs (dlib's num_jitters), normalized after.
  */
 #include "engine/embedder.h"
 
@@ -105,7 +110,8 @@ struct fr_embedder {
     fr_runner *runner;
     fr_embedder_options options;
     int batch;           /* B */
-    int passes;          /* network inputs per chip: 2 with flip (the chip, its mirror), else 1 */
+    int passes;          /* network inputs per chip: 2 with flip (the chip, its mirror), N with
+                            jitter N, else 1 */
     int chunk_chips;     /* chips a chunk holds: B / passes */
     size_t image_bytes;
     int threads;
@@ -187,10 +193,28 @@ fr_status fr_embedder_new(const fr_model *model, const fr_embedder_options *opti
     e->options = options ? *options : (fr_embedder_options){0};
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->changed, NULL);
-    e->passes = e->options.flip ? 2 : 1;
-    if (e->options.flip && e->options.runner.max_batch == 1)
-        e->options.runner.max_batch = 2; /* one chip and its mirror */
+    if (e->options.flip && e->options.jitter > 0) {
+        fr_embedder_free(e);
+        return fr_fail(FR_E_INVALID, "--flip and --jitter: jittered copies are mirrored half "
+                       "the time already; choose one");
+    }
+    if (e->options.jitter < 0 || e->options.jitter > FR_MAX_JITTER) {
+        int n = e->options.jitter;
+        fr_embedder_free(e);
+        return fr_fail(FR_E_INVALID, "--jitter %d: give 1 to %d copies", n, FR_MAX_JITTER);
+    }
+    e->passes = e->options.flip ? 2 : e->options.jitter > 0 ? e->options.jitter : 1;
+    if (e->passes > 1 && e->options.runner.max_batch > 0 &&
+        e->options.runner.max_batch < e->passes)
+        e->options.runner.max_batch = e->passes; /* one chip and all its copies */
     fr_status st = fr_runner_new(model, &e->options.runner, &e->runner);
+    if (!st && fr_runner_max_batch(e->runner) < e->passes) {
+        /* the backend's default batch is smaller than one chip's copies */
+        fr_runner_free(e->runner);
+        e->runner = NULL;
+        e->options.runner.max_batch = e->passes;
+        st = fr_runner_new(model, &e->options.runner, &e->runner);
+    }
     if (st) {
         fr_embedder_free(e);
         return st;
@@ -567,7 +591,14 @@ static void build_chunk(fr_embedder *e, const batch_buffer *b, int n, int *slot,
             const uint8_t *chip = *row == 0 ? b->pixels + (size_t)s * e->image_bytes
                                             : sf->extra + (size_t)(*row - 1) * e->image_bytes;
             uint8_t *dst = e->packed + (size_t)c->chips++ * e->passes * e->image_bytes;
-            memcpy(dst, chip, e->image_bytes);
+            if (e->options.jitter > 0) {
+                size_t input = c->batch * (size_t)e->batch + (size_t)s;
+                for (int k = 0; k < e->passes; k++)
+                    fr_jitter_chip(chip, size, fr_jitter_seed(input, *row, k),
+                                   dst + (size_t)k * e->image_bytes);
+            } else {
+                memcpy(dst, chip, e->image_bytes);
+            }
             if (e->options.flip)
                 mirror_chip(chip, dst + e->image_bytes, size);
             c->entries[c->count++] = (chunk_entry){s, *row};
@@ -595,6 +626,22 @@ static void fold_mirrors(float *outputs, int chips, size_t dim, int raw)
     }
 }
 
+/* With jitter: outputs [passes * i, passes * (i + 1)) into row i, their mean (dlib averages
+ * the raw descriptors of its jittered copies). In place: row i is read before it is written. */
+static void fold_jitters(float *outputs, int chips, int passes, size_t dim)
+{
+    for (int i = 0; i < chips; i++) {
+        const float *copies = outputs + (size_t)passes * i * dim;
+        float *out = outputs + (size_t)i * dim;
+        for (size_t j = 0; j < dim; j++) {
+            double sum = 0;
+            for (int k = 0; k < passes; k++)
+                sum += copies[(size_t)k * dim + j];
+            out[j] = (float)(sum / passes);
+        }
+    }
+}
+
 /* Hands a collected chunk's results to the sink. */
 static fr_status emit_chunk(fr_embedder *e, const chunk *c, int good, fr_embed_sink sink, void *ctx)
 {
@@ -605,6 +652,8 @@ static fr_status emit_chunk(fr_embedder *e, const chunk *c, int good, fr_embed_s
                        c->chips * e->passes);
     if (e->options.flip)
         fold_mirrors(e->outputs, c->chips, dim, e->options.raw);
+    else if (e->passes > 1)
+        fold_jitters(e->outputs, c->chips, e->passes, dim);
     if (!e->options.raw)
         fr_l2_normalize(e->outputs, (size_t)c->chips, dim);
     for (int i = 0, k = 0; i < c->count; i++) {

@@ -18,7 +18,9 @@
  * With flip, every chip also goes through the network mirrored left-right, and its
  * embedding is the two outputs each L2-normalized, summed and normalized again (raw: the
  * mean of the two raw outputs): FaceNet's `--use_flipped_images`, one more network pass per
- * face (docs/alignment.md: what it gains on LFW, and what it costs).
+ * face (docs/alignment.md: what it gains on LFW, and what it costs). With jitter N, the
+ * embedding is the mean of N jittered copies' raw outputs (dlib's num_jitters: turned,
+ * scaled, moved, mirrored at random, deterministically seeded), N passes per face.
  */
 #ifndef FR_ENGINE_EMBEDDER_H
 #define FR_ENGINE_EMBEDDER_H
@@ -30,6 +32,7 @@
 #include "facerec.h"
 
 #define FR_EMBED_BUFFERS 3
+#define FR_MAX_JITTER 1000
 
 typedef struct fr_embed_result {
     size_t index;           /* position in the input list */
@@ -61,6 +64,9 @@ typedef struct fr_embedder_options {
     int flip;           /* 1: average each chip's embedding with its mirror image's; a
                            runner batch of B then holds B / 2 chips and their mirrors (B is
                            planned as at least 2) */
+    int jitter;         /* N > 0: each chip's embedding is the mean of N jittered copies'
+                           (dlib's num_jitters; a batch holds B / N chips, B planned as at
+                           least N); not with flip */
 } fr_embedder_options;
 
 typedef struct fr_embedder fr_embedder;

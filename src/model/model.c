@@ -29,13 +29,13 @@ static const fr_arch ARCHS[] = {
                "<dir>/irv1.frw`"},
     /* InsightFace's recognition networks imported from ONNX (model/onnx.h): the graph comes
      * from the file, the embedding size from its output. Threshold: not measured here (no
-     * trained ArcFace weights are obtainable on this project's registries); 1.1 is cosine
-     * similarity 0.395, a common operating point of ArcFace models: choose your own with
-     * `facerec eval` or `convert --threshold`. */
+     * trained ArcFace weights are obtainable on this project's registries); 1.13 is the L2
+     * threshold the deepface library uses for its ArcFace model (cosine similarity 0.36):
+     * choose your own with `facerec eval`, or store it with `convert --threshold`. */
     {.name = "arcface", .input_size = 112, .embedding_size = 0,
      .preprocess = FR_PREPROCESS_ARCFACE,
      .preprocess_allowed = BIT(FR_PREPROCESS_ARCFACE) | BIT(FR_PREPROCESS_RAW),
-     .threshold = 1.1f, .chip = FR_CHIP_ARCFACE, .landmarks68 = 0, .build = fr_onnx_build,
+     .threshold = 1.13f, .chip = FR_CHIP_ARCFACE, .landmarks68 = 0, .build = fr_onnx_build,
      .obtain = "convert an InsightFace ONNX model with `facerec convert --from onnx model.onnx "
                "-o <dir>/arcface.frw`"},
     /* the seed's naive baseline: the chip's pixels are the embedding; no meaningful default
