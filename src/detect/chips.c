@@ -131,6 +131,12 @@ fr_status fr_chip_cut(const fr_chip_spec *spec, const fr_image *image, const fr_
     return fr_align_dlib(image, face, spec->size, spec->padding, scratch, out);
 }
 
+void fr_chip_jitter(int size, const uint8_t *chip, uint64_t input, int face, int copy,
+                    uint8_t *out)
+{
+    fr_jitter_chip(chip, size, fr_jitter_seed(input, face, copy), out);
+}
+
 void fr_chipper_free(fr_chipper *c)
 {
     if (!c)

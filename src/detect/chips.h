@@ -74,6 +74,11 @@ void fr_chip_transform(const fr_chip_spec *spec, const fr_face *face,
 fr_status fr_chip_cut(const fr_chip_spec *spec, const fr_image *image, const fr_face *face,
                       const fr_landmarks68 *landmarks, fr_scratch *scratch, uint8_t *out);
 
+/* A jittered copy of a size x size chip (dlib's jitter_image, detect/align.h): copy `copy`
+ * of face `face` of input `input`, the same whatever the batching or the thread. */
+void fr_chip_jitter(int size, const uint8_t *chip, uint64_t input, int face, int copy,
+                    uint8_t *out);
+
 /* A chipper cuts chips of one spec: it owns the landmark runner (where the spec needs one) and
  * the scratch, so one per thread; several share one landmark network, which must outlive them. */
 typedef struct fr_chipper fr_chipper;

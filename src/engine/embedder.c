@@ -27,7 +27,7 @@
  * place before the sink sees it.
  *
  * With jitter N the same happens with N copies of each chip, each randomly turned, scaled,
- * moved and mirrored (dlib's jitter_image, detect/align.h), seeded by the input's index, the
+ * moved and mirrored (dlib's jitter_image, detect/chips.h), seeded by the input's index, the
  * face and the copy, so that a result does not depend on batching or threads; the face's
  * embedding is the mean of the N raw outputs (dlib's num_jitters), normalized after.
  */
@@ -594,7 +594,7 @@ static void build_chunk(fr_embedder *e, const batch_buffer *b, int n, int *slot,
             if (e->options.jitter > 0) {
                 size_t input = c->batch * (size_t)e->batch + (size_t)s;
                 for (int k = 0; k < e->passes; k++)
-                    fr_jitter_chip(chip, size, fr_jitter_seed(input, *row, k),
+                    fr_chip_jitter(size, chip, input, *row, k,
                                    dst + (size_t)k * e->image_bytes);
             } else {
                 memcpy(dst, chip, e->image_bytes);

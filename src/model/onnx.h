@@ -39,7 +39,7 @@
 #include "model/graph.h"
 #include "model/weights.h"
 
-/* Most nodes a program may have (InsightFace's R200 has ~1000 after export). */
+/* Most nodes a program may have: a bound on what a file makes the loader allocate. */
 #define FR_ONNX_MAX_NODES 20000
 
 /* Escapes name into out (size bytes, NUL-terminated); returns 0 if it did not fit. */

@@ -374,13 +374,12 @@ static fr_status pending_identity(builder *b, value *x, const char *out, value *
 /* The value x feeds into a per-channel step: itself when it is a pending convolution without
  * an activation that nothing else reads (the step folds into it, renamed to `out`), else a
  * new pending identity over it. */
-static fr_status foldable(builder *b, const char *in, const char *out, int need_linear,
-                          value **result)
+static fr_status foldable(builder *b, const char *in, const char *out, value **result)
 {
     value *x = find(b, in);
     if (!x)
         return fail(b, "input '%s' is neither an earlier output nor the image", in);
-    if (x->conv && x->uses == 1 && (!need_linear || x->conv->act == FR_ACT_NONE)) {
+    if (x->conv && x->uses == 1 && x->conv->act == FR_ACT_NONE) {
         x->uses = name_uses(b, out);
         x->name = out;
         snprintf(x->conv->name, sizeof x->conv->name, "%s", out);
@@ -549,7 +548,7 @@ static fr_status build_bn(builder *b, const line *l)
     if (st)
         return st;
     value *v;
-    st = foldable(b, l->in[0], l->out, 1, &v);
+    st = foldable(b, l->in[0], l->out, &v);
     if (st)
         return st;
     float *m = malloc((size_t)c * sizeof *m), *a = malloc((size_t)c * sizeof *a);
@@ -626,7 +625,7 @@ static fr_status build_binary(builder *b, const line *l)
     if (!m && !a)
         return FR_E_NOMEM;
     value *v;
-    st = foldable(b, xname, l->out, 1, &v);
+    st = foldable(b, xname, l->out, &v);
     if (!st) {
         if (m)
             scale_weights(b, v->conv, m, broadcast);
@@ -653,7 +652,7 @@ static fr_status build_activation(builder *b, const line *l)
             return st;
     }
     value *v;
-    fr_status st = foldable(b, l->in[0], l->out, 1, &v);
+    fr_status st = foldable(b, l->in[0], l->out, &v);
     if (st)
         return st;
     pending *p = v->conv;
