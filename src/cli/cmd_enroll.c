@@ -5,17 +5,15 @@
  * transaction: an unreadable image, a bad name or another model's database leaves the file
  * as it was (and a database this run would have created is not left behind).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/matching.h"
 #include "core/alloc.h"
 #include "core/error.h"
-#include "engine/paths.h"
+#include "engine/people.h"
 
 static void help(FILE *out)
 {
@@ -35,119 +33,7 @@ static void help(FILE *out)
     fr_global_help(out);
 }
 
-/* The images to enrol and whose they are. */
-typedef struct plan {
-    fr_path_list paths;
-    char **names; /* parallel to paths: owned copies */
-    size_t named, capacity;
-    size_t errors;
-} plan;
-
-static fr_status name_paths(plan *p, size_t from, const char *name)
-{
-    if (p->paths.count > p->capacity) {
-        size_t cap = p->paths.count * 2;
-        char **grown = realloc(p->names, cap * sizeof *grown);
-        if (!grown)
-            return fr_fail(FR_E_NOMEM, "out of memory listing images");
-        p->names = grown;
-        p->capacity = cap;
-    }
-    for (size_t i = from; i < p->paths.count; i++) {
-        p->names[i] = fr_strdup(name);
-        if (!p->names[i])
-            return FR_E_NOMEM;
-        p->named = i + 1;
-    }
-    return FR_OK;
-}
-
-static fr_status add_images(plan *p, char *const *args, size_t count, const char *name)
-{
-    size_t before = p->paths.count;
-    fr_status st = fr_paths_collect(args, count, &p->paths, fr_cli_path_error, "enroll");
-    if (!st && p->paths.count == before) {
-        fr_cli_error("enroll", "no images for '%s' in %s%s", name, args[0],
-                     count > 1 ? " and the rest" : "");
-        p->errors++;
-    }
-    return st ? st : name_paths(p, before, name);
-}
-
-static int compare_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* --dir PEOPLE: subdirectories and images directly inside. */
-static fr_status plan_people(plan *p, const char *people)
-{
-    DIR *d = opendir(people);
-    if (!d)
-        return fr_fail(FR_E_IO, "%s: cannot read directory: %s", people, strerror(errno));
-    char **entries = NULL;
-    size_t count = 0, cap = 0;
-    fr_status st = FR_OK;
-    struct dirent *entry;
-    while (!st && (entry = readdir(d)) != NULL) {
-        if (entry->d_name[0] == '.')
-            continue;
-        if (count == cap) {
-            cap = cap ? 2 * cap : 64;
-            char **grown = realloc(entries, cap * sizeof *grown);
-            if (!grown) {
-                st = fr_fail(FR_E_NOMEM, "out of memory listing %s", people);
-                break;
-            }
-            entries = grown;
-        }
-        entries[count] = fr_strdup(entry->d_name);
-        if (!entries[count])
-            st = FR_E_NOMEM;
-        else
-            count++;
-    }
-    closedir(d);
-    if (!st)
-        qsort(entries, count, sizeof *entries, compare_names);
-    for (size_t i = 0; i < count && !st; i++) {
-        size_t n = strlen(people) + strlen(entries[i]) + 2;
-        char *path = fr_malloc(n, "a path");
-        if (!path) {
-            st = FR_E_NOMEM;
-            break;
-        }
-        snprintf(path, n, "%s/%s", people, entries[i]);
-        struct stat sb;
-        if (stat(path, &sb) != 0) {
-            fr_cli_error("enroll", "%s: %s", path, strerror(errno));
-            p->errors++;
-        } else if (S_ISDIR(sb.st_mode)) {
-            st = add_images(p, &path, 1, entries[i]);
-        } else if (S_ISREG(sb.st_mode) && fr_path_is_image_name(entries[i])) {
-            char *dot = strrchr(entries[i], '.');
-            *dot = 0; /* the person's name: the file name without its extension */
-            st = add_images(p, &path, 1, entries[i]);
-        }
-        free(path);
-    }
-    for (size_t i = 0; i < count; i++)
-        free(entries[i]);
-    free(entries);
-    if (!st && p->paths.count == 0 && p->errors == 0)
-        st = fr_fail(FR_E_INVALID, "%s: no people (subdirectories or images) in it", people);
-    return st;
-}
-
-static void plan_free(plan *p)
-{
-    for (size_t i = 0; i < p->named; i++)
-        free(p->names[i]);
-    free(p->names);
-    fr_paths_free(&p->paths);
-}
-
-static int store_all(const char *db, const fr_model_info *model, const plan *p,
+static int store_all(const char *db, const fr_model_info *model, const fr_people *p,
                      const fr_cli_embeddings *e, int created)
 {
     fr_enrollment *items = fr_calloc(e->count, sizeof *items, "an enrolment");
@@ -195,7 +81,7 @@ static int store_all(const char *db, const fr_model_info *model, const plan *p,
     return st ? fr_cli_fail("enroll", st) : FR_EXIT_OK;
 }
 
-static size_t count_people(const plan *p)
+static size_t count_people(const fr_people *p)
 {
     char **unique = NULL;
     size_t people = 0;
@@ -240,24 +126,25 @@ int fr_cmd_enroll(int argc, char **argv)
         return FR_EXIT_USAGE;
     }
 
-    plan p;
+    fr_people p;
     memset(&p, 0, sizeof p);
-    fr_status st = name ? add_images(&p, argv + optind, (size_t)(argc - optind), name)
-                        : plan_people(&p, people);
+    fr_status st = name ? fr_people_add(&p, argv + optind, (size_t)(argc - optind), name,
+                                        fr_cli_path_error, "enroll")
+                        : fr_people_collect(people, &p, fr_cli_path_error, "enroll");
     for (size_t i = 0; !st && i < p.named; i++)
         if (fr_store_check_name(p.names[i]) != FR_OK) {
             fr_cli_error("enroll", "%s: %s", p.paths.paths[i], fr_error_message());
             p.errors++;
         }
     if (st) {
-        plan_free(&p);
+        fr_people_free(&p);
         return fr_cli_fail("enroll", st);
     }
-    p.errors += p.paths.errors; /* arguments and directories that could not be read */
     if (p.errors || p.paths.count == 0) {
         fr_cli_error("enroll", "nothing enrolled: fix the %zu problem(s) above", p.errors);
-        plan_free(&p);
-        return p.errors ? FR_EXIT_PARTIAL : FR_EXIT_USAGE;
+        int code = p.errors ? FR_EXIT_PARTIAL : FR_EXIT_USAGE;
+        fr_people_free(&p);
+        return code;
     }
 
     fr_run_options ro;
@@ -265,7 +152,7 @@ int fr_cmd_enroll(int argc, char **argv)
     fr_run *run;
     int code = fr_run_open_paths("enroll", &g, &ro, p.paths.paths, p.paths.count, &run);
     if (code) {
-        plan_free(&p);
+        fr_people_free(&p);
         return code;
     }
     const fr_model_info *model = fr_model_get_info(fr_run_model(run));
@@ -281,7 +168,7 @@ int fr_cmd_enroll(int argc, char **argv)
         if (st) {
             code = fr_cli_fail("enroll", st);
             fr_run_close(run);
-            plan_free(&p);
+            fr_people_free(&p);
             return code;
         }
     }
@@ -302,6 +189,6 @@ int fr_cmd_enroll(int argc, char **argv)
     }
     fr_cli_embeddings_free(&e);
     fr_run_close(run);
-    plan_free(&p);
+    fr_people_free(&p);
     return code;
 }
