@@ -94,6 +94,9 @@ static int residual_down(const fr_weights *w, fr_graph *g, const char *prefix, i
     return fr_graph_add(g, name, p, t, hh, ww, tt->c, FR_ACT_RELU);
 }
 
+/* The final fully connected layer, what `facerec train` learns. */
+const fr_head_spec fr_dlib_head = {"fc", "fc", NULL, NULL, NULL, 0.0};
+
 int fr_dlib_build(const fr_weights *w, fr_graph *g, int input)
 {
     int x = conv_scale(w, g, "conv32_down", input, -1, 32, 7, 2, FR_PAD_VALID, FR_ACT_RELU, 0);
@@ -119,7 +122,7 @@ int fr_dlib_build(const fr_weights *w, fr_graph *g, int input)
     /* fc: (256, 128) as (in, out); a 1x1 convolution over the pooled vector, zero bias. */
     const float *fc;
     int64_t dims[2] = {256, 128};
-    fr_status st = fr_weights_require(w, "fc", 2, dims, &fc);
+    fr_status st = fr_weights_require(w, fr_dlib_head.kernel, 2, dims, &fc);
     if (st) {
         g->status = st;
         return -1;
@@ -132,5 +135,6 @@ int fr_dlib_build(const fr_weights *w, fr_graph *g, int input)
     for (int o = 0; o < 128; o++)
         for (int i = 0; i < 256; i++)
             wf[(size_t)o * 256 + i] = fc[(size_t)i * 128 + o];
-    return fr_graph_conv(g, "fc", x, -1, 128, 1, 1, 1, 1, FR_PAD_VALID, FR_ACT_NONE, woff, boff);
+    return fr_graph_conv(g, fr_dlib_head.node, x, -1, 128, 1, 1, 1, 1, FR_PAD_VALID, FR_ACT_NONE,
+                         woff, boff);
 }

@@ -211,8 +211,13 @@ static int mixed_7a(builder *b, int x)
     return out;
 }
 
-/* Dense(1792 -> 128, no bias) + BatchNormalization(axis 1, scale=False), folded into a 1x1
- * convolution over the pooled (1, 1, 1792) tensor. */
+/* Dense(1792 -> 128, no bias) + BatchNormalization(axis 1, scale=False): what `facerec train`
+ * learns. */
+const fr_head_spec fr_irv1_head = {"Bottleneck", "Bottleneck/kernel",
+                                   "Bottleneck_BatchNorm/beta", "Bottleneck_BatchNorm/moving_mean",
+                                   "Bottleneck_BatchNorm/moving_variance", BN_EPSILON};
+
+/* The head, folded into a 1x1 convolution over the pooled (1, 1, 1792) tensor. */
 static int bottleneck(builder *b, int x)
 {
     fr_graph *g = b->g;
@@ -220,10 +225,11 @@ static int bottleneck(builder *b, int x)
         return -1;
     int c_in = g->tensors[x].c;
     int64_t kdims[2] = {c_in, 128}, vdims[1] = {128};
-    const float *kernel = require(b, "Bottleneck/kernel", 2, kdims);
-    const float *beta = require(b, "Bottleneck_BatchNorm/beta", 1, vdims);
-    const float *mean = require(b, "Bottleneck_BatchNorm/moving_mean", 1, vdims);
-    const float *var = require(b, "Bottleneck_BatchNorm/moving_variance", 1, vdims);
+    const fr_head_spec *h = &fr_irv1_head;
+    const float *kernel = require(b, h->kernel, 2, kdims);
+    const float *beta = require(b, h->bn_beta, 1, vdims);
+    const float *mean = require(b, h->bn_mean, 1, vdims);
+    const float *var = require(b, h->bn_variance, 1, vdims);
     size_t woff = fr_graph_reserve(g, (size_t)128 * c_in);
     size_t boff = fr_graph_reserve(g, 128);
     if (g->status)
@@ -235,7 +241,7 @@ static int bottleneck(builder *b, int x)
             wf[(size_t)o * c_in + i] = (float)(kernel[(size_t)i * 128 + o] * inv);
         bf[o] = (float)(beta[o] - mean[o] * inv);
     }
-    return fr_graph_conv(g, "Bottleneck", x, -1, 128, 1, 1, 1, 1, FR_PAD_VALID, FR_ACT_NONE, woff,
+    return fr_graph_conv(g, h->node, x, -1, 128, 1, 1, 1, 1, FR_PAD_VALID, FR_ACT_NONE, woff,
                          boff);
 }
 

@@ -21,12 +21,13 @@ static const fr_arch ARCHS[] = {
     {.name = "dlib", .input_size = 150, .embedding_size = 128, .preprocess = FR_PREPROCESS_FACEAPI,
      .preprocess_allowed = BIT(FR_PREPROCESS_FACEAPI), .threshold = 0.428f,
      .chip = FR_CHIP_DLIB, .landmarks68 = 1, .build = fr_dlib_build,
-     .obtain = "run weights/fetch.sh"},
+     .obtain = "run weights/fetch.sh", .head = &fr_dlib_head},
     {.name = "irv1", .input_size = 160, .embedding_size = 128, .preprocess = FR_PREPROCESS_SEED,
      .preprocess_allowed = BIT(FR_PREPROCESS_SEED) | BIT(FR_PREPROCESS_FACENET),
      .threshold = 0.7f, .chip = FR_CHIP_FACENET, .landmarks68 = 0, .build = fr_irv1_build,
      .obtain = "convert your Keras .h5 with `facerec convert --from keras-h5 model.h5 -o "
-               "<dir>/irv1.frw`"},
+               "<dir>/irv1.frw`",
+     .head = &fr_irv1_head},
     /* InsightFace's recognition networks imported from ONNX (model/onnx.h): the graph comes
      * from the file, the embedding size from its output. Threshold: not measured here (no
      * trained ArcFace weights are obtainable on this project's registries); 1.13 is the L2

@@ -23,6 +23,16 @@ struct fr_model {
     fr_graph *graph;                     /* NULL for the pixels baseline */
 };
 
+/* The layer `facerec train` learns (learn/head.h): the network's last node, a dense layer from
+ * the pooled features to the embedding, stored as a (features, embedding) kernel, with or
+ * without a BatchNormalization(scale=False) after it. */
+typedef struct fr_head_spec {
+    const char *node;       /* the graph node (the last one) */
+    const char *kernel;     /* tensor (features, embedding) */
+    const char *bn_beta, *bn_mean, *bn_variance; /* tensors (embedding), NULL: no batch norm */
+    double bn_epsilon;
+} fr_head_spec;
+
 /* How a detected face becomes the model's input (detect/align.h). */
 typedef enum fr_chip_kind {
     FR_CHIP_DLIB,    /* dlib's chip: a similarity transform of landmarks onto dlib's mean face */
@@ -48,6 +58,7 @@ struct fr_arch {
     const char *obtain;           /* how a user gets the weights file, for "no weights" errors */
     int auxiliary;                /* 1: a helper network (face landmarks), not a recognition
                                      model: its outputs are not embeddings to compare */
+    const fr_head_spec *head;     /* what `facerec train` can learn, or NULL */
 };
 
 /* The model the commands use when none is named. */
@@ -66,6 +77,7 @@ const char *fr_arch_names(char *buffer, size_t size, const char *separator, fr_a
 int fr_irv1_build(const fr_weights *weights, fr_graph *graph, int input);
 int fr_dlib_build(const fr_weights *weights, fr_graph *graph, int input);
 int fr_onnx_build(const fr_weights *weights, fr_graph *graph, int input); /* model/onnx.h */
+extern const fr_head_spec fr_irv1_head, fr_dlib_head;
 /* face-api's 68-point landmark network: 112x112 in, 136 out (x, y of each point). */
 #define FR_LANDMARK68_SIZE 112
 #define FR_LANDMARK68_OUTPUTS 136

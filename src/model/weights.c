@@ -528,3 +528,29 @@ fr_status fr_weights_writer_save(fr_weights_writer *wr, const char *path)
     }
     return fr_output_commit(&out);
 }
+
+fr_status fr_weights_writer_copy(fr_weights_writer *wr, const fr_weights *w,
+                                 const char *const *skip)
+{
+    fr_status st = FR_OK;
+    for (size_t i = 0; i < w->meta_count && !st; i++) {
+        const meta_entry *m = &w->meta[i];
+        if (!m->key)
+            continue;
+        if (m->type == META_STRING)
+            st = fr_weights_writer_string(wr, m->key, m->text ? m->text : "");
+        else if (m->type == META_INT)
+            st = fr_weights_writer_int(wr, m->key, m->integer);
+        else
+            st = fr_weights_writer_float(wr, m->key, m->real);
+    }
+    for (size_t i = 0; i < w->tensor_count && !st; i++) {
+        const fr_weights_tensor *t = &w->tensors[i];
+        int skipped = 0;
+        for (size_t k = 0; skip && skip[k] && !skipped; k++)
+            skipped = strcmp(skip[k], t->name) == 0;
+        if (!skipped)
+            st = fr_weights_writer_tensor(wr, t->name, t->ndim, t->dims, t->data);
+    }
+    return st;
+}

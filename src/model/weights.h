@@ -74,5 +74,9 @@ fr_status fr_weights_writer_float(fr_weights_writer *writer, const char *key, do
 fr_status fr_weights_writer_tensor(fr_weights_writer *writer, const char *name, int ndim,
                                    const int64_t *dims, const float *data);
 fr_status fr_weights_writer_save(fr_weights_writer *writer, const char *path);
+/* Adds every metadata entry of weights, and every tensor except those named in skip (a
+ * NULL-terminated list, or NULL): a modified copy of a file (`facerec train`). */
+fr_status fr_weights_writer_copy(fr_weights_writer *writer, const fr_weights *weights,
+                                 const char *const *skip);
 
 #endif
