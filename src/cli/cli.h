@@ -40,6 +40,7 @@ int fr_cmd_identify(int argc, char **argv);
 int fr_cmd_distmat(int argc, char **argv);
 int fr_cmd_pairs(int argc, char **argv);
 int fr_cmd_eval(int argc, char **argv);
+int fr_cmd_train(int argc, char **argv);
 
 /* Options every model-running command takes. */
 typedef struct fr_global_options {
@@ -76,6 +77,10 @@ void fr_global_help(FILE *out);
 /* Builds the long-option table: the command's own entries then the global ones. */
 struct option *fr_options_merge(const struct option *own, size_t own_count);
 
+/* The weights file --model / --weights name: --weights, else the model's file in the weights
+ * directory (dlib's when neither is given); NULL for the pixels baseline, which has none. */
+fr_status fr_cli_weights_file(const fr_global_options *g, char *buffer, size_t size,
+                              const char **file);
 /* Resolves the weights file of --model / --weights and loads the model (messages printed). */
 fr_status fr_cli_load_model(const fr_global_options *g, fr_model **out);
 /* The directory holding fetched weights: $FACEREC_WEIGHTS_DIR, <source>/weights, or the

@@ -261,22 +261,36 @@ int fr_cli_fail(const char *command, fr_status status)
     return status == FR_E_INVALID ? FR_EXIT_USAGE : FR_EXIT_FATAL;
 }
 
-fr_status fr_cli_load_model(const fr_global_options *g, fr_model **out)
+fr_status fr_cli_weights_file(const fr_global_options *g, char *buffer, size_t size,
+                              const char **file)
 {
-    fr_status st;
     const char *model = g->model ? g->model : g->weights ? NULL : FR_ARCH_DEFAULT;
     const fr_arch *named = model ? fr_arch_find(model) : NULL;
-    if (named && !named->build) {
+    *file = NULL;
+    if (named && !named->build)
+        return FR_OK; /* the pixels baseline */
+    if (g->weights) {
+        *file = g->weights;
+        return FR_OK;
+    }
+    fr_status st = fr_model_default_path(model, buffer, size);
+    if (!st)
+        *file = buffer;
+    return st;
+}
+
+fr_status fr_cli_load_model(const fr_global_options *g, fr_model **out)
+{
+    const char *model = g->model ? g->model : g->weights ? NULL : FR_ARCH_DEFAULT;
+    const fr_arch *named = model ? fr_arch_find(model) : NULL;
+    char path[4096];
+    const char *file;
+    fr_status st = fr_cli_weights_file(g, path, sizeof path, &file);
+    if (st)
+        return st;
+    if (!file) {
         st = fr_model_new_pixels(named->input_size, out);
     } else {
-        char path[4096];
-        const char *file = g->weights;
-        if (!file) {
-            st = fr_model_default_path(model, path, sizeof path);
-            if (st)
-                return st;
-            file = path;
-        }
         st = fr_model_load(file, out);
         const fr_arch *arch = st ? NULL : fr_arch_find(fr_model_get_info(*out)->arch);
         if (arch && arch->auxiliary) {

@@ -75,7 +75,7 @@ static int open_common(const char *command, const fr_global_options *g,
         return FR_EXIT_USAGE;
     }
     fr_paths_shard(&r->paths, options->shard_index, options->shard_count);
-    fr_status st = fr_cli_load_model(g, &r->model);
+    fr_status st = r->model ? FR_OK : fr_cli_load_model(g, &r->model);
     if (st)
         return fr_cli_fail(command, st);
     fr_embedder_options eo;
@@ -104,13 +104,16 @@ static int open_common(const char *command, const fr_global_options *g,
     return FR_EXIT_OK;
 }
 
-static fr_run *new_run(const char *command, const fr_global_options *g)
+static fr_run *new_run(const char *command, const fr_global_options *g,
+                       const fr_run_options *options)
 {
     fr_run *r = calloc(1, sizeof *r);
     if (!r) {
+        fr_model_free(options->model);
         fr_cli_error(command, "out of memory");
         return NULL;
     }
+    r->model = options->model;
     r->command = command;
     r->global = *g;
     r->started = fr_seconds();
@@ -120,7 +123,7 @@ static fr_run *new_run(const char *command, const fr_global_options *g)
 int fr_run_open(const char *command, const fr_global_options *g, const fr_run_options *options,
                 char *const *args, size_t count, fr_run **out)
 {
-    fr_run *r = new_run(command, g);
+    fr_run *r = new_run(command, g, options);
     if (!r)
         return FR_EXIT_FATAL;
     fr_status st = fr_paths_collect(args, count, &r->paths, fr_cli_path_error, (void *)command);
@@ -143,7 +146,7 @@ int fr_run_open_paths(const char *command, const fr_global_options *g,
                       const fr_run_options *options, char *const *paths, size_t count,
                       fr_run **out)
 {
-    fr_run *r = new_run(command, g);
+    fr_run *r = new_run(command, g, options);
     if (!r)
         return FR_EXIT_FATAL;
     fr_status st = FR_OK;

@@ -14,6 +14,8 @@
 
 typedef struct fr_run_options {
     int raw;                /* network output without L2 normalization */
+    fr_model *model;        /* a model already loaded (the run owns it from then on, even when
+                               opening fails), or NULL: the global options' */
     int full_decode;        /* no JPEG DCT scaling */
     size_t shard_index, shard_count;
 } fr_run_options;

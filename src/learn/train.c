@@ -332,7 +332,8 @@ fr_status fr_train(const fr_train_data *d, const fr_train_options *o, fr_head *h
         if (!st && progress) {
             fr_epoch_report r = {0, o->epochs, o->lr, 0, 0, 0, validate, eval.accuracy_mean,
                                  eval.accuracy_std, eval.threshold, 0, fr_seconds() - started};
-            progress(ctx, &r);
+            if (progress(ctx, &r))
+                st = fr_fail(FR_E_INVALID, "interrupted");
         }
     }
     size_t cursor = s.train_count; /* shuffle before the first batch */
@@ -385,7 +386,10 @@ fr_status fr_train(const fr_train_data *d, const fr_train_options *o, fr_head *h
                                  (double)selected / batches, validate, eval.accuracy_mean,
                                  eval.accuracy_std, eval.threshold, best_epoch,
                                  fr_seconds() - epoch_started};
-            progress(ctx, &r);
+            if (progress(ctx, &r)) {
+                st = fr_fail(FR_E_INVALID, "interrupted");
+                break;
+            }
         }
         if (validate && o->patience > 0 && since_best >= o->patience && epoch < o->epochs) {
             result->stopped_early = 1;

@@ -75,7 +75,8 @@ typedef struct fr_epoch_report {
     double seconds;
 } fr_epoch_report;
 
-typedef void (*fr_train_progress)(void *ctx, const fr_epoch_report *report);
+/* Sees every epoch; a nonzero return stops training (FR_E_INVALID, "interrupted"). */
+typedef int (*fr_train_progress)(void *ctx, const fr_epoch_report *report);
 
 typedef struct fr_train_result {
     size_t train_people, train_faces; /* in batches (people with two or more faces) */

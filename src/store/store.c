@@ -83,24 +83,30 @@ static const char *meta_value(fr_store *s, const char *key, char *buffer, size_t
     return buffer;
 }
 
-static void describe(const char *arch, const char *preprocess, const char *sha, char *buffer,
-                     size_t size)
+/* "dlib (preprocess faceapi, weights sha256 5677...)"; a model made by `facerec train` (its
+ * source says so) is named by its source too, which tells it from its base. */
+static void describe(const char *arch, const char *preprocess, const char *sha,
+                     const char *source, char *buffer, size_t size)
 {
+    int trained = strstr(source, " trained by facerec train ") != NULL;
+    int n;
     if (sha[0])
-        snprintf(buffer, size, "%s (preprocess %s, weights sha256 %.12s...)", arch, preprocess,
-                 sha);
+        n = snprintf(buffer, size, "%s (preprocess %s, weights sha256 %.12s...%s%.200s)", arch,
+                     preprocess, sha, trained ? ": " : "", trained ? source : "");
     else
-        snprintf(buffer, size, "%s (preprocess %s)", arch, preprocess);
+        n = snprintf(buffer, size, "%s (preprocess %s)", arch, preprocess);
+    (void)n;
 }
 
 static void load_model(fr_store *s)
 {
-    char arch[64], preprocess[64], sha[80];
+    char arch[64], preprocess[64], sha[80], source[256];
     meta_value(s, "model", s->model, sizeof s->model);
     meta_value(s, "arch", arch, sizeof arch);
     meta_value(s, "preprocess", preprocess, sizeof preprocess);
     meta_value(s, "source_sha256", sha, sizeof sha);
-    describe(arch, preprocess, sha, s->model_text, sizeof s->model_text);
+    meta_value(s, "source", source, sizeof source);
+    describe(arch, preprocess, sha, source, s->model_text, sizeof s->model_text);
 }
 
 /* Is this SQLite file one of ours? (An empty file is a new database to SQLite.) */
@@ -198,7 +204,7 @@ fr_status fr_store_check_model(fr_store *s, const fr_model_info *m)
         return FR_OK;
     char mine[512];
     describe(m->arch, fr_preprocess_name(m->preprocess), m->source_sha256 ? m->source_sha256 : "",
-             mine, sizeof mine);
+             m->source ? m->source : "", mine, sizeof mine);
     return fr_fail(FR_E_MODEL_MISMATCH, "%s holds embeddings of %s; this run uses %s: their "
                    "distances mean nothing together (use the database's model, or another "
                    "database)", s->path, s->model_text, mine);
