@@ -20,7 +20,7 @@ packages=(build-essential cmake pkg-config
           libturbojpeg0-dev libpng-dev libdnnl-dev libhdf5-dev libsqlite3-dev libcjson-dev libssl-dev
           libprotobuf-c-dev protobuf-c-compiler nodejs npm)
 if [ "$tests" = 1 ]; then
-  packages+=(python3-numpy python3-h5py python3-torch python3-pil python3-opencv python3-onnx)
+  packages+=(python3-numpy python3-h5py python3-torch python3-pil python3-opencv python3-onnx python3-sklearn)
 fi
 missing=()
 for p in "${packages[@]}"; do

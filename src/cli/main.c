@@ -13,6 +13,7 @@ static const fr_command COMMANDS[] = {
     {"distmat", "all-pairs distances between two sets of images or embeddings (.npy)", fr_cmd_distmat},
     {"pairs", "distances of listed image pairs (LFW pairs.txt or TSV) -> scores.csv", fr_cmd_pairs},
     {"eval", "accuracy, thresholds, ROC and histograms from scores.csv", fr_cmd_eval},
+    {"cluster", "group unlabeled faces by person -> path,face,cluster CSV", fr_cmd_cluster},
     {"train", "learn the model's last layer from people's faces -> weights .frw", fr_cmd_train},
     {"detect", "find faces: boxes, scores, landmarks (CSV/JSON), drawings, chips", fr_cmd_detect},
     {"convert", "import weights: --from tfjs|keras-h5|mtcnn-npy SRC -o model.frw", fr_cmd_convert},

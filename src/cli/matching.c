@@ -84,8 +84,8 @@ static int load_gallery(const char *command, const char *db, const fr_model_info
     return st ? fr_cli_fail(command, st) : FR_EXIT_OK;
 }
 
-static int threshold_in_force(const char *command, const fr_global_options *g,
-                              const fr_model_info *m, float *out)
+int fr_cli_threshold(const char *command, const fr_global_options *g, const fr_model_info *m,
+                     float *out)
 {
     float t = g->threshold > 0 ? g->threshold : m->threshold;
     if (!(t > 0)) {
@@ -105,7 +105,7 @@ int fr_cli_identities_open(const char *command, const fr_global_options *g, cons
     float threshold = 0;
     int code = load_gallery(command, db, model, &out->gallery);
     if (!code)
-        code = threshold_in_force(command, g, model, &threshold);
+        code = fr_cli_threshold(command, g, model, &threshold);
     if (!code)
         code = fr_cli_distance_engine(command, g, &out->engine);
     fr_status st;

@@ -33,6 +33,11 @@ typedef struct fr_cli_embeddings {
 int fr_cli_embed_all(const char *command, fr_run *run, fr_cli_embeddings *out);
 void fr_cli_embeddings_free(fr_cli_embeddings *e);
 
+/* The threshold in force: --threshold, else the model's default; a model without one
+ * (pixels) needs the option (exit code; the error printed). */
+int fr_cli_threshold(const char *command, const fr_global_options *g, const fr_model_info *model,
+                     float *out);
+
 /* What verify and identify match against: the database, loaded read-only for the run's
  * model, and a matcher over it with the threshold in force (--threshold, else the model's
  * default; a model without one, pixels, needs the option) on the distance engine. */

@@ -68,10 +68,11 @@ void fr_cli_path_error(void *command, const char *message)
 static int open_common(const char *command, const fr_global_options *g,
                        const fr_run_options *options, fr_run *r)
 {
-    /* the matching commands keep one embedding per image: the image's main face */
-    if (g->all_faces && strcmp(command, "embed") != 0) {
-        fr_cli_error(command, "--all-faces: %s uses the main face of each image (embed and "
-                     "detect report every face)", command);
+    /* the matching commands keep one embedding per image: the image's main face; embed and
+     * cluster take every face */
+    if (g->all_faces && strcmp(command, "embed") != 0 && strcmp(command, "cluster") != 0) {
+        fr_cli_error(command, "--all-faces: %s uses the main face of each image (embed, "
+                     "cluster and detect report every face)", command);
         return FR_EXIT_USAGE;
     }
     fr_paths_shard(&r->paths, options->shard_index, options->shard_count);
