@@ -1,11 +1,25 @@
-/* store.c: the identity database on SQLite. */
+/*
+ * store.c: the identity database on SQLite.
+ *
+ * A database file is input like any other: it may come from someone else, be edited by hand
+ * or be crafted. So every connection runs in SQLite's defensive mode with triggers, views and
+ * untrusted schema functions off (a trigger planted in a file would otherwise run inside our
+ * transactions: one that deleted every person ran during an enrolment that reported success),
+ * opening checks that the schema is exactly the one this file creates (no trigger, no view, no
+ * other collation on a name), and every value read is checked before it is used: NULL where
+ * the schema says NOT NULL, names with control characters, vectors of the wrong size or with
+ * non-finite values, names out of order. Rows and strings are bounded (MAX_VALUE_BYTES).
+ */
 #include "store/store.h"
 
+#include <errno.h>
+#include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
@@ -13,6 +27,9 @@
 #define FORMAT_NAME "facerec-identities"
 #define FORMAT_VERSION "1"
 #define MAX_NAME_BYTES 256
+/* The longest string or BLOB a database may hold (SQLite's SQLITE_LIMIT_LENGTH): the
+ * largest embedding (the pixels model's 12288 floats) is 48 KiB, a path a few KiB. */
+#define MAX_VALUE_BYTES (1 << 20)
 
 struct fr_store {
     sqlite3 *db;
@@ -21,15 +38,25 @@ struct fr_store {
     char model_text[512];  /* the same for people: "dlib (preprocess faceapi, weights ...)" */
 };
 
-static const char *SCHEMA =
-    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-    "CREATE TABLE people(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
-    " created TEXT NOT NULL);"
-    "CREATE TABLE embeddings(id INTEGER PRIMARY KEY,"
-    " person INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,"
-    " vector BLOB NOT NULL, source TEXT NOT NULL, created TEXT NOT NULL);"
-    "CREATE INDEX embeddings_person ON embeddings(person);"
-    "INSERT INTO meta VALUES('format', '" FORMAT_NAME "'), ('version', '" FORMAT_VERSION "');";
+/* The schema, one statement per object: created from this table, and checked against it
+ * (SQLite keeps each CREATE statement's text; the automatic indexes of PRIMARY KEY and UNIQUE
+ * have none). */
+static const struct schema_object {
+    const char *type, *name, *sql;
+} SCHEMA[] = {
+    {"table", "meta", "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)"},
+    {"index", "sqlite_autoindex_meta_1", NULL},
+    {"table", "people", "CREATE TABLE people(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+                        " created TEXT NOT NULL)"},
+    {"index", "sqlite_autoindex_people_1", NULL},
+    {"table", "embeddings", "CREATE TABLE embeddings(id INTEGER PRIMARY KEY,"
+                            " person INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,"
+                            " vector BLOB NOT NULL, source TEXT NOT NULL, created TEXT NOT NULL)"},
+    {"index", "embeddings_person", "CREATE INDEX embeddings_person ON embeddings(person)"},
+};
+#define SCHEMA_OBJECTS (sizeof SCHEMA / sizeof SCHEMA[0])
+static const char *FORMAT_ROWS =
+    "INSERT INTO meta VALUES('format', '" FORMAT_NAME "'), ('version', '" FORMAT_VERSION "')";
 
 #define NOW "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')"
 
@@ -133,6 +160,119 @@ static fr_status check_format(fr_store *s)
     return FR_OK;
 }
 
+/* Every object in the file is one SCHEMA creates, with the very statement it uses: a
+ * trigger, a view, another column, collation or index is a database someone changed. (The
+ * statistics tables of ANALYZE only steer query plans, and are let be.) */
+static fr_status check_schema(fr_store *s)
+{
+    sqlite3_stmt *q;
+    fr_status st = prepare(s, "SELECT type, name, sql FROM sqlite_schema", &q);
+    if (st)
+        return st;
+    int seen[SCHEMA_OBJECTS] = {0};
+    int rc;
+    while (!st && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *type = (const char *)sqlite3_column_text(q, 0);
+        const char *name = (const char *)sqlite3_column_text(q, 1);
+        const char *sql = (const char *)sqlite3_column_text(q, 2);
+        if (!type || !name)
+            st = fr_fail(FR_E_FORMAT, "%s: corrupt schema (an object without a type or name)",
+                         s->path);
+        if (st || (strcmp(type, "table") == 0 && strncmp(name, "sqlite_stat", 11) == 0))
+            continue;
+        size_t i = 0;
+        while (i < SCHEMA_OBJECTS && (strcmp(type, SCHEMA[i].type) != 0 ||
+                                      strcmp(name, SCHEMA[i].name) != 0))
+            i++;
+        if (i == SCHEMA_OBJECTS)
+            st = fr_fail(FR_E_FORMAT, "%s: holds a %s '%.60s' that facerec does not create: "
+                         "refused (a changed or crafted database; `sqlite3 %s .schema` shows it)",
+                         s->path, type, name, s->path);
+        else if ((sql == NULL) != (SCHEMA[i].sql == NULL) ||
+                 (sql && strcmp(sql, SCHEMA[i].sql) != 0))
+            st = fr_fail(FR_E_FORMAT, "%s: its %s '%s' is not defined as facerec defines it: "
+                         "refused (a changed or crafted database; `sqlite3 %s .schema` shows it)",
+                         s->path, type, name, s->path);
+        else
+            seen[i] = 1;
+    }
+    if (!st && rc != SQLITE_DONE)
+        st = db_fail(s, FR_E_FORMAT, "cannot read the schema");
+    sqlite3_finalize(q);
+    for (size_t i = 0; i < SCHEMA_OBJECTS && !st; i++)
+        if (!seen[i])
+            st = fr_fail(FR_E_FORMAT, "%s: the %s '%s' is missing: not a complete facerec "
+                         "identity database", s->path, SCHEMA[i].type, SCHEMA[i].name);
+    return st;
+}
+
+/* The settings that make a file from elsewhere safe to open: defensive mode (no writes to
+ * the schema or to shadow tables by SQL), no triggers, no views, no functions with side
+ * effects in the schema, values bounded. */
+static fr_status harden(fr_store *s)
+{
+    static const int off[][2] = {{SQLITE_DBCONFIG_DEFENSIVE, 1},
+                                 {SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0},
+                                 {SQLITE_DBCONFIG_ENABLE_TRIGGER, 0},
+                                 {SQLITE_DBCONFIG_ENABLE_VIEW, 0},
+                                 {SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0}};
+    for (size_t i = 0; i < sizeof off / sizeof off[0]; i++) {
+        int now = -1;
+        if (sqlite3_db_config(s->db, off[i][0], off[i][1], &now) != SQLITE_OK || now != off[i][1])
+            return fr_fail(FR_E_INTERNAL, "%s: SQLite %s cannot be made safe for a database from "
+                           "elsewhere (option %d)", s->path, sqlite3_libversion(), off[i][0]);
+    }
+    sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES);
+    sqlite3_busy_timeout(s->db, 10000);
+    fr_status st = exec(s, "PRAGMA foreign_keys = ON", "cannot enable foreign keys");
+    if (!st)
+        st = exec(s, "PRAGMA cell_size_check = ON", "cannot enable page checks");
+    return st;
+}
+
+static fr_status connect(fr_store *s, int flags)
+{
+    if (sqlite3_open_v2(s->path, &s->db, flags, NULL) != SQLITE_OK) {
+        fr_status st = fr_fail(FR_E_IO, "%s: cannot open: %s", s->path,
+                               s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        sqlite3_close(s->db);
+        s->db = NULL;
+        return st;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    return harden(s);
+}
+
+/* A read-only open of a database whose last change was interrupted (killed in the middle of
+ * a commit): SQLite must first roll the change back from its journal, which a read-only
+ * connection cannot write. Where this process may write the file and its folder, a
+ * read-write connection does that and closes; elsewhere the message says what happened. */
+static fr_status roll_back_journal(fr_store *s)
+{
+    char *folder = fr_strdup(s->path);
+    if (!folder)
+        return FR_E_NOMEM;
+    char *slash = strrchr(folder, '/');
+    if (slash)
+        slash[slash == folder] = 0;
+    int writable = access(s->path, W_OK) == 0 && access(slash ? folder : ".", W_OK) == 0;
+    free(folder);
+    if (!writable)
+        return fr_fail(FR_E_IO, "%s: its last change was interrupted and must be rolled back "
+                       "from %s-journal before it can be read, which needs write access to "
+                       "both files and their folder: the data is intact; run any facerec "
+                       "command on it as a user who may write there (e.g. facerec db list)",
+                       s->path, s->path);
+    sqlite3_close(s->db);
+    s->db = NULL;
+    fr_status st = connect(s, SQLITE_OPEN_READWRITE);
+    if (!st)
+        st = exec(s, "SELECT count(*) FROM sqlite_schema", "cannot roll back the journal");
+    sqlite3_close(s->db);
+    s->db = NULL;
+    return st ? st : connect(s, SQLITE_OPEN_READONLY);
+}
+
 fr_status fr_store_open(const char *path, fr_store_mode mode, fr_store **out)
 {
     struct stat info;
@@ -153,20 +293,25 @@ fr_status fr_store_open(const char *path, fr_store_mode mode, fr_store **out)
     int flags = mode == FR_STORE_READ    ? SQLITE_OPEN_READONLY
                 : mode == FR_STORE_WRITE ? SQLITE_OPEN_READWRITE
                                          : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-    fr_status st = FR_OK;
-    if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK)
-        st = fr_fail(FR_E_IO, "%s: cannot open: %s", path,
-                     s->db ? sqlite3_errmsg(s->db) : "out of memory");
-    if (!st) {
-        sqlite3_busy_timeout(s->db, 10000);
-        st = exec(s, "PRAGMA foreign_keys = ON", "cannot enable foreign keys");
-    }
-    if (!st && !exists)
+    fr_status st = connect(s, flags);
+    /* the first read finds out whether a hot journal must be rolled back */
+    if (!st && exists && mode == FR_STORE_READ &&
+        sqlite3_exec(s->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) ==
+            SQLITE_READONLY_ROLLBACK)
+        st = roll_back_journal(s);
+    if (!st && !exists) {
         st = exec(s, "BEGIN", "cannot start a transaction");
-    if (!st && !exists)
-        st = finish(s, exec(s, SCHEMA, "cannot create the tables"));
+        for (size_t i = 0; i < SCHEMA_OBJECTS && !st; i++)
+            if (SCHEMA[i].sql)
+                st = exec(s, SCHEMA[i].sql, "cannot create the tables");
+        if (!st)
+            st = exec(s, FORMAT_ROWS, "cannot create the tables");
+        st = finish(s, st);
+    }
     if (!st)
         st = check_format(s);
+    if (!st)
+        st = check_schema(s);
     if (st) {
         fr_store_close(s);
         return st;
@@ -278,6 +423,10 @@ fr_status fr_store_enroll(fr_store *s, const fr_model_info *m, const fr_enrollme
         fr_status st = fr_store_check_name(items[i].name);
         if (st)
             return st;
+        for (int d = 0; d < m->embedding_size; d++)
+            if (!isfinite(items[i].vector[d]))
+                return fr_fail(FR_E_INVALID, "%s: its embedding holds a non-finite value; "
+                               "nothing enrolled", items[i].source ? items[i].source : items[i].name);
     }
     /* IMMEDIATE: take the write lock now, so the model check below stays true until commit */
     fr_status st = exec(s, "BEGIN IMMEDIATE", "cannot start a transaction");
@@ -316,12 +465,39 @@ fr_status fr_store_enroll(fr_store *s, const fr_model_info *m, const fr_enrollme
     return st;
 }
 
+/* Column `column` of a row as text, refused when NULL (the schema says NOT NULL: only a
+ * changed or damaged file has it) or holding a NUL byte; what and id name it in the message. */
+static fr_status text_column(fr_store *s, sqlite3_stmt *q, int column, const char *what,
+                             sqlite3_int64 id, const char **out)
+{
+    const char *text = (const char *)sqlite3_column_text(q, column);
+    if (!text && sqlite3_errcode(s->db) == SQLITE_NOMEM)
+        return fr_fail(FR_E_NOMEM, "%s: out of memory reading a row", s->path);
+    if (!text || strlen(text) != (size_t)sqlite3_column_bytes(q, column))
+        return fr_fail(FR_E_FORMAT, "%s: the %s %lld is %s, which facerec never writes "
+                       "(a changed or damaged database)", s->path, what, (long long)id,
+                       text ? "text with a NUL byte" : "NULL");
+    *out = text;
+    return FR_OK;
+}
+
+/* A person's name as read: text, and a name facerec could have stored. */
+static fr_status name_column(fr_store *s, sqlite3_stmt *q, int column, sqlite3_int64 id,
+                             const char **out)
+{
+    fr_status st = text_column(s, q, column, "name of person", id, out);
+    if (!st && fr_store_check_name(*out) != FR_OK)
+        st = fr_fail(FR_E_FORMAT, "%s: person %lld: %s, which facerec never stores (a changed "
+                     "database)", s->path, (long long)id, fr_error_message());
+    return st;
+}
+
 fr_status fr_store_people(fr_store *s, fr_person **people, size_t *count)
 {
     sqlite3_stmt *q;
-    fr_status st = prepare(s, "SELECT p.name, p.created, COUNT(e.id) FROM people p "
+    fr_status st = prepare(s, "SELECT p.name, p.created, COUNT(e.id), p.id FROM people p "
                               "LEFT JOIN embeddings e ON e.person = p.id "
-                              "GROUP BY p.id ORDER BY p.name", &q);
+                              "GROUP BY p.id ORDER BY p.name COLLATE BINARY", &q);
     if (st)
         return st;
     fr_person *list = NULL;
@@ -337,15 +513,22 @@ fr_status fr_store_people(fr_store *s, fr_person **people, size_t *count)
             }
             list = grown;
         }
-        list[n].name = fr_strdup((const char *)sqlite3_column_text(q, 0));
-        list[n].created = fr_strdup((const char *)sqlite3_column_text(q, 1));
+        sqlite3_int64 id = sqlite3_column_int64(q, 3);
+        const char *name = NULL, *created = NULL;
+        st = name_column(s, q, 0, id, &name);
+        if (!st)
+            st = text_column(s, q, 1, "creation time of person", id, &created);
+        if (st)
+            break;
+        list[n].name = fr_strdup(name);
+        list[n].created = fr_strdup(created);
         list[n].embeddings = (size_t)sqlite3_column_int64(q, 2);
         n++;
         if (!list[n - 1].name || !list[n - 1].created)
             st = FR_E_NOMEM;
     }
     if (!st && rc != SQLITE_DONE)
-        st = db_fail(s, FR_E_IO, "cannot list people");
+        st = db_fail(s, rc == SQLITE_CORRUPT ? FR_E_FORMAT : FR_E_IO, "cannot list people");
     sqlite3_finalize(q);
     if (st) {
         fr_store_people_free(list, n);
@@ -469,38 +652,65 @@ fr_status fr_store_load(fr_store *s, const fr_model_info *m, fr_gallery *out)
     }
     sqlite3_stmt *q = NULL;
     if (!st)
-        st = prepare(s, "SELECT p.id, p.name, e.vector, e.source FROM embeddings e "
-                        "JOIN people p ON p.id = e.person ORDER BY p.name, e.id", &q);
+        st = prepare(s, "SELECT p.id, p.name, e.vector, e.source, e.id FROM embeddings e "
+                        "JOIN people p ON p.id = e.person ORDER BY p.name COLLATE BINARY, e.id",
+                     &q);
     size_t row = 0, person = 0;
     sqlite3_int64 last = -1;
     int rc = SQLITE_DONE;
     while (!st && (rc = sqlite3_step(q)) == SQLITE_ROW) {
         if (row == g.count)
             break;
-        sqlite3_int64 id = sqlite3_column_int64(q, 0);
+        sqlite3_int64 id = sqlite3_column_int64(q, 0), embedding = sqlite3_column_int64(q, 4);
+        const char *name = NULL, *source = NULL;
+        st = name_column(s, q, 1, id, &name);
+        if (!st)
+            st = text_column(s, q, 3, "source of embedding", embedding, &source);
+        if (st)
+            break;
         if (id != last) {
-            if (person == g.people)
+            /* fr_gallery_find and the matcher need names in strictly increasing strcmp
+             * order: a second person of one name, or another order, is not ours */
+            if (person == g.people || (person > 0 && strcmp(g.names[person - 1], name) >= 0)) {
+                st = fr_fail(FR_E_FORMAT, "%s: person %lld ('%s') %s, which facerec never "
+                             "stores (a changed database)", s->path, (long long)id, name,
+                             person == g.people ? "is one person too many"
+                                                : "repeats a name or is out of name order");
                 break;
-            g.names[person++] = fr_strdup((const char *)sqlite3_column_text(q, 1));
+            }
+            g.names[person++] = fr_strdup(name);
             last = id;
+            if (!g.names[person - 1]) {
+                st = FR_E_NOMEM;
+                break;
+            }
         }
+        int type = sqlite3_column_type(q, 2); /* before the value is read: not converted */
         const void *blob = sqlite3_column_blob(q, 2);
         size_t bytes = (size_t)sqlite3_column_bytes(q, 2);
-        if (bytes != g.dim * sizeof(float) || !blob) {
-            st = fr_fail(FR_E_FORMAT, "%s: an embedding of '%s' has %zu bytes, not %zu",
-                         s->path, (const char *)sqlite3_column_text(q, 1), bytes,
-                         g.dim * sizeof(float));
+        if (bytes != g.dim * sizeof(float) || !blob || type != SQLITE_BLOB) {
+            st = fr_fail(FR_E_FORMAT, "%s: embedding %lld of '%s' has %zu bytes, not %zu", s->path,
+                         (long long)embedding, name, bytes, g.dim * sizeof(float));
             break;
         }
-        memcpy(g.vectors + row * g.dim, blob, bytes);
-        g.sources[row] = fr_strdup((const char *)sqlite3_column_text(q, 3));
+        float *vector = g.vectors + row * g.dim;
+        memcpy(vector, blob, bytes);
+        for (size_t d = 0; d < g.dim && !st; d++)
+            if (!isfinite(vector[d]))
+                st = fr_fail(FR_E_FORMAT, "%s: embedding %lld of '%s' (from %s) holds a "
+                             "non-finite value, which facerec never stores (a changed or damaged "
+                             "database)", s->path, (long long)embedding, name, source);
         g.person[row] = (int32_t)(person - 1);
-        if (!g.names[person - 1] || !g.sources[row])
-            st = FR_E_NOMEM;
+        g.sources[row] = st ? NULL : fr_strdup(source);
         row++;
+        if (!st && !g.sources[row - 1])
+            st = FR_E_NOMEM;
     }
-    if (!st && (rc != SQLITE_DONE || row != g.count))
-        st = db_fail(s, FR_E_IO, "cannot read the embeddings");
+    if (!st && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        st = db_fail(s, rc == SQLITE_CORRUPT ? FR_E_FORMAT : FR_E_IO, "cannot read the embeddings");
+    else if (!st && row != g.count)
+        st = fr_fail(FR_E_FORMAT, "%s: %zu embeddings, of which %zu belong to a person: a "
+                     "changed database", s->path, g.count, row);
     g.people = person;
     if (q)
         sqlite3_finalize(q);
