@@ -37,7 +37,7 @@ typedef struct test_case {
 static const test_case CASES[] = {
     {"iresnet50", 1},     {"mobilefacenet", 1}, {"conv_bn_prelu", 0}, {"bn_before_conv", 0},
     {"add_prelu", 0},     {"grouped", 0},       {"sub_mul_input", 0}, {"gemm_bn1d", 0},
-    {"matmul", 0},
+    {"matmul", 0},        {"view_flatten", 0},
 };
 #define CASE_COUNT (sizeof CASES / sizeof CASES[0])
 
@@ -215,7 +215,7 @@ int main(int argc, char **argv)
              cuda      ? "iresnet50,mobilefacenet"
              : iresnet ? "iresnet50"
                        : "mobilefacenet,conv_bn_prelu,bn_before_conv,add_prelu,grouped,"
-                         "sub_mul_input,gemm_bn1d,matmul");
+                         "sub_mul_input,gemm_bn1d,matmul,view_flatten");
     if (fr_test_system(cmd) != 0) {
         fprintf(stderr, "failed: %s\n", cmd);
         return 1;

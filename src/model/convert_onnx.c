@@ -32,8 +32,23 @@
 
 enum { ONNX_FLOAT = 1, ONNX_INT64 = 7 };
 
+/* A shape computed inside the graph (torch's x.view(x.size(0), -1) with a symbolic batch:
+ * Shape, Gather, Unsqueeze, Concat): int64 vectors whose entries may be the batch or
+ * unknown. Only a Reshape reads them; they become no program line. */
+#define SHAPE_BATCH INT64_MIN
+#define SHAPE_UNKNOWN (INT64_MIN + 1)
+#define MAX_SHAPES 64
+
+typedef struct shape_value {
+    const char *name;
+    int64_t v[8];
+    size_t n;
+} shape_value;
+
 typedef struct converter {
     const char *path;
+    shape_value shapes[MAX_SHAPES];
+    size_t shape_count;
     const Onnx__GraphProto *graph;
     fr_weights_writer *writer;
     char line[LINE_MAX_BYTES];
@@ -174,10 +189,17 @@ static fr_status copy_tensor(converter *c, const char *name, const Onnx__TensorP
     return st;
 }
 
-/* The int64 values of a constant (Reshape's shape): an initializer or a Constant node. */
+/* The int64 values of a constant (Reshape's shape): a shape computed in the graph, an
+ * initializer or a Constant node. */
 static fr_status int64_values(const converter *c, const Onnx__NodeProto *n, const char *name,
                               int64_t values[8], size_t *count)
 {
+    for (size_t i = 0; i < c->shape_count; i++)
+        if (strcmp(c->shapes[i].name, name) == 0) {
+            memcpy(values, c->shapes[i].v, c->shapes[i].n * sizeof *values);
+            *count = c->shapes[i].n;
+            return FR_OK;
+        }
     const Onnx__TensorProto *t = initializer(c, name);
     for (size_t i = 0; !t && i < c->graph->n_node; i++) {
         const Onnx__NodeProto *k = c->graph->node[i];
@@ -273,6 +295,61 @@ static fr_status lower_conv(converter *c, const Onnx__NodeProto *n)
     return FR_OK;
 }
 
+static int is_shape_op(const char *op)
+{
+    return strcmp(op, "Shape") == 0 || strcmp(op, "Gather") == 0 ||
+           strcmp(op, "Unsqueeze") == 0 || strcmp(op, "Concat") == 0;
+}
+
+/* Shape, Gather, Unsqueeze, Concat on shapes: evaluated here, the batch kept symbolic. */
+static fr_status eval_shape_op(converter *c, const Onnx__NodeProto *n)
+{
+    const char *op = n->op_type;
+    shape_value r = {n->output[0], {0}, 0};
+    int64_t a[8], b[8];
+    size_t na = 0, nb = 0;
+    fr_status st = FR_OK;
+    if (c->shape_count == MAX_SHAPES || n->n_input < 1 || n->n_output != 1)
+        return node_fail(c, n, "more shape computations than facerec follows");
+    if (strcmp(op, "Shape") == 0) {
+        /* every activation's first axis is the batch; the rest no Reshape facerec takes needs */
+        r.n = 4;
+        r.v[0] = SHAPE_BATCH;
+        r.v[1] = r.v[2] = r.v[3] = SHAPE_UNKNOWN;
+    } else if (strcmp(op, "Gather") == 0) {
+        if (n->n_input != 2 || attr_int(n, "axis", 0) != 0)
+            return node_fail(c, n, "only Gather of shape entries");
+        if (!(st = int64_values(c, n, n->input[0], a, &na)))
+            st = int64_values(c, n, n->input[1], b, &nb);
+        if (st)
+            return st;
+        for (size_t i = 0; i < nb; i++) {
+            int64_t k = b[i] < 0 ? b[i] + (int64_t)na : b[i];
+            if (k < 0 || k >= (int64_t)na)
+                return node_fail(c, n, "index outside the shape");
+            r.v[r.n++] = a[k];
+        }
+    } else if (strcmp(op, "Unsqueeze") == 0) {
+        if ((st = int64_values(c, n, n->input[0], a, &na)) != FR_OK)
+            return st;
+        memcpy(r.v, a, na * sizeof *a);
+        r.n = na ? na : 1;
+    } else { /* Concat */
+        if (attr_int(n, "axis", 0) != 0)
+            return node_fail(c, n, "only Concat of shape vectors");
+        for (size_t i = 0; i < n->n_input; i++) {
+            if ((st = int64_values(c, n, n->input[i], a, &na)) != FR_OK)
+                return st;
+            if (r.n + na > 8)
+                return node_fail(c, n, "a shape of more than 8 dimensions");
+            memcpy(r.v + r.n, a, na * sizeof *a);
+            r.n += na;
+        }
+    }
+    c->shapes[c->shape_count++] = r;
+    return FR_OK;
+}
+
 static fr_status lower_node(converter *c, const Onnx__NodeProto *n)
 {
     const char *op = n->op_type;
@@ -327,7 +404,10 @@ static fr_status lower_node(converter *c, const Onnx__NodeProto *n)
         fr_status st = int64_values(c, n, n->input[1], shape, &dims);
         if (st)
             return st;
-        /* (N, K): N as 0 (copy), -1 or the exported batch; K given or -1 */
+        /* (N, K): N as 0 (copy), -1, the exported batch or the graph's own (symbolic); K
+         * given or -1 */
+        if (dims == 2 && shape[0] == SHAPE_BATCH)
+            shape[0] = 0;
         if (dims != 2 || shape[0] < -1 || shape[1] < -1 || shape[1] == 0)
             return node_fail(c, n, "only a reshape to (N, C*H*W) (a flatten)");
         emit_head(c, "flatten", n, 1);
@@ -359,7 +439,8 @@ static fr_status lower_node(converter *c, const Onnx__NodeProto *n)
     }
     return node_fail(c, n, "unsupported op (facerec imports Conv, BatchNormalization, PRelu, "
                      "Relu, Add, Sub, Mul, Div, Flatten, Reshape, Gemm, MatMul, "
-                     "GlobalAveragePool, Dropout, Identity)");
+                     "GlobalAveragePool, Dropout, Identity, and Shape, Gather, Unsqueeze, "
+                     "Concat computing a flatten's shape)");
 }
 
 /* ---- the image input ------------------------------------------------------------------------- */
@@ -464,6 +545,8 @@ static fr_status convert(converter *c, const Onnx__ModelProto *model, const char
                 st = node_fail(c, n, "only a Constant with a tensor value");
             else if (!(v->t->has_data_type && v->t->data_type == ONNX_INT64))
                 st = copy_tensor(c, n->output[0], v->t);
+        } else if (is_shape_op(n->op_type)) {
+            st = eval_shape_op(c, n);
         } else {
             st = lower_node(c, n);
             if (!st && c->overflow)

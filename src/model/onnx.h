@@ -22,6 +22,10 @@
  *   gap out=Y in=X                  (GlobalAveragePool)
  *   identity out=Y in=X             (Dropout in inference, Identity)
  *
+ * Shape, Gather, Unsqueeze and Concat over shapes (torch's x.view(x.size(0), -1) with a
+ * symbolic batch) are evaluated by the converter, the batch kept symbolic, and only the
+ * Reshape they feed becomes a line.
+ *
  * fr_onnx_build (onnx_build.c) maps the program onto the engine's graph when the file is
  * loaded: BN, constant scales and offsets fold into the convolution or dense layer before
  * them, ReLU/PReLU fuse into it, a dense layer after a flatten becomes a convolution over

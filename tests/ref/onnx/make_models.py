@@ -18,7 +18,8 @@ and op-by-op cases, each a few ops then Flatten and Gemm to 16 values: BN folded
 convolution (conv_bn_prelu), BN before a padded convolution (bn_before_conv), PReLU after a
 residual add (add_prelu), a grouped convolution (grouped), constant Sub/Mul normalization
 on the input (sub_mul_input: ONNX's input then takes pixels 0..255), BatchNorm1d after a
-Gemm (gemm_bn1d), MatMul by a constant (matmul). Bad inputs (bad_*.onnx) for the error tests.
+Gemm (gemm_bn1d), MatMul by a constant (matmul), a flatten whose shape the graph computes
+(view_flatten). Bad inputs (bad_*.onnx) for the error tests.
 
 Weights are random but not arbitrary: BN statistics and affine parameters are drawn so that
 folding is exercised (means and variances far from 0 and 1), PReLU slopes in (0, 0.5).
@@ -279,6 +280,21 @@ class MatMul(nn.Module):
         return torch.matmul(torch.flatten(self.pool(self.conv(x)), 1), self.w)
 
 
+class ViewFlatten(nn.Module):
+    """x.view(x.size(0), -1), as InsightFace's own Flatten module writes it (reshape here: the
+    input is a permuted view): with a symbolic batch torch.onnx computes the shape in the
+    graph (Shape, Gather, Unsqueeze, Concat)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, 8, 1)
+        self.fc = nn.Linear(4 * 14 * 14, 10)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return self.fc(y.reshape(y.size(0), -1))
+
+
 CASES = {
     "iresnet50": lambda: IResNet([3, 4, 14, 3]),
     "mobilefacenet": lambda: MobileFaceNet(),
@@ -289,6 +305,7 @@ CASES = {
     "sub_mul_input": SubMulInput,
     "gemm_bn1d": GemmBn1d,
     "matmul": MatMul,
+    "view_flatten": ViewFlatten,
 }
 BATCH = {"iresnet50": 3, "mobilefacenet": 4}
 FP32_REFERENCE = {"iresnet50"}
