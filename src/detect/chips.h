@@ -30,7 +30,7 @@ typedef enum fr_align_mode {
     FR_ALIGN_NONE = 0,  /* the whole image, resized by the model's preprocessing */
     FR_ALIGN_AUTO,      /* detect and align, except images of exactly the model's input size
                            (already face chips, e.g. dlib's 150x150 or FaceNet's 160x160), the
-                           model's own way: dlib as landmarks68, irv1 as mtcnn */
+                           model's own way: dlib as landmarks68, irv1 and arcface as mtcnn */
     FR_ALIGN_MTCNN,     /* detect and align every image by MTCNN's box and 5 landmarks */
     FR_ALIGN_LANDMARKS68 /* detect every image; dlib chips from face-api's 68 landmarks */
 } fr_align_mode;
