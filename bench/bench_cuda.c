@@ -18,6 +18,13 @@
  *       cache in DIR (default: a new temporary directory), then twice with the cache the first
  *       run wrote (cuda/plan_cache.h); each run's line says how many plans came from the cache
  *
+ *   bench_cuda decode --dir DIR [--batch B] [--threads T] [--min-side S] [--repeat R]
+ *       JPEG decoding alone, the files read into memory first: nvJPEG batched (B per call, one
+ *       thread, outputs left on the device; the automatic choice of hardware and hybrid
+ *       decoders, then the hybrid decoder alone) against libjpeg-turbo on T threads (host
+ *       outputs), each the second of two passes over the list repeated R times; min_side as
+ *       the engine uses it (reduced-scale decoding of large photos)
+ *
  *   bench_cuda identify [--gallery M] [--probes N] [--k K]
  *       the K nearest of N random unit-length 128-d probes among M gallery rows on the GPU
  *       distance engine (host arrays in, the upload included), timed on its second run, and
@@ -34,6 +41,8 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/file.h"
+#include "image/gpu_decode.h"
 #include "core/pool.h"
 #include "runtime/backend.h"
 #include "engine/embedder.h"
@@ -190,6 +199,132 @@ static int startup(const fr_model *model, fr_precision precision, int batch, con
         if (system(command) != 0)
             fprintf(stderr, "bench_cuda: could not remove %s\n", dir);
     }
+    return status;
+}
+
+/* ---- JPEG decoding ---------------------------------------------------------------------------- */
+
+typedef struct encoded_set {
+    fr_encoded *items;
+    size_t count;
+    double megapixels; /* of the files, at full size */
+} encoded_set;
+
+typedef struct cpu_decode_job {
+    const encoded_set *set;
+    fr_decode_options limits;
+    atomic_size_t next, failed;
+} cpu_decode_job;
+
+static void *cpu_decode_worker(void *arg)
+{
+    cpu_decode_job *j = arg;
+    for (;;) {
+        size_t i = atomic_fetch_add(&j->next, 1);
+        if (i >= j->set->count)
+            break;
+        fr_image im;
+        const fr_encoded *e = &j->set->items[i];
+        if (fr_image_decode(e->data, e->size, e->name, &j->limits, &im))
+            atomic_fetch_add(&j->failed, 1);
+        else
+            fr_image_free(&im);
+    }
+    return NULL;
+}
+
+static void print_rate(const char *decoder, const encoded_set *set, int threads, int batch,
+                       int min_side, double sec, size_t failed, const char *describe)
+{
+    printf("{\"bench\": \"jpeg\", \"decoder\": \"%s\", \"images\": %zu, \"failed\": %zu, "
+           "\"threads\": %d, \"batch\": %d, \"min_side\": %d, \"images_per_s\": %.1f, "
+           "\"megapixels_per_s\": %.1f, \"describe\": \"%s\"}\n",
+           decoder, set->count, failed, threads, batch, min_side, (double)set->count / sec,
+           set->megapixels / sec, describe);
+    fflush(stdout);
+}
+
+static int decode_rates(const char *dir, int batch, int threads, int min_side, int repeat)
+{
+    char *args[1] = {(char *)dir};
+    fr_path_list found = {0};
+    if (fr_paths_collect(args, 1, &found, NULL, NULL))
+        return fail(dir);
+    encoded_set set = {0};
+    size_t files = found.count;
+    set.count = files * (size_t)(repeat > 0 ? repeat : 1);
+    set.items = calloc(set.count ? set.count : 1, sizeof *set.items);
+    void **data = calloc(files ? files : 1, sizeof *data);
+    int status = 0;
+    for (size_t i = 0; i < files && !status; i++) {
+        size_t size;
+        fr_image im;
+        if (fr_file_read(found.paths[i], (size_t)1 << 28, &data[i], &size)) {
+            status = fail(found.paths[i]);
+            break;
+        }
+        for (size_t r = i; r < set.count; r += files)
+            set.items[r] = (fr_encoded){data[i], size, found.paths[i]};
+        if (!fr_image_decode(data[i], size, found.paths[i], NULL, &im)) {
+            set.megapixels += (double)im.width * im.height * 1e-6 * (double)(set.count / files);
+            fr_image_free(&im);
+        }
+    }
+    fr_decode_options limits = {0, min_side};
+    fr_gpu_backend backends[2] = {FR_GPU_BACKEND_AUTO, FR_GPU_BACKEND_HYBRID};
+    const char *names[2] = {"nvjpeg", "nvjpeg-hybrid"};
+    fr_gpu_image *out = calloc((size_t)batch, sizeof *out);
+    for (int b = 0; b < 2 && !status; b++) {
+        fr_gpu_decoder_options opt = {batch, backends[b], limits, 0};
+        fr_gpu_decoder *d;
+        if (fr_gpu_decoder_new(&opt, &d)) {
+            fprintf(stderr, "bench_cuda: %s: %s\n", names[b], fr_error_message());
+            continue;
+        }
+        double sec = 0;
+        size_t failed = 0;
+        for (int pass = 0; pass < 2 && !status; pass++) {
+            failed = 0;
+            double t0 = fr_seconds();
+            for (size_t i = 0; i < set.count && !status; i += (size_t)batch) {
+                int n = (int)(set.count - i < (size_t)batch ? set.count - i : (size_t)batch);
+                if (fr_gpu_decode_device(d, set.items + i, n, out))
+                    status = fail(names[b]);
+                for (int k = 0; k < n; k++)
+                    failed += out[k].status != FR_OK;
+            }
+            sec = fr_seconds() - t0;
+        }
+        if (!status)
+            print_rate(names[b], &set, 1, batch, min_side, sec, failed, fr_gpu_decoder_describe(d));
+        fr_gpu_decoder_free(d);
+    }
+    if (threads <= 0)
+        threads = fr_cpu_count();
+    for (int pass = 0; pass < 2 && !status; pass++) {
+        cpu_decode_job job;
+        job.set = &set;
+        job.limits = limits;
+        atomic_init(&job.next, 0);
+        atomic_init(&job.failed, 0);
+        pthread_t tid[256];
+        int started = 0;
+        double t0 = fr_seconds();
+        for (; started < threads && started < 256; started++)
+            if (pthread_create(&tid[started], NULL, cpu_decode_worker, &job))
+                break;
+        for (int i = 0; i < started; i++)
+            pthread_join(tid[i], NULL);
+        if (pass == 1)
+            print_rate("libjpeg-turbo", &set, started, 1, min_side, fr_seconds() - t0,
+                       atomic_load(&job.failed), "TurboJPEG, accurate DCT, one image per thread");
+    }
+    free(out);
+    for (size_t i = 0; i < files; i++)
+        free(data[i]);
+    free(data);
+    free(set.items);
+    fr_paths_free(&found);
     return status;
 }
 
@@ -371,14 +506,15 @@ static int identify(size_t gallery, size_t probes, size_t k)
 int main(int argc, char **argv)
 {
     if (argc < 2 || (strcmp(argv[1], "network") && strcmp(argv[1], "e2e") &&
-                     strcmp(argv[1], "identify") && strcmp(argv[1], "startup"))) {
-        fprintf(stderr, "usage: bench_cuda network|e2e|startup|identify ... (see the top of "
-                        "bench/bench_cuda.c)\n");
+                     strcmp(argv[1], "identify") && strcmp(argv[1], "startup") &&
+                     strcmp(argv[1], "decode"))) {
+        fprintf(stderr, "usage: bench_cuda network|e2e|startup|decode|identify ... (see the top "
+                        "of bench/bench_cuda.c)\n");
         return 2;
     }
     const char *weights = NULL, *batches = "64,128,256,512,1024", *dir = NULL, *cache = NULL;
     fr_precision precision = FR_PRECISION_FP16;
-    int iters = 20, batch = 256, threads = 0, repeat = 1;
+    int iters = 20, batch = 256, threads = 0, repeat = 1, min_side = 0;
     size_t gallery = 1000000, probes = 10000, k = 5;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -402,6 +538,8 @@ int main(int argc, char **argv)
             threads = atoi(v);
         else if (!strcmp(a, "--repeat"))
             repeat = atoi(v);
+        else if (!strcmp(a, "--min-side"))
+            min_side = atoi(v);
         else if (!strcmp(a, "--gallery"))
             gallery = (size_t)atol(v);
         else if (!strcmp(a, "--probes"))
@@ -418,6 +556,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "identify"))
         return gallery && probes && k ? identify(gallery, probes, k) : 2;
+    if (!strcmp(argv[1], "decode"))
+        return dir && batch > 0 ? decode_rates(dir, batch, threads, min_side, repeat) : 2;
     if (!weights || iters < 1 || (!strcmp(argv[1], "e2e") && !dir)) {
         fprintf(stderr, "bench_cuda: give --weights (and --dir for e2e)\n");
         return 2;

@@ -1,19 +1,43 @@
 #!/usr/bin/env bash
-# bench/device_check.sh: the GPU check of issue 4, run once on a lent H100/H200 from the repo
-# root with .carry/ (made here by bench/device_pack.sh) carried along:
+# bench/device_check.sh: the one prepared call on a lent H100/H200 (issues 4 and 10), run from
+# the repo root with .carry/ (made here by bench/device_pack.sh) carried along:
 #
-#   bash bench/device_check.sh
+#   bash bench/device_check.sh                     # on the device: issue 10's sections
+#   DEVICE_SECTIONS=all bash bench/device_check.sh # every section, issue 4's too
+#   DEVICE_DRY_RUN=1 bash bench/device_check.sh    # here, without a GPU: a rehearsal
 #
-# It finds the device's cuDNN and cuBLAS, runs `facerec info`, the GPU tests (against the CPU
-# backend), then the benchmarks against PyTorch on the same card, and prints a short table
-# last. Every step is guarded by `timeout` and skipped when the time budget (DEVICE_BUDGET_S,
-# default 380 s) runs out; nothing stops the script but the budget. Logs and JSON results go
-# to $OUT (logs.tar.gz, results.jsonl, summary.txt).
+# It finds the device's cuDNN, cuBLAS and nvJPEG, runs `facerec info` and the GPU tests
+# (against the CPU backend), then the benchmarks against their peers on the same card, and
+# prints a short table last. Every step is guarded by `timeout` and skipped when the time
+# budget (DEVICE_BUDGET_S, default 540 s: give the device tool timeout_s 600) runs out; nothing stops the script but the budget.
+# Logs and JSON results go to $OUT (logs.tar.gz, results.jsonl, summary.txt).
+#
+# Sections (DEVICE_SECTIONS=a,b,...; default tests,startup,jpeg,e2e10,group,peer):
+#   tests     every GPU test (ops, networks, distances, nvJPEG, plan cache, device choice)
+#   startup   time to first result of a fresh runner, cold and warm plan cache; facerec embed
+#             of 3000 images with a cold and a warm cache
+#   jpeg      nvJPEG (hardware / hybrid) against libjpeg-turbo on all cores and torchvision's
+#             GPU decode_jpeg, on the LFW-size set and the 1080p group photos
+#   e2e10     facerec embed with the default alignment on 10,000 LFW-size JPEGs, GPU busy
+#             sampled by nvidia-smi, and each stage alone on the same files (decode, detect,
+#             embed without alignment)
+#   group     the same on 1,000 1920 x 1080 group photos (--all-faces; detection recall against
+#             the faces pasted in)
+#   peer      batched MTCNN in PyTorch on the GPU (bench/torch_mtcnn.py) on both sets
+#   net, e2e, identify, precision, compile, fusion, detect: issue 4's (bench/RESULTS.md)
+# The data sets are made on the device from 1000 carried LFW photos (bench/make_bench_data.py:
+# how, in its docstring).
+#
+# Dry run (DEVICE_DRY_RUN=1): the same script on this machine's build/ (no carry, no GPU):
+# small data sets (DRY_LFW, DRY_GROUP: 200 and 8), --device cpu, the peers on the CPU, the
+# GPU tests skipping, the table; it rehearses everything that does not need a GPU, including
+# a failing step (DRY_FAIL=1 makes one) and the exit status.
 set -uo pipefail
 root="$(pwd)"
 carry="$root/.carry"
 out="${OUT:-/tmp/facerec-device-out}"
-budget="${DEVICE_BUDGET_S:-380}"
+budget="${DEVICE_BUDGET_S:-540}"
+dry="${DEVICE_DRY_RUN:-0}"
 t_start=$(date +%s)
 work="$(mktemp -d /tmp/facerec-check.XXXXXX)"
 logs="$work/logs"
@@ -25,9 +49,7 @@ steps="$work/steps.tsv"
 export PYTHONUNBUFFERED=1
 
 left() { echo $((budget - ($(date +%s) - t_start))); }
-# DEVICE_SECTIONS=a,b,...: only these parts (tests, net, e2e, identify, precision, compile,
-# fusion, detect); default all. A second, shorter run on the same lease budget picks a few.
-sections="${DEVICE_SECTIONS:-all}"
+sections="${DEVICE_SECTIONS:-tests,startup,jpeg,e2e10,group,peer}"
 want() { [ "$sections" = all ] || [[ ",$sections," == *",$1,"* ]]; }
 
 # step NAME LIMIT_S CMD...: runs CMD under timeout (at most what is left of the budget),
@@ -60,6 +82,34 @@ step() {
 
 # ---- libraries: ours from the carry, CUDA's from the device -------------------------------
 py="${DEVICE_PYTHON:-python3}"
+if [ "$dry" = 1 ]; then
+  py="${DEVICE_PYTHON:-/usr/bin/python3}"
+  build="${DRY_BUILD:-$root/build}"
+  mkdir -p "$work/bin" "$work/weights"
+  for b in facerec tests/test_cuda_ops tests/test_cuda_network tests/test_cuda_device \
+           tests/test_cuda_distance tests/test_cuda_jpeg tests/test_plan_cache bench/bench_cuda \
+           bench/bench_network; do
+    ln -s "$build/$b" "$work/bin/$(basename "$b")"
+  done
+  ln -s "$root"/weights/*.frw "$work/weights/"
+  data_dir="$root/../shared/data"
+  mkdir -p "$work/e2e"
+  find "$data_dir/lfw_devtrain/images" -name '*.jpg' | sort | head -n "${DRY_SOURCES:-100}" |
+    xargs -d '\n' ln -s -t "$work/e2e/"
+  bin="$work/bin"
+  FR=(env)
+  e2e_src="$work/e2e"
+  export FACEREC_DATA="$data_dir" FACEREC_WEIGHTS="$work/weights" FACEREC_BIN="$bin/facerec"
+  export FACEREC_PYTHON="$py" FACEREC_SOURCE_DIR="$root" FACEREC_IRV1_FRW="$work/weights/irv1.frw"
+  export FACEREC_WEIGHTS_DIR="$work/weights"
+  device=cpu
+  n_lfw="${DRY_LFW:-200}" n_group="${DRY_GROUP:-8}" n_embed=300
+  echo "DRY RUN: $build, no GPU, --device cpu, $n_lfw LFW-size images and $n_group group photos"
+else
+  device=cuda
+  n_lfw=10000 n_group=1000 n_embed=3000
+  e2e_src="$carry/data/e2e"
+  data_dir="$carry/data"
 # unpacked with Python's lzma: the device may have no xz program
 $py - "$carry" "$work" <<'PY' || { echo "cannot unpack the carry"; exit 1; }
 import lzma, os, shutil, sys, tarfile
@@ -120,12 +170,37 @@ export FACEREC_WEIGHTS_DIR="$work/weights"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>&1 | head -3
 missing=$("${FR[@]}" ldd "$bin/facerec" | grep "not found")
 [ -n "$missing" ] && echo "MISSING LIBRARIES: $missing"
+# nvJPEG is loaded at run time: the toolkit's, the pip wheel's, or torchvision's own copy
+nvjpeg=$($py - <<'PY' 2>/dev/null
+import glob, os, site, sys
+roots = set(site.getsitepackages() + [site.getusersitepackages()])
+try:
+    import torchvision
+    roots.add(os.path.dirname(os.path.dirname(torchvision.__file__)))
+except Exception:
+    pass
+found = []
+for r in sorted(roots):
+    found += glob.glob(os.path.join(r, "nvidia", "**", "libnvjpeg.so*"), recursive=True)
+    found += glob.glob(os.path.join(r, "torchvision*", "**", "libnvjpeg*.so*"), recursive=True)
+for d in ("/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib", "/usr/lib/x86_64-linux-gnu"):
+    found += glob.glob(os.path.join(d, "libnvjpeg.so*"))
+# the newest major first: .so.13 before .so.12
+found.sort(key=lambda p: (".so.13" not in p, ".so.12" not in p, len(p)))
+print(found[0] if found else "")
+PY
+)
+if [ -n "$nvjpeg" ] && [ -z "${FACEREC_NVJPEG:-}" ]; then export FACEREC_NVJPEG="$nvjpeg"; fi
+echo "nvJPEG: ${FACEREC_NVJPEG:-NOT FOUND (the GPU decode steps will say so)}"
+fi
 
 # ---- info, then the tests ---------------------------------------------------------------------
 step info 30 "${FR[@]}" "$bin/facerec" info
-step irv1_h5 60 $py "$root/tests/ref/keras_irv1/make_h5.py" --model-json \
-  "$carry/data/keras-facenet/model.json" --layout weights --seed 3 -o "$work/irv1.h5"
-step irv1_convert 60 "${FR[@]}" "$bin/facerec" convert --from keras-h5 "$work/irv1.h5" \
+want startup || want net || want e2e || want precision || want compile || want fusion ||
+  export FACEREC_SKIP_IRV1=1
+[ -z "${FACEREC_SKIP_IRV1:-}" ] && step irv1_h5 60 $py "$root/tests/ref/keras_irv1/make_h5.py" --model-json \
+  "$data_dir/keras-facenet/model.json" --layout weights --seed 3 -o "$work/irv1.h5"
+[ -z "${FACEREC_SKIP_IRV1:-}" ] && step irv1_convert 60 "${FR[@]}" "$bin/facerec" convert --from keras-h5 "$work/irv1.h5" \
   -o "$work/weights/irv1.frw"
 rm -f "$work/irv1.h5"
 step test_cuda_device 30 "${FR[@]}" "$bin/test_cuda_device"
@@ -140,6 +215,197 @@ if [ -z "$mode" ]; then
 fi
 export FACEREC_CUDNN="${mode:-auto}"
 echo "cuDNN paths for what follows: FACEREC_CUDNN=$FACEREC_CUDNN (ops test passed: ${mode:-no})"
+if want tests; then
+  step test_plan_cache 30 "${FR[@]}" "$bin/test_plan_cache"
+  step test_cuda_jpeg 90 "${FR[@]}" "$bin/test_cuda_jpeg"
+  step test_cuda_network 120 "${FR[@]}" "$bin/test_cuda_network"
+  step test_cuda_distance 45 "${FR[@]}" "$bin/test_cuda_distance"
+fi
+# the benchmarks' plans go to a cache of their own (the start-up section measures it cold)
+export FACEREC_PLAN_CACHE="$work/plans"
+
+# ---- issue 10: data ---------------------------------------------------------------------------
+if want jpeg || want e2e10 || want group || want peer; then
+  step data 120 $py "$root/bench/make_bench_data.py" --src "$e2e_src" --out "$work/data" \
+    --lfw "$n_lfw" --group "$n_group"
+  grep -hs '^{' "$logs/data.log" >> "$results"
+fi
+
+# GPU busy: nvidia-smi samples utilization.gpu (the share of time a kernel ran) every 100 ms
+# while a step runs; gpu_busy NAME prints the mean of that step's samples.
+busy_start() {
+  busy_pid=""
+  command -v nvidia-smi > /dev/null || return 0
+  nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits -lms 100 \
+    > "$logs/$1.busy" 2>/dev/null &
+  busy_pid=$!
+}
+busy_stop() {
+  [ -n "$busy_pid" ] && kill "$busy_pid" 2>/dev/null && wait "$busy_pid" 2>/dev/null
+  busy_pid=""
+}
+gpu_busy() {
+  awk '$1 ~ /^[0-9]+$/ {s += $1; n++} END {if (n) printf "%.1f", s / n; else printf "null"}' \
+    "$logs/$1.busy" 2>/dev/null || printf "null"
+}
+# timed NAME LIMIT CMD...: a step with its wall time and GPU busy recorded as JSON
+timed() {
+  local name="$1"
+  busy_start "$name"
+  local t0; t0=$(date +%s.%N)
+  step "$@"
+  local rc=$?
+  local t1; t1=$(date +%s.%N)
+  busy_stop
+  printf '{"bench": "timed", "step": "%s", "rc": %d, "seconds": %s, "gpu_busy": %s}\n' \
+    "$name" "$rc" "$(echo "$t1 - $t0" | bc -l 2>/dev/null || $py -c "print($t1 - $t0)")" \
+    "$(gpu_busy "$name")" >> "$results"
+  return $rc
+}
+rows() { $py -c "import numpy, sys; print(numpy.load(sys.argv[1], mmap_mode='r').shape[0])" "$1" \
+  2>/dev/null || echo 0; }
+
+# ---- issue 10: start-up -------------------------------------------------------------------------
+if want startup; then
+  for m in irv1 dlib; do
+    w="$work/weights/$m.frw"
+    [ -e "$w" ] || continue
+    step "startup_$m" 120 "${FR[@]}" "$bin/bench_cuda" startup --weights "$w" --batch 1024 \
+      --cache "$work/plans-startup-$m"
+    grep -hs '^{' "$logs/startup_$m.log" >> "$results"
+  done
+  # the whole command, 3000 images (the issue's job), a fresh cache then the one it wrote
+  mkdir -p "$work/embed3k"
+  ls "$e2e_src" | head -n 1000 | sed "s|^|$e2e_src/|" > "$work/embed3k/list"
+  args3k=("$e2e_src" "$e2e_src" "$e2e_src")
+  for run in cold warm; do
+    FACEREC_PLAN_CACHE="$work/plans-embed" timed "embed3k_$run" 150 "${FR[@]}" "$bin/facerec" \
+      embed --device "$device" --align none "${args3k[@]}" -o "$work/embed3k/$run.npy"
+  done
+fi
+
+# ---- issue 10: JPEG decoding ---------------------------------------------------------------------
+if want jpeg; then
+  step jpeg_lfw 90 "${FR[@]}" "$bin/bench_cuda" decode --dir "$work/data/lfw" --batch 128
+  step jpeg_group 90 "${FR[@]}" "$bin/bench_cuda" decode --dir "$work/data/group" --batch 32 \
+    --min-side 600
+  for set in lfw group; do
+    grep -hs '^{' "$logs/jpeg_$set.log" | sed "s/^{/{\"set\": \"$set\", /" >> "$results"
+  done
+  # the peer a PyTorch user would pick: torchvision's batched decode_jpeg on the GPU (nvJPEG)
+  step jpeg_torchvision 90 $py - "$work/data" "$device" <<'PY'
+import json, os, sys, time
+import torch
+root, device = sys.argv[1], sys.argv[2]
+try:
+    import torchvision
+    from torchvision.io import decode_jpeg
+except ImportError as e:
+    print(f"torchvision: {e}")
+    sys.exit(77)
+for name, batch in (("lfw", 128), ("group", 32)):
+    d = os.path.join(root, name)
+    files = sorted(os.listdir(d))
+    data = [torchvision.io.read_file(os.path.join(d, f)) for f in files]
+    best = None
+    for _ in range(2):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for i in range(0, len(data), batch):
+            decode_jpeg(data[i:i + batch], device=device)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter() - t0
+        best = t if best is None else min(best, t)
+    print(json.dumps({"bench": "jpeg", "set": name, "decoder": "torchvision", "images": len(files),
+                      "batch": batch, "images_per_s": len(files) / best,
+                      "describe": f"torchvision {torchvision.__version__} decode_jpeg on {device}"}))
+PY
+  grep -hs '^{' "$logs/jpeg_torchvision.log" >> "$results"
+fi
+
+# ---- issue 10: end to end with alignment, LFW-size and group photos, then the peer -----------------
+# In the order the issue asks for them; each stage alone comes after (skipped first when the
+# budget runs short). The group photos' detect-only run and the peer's use the first 300.
+mkdir -p "$work/data/group300"
+ls "$work/data/group" 2>/dev/null | head -n 300 | sed "s|^|$work/data/group/|" |
+  xargs -r -d '\n' ln -sf -t "$work/data/group300/"
+if want e2e10; then
+  timed e2e10_align 240 "${FR[@]}" "$bin/facerec" embed --device "$device" "$work/data/lfw" \
+    -o "$work/e2e10.npy"
+  echo "{\"bench\": \"rows\", \"step\": \"e2e10_align\", \"rows\": $(rows "$work/e2e10.npy")}" >> "$results"
+fi
+if want group; then
+  timed group_align 240 "${FR[@]}" "$bin/facerec" embed --device "$device" --all-faces \
+    "$work/data/group" -o "$work/group.npy"
+  echo "{\"bench\": \"rows\", \"step\": \"group_align\", \"rows\": $(rows "$work/group.npy")}" >> "$results"
+fi
+if want peer; then
+  peer_dev=$([ "$device" = cuda ] && echo cuda || echo cpu)
+  timed peer_lfw 120 $py "$root/bench/torch_mtcnn.py" --weights "$data_dir/mtcnn" \
+    --device "$peer_dev" --batch 256 --repeat 2 --limit "$([ "$dry" = 1 ] && echo 40 || echo 3000)" \
+    -o "$work/peer_lfw.json" "$work/data/lfw"
+  timed peer_group 150 $py "$root/bench/torch_mtcnn.py" --weights "$data_dir/mtcnn" \
+    --device "$peer_dev" --batch 16 --repeat 2 --limit "$([ "$dry" = 1 ] && echo 4 || echo 300)" \
+    -o "$work/peer_group.json" "$work/data/group300"
+  for set in lfw group; do
+    grep -hs '^{' "$logs/peer_$set.log" | sed "s/^{/{\"set\": \"$set\", /" >> "$results"
+  done
+fi
+if want e2e10; then # each stage alone on the same files
+  timed e2e10_detect 120 "${FR[@]}" "$bin/facerec" detect --device "$device" "$work/data/lfw" \
+    -o "$work/e2e10_faces.csv"
+  timed e2e10_noalign 60 "${FR[@]}" "$bin/facerec" embed --device "$device" --align none \
+    "$work/data/lfw" -o "$work/e2e10_none.npy"
+  step e2e10_decode 60 "${FR[@]}" "$bin/bench_cuda" decode --dir "$work/data/lfw" --batch 128 \
+    --min-side 600
+  grep -hs '^{' "$logs/e2e10_decode.log" | sed 's/^{/{"set": "lfw600", /' >> "$results"
+fi
+if want group; then
+  timed group_detect 120 "${FR[@]}" "$bin/facerec" detect --device "$device" "$work/data/group300" \
+    -o "$work/group_faces.csv"
+fi
+# detection recall on the group photos: facerec's and the peer's faces against the pasted ones
+if want group || want peer; then
+  step recall 30 $py - "$work" <<'PY'
+import csv, json, os, sys
+work = sys.argv[1]
+truth = json.load(open(os.path.join(work, "data", "group.json")))
+def iou(a, b):
+    iw = max(0, min(a[2], b[2]) - max(a[0], b[0])); ih = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    u = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - iw * ih
+    return iw * ih / u if u > 0 else 0
+def recall(found):
+    hit = total = 0
+    for name, faces in truth.items():
+        if name not in found:
+            continue
+        for f in faces:
+            total += 1
+            hit += any(iou(f["face"], b) >= 0.3 for b in found[name])
+    return hit, total
+out = {"bench": "recall"}
+p = os.path.join(work, "group_faces.csv")
+if os.path.exists(p):
+    found = {}
+    for row in csv.DictReader(open(p)):
+        if row.get("x1"):
+            found.setdefault(os.path.basename(row["path"]), []).append(
+                [float(row[k]) for k in ("x1", "y1", "x2", "y2")])
+    out["facerec"] = recall(found)
+p = os.path.join(work, "peer_group.json")
+if os.path.exists(p):
+    j = json.load(open(p))
+    found = {os.path.basename(path): [b[:4] for b in im["boxes"]]
+             for path, im in zip(j["paths"], j["images"])}
+    out["torch"] = recall(found)
+print(json.dumps(out))
+PY
+  grep -hs '^{' "$logs/recall.log" >> "$results"
+fi
+# the failure path, rehearsed: a GPU test that fails must make the exit status 1
+[ "${DRY_FAIL:-0}" = 1 ] && step test_dry_fail 10 false
 
 # ---- benchmarks ------------------------------------------------------------------------------
 models=(irv1:"$work/weights/irv1.frw" dlib:"$work/weights/dlib.frw")
@@ -188,10 +454,6 @@ if want net; then
   for m in irv1 dlib; do
     for b in 64 256 1024; do peer "$m" fp16 "$b" eager 30; done
   done
-fi
-if want tests; then
-  step test_cuda_network 120 "${FR[@]}" "$bin/test_cuda_network"
-  step test_cuda_distance 45 "${FR[@]}" "$bin/test_cuda_distance"
 fi
 want e2e && step e2e_dlib 60 "${FR[@]}" "$bin/bench_cuda" e2e --weights "$work/weights/dlib.frw" --dir "$carry/data/e2e" \
   --repeat 20 --batch 256 --precision fp16
@@ -343,9 +605,10 @@ key = {"fp16": "fp16_tflops", "tf32": "tf32_tflops", "fp32": "fp32_tflops"}
 peer_precision = {"fp16": "fp16", "tf32": "fp32"}
 def cell(v, fmt):
     return format(v, fmt) if v else "-"
-print("| model | prec | batch | facerec img/s | TFLOP/s | % of matmul peak | torch eager | x eager "
-      "| torch compile | x compile |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+if net:
+    print("| model | prec | batch | facerec img/s | TFLOP/s | % of matmul peak | torch eager | x eager "
+          "| torch compile | x compile |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
 for r in net:
     tp = peer_precision.get(r["precision"])
     e = torch.get((r["arch"], tp, r["batch"], "eager"))
@@ -391,6 +654,94 @@ for r in rows:
           f"({r['images']} images, {r['threads']} threads); decode only {d or 0:.0f}; network {n or 0:.0f}"
           + (f"; {100 * r['images_per_s'] / floor:.0f} % of min(decode, network)" if floor else ""))
 PY
+$py - "$results" "$steps" >> "$work/summary.txt" <<'PY'
+# issue 10's table: the last lines of the output
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip().startswith("{")]
+status = {s[0]: s[1] for s in (l.rstrip("\n").split("\t") for l in open(sys.argv[2]) if l.strip())}
+def get(**kw):
+    return [r for r in rows if all(r.get(k) == v for k, v in kw.items())]
+def one(**kw):
+    r = get(**kw)
+    return r[0] if r else {}
+def f(v, fmt=None):
+    if v is None:
+        return "-"
+    if isinstance(v, int) and fmt is None:
+        return str(v)
+    return format(v, fmt or (".0f" if abs(v) >= 100 else ".1f"))
+def rate(step, images):
+    t = one(bench="timed", step=step)
+    ok = t and t.get("rc") == 0 and t.get("seconds")
+    return (images / t["seconds"] if ok else None), t.get("gpu_busy")
+out = []
+data = one(bench="data")
+n_lfw, n_group = data.get("lfw", 0), data.get("group", 0)
+tests = [k for k in status if k.startswith("test_")]
+out.append("GPU tests: " + (", ".join(f"{k} {status[k]}" for k in tests) or "none run"))
+for m in ("irv1", "dlib"):
+    s = get(bench="startup", arch=m)
+    if s:
+        cold = next((r for r in s if r["cache"] == "cold"), {})
+        warm = [r for r in s if r["cache"] == "warm"]
+        w = warm[-1] if warm else {}
+        out.append(f"start-up {m} batch {cold.get('batch')}: plan {f(cold.get('plan_s'), '.2f')} s cold, "
+                   f"{f(w.get('plan_s'), '.2f')} s warm; first result {f(cold.get('first_result_s'), '.2f')} s "
+                   f"cold, {f(w.get('first_result_s'), '.2f')} s warm")
+for run in ("cold", "warm"):
+    t = one(bench="timed", step=f"embed3k_{run}")
+    if t:
+        out.append(f"facerec embed 3000 JPEGs --align none, {run} plan cache: {f(t.get('seconds'), '.2f')} s "
+                   f"(rc {t.get('rc')})")
+out.append("| JPEG decoding | images | nvJPEG img/s | nvJPEG hybrid | libjpeg-turbo (threads) | torchvision GPU | nvJPEG / libjpeg-turbo |")
+out.append("|---|---|---|---|---|---|---|")
+for name in ("lfw", "group", "lfw600"):
+    nv, hy, cpu, tv = (one(bench="jpeg", set=name, decoder=d) for d in
+                       ("nvjpeg", "nvjpeg-hybrid", "libjpeg-turbo", "torchvision"))
+    if not (nv or cpu):
+        continue
+    ratio = nv.get("images_per_s") / cpu["images_per_s"] if nv and cpu else None
+    out.append(f"| {name} | {cpu.get('images') or nv.get('images')} | {f(nv.get('images_per_s'))} | "
+               f"{f(hy.get('images_per_s'))} | {f(cpu.get('images_per_s'))} ({cpu.get('threads')}) | "
+               f"{f(tv.get('images_per_s'))} | {f(ratio, '.2f')} |")
+nvd = one(bench="jpeg", set="lfw", decoder="nvjpeg")
+if nvd:
+    out.append("nvJPEG: " + nvd.get("describe", "")[:300])
+out.append("| end to end (default alignment) | images | img/s | GPU busy % | faces |")
+out.append("|---|---|---|---|---|")
+for step, n, what in (("e2e10_align", n_lfw, "LFW-size, embed"), ("e2e10_detect", n_lfw, "LFW-size, detect only"),
+                      ("e2e10_noalign", n_lfw, "LFW-size, embed --align none"),
+                      ("group_align", n_group, "1080p group, embed --all-faces"),
+                      ("group_detect", min(300, n_group), "1080p group (first 300), detect only"),
+                      ("peer_lfw", one(bench="torch_mtcnn", set="lfw").get("images", 0), "torch MTCNN batched, LFW-size"),
+                      ("peer_group", one(bench="torch_mtcnn", set="group").get("images", 0), "torch MTCNN batched, group (first 300)")):
+    t = one(bench="timed", step=step)
+    if not t:
+        continue
+    r, busy = rate(step, n)
+    peer = one(bench="torch_mtcnn", set=step[5:]) if step.startswith("peer_") else {}
+    if peer:  # the peer's own timing excludes start-up and Pillow decoding
+        r = peer.get("images_per_s")
+    faces = one(bench="rows", step=step).get("rows") if not peer else peer.get("faces")
+    out.append(f"| {what} | {n} | {f(r)} | {f(busy)} | {f(faces)} |")
+rec = one(bench="recall")
+if rec:
+    out.append("group-photo recall (pasted faces found, IoU >= 0.3): " + ", ".join(
+        f"{k} {v[0]}/{v[1]}" for k, v in rec.items() if k != "bench"))
+det, peer = rate("e2e10_detect", n_lfw)[0], one(bench="torch_mtcnn", set="lfw").get("images_per_s")
+if det and peer:
+    out.append(f"facerec detect / torch MTCNN batched on LFW-size: {det / peer:.2f}x")
+gdet, gpeer = rate("group_detect", min(300, n_group))[0], one(bench="torch_mtcnn", set="group").get("images_per_s")
+if gdet and gpeer:
+    out.append(f"facerec detect / torch MTCNN batched on 1080p groups: {gdet / gpeer:.2f}x")
+e2e = rate("e2e10_align", n_lfw)[0]
+if e2e:
+    out.append(f"goal >= 20,000 img/s aligned on LFW-size: {e2e:.0f} ({'met' if e2e >= 20000 else 'NOT met'})")
+g = rate("group_align", n_group)[0]
+if g:
+    out.append(f"goal >= 1,000 img/s on 1080p group photos: {g:.0f} ({'met' if g >= 1000 else 'NOT met'})")
+print("\n".join(out))
+PY
 cat "$work/summary.txt" > "$out/summary.txt"
 tar -C "$work" -czf "$out/logs.tar.gz" logs steps.tsv results.jsonl summary.txt 2>/dev/null
 echo
@@ -398,8 +749,14 @@ echo "================ facerec device check: $(( $(date +%s) - t_start ))s =====
 cat "$work/summary.txt"
 # Exit status: 1 when a GPU test failed, timed out or skipped (on a GPU machine each must run
 # and pass), so a caller need not read the summary to know.
-if awk -F'\t' '$1 ~ /^test_cuda_(device|ops|network|distance)$/ && $2 != "ok" {bad = 1}
+# (A dry run has no GPU: its tests skip, and only a failure counts.)
+rc=0
+if awk -F'\t' -v dry="$dry" '$1 ~ /^test_/ && $1 !~ /_(unfused|legacy|nvrtc)$/ &&
+                              $2 != "ok" && !(dry == 1 && $2 == "skipped") {bad = 1}
                END {exit !bad}' "$steps"; then
   echo "device check: a GPU test did not pass (steps line above)"
-  exit 1
+  rc=1
 fi
+# the data sets and outputs are not needed once logged (KEEP_WORK=1 keeps them)
+[ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$work"
+exit $rc

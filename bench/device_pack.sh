@@ -25,16 +25,16 @@ mkdir -p "$build"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DFACEREC_CUDA=ON \
   -DCMAKE_CUDA_ARCHITECTURES=90 -DFACEREC_WERROR=OFF > "$log" 2>&1 || {
   tail -20 "$log"; exit 1; }
-targets=(facerec test_cuda_ops test_cuda_network test_cuda_device test_cuda_distance bench_cuda
-         bench_network)
+targets=(facerec test_cuda_ops test_cuda_network test_cuda_device test_cuda_distance test_cuda_jpeg
+         test_plan_cache bench_cuda bench_network)
 cmake --build "$build" -j2 --target "${targets[@]}" >> "$log" 2>&1 || {
   grep -E "error|Error" "$log" | head -20; exit 1; }
 
 rm -rf "$carry"
 mkdir -p "$carry/bin" "$carry/lib" "$carry/weights" "$carry/data"
 bins=("$build/facerec" "$build/tests/test_cuda_ops" "$build/tests/test_cuda_network"
-      "$build/tests/test_cuda_device" "$build/tests/test_cuda_distance" "$build/bench/bench_cuda"
-      "$build/bench/bench_network")
+      "$build/tests/test_cuda_device" "$build/tests/test_cuda_distance" "$build/tests/test_cuda_jpeg"
+      "$build/tests/test_plan_cache" "$build/bench/bench_cuda" "$build/bench/bench_network")
 cp "${bins[@]}" "$carry/bin/"
 strip "$carry"/bin/*
 
@@ -57,9 +57,15 @@ cp "$root/weights/landmark68.frw" "$carry/weights/"   # dlib's 68-point chips (d
 # test images (the paths the GPU tests read) and the Keras graph for irv1's random weights
 mkdir -p "$carry/data/lfw_devtrain/images" "$carry/data/keras-facenet"
 cp -r "$data/happyhouse" "$carry/data/"
-cp -r "$data/lfw_devtrain/images/Aaron_Peirsol" "$carry/data/lfw_devtrain/images/"
+# test_cuda_jpeg reads the first 48 LFW photos in name order (Aaron_Peirsol is among them)
+find "$data/lfw_devtrain/images" -name '*.jpg' | sort | head -n 48 |
+  (cd "$data/lfw_devtrain/images" && sed "s|^$data/lfw_devtrain/images/||" |
+   xargs -d '\n' cp --parents -t "$carry/data/lfw_devtrain/images/")
+# the original MTCNN tensors, for the batched PyTorch MTCNN peer (bench/torch_mtcnn.py)
+cp -r "$data/mtcnn" "$carry/data/"
 cp "$data/keras-facenet/model.json" "$carry/data/keras-facenet/"
-# end to end: the first JPEG_COUNT LFW images, one folder
+# end to end: the first JPEG_COUNT LFW images, one folder; on the device
+# bench/make_bench_data.py makes the 10,000 LFW-size JPEGs and the 1080p group photos from them
 mkdir -p "$carry/data/e2e"
 find "$data/lfw_devtrain/images" -name '*.jpg' | sort > "$build/e2e-list.txt"
 head -n "$jpegs" "$build/e2e-list.txt" | xargs -d '\n' cp -t "$carry/data/e2e/"
