@@ -358,6 +358,9 @@ if want e2e10; then # each stage alone on the same files
     -o "$work/e2e10_faces.csv"
   timed e2e10_noalign 60 "${FR[@]}" "$bin/facerec" embed --device "$device" --align none \
     "$work/data/lfw" -o "$work/e2e10_none.npy"
+  # the engine's decode threads against nvJPEG through today's engine (images back to the host)
+  FACEREC_DECODE=nvjpeg timed e2e10_noalign_nvjpeg 60 "${FR[@]}" "$bin/facerec" embed \
+    --device "$device" --align none "$work/data/lfw" -o "$work/e2e10_none_nvjpeg.npy"
   step e2e10_decode 60 "${FR[@]}" "$bin/bench_cuda" decode --dir "$work/data/lfw" --batch 128 \
     --min-side 600
   grep -hs '^{' "$logs/e2e10_decode.log" | sed 's/^{/{"set": "lfw600", /' >> "$results"
@@ -711,6 +714,7 @@ out.append("| end to end (default alignment) | images | img/s | GPU busy % | fac
 out.append("|---|---|---|---|---|")
 for step, n, what in (("e2e10_align", n_lfw, "LFW-size, embed"), ("e2e10_detect", n_lfw, "LFW-size, detect only"),
                       ("e2e10_noalign", n_lfw, "LFW-size, embed --align none"),
+                      ("e2e10_noalign_nvjpeg", n_lfw, "LFW-size, embed --align none, FACEREC_DECODE=nvjpeg"),
                       ("group_align", n_group, "1080p group, embed --all-faces"),
                       ("group_detect", min(300, n_group), "1080p group (first 300), detect only"),
                       ("peer_lfw", one(bench="torch_mtcnn", set="lfw").get("images", 0), "torch MTCNN batched, LFW-size"),

@@ -58,16 +58,17 @@ cp "$root/weights/landmark68.frw" "$carry/weights/"   # dlib's 68-point chips (d
 mkdir -p "$carry/data/lfw_devtrain/images" "$carry/data/keras-facenet"
 cp -r "$data/happyhouse" "$carry/data/"
 # test_cuda_jpeg reads the first 48 LFW photos in name order (Aaron_Peirsol is among them)
-find "$data/lfw_devtrain/images" -name '*.jpg' | sort | head -n 48 |
-  (cd "$data/lfw_devtrain/images" && sed "s|^$data/lfw_devtrain/images/||" |
-   xargs -d '\n' cp --parents -t "$carry/data/lfw_devtrain/images/")
+# (lists go through files: with pipefail, head closing a pipe early would fail the script)
+find "$data/lfw_devtrain/images" -name '*.jpg' | sort > "$build/e2e-list.txt"
+head -n 48 "$build/e2e-list.txt" | sed "s|^$data/lfw_devtrain/images/||" > "$build/jpeg-test-list.txt"
+(cd "$data/lfw_devtrain/images" && xargs -a "$build/jpeg-test-list.txt" -d '\n' \
+  cp --parents -t "$carry/data/lfw_devtrain/images/")
 # the original MTCNN tensors, for the batched PyTorch MTCNN peer (bench/torch_mtcnn.py)
 cp -r "$data/mtcnn" "$carry/data/"
 cp "$data/keras-facenet/model.json" "$carry/data/keras-facenet/"
 # end to end: the first JPEG_COUNT LFW images, one folder; on the device
 # bench/make_bench_data.py makes the 10,000 LFW-size JPEGs and the 1080p group photos from them
 mkdir -p "$carry/data/e2e"
-find "$data/lfw_devtrain/images" -name '*.jpg' | sort > "$build/e2e-list.txt"
 head -n "$jpegs" "$build/e2e-list.txt" | xargs -d '\n' cp -t "$carry/data/e2e/"
 
 echo "carry: $(du -sh "$carry" | cut -f1) in $(find "$carry" -type f | wc -l) files"

@@ -578,27 +578,29 @@ fr_status fr_gpu_decode_device(fr_gpu_decoder *d, const fr_encoded *inputs, int 
 }
 
 fr_status fr_gpu_decode_host(fr_gpu_decoder *d, const fr_encoded *inputs, int n, fr_image *out,
-                             fr_status *status, char (*errors)[256], fr_decoded_by *by)
+                             fr_gpu_image *info)
 {
-    if (n < 0 || n > d->opt.max_batch || (n > 0 && (!out || !status)))
+    if (n < 0 || n > d->opt.max_batch || (n > 0 && (!out || !info)))
         return fr_fail(FR_E_INVALID, "GPU decoder: batch of %d (planned for 1..%d)", n,
                        d->opt.max_batch);
-    fr_gpu_image *dev = fr_calloc((size_t)(n ? n : 1), sizeof *dev, "decoded images");
     fr_image *kept = fr_calloc((size_t)(n ? n : 1), sizeof *kept, "decoded images");
-    if (!dev || !kept) {
-        free(dev);
-        free(kept);
+    if (!kept)
         return FR_E_NOMEM;
-    }
-    fr_status st = decode(d, inputs, n, dev, kept);
+    fr_status st = decode(d, inputs, n, info, kept);
+    char why[256] = "";
+    if (st)
+        snprintf(why, sizeof why, "%s", fr_error_message());
     for (int i = 0; i < n; i++) {
+        fr_gpu_image *o = &info[i];
+        const uint8_t *device_pixels = o->pixels;
+        o->pixels = NULL;
         out[i] = (fr_image){0};
-        status[i] = st ? st : dev[i].status;
-        if (by)
-            by[i] = dev[i].by;
-        if (errors)
-            snprintf(errors[i], sizeof errors[i], "%s", st ? fr_error_message() : dev[i].error);
-        if (st || dev[i].status) {
+        if (st) { /* the decoder broke: every input says so */
+            o->status = st;
+            o->by = FR_DECODED_NONE;
+            snprintf(o->error, sizeof o->error, "%s", why);
+        }
+        if (o->status) {
             fr_image_free(&kept[i]);
             continue;
         }
@@ -606,23 +608,21 @@ fr_status fr_gpu_decode_host(fr_gpu_decoder *d, const fr_encoded *inputs, int n,
             out[i] = kept[i];
             continue;
         }
-        size_t bytes = (size_t)dev[i].width * (size_t)dev[i].height * 3;
+        size_t bytes = (size_t)o->width * (size_t)o->height * 3;
         uint8_t *pixels = fr_malloc(bytes, inputs[i].name);
-        cudaError_t e = pixels ? cudaMemcpy(pixels, dev[i].pixels, bytes, cudaMemcpyDeviceToHost)
+        cudaError_t e = pixels ? cudaMemcpy(pixels, device_pixels, bytes, cudaMemcpyDeviceToHost)
                                : cudaErrorMemoryAllocation;
         if (e != cudaSuccess) {
             free(pixels);
-            status[i] = pixels ? fr_cuda_fail_runtime(e, "downloading a decoded image",
-                                                      __FILE__, __LINE__)
+            o->status = pixels ? fr_cuda_fail_runtime(e, "downloading a decoded image", __FILE__,
+                                                      __LINE__)
                                : FR_E_NOMEM;
-            if (errors)
-                snprintf(errors[i], sizeof errors[i], "%s: %s", inputs[i].name,
-                         fr_error_message());
+            snprintf(o->error, sizeof o->error, "%s: %s", inputs[i].name, fr_error_message());
+            o->by = FR_DECODED_NONE;
             continue;
         }
-        out[i] = (fr_image){dev[i].width, dev[i].height, pixels};
+        out[i] = (fr_image){o->width, o->height, pixels};
     }
-    free(dev);
     free(kept);
     return st;
 }

@@ -138,4 +138,17 @@ grep -q "bad.json" "$tmp/err" || fail "convert does not name the bad manifest"
 expect_code 4 "$bin" convert --from keras-h5 "$data/happyhouse/database/younes.jpg" -o "$tmp/bad.frw"
 grep -q "not an HDF5 file" "$tmp/err" || fail "convert --from keras-h5 of a JPEG: $(cat "$tmp/err")"
 
+# GPU decoding (FACEREC_DECODE=nvjpeg): where it cannot be had (no GPU or no nvJPEG here),
+# one line saying why and the fatal exit code, nothing written; cpu is the default; another
+# value is a usage error. (On a GPU the device check runs it.)
+if [ "$("$bin" info 2>/dev/null | grep -c 'no usable GPU')" != 0 ]; then
+  FACEREC_DECODE=nvjpeg expect_code 4 "$bin" embed --quiet "$data/dlib_johns/John_Simm" -o "$tmp/gpu.npy"
+  grep -q "GPU JPEG decoding" "$tmp/err" && [ "$(wc -l < "$tmp/err")" = 1 ] ||
+    fail "FACEREC_DECODE=nvjpeg without a GPU: $(cat "$tmp/err")"
+  [ -e "$tmp/gpu.npy" ] && fail "FACEREC_DECODE=nvjpeg without a GPU left an output"
+fi
+FACEREC_DECODE=cpu expect_code 0 "$bin" embed --quiet "$data/dlib_johns/John_Simm" -o "$tmp/cpu.npy"
+FACEREC_DECODE=turbo expect_code 2 "$bin" embed --quiet "$data/dlib_johns/John_Simm" -o "$tmp/x.npy"
+grep -q "FACEREC_DECODE=turbo: expected cpu or nvjpeg" "$tmp/err" || fail "bad FACEREC_DECODE: $(cat "$tmp/err")"
+
 [ "$failures" = 0 ] && echo "test_cli_embed: all checks passed" || { echo "test_cli_embed: $failures failed"; exit 1; }

@@ -310,7 +310,16 @@ static void run_batches(int device_mode, fr_model *model, fr_runner *runner)
                     }
                 }
             } else {
-                CHECK_OK(fr_gpu_decode_host(d, enc, m, got, status, errors, by));
+                fr_gpu_image info[BATCH];
+                CHECK_OK(fr_gpu_decode_host(d, enc, m, got, info));
+                for (int i = 0; i < m; i++) {
+                    status[i] = info[i].status;
+                    by[i] = info[i].by;
+                    snprintf(errors[i], sizeof errors[i], "%s", info[i].error);
+                    CHECK(info[i].pixels == NULL);
+                    if (!info[i].status)
+                        CHECK(info[i].width == got[i].width && info[i].height == got[i].height);
+                }
             }
             for (int i = 0; i < m; i++) {
                 const input *in = &inputs[idx[i]];

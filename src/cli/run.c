@@ -94,6 +94,14 @@ static int open_common(const char *command, const fr_global_options *g,
     eo.face = g->face;
     eo.flip = g->flip;
     eo.jitter = g->jitter;
+    /* FACEREC_DECODE=nvjpeg: JPEGs decoded on the GPU (docs/cuda.md), not yet the default:
+     * the batched device pipeline it is made for is still to come */
+    const char *decode = getenv("FACEREC_DECODE");
+    if (decode && *decode && strcmp(decode, "cpu") != 0 && strcmp(decode, "nvjpeg") != 0) {
+        fr_cli_error(command, "FACEREC_DECODE=%s: expected cpu or nvjpeg", decode);
+        return FR_EXIT_USAGE;
+    }
+    eo.gpu_decode = decode && strcmp(decode, "nvjpeg") == 0;
     st = fr_embedder_new(r->model, &eo, &r->embedder);
     if (st)
         return fr_cli_fail(command, st);

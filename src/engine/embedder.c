@@ -9,6 +9,11 @@
  * CPUs decode b + 1), hands its results to the sink in input order, and frees its buffer
  * for batch b - 1 + FR_EMBED_BUFFERS.
  *
+ * Decoding has one home, decode_inputs: libjpeg-turbo on the worker's thread, or (gpu_decode)
+ * one call of a GPU decoder shared by all workers for the inputs a worker claimed (32 at a
+ * time without alignment), whose images come back to the host for the preparation below:
+ * the seam where the batched device pipeline will keep them on the GPU instead.
+ *
  * With alignment a worker claims up to ALIGN_GROUP inputs of one batch at once, decodes
  * them, finds their faces together (each worker owns a detector: its P/R/O-Net runners and
  * scratch), with 68-point alignment runs the landmark network once over the faces those
@@ -42,15 +47,21 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "core/pool.h"
 #include "detect/chips.h"
 #include "detect/source.h"
+#include "image/decode.h"
+#include "image/gpu_decode.h"
 #include "runtime/backend.h"
 #include "model/model_internal.h"
 
 /* Inputs a worker detects together: enough to batch P-Net's levels, few enough that every
  * core gets work in a small run. */
 #define ALIGN_GROUP 4
+/* Inputs a worker decodes together on the GPU without alignment: one nvJPEG call. */
+#define GPU_DECODE_GROUP 32
+#define MAX_GROUP GPU_DECODE_GROUP
 
 /* What one input yields besides its first chip. */
 typedef struct slot_faces {
@@ -120,6 +131,9 @@ struct fr_embedder {
     uint8_t *packed;     /* B prepared images, successes only */
     chunk chunks[2];     /* the chunk being submitted and the one in flight */
     int group;           /* inputs a worker claims at once */
+    int min_side;        /* JPEG DCT scaling (decode.h): what the preparation still needs */
+    fr_gpu_decoder *gpu; /* with gpu_decode: shared by the decode threads, under gpu_lock */
+    pthread_mutex_t gpu_lock;
     fr_mtcnn *mtcnn;     /* with alignment */
     worker_state *workers; /* with alignment: one per decode thread */
     fr_model *landmark_net; /* 68-point alignment: face-api's landmark network */
@@ -192,6 +206,7 @@ fr_status fr_embedder_new(const fr_model *model, const fr_embedder_options *opti
     e->model = model;
     e->options = options ? *options : (fr_embedder_options){0};
     pthread_mutex_init(&e->lock, NULL);
+    pthread_mutex_init(&e->gpu_lock, NULL);
     pthread_cond_init(&e->changed, NULL);
     if (e->options.flip && e->options.jitter > 0) {
         fr_embedder_free(e);
@@ -262,9 +277,22 @@ fr_status fr_embedder_new(const fr_model *model, const fr_embedder_options *opti
             return FR_E_NOMEM;
         }
     e->group = 1;
+    /* the resizers need no more than twice the model's side; detection a face a quarter of
+     * the shorter side at the chip's full detail */
+    e->min_side = e->options.full_decode ? 0
+                  : (e->options.align == FR_ALIGN_NONE ? 2 : 4) * model->info.input_size;
     if (e->options.align != FR_ALIGN_NONE && (st = start_alignment(e)) != FR_OK) {
         fr_embedder_free(e);
         return st;
+    }
+    if (e->options.gpu_decode) {
+        if (e->options.align == FR_ALIGN_NONE)
+            e->group = GPU_DECODE_GROUP;
+        fr_gpu_decoder_options go = {e->group, FR_GPU_BACKEND_AUTO, {0, e->min_side}, 0};
+        if ((st = fr_gpu_decoder_new(&go, &e->gpu)) != FR_OK) {
+            fr_embedder_free(e);
+            return st;
+        }
     }
     *out = e;
     return FR_OK;
@@ -311,6 +339,8 @@ void fr_embedder_free(fr_embedder *e)
     free(e->outputs);
     free(e->packed);
     fr_runner_free(e->runner);
+    fr_gpu_decoder_free(e->gpu);
+    pthread_mutex_destroy(&e->gpu_lock);
     pthread_mutex_destroy(&e->lock);
     pthread_cond_destroy(&e->changed);
     free(e);
@@ -321,30 +351,89 @@ const fr_runner *fr_embedder_runner(const fr_embedder *e)
     return e->runner;
 }
 
-static void fail_slot(batch_buffer *b, int slot, fr_status st)
+static void fail_slot_with(batch_buffer *b, int slot, fr_status st, const char *message)
 {
     b->status[slot] = st;
-    b->errors[slot] = fr_strdup(fr_error_message());
+    b->errors[slot] = fr_strdup(message);
 }
 
-/* Without alignment: decodes and prepares one input into its slot. */
-static void prepare_one(fr_embedder *e, size_t index, batch_buffer *b, int slot)
+static void fail_slot(batch_buffer *b, int slot, fr_status st)
 {
-    fr_decode_options dopt = {0};
-    if (!e->options.full_decode)
-        dopt.min_side = 2 * e->model->info.input_size;
-    fr_image image;
-    fr_status st = fr_image_load(e->paths[index], &dopt, &image);
-    if (!st) {
-        st = fr_model_prepare_image(e->model, &image, b->pixels + (size_t)slot * e->image_bytes);
-        if (st)
-            fr_error_prefix(e->paths[index]);
-        fr_image_free(&image);
+    fail_slot_with(b, slot, st, fr_error_message());
+}
+
+/* The one place inputs are decoded: inputs [first, first + k) of batch buffer b into images
+ * (pixels NULL where an input failed, its slot then marked with the reason) and, for boxes in
+ * file pixels, the scale from decoded to file pixels. libjpeg-turbo on this thread, or one
+ * batched call of the shared GPU decoder (image/gpu_decode.h), whose failures are
+ * libjpeg-turbo's verdicts and so the same lines. */
+static void decode_inputs(fr_embedder *e, size_t first, int k, batch_buffer *b, fr_image *images,
+                          fr_source_scale *scales)
+{
+    fr_decode_options dopt = {0, e->min_side};
+    if (!e->gpu) {
+        for (int j = 0; j < k; j++) {
+            fr_status st = fr_source_load(e->paths[first + (size_t)j], &dopt, &images[j],
+                                          &scales[j]);
+            if (st) {
+                images[j].pixels = NULL;
+                fail_slot(b, (int)((first + (size_t)j) % (size_t)e->batch), st);
+            }
+        }
+        return;
     }
-    if (st)
-        fail_slot(b, slot, st);
-    else
-        b->slots[slot].rows = 1;
+    fr_encoded in[MAX_GROUP];
+    void *data[MAX_GROUP];
+    int which[MAX_GROUP], n = 0;
+    for (int j = 0; j < k; j++) {
+        size_t size = 0;
+        images[j].pixels = NULL;
+        fr_status st = fr_file_read(e->paths[first + (size_t)j], FR_MAX_FILE_BYTES, &data[n], &size);
+        if (st) {
+            fail_slot(b, (int)((first + (size_t)j) % (size_t)e->batch), st);
+            continue;
+        }
+        in[n] = (fr_encoded){data[n], size, e->paths[first + (size_t)j]};
+        which[n++] = j;
+    }
+    fr_image out[MAX_GROUP];
+    fr_gpu_image info[MAX_GROUP];
+    pthread_mutex_lock(&e->gpu_lock);
+    fr_gpu_decode_host(e->gpu, in, n, out, info); /* a broken decoder fails every input */
+    pthread_mutex_unlock(&e->gpu_lock);
+    for (int i = 0; i < n; i++) {
+        int j = which[i], slot = (int)((first + (size_t)j) % (size_t)e->batch);
+        free(data[i]);
+        if (info[i].status) {
+            fail_slot_with(b, slot, info[i].status, info[i].error);
+            continue;
+        }
+        images[j] = out[i];
+        scales[j].x = (double)info[i].file_width / out[i].width;
+        scales[j].y = (double)info[i].file_height / out[i].height;
+    }
+}
+
+/* Without alignment: prepares decoded inputs [first, first + k) into their slots. */
+static void prepare_plain(fr_embedder *e, size_t first, int k, batch_buffer *b)
+{
+    fr_image images[MAX_GROUP];
+    fr_source_scale scales[MAX_GROUP];
+    decode_inputs(e, first, k, b, images, scales);
+    for (int j = 0; j < k; j++) {
+        if (!images[j].pixels)
+            continue;
+        int slot = (int)((first + (size_t)j) % (size_t)e->batch);
+        fr_status st = fr_model_prepare_image(e->model, &images[j],
+                                              b->pixels + (size_t)slot * e->image_bytes);
+        if (st) {
+            fr_error_prefix(e->paths[first + (size_t)j]);
+            fail_slot(b, slot, st);
+        } else {
+            b->slots[slot].rows = 1;
+        }
+        fr_image_free(&images[j]);
+    }
 }
 
 /* The faces an image yields: its main one, or all of them (all_faces), from *first on. */
@@ -433,19 +522,16 @@ static fr_status cut_group(fr_embedder *e, worker_state *w, batch_buffer *b, siz
  * chipper call for all). */
 static void prepare_group(fr_embedder *e, worker_state *w, size_t first, int k, batch_buffer *b)
 {
-    fr_decode_options dopt = {0};
     int size = e->model->info.input_size;
-    if (!e->options.full_decode)
-        dopt.min_side = 4 * size; /* a face a quarter of the shorter side keeps the chip's detail */
     fr_image *detect = w->detect;
     int *which = w->which, nd = 0;
+    decode_inputs(e, first, k, b, w->images, w->scales);
     for (int j = 0; j < k; j++) {
         int slot = slot_of(e, first + (size_t)j);
         fr_image *im = &w->images[j];
-        fr_status st = fr_source_load(e->paths[first + (size_t)j], &dopt, im, &w->scales[j]);
-        if (st) {
-            im->pixels = NULL;
-            fail_slot(b, slot, st);
+        fr_status st;
+        if (!im->pixels) {
+            /* failed: its slot says why */
         } else if (e->options.align == FR_ALIGN_AUTO && im->width == size && im->height == size) {
             st = fr_model_prepare_image(e->model, im, b->pixels + (size_t)slot * e->image_bytes);
             if (st) {
@@ -528,7 +614,7 @@ static void *decode_worker(void *arg)
         if (w)
             prepare_group(e, w, first, (int)(end - first), b);
         else
-            prepare_one(e, first, b, (int)(first % (size_t)e->batch));
+            prepare_plain(e, first, (int)(end - first), b);
         pthread_mutex_lock(&e->lock);
         b->remaining -= (int)(end - first);
         pthread_cond_broadcast(&e->changed);

@@ -67,6 +67,9 @@ typedef struct fr_embedder_options {
     int jitter;         /* N > 0: each chip's embedding is the mean of N jittered copies'
                            (dlib's num_jitters; a batch holds B / N chips, B planned as at
                            least N); not with flip */
+    int gpu_decode;     /* 1: JPEGs decoded by nvJPEG (image/gpu_decode.h), one decoder shared
+                           by the decode threads, a group of inputs per call; fr_embedder_new
+                           fails where there is none. 0: libjpeg-turbo on each decode thread */
 } fr_embedder_options;
 
 typedef struct fr_embedder fr_embedder;

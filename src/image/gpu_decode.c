@@ -38,16 +38,13 @@ fr_status fr_gpu_decode_device(fr_gpu_decoder *decoder, const fr_encoded *inputs
 }
 
 fr_status fr_gpu_decode_host(fr_gpu_decoder *decoder, const fr_encoded *inputs, int n,
-                             fr_image *out, fr_status *status, char (*errors)[256],
-                             fr_decoded_by *by)
+                             fr_image *out, fr_gpu_image *info)
 {
     (void)decoder;
     (void)inputs;
     (void)n;
     (void)out;
-    (void)status;
-    (void)errors;
-    (void)by;
+    (void)info;
     return fr_fail(FR_E_UNSUPPORTED, "GPU JPEG decoding: no CUDA backend in this build");
 }
 

@@ -94,10 +94,9 @@ fr_status fr_gpu_decode_device(fr_gpu_decoder *decoder, const fr_encoded *inputs
                                fr_gpu_image *out);
 
 /* The same, with the images copied back into host memory: out[i] is owned by the caller
- * (fr_image_free) when status[i] == FR_OK; errors[i] (may be NULL) gets the message. by[i]
- * (may be NULL) says which decoder took it. */
+ * (fr_image_free) when info[i].status == FR_OK; info[i] says everything else (who decoded
+ * it, the file's size, the error), its pixels NULL. */
 fr_status fr_gpu_decode_host(fr_gpu_decoder *decoder, const fr_encoded *inputs, int n,
-                             fr_image *out, fr_status *status, char (*errors)[256],
-                             fr_decoded_by *by);
+                             fr_image *out, fr_gpu_image *info);
 
 #endif
