@@ -9,8 +9,8 @@
  * batched nvJPEG call that fails sends its whole share to libjpeg-turbo, whose verdict on
  * each file is final; the share's decoder is re-initialized for the next call.
  *
- * Reduced scale: the largest of 1/2, 1/4, 1/8 whose shorter side stays >= min_side, the CPU
- * path's rule (image/decode.c), with the same output size, ceil(side / 2^k). The hardware
+ * Reduced scale: the CPU path's own choice (fr_jpeg_reduction: the largest of 1/2, 1/4, 1/8
+ * whose shorter side stays >= min_side), with the same output size, ceil(side / 2^k). The hardware
  * decoder reduces in its IDCT; the hybrid one cannot, so such images go to libjpeg-turbo's
  * DCT scaling, which is also what keeps a 24 MP photo from being decoded whole.
  */
@@ -328,22 +328,6 @@ const char *fr_gpu_decoder_describe(fr_gpu_decoder *d)
     return d->text;
 }
 
-/* log2 of the reduction the CPU path would use (image/decode.c choose_scale). */
-static int reduction(int width, int height, int min_side)
-{
-    if (min_side <= 0)
-        return 0;
-    int k = 0;
-    while (k < 3) {
-        int d = 1 << (k + 1);
-        int w = (width + d - 1) / d, h = (height + d - 1) / d;
-        if ((w < h ? w : h) < min_side)
-            break;
-        k++;
-    }
-    return k;
-}
-
 /* Whether the file's end-of-image marker is among its last bytes. A file cut short has none,
  * and nvJPEG may decode what is there without complaint where libjpeg-turbo refuses it: such
  * files (and those with long trailing data, which are rare) go to libjpeg-turbo. */
@@ -378,7 +362,7 @@ static void route_input(fr_gpu_decoder *d, const fr_encoded *in, int i, int *w, 
         return; /* too large: refused with the CPU path's message */
     *w = widths[0];
     *h = heights[0];
-    int k = reduction(*w, *h, d->opt.limits.min_side);
+    int k = fr_jpeg_reduction(*w, *h, d->opt.limits.min_side);
     int hardware = 0;
     if (d->hw && (k == 0 || d->hw_scales)) {
         int unsupported = 1;

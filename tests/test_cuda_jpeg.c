@@ -38,6 +38,7 @@
 #include <turbojpeg.h>
 
 #include "core/file.h"
+#include "image/decode.h"
 #include "image/gpu_decode.h"
 #include "model/model_internal.h"
 #include "testutil.h"
@@ -404,6 +405,28 @@ static void check_inputs(void)
             failed++;
         }
     }
+    /* the GPU decoder sizes its outputs by fr_jpeg_reduction: it must be the CPU path's */
+    static const int min_sides[] = {0, 5, 100, 300, 600, 1500, 5000};
+    int size_mismatches = 0;
+    for (int i = 0; i < input_count; i++) {
+        tjhandle tj = tjInitDecompress();
+        int w = 0, h = 0, sub, cs;
+        int header = tjDecompressHeader3(tj, inputs[i].data, (unsigned long)inputs[i].size, &w,
+                                         &h, &sub, &cs) == 0 && w > 0 && h > 0;
+        tjDestroy(tj);
+        if (!header || (int64_t)w * h > 64 * 1024 * 1024 || strncmp(inputs[i].name, "random", 6))
+            continue;
+        for (size_t m = 0; m < sizeof min_sides / sizeof min_sides[0]; m++) {
+            fr_decode_options o = {0, min_sides[m]};
+            fr_image im;
+            if (fr_image_decode(inputs[i].data, inputs[i].size, inputs[i].name, &o, &im))
+                continue;
+            int k = fr_jpeg_reduction(w, h, min_sides[m]), d = 1 << k;
+            size_mismatches += im.width != (w + d - 1) / d || im.height != (h + d - 1) / d;
+            fr_image_free(&im);
+        }
+    }
+    CHECK(size_mismatches == 0);
     printf("%d inputs: %d decode on the CPU path (%d at reduced scale), %d fail there\n",
            input_count, ok, reduced, failed);
     CHECK(input_count == 28 + 5 + 48 + 6 + 5 + 6 + 1);

@@ -99,6 +99,15 @@ static tjscalingfactor choose_scale(int width, int height, int min_side)
     return best;
 }
 
+int fr_jpeg_reduction(int width, int height, int min_side)
+{
+    tjscalingfactor f = choose_scale(width, height, min_side);
+    int k = 0;
+    while (k < 3 && (f.num << (k + 1)) <= f.denom)
+        k++;
+    return k;
+}
+
 /* Turns TurboJPEG's last message into ours. A warning means libjpeg substituted data. */
 static fr_status jpeg_failure(tjhandle tj, const char *name, const char *stage)
 {

@@ -10,6 +10,11 @@
 /* fr_decode_options.max_pixels when left 0: 64 Mi-pixels (8192 x 8192), i.e. at most
  * 192 MiB of RGB output (256 MiB of intermediate CMYK), checked from the header. */
 #define FR_DEFAULT_MAX_PIXELS ((int64_t)64 * 1024 * 1024)
+/* The JPEG reduction fr_image_decode applies for min_side, as log2 of the divisor (0: full
+ * size, 1..3: 1/2, 1/4, 1/8; output sides ceil(side / 2^k)), for decoders that must give the
+ * same sizes (image/gpu_decode.h). */
+int fr_jpeg_reduction(int width, int height, int min_side);
+
 /* fr_image_load refuses files larger than this before reading them. */
 #define FR_MAX_FILE_BYTES ((size_t)256 * 1024 * 1024)
 
