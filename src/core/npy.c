@@ -92,18 +92,12 @@ static void from_fortran(const unsigned char *src, fr_npy *arr)
     }
 }
 
-fr_status fr_npy_load(const char *path, fr_npy *out)
+/* The header at b: its dictionary parsed into out (no data), *start the data's offset. */
+static fr_status read_header(const char *path, const unsigned char *b, size_t size, fr_npy *out,
+                             int *fortran, size_t *data_at)
 {
-    void *raw;
-    size_t size;
-    fr_status st = fr_file_read(path, NPY_MAX_FILE, &raw, &size);
-    if (st)
-        return st;
-    const unsigned char *b = raw;
-    if (size < 10 || memcmp(b, "\x93NUMPY", 6) != 0) {
-        free(raw);
+    if (size < 10 || memcmp(b, "\x93NUMPY", 6) != 0)
         return fr_fail(FR_E_FORMAT, "%s: not a .npy file", path);
-    }
     size_t header_len, start;
     if (b[6] == 1) {
         header_len = (size_t)b[8] | (size_t)b[9] << 8;
@@ -112,30 +106,48 @@ fr_status fr_npy_load(const char *path, fr_npy *out)
         header_len = (size_t)b[8] | (size_t)b[9] << 8 | (size_t)b[10] << 16 | (size_t)b[11] << 24;
         start = 12;
     } else {
-        int version = b[6];
-        free(raw);
         return fr_fail(FR_E_UNSUPPORTED, "%s: .npy format version %d is not supported", path,
-                       version);
+                       b[6]);
     }
-    if (header_len > size - start) {
-        free(raw);
+    if (header_len > size - start)
         return fr_fail(FR_E_FORMAT, "%s: truncated .npy header", path);
-    }
     char *header = fr_malloc(header_len + 1, "a .npy header");
-    if (!header) {
-        free(raw);
+    if (!header)
         return FR_E_NOMEM;
-    }
     memcpy(header, b + start, header_len);
     header[header_len] = 0;
+    memset(out, 0, sizeof *out);
+    fr_status st = parse_header(path, header, out, fortran);
+    free(header);
+    *data_at = start + header_len;
+    return st;
+}
+
+fr_status fr_npy_parse_header(const char *path, const void *bytes, size_t size, fr_npy *out,
+                              size_t *data_offset)
+{
+    int fortran = 0;
+    fr_status st = read_header(path, bytes, size, out, &fortran, data_offset);
+    if (!st && fortran)
+        st = fr_fail(FR_E_UNSUPPORTED, "%s: a Fortran-order .npy cannot be streamed", path);
+    return st;
+}
+
+fr_status fr_npy_load(const char *path, fr_npy *out)
+{
+    void *raw;
+    size_t size;
+    fr_status st = fr_file_read(path, NPY_MAX_FILE, &raw, &size);
+    if (st)
+        return st;
+    const unsigned char *b = raw;
     fr_npy arr = {0};
     int fortran = 0;
-    st = parse_header(path, header, &arr, &fortran);
-    free(header);
+    size_t data_at = 0;
+    st = read_header(path, b, size, &arr, &fortran, &data_at);
     size_t bytes = 0;
     if (!st && !fr_mul_size(arr.count, dtype_size(arr.dtype), &bytes))
         st = fr_fail(FR_E_TOO_LARGE, "%s: .npy array too large", path);
-    size_t data_at = start + header_len;
     if (!st && size - data_at != bytes)
         st = fr_fail(FR_E_FORMAT, "%s: .npy data is %zu bytes, the header says %zu", path,
                      size - data_at, bytes);

@@ -24,6 +24,11 @@ typedef struct fr_npy {
 } fr_npy;
 
 fr_status fr_npy_load(const char *path, fr_npy *out);
+/* Parses the header of a .npy held in memory (bytes: its first size bytes, at least the whole
+ * header): the array's dtype, shape and count (no data) and where its data starts. A Fortran
+ * order array is refused (a reader of the raw data would misread it). */
+fr_status fr_npy_parse_header(const char *path, const void *bytes, size_t size, fr_npy *out,
+                              size_t *data_offset);
 void fr_npy_free(fr_npy *array);
 
 /* Writes the header of an array whose data will follow (count elements, streamed). */

@@ -27,33 +27,70 @@ void fr_sha256_hex(const void *data, size_t size, char hex[65])
     to_hex(digest, hex);
 }
 
+struct fr_sha256 {
+    EVP_MD_CTX *ctx;
+};
+
+fr_status fr_sha256_new(fr_sha256 **out)
+{
+    fr_sha256 *s = malloc(sizeof *s);
+    EVP_MD_CTX *ctx = s ? EVP_MD_CTX_new() : NULL;
+    if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(ctx);
+        free(s);
+        return fr_fail(FR_E_NOMEM, "out of memory for a digest");
+    }
+    s->ctx = ctx;
+    *out = s;
+    return FR_OK;
+}
+
+void fr_sha256_update(fr_sha256 *s, const void *data, size_t size)
+{
+    if (size)
+        EVP_DigestUpdate(s->ctx, data, size);
+}
+
+void fr_sha256_finish(fr_sha256 *s, char hex[65])
+{
+    unsigned char digest[32];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(s->ctx, digest, &len);
+    to_hex(digest, hex);
+    fr_sha256_free(s);
+}
+
+void fr_sha256_free(fr_sha256 *s)
+{
+    if (!s)
+        return;
+    EVP_MD_CTX_free(s->ctx);
+    free(s);
+}
+
 fr_status fr_sha256_file(const char *path, char hex[65])
 {
     FILE *f = fopen(path, "rb");
     if (!f)
         return fr_fail(FR_E_IO, "%s: %s", path, strerror(errno));
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    fr_sha256 *sha = NULL;
     unsigned char *buffer = malloc(1 << 20);
-    if (!ctx || !buffer) {
-        EVP_MD_CTX_free(ctx);
+    if (!buffer || fr_sha256_new(&sha) != FR_OK) {
         free(buffer);
         fclose(f);
         return fr_fail(FR_E_NOMEM, "out of memory hashing %s", path);
     }
-    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
     size_t n;
     while ((n = fread(buffer, 1, 1 << 20, f)) > 0)
-        EVP_DigestUpdate(ctx, buffer, n);
+        fr_sha256_update(sha, buffer, n);
     int failed = ferror(f);
     fclose(f);
     free(buffer);
-    unsigned char digest[32];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx, digest, &len);
-    EVP_MD_CTX_free(ctx);
-    if (failed)
+    if (failed) {
+        fr_sha256_free(sha);
         return fr_fail(FR_E_IO, "%s: read error", path);
-    to_hex(digest, hex);
+    }
+    fr_sha256_finish(sha, hex);
     return FR_OK;
 }
 

@@ -1,4 +1,5 @@
-/* sha256.h: SHA-256 of files, for the provenance recorded in weights files (OpenSSL). */
+/* sha256.h: SHA-256 of files, for the provenance recorded in weights files and the checks of
+ * shard manifests (OpenSSL). */
 #ifndef FR_CORE_SHA256_H
 #define FR_CORE_SHA256_H
 
@@ -9,6 +10,16 @@
 /* hex receives 64 lowercase hex digits and a NUL. */
 void fr_sha256_hex(const void *data, size_t size, char hex[65]);
 fr_status fr_sha256_file(const char *path, char hex[65]);
+
+/* A digest fed piece by piece (a stream being copied, a list being built). */
+typedef struct fr_sha256 fr_sha256;
+
+fr_status fr_sha256_new(fr_sha256 **out);
+void fr_sha256_update(fr_sha256 *sha, const void *data, size_t size);
+/* The digest of everything fed in; frees sha. */
+void fr_sha256_finish(fr_sha256 *sha, char hex[65]);
+/* Frees sha without a digest (safe on NULL). */
+void fr_sha256_free(fr_sha256 *sha);
 
 /* The digest of a set of files, as `sha256sum FILE... | sha256sum` computes it: lines
  * "<hex>  <name>\n" added in order, then the SHA-256 of those lines. */
