@@ -63,17 +63,10 @@ expect_code 4 "$bin" embed --quiet "$tmp/mixed/empty.jpg" -o "$tmp/none.npy"
 expect_code 4 "$bin" embed --quiet "$data/dlib_johns/John_Simm" -o "$tmp/no/such/dir/x.npy"
 grep -q "no/such/dir" "$tmp/err" || fail "unwritable output not named"
 
-# sharding splits the sorted list without overlap
-expect_code 0 "$bin" embed --quiet --shard 0/2 "$data/dlib_johns" -o "$tmp/s0.npy"
-expect_code 0 "$bin" embed --quiet --shard 1/2 "$data/dlib_johns" -o "$tmp/s1.npy"
-[ "$(cat "$tmp/s0.paths" "$tmp/s1.paths" | sort | uniq | wc -l)" = 55 ] || fail "shards do not cover the 55 images"
-[ "$(wc -l < "$tmp/s0.paths")" = 28 ] || fail "shard 0/2 should hold 28 images"
-
 # usage errors: exit 2 with a hint; --help: exit 0
 expect_code 2 "$bin" embed "$data/dlib_johns"
 grep -q -- "-o" "$tmp/err" || fail "missing -o not explained"
 expect_code 2 "$bin" embed --batch 0 "$data/dlib_johns" -o "$tmp/x.npy"
-expect_code 2 "$bin" embed --shard 3/2 "$data/dlib_johns" -o "$tmp/x.npy"
 expect_code 2 "$bin" embed --no-such-option
 expect_code 2 "$bin" frobnicate
 expect_code 0 "$bin" embed --help

@@ -42,6 +42,7 @@ int fr_cmd_pairs(int argc, char **argv);
 int fr_cmd_eval(int argc, char **argv);
 int fr_cmd_train(int argc, char **argv);
 int fr_cmd_cluster(int argc, char **argv);
+int fr_cmd_merge(int argc, char **argv);
 
 /* Options every model-running command takes. */
 typedef struct fr_global_options {

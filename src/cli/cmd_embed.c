@@ -10,6 +10,9 @@
 #include "core/npy.h"
 #include "match/table.h"
 
+#define PATHS_SUFFIX ".paths"
+#define FACES_SUFFIX ".faces.csv"
+
 static void help(FILE *out)
 {
     fprintf(out,
@@ -24,8 +27,8 @@ static void help(FILE *out)
             "box x1,y1,x2,y2, landmarks (as `facerec detect` writes them).\n\n"
             "  -o, --output FILE   the .npy to write (required; not standard output)\n"
             "  --raw               the network's output without L2 normalization\n"
-            "  --shard I/N         only every N-th image, starting at the I-th (0-based)\n"
             "  --full-decode       never decode large JPEGs at reduced (DCT) scale\n");
+    fr_run_help(out);
     fr_global_help(out);
 }
 
@@ -83,24 +86,10 @@ static int collect(void *ctx, const fr_embed_result *r)
     return 0;
 }
 
-/* "<out minus .npy><suffix>" */
-static char *side_file_name(const char *output, const char *suffix)
-{
-    size_t n = strlen(output);
-    char *name = malloc(n + strlen(suffix) + 1);
-    if (!name)
-        return NULL;
-    memcpy(name, output, n + 1);
-    if (n > 4 && strcmp(name + n - 4, ".npy") == 0)
-        name[n - 4] = 0;
-    strcat(name, suffix);
-    return name;
-}
-
 /* With --all-faces: which face of which image each row is. */
 static fr_status write_faces(const char *output, const embed_sink *s)
 {
-    char *name = side_file_name(output, ".faces.csv");
+    char *name = fr_cli_side_name(output, FACES_SUFFIX);
     if (!name)
         return fr_fail(FR_E_NOMEM, "out of memory");
     fr_output out;
@@ -132,7 +121,7 @@ static fr_status write_faces(const char *output, const embed_sink *s)
 static fr_status write_outputs(const char *output, const embed_sink *s)
 {
     size_t shape[2] = {s->count, s->dim};
-    char *paths_name = side_file_name(output, ".paths");
+    char *paths_name = fr_cli_side_name(output, PATHS_SUFFIX);
     if (!paths_name)
         return fr_fail(FR_E_NOMEM, "out of memory");
     fr_output out;
@@ -155,9 +144,8 @@ int fr_cmd_embed(int argc, char **argv)
 {
     static const struct option own[] = {
         {"output", required_argument, NULL, 'o'}, {"raw", no_argument, NULL, 'r'},
-        {"shard", required_argument, NULL, 's'},  {"full-decode", no_argument, NULL, 'F'},
-        {"help", no_argument, NULL, 'h'}};
-    struct option *options = fr_options_merge(own, sizeof own / sizeof own[0]);
+        {"full-decode", no_argument, NULL, 'F'}, {"help", no_argument, NULL, 'h'}};
+    struct option *options = fr_run_options_merge(own, sizeof own / sizeof own[0]);
     fr_global_options g;
     fr_global_defaults(&g);
     fr_run_options run;
@@ -169,15 +157,9 @@ int fr_cmd_embed(int argc, char **argv)
         case 'o': output = optarg; break;
         case 'r': run.raw = 1; break;
         case 'F': run.full_decode = 1; break;
-        case 's':
-            if (!fr_cli_parse_shard(optarg, &run.shard_index, &run.shard_count)) {
-                free(options);
-                return FR_EXIT_USAGE;
-            }
-            break;
         case 'h': help(stdout); free(options); return FR_EXIT_OK;
         default:
-            if (!fr_cli_common_option(&g, c, optarg, help)) {
+            if (!fr_run_option(&g, &run, c, optarg, help)) {
                 free(options);
                 return FR_EXIT_USAGE;
             }
@@ -193,6 +175,8 @@ int fr_cmd_embed(int argc, char **argv)
                      "NAME.paths beside it");
         return FR_EXIT_USAGE;
     }
+    if (!fr_run_check_output("embed", &run, output))
+        return FR_EXIT_USAGE;
 
     fr_run *session;
     int code = fr_run_open("embed", &g, &run, argv + optind, (size_t)(argc - optind), &session);
@@ -205,11 +189,18 @@ int fr_cmd_embed(int argc, char **argv)
     fr_status st = fr_run_embed(session, collect, &sink);
     if (!st && fr_cli_interrupted())
         st = fr_fail(FR_E_INVALID, "interrupted");
-    if (!st && sink.count == 0)
+    /* a shard writes its part however small: the merge needs every part */
+    fr_manifest *manifest = fr_run_manifest(session);
+    if (!st && sink.count == 0 && !manifest)
         st = fr_fail(FR_E_IO, "no image could be read; %s not written", output);
     if (!st)
         st = write_outputs(output, &sink);
     size_t failures = sink.failures + fr_run_path_errors(session);
+    if (!st && manifest) {
+        static const char *const roles[] = {"main", PATHS_SUFFIX, FACES_SUFFIX};
+        st = fr_run_manifest_commit(manifest, output, roles, g.all_faces ? 3 : 2,
+                                    sink.failures);
+    }
     if (!st)
         fr_run_summary(session, sink.images, failures, output);
     code = st ? fr_cli_fail("embed", st) : failures ? FR_EXIT_PARTIAL : FR_EXIT_OK;

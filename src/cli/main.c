@@ -16,6 +16,7 @@ static const fr_command COMMANDS[] = {
     {"cluster", "group unlabeled faces by person -> path,face,cluster CSV", fr_cmd_cluster},
     {"train", "learn the model's last layer from people's faces -> weights .frw", fr_cmd_train},
     {"detect", "find faces: boxes, scores, landmarks (CSV/JSON), drawings, chips", fr_cmd_detect},
+    {"merge", "join the outputs of a job run in parts (--shard I/N) into one run's", fr_cmd_merge},
     {"convert", "import weights: --from tfjs|keras-h5|mtcnn-npy SRC -o model.frw", fr_cmd_convert},
     {"info", "devices, backends and models", fr_cmd_info},
 };

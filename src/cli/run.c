@@ -5,16 +5,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/clock.h"
 #include "core/error.h"
-#include "engine/paths.h"
+#include "store/store.h"
+
+enum { OPT_SHARD = 1100 };
+
+static const struct option run_long_options[FR_RUN_OPTION_COUNT] = {
+    {"shard", required_argument, NULL, OPT_SHARD},
+};
 
 struct fr_run {
     const char *command;
     fr_global_options global;
+    fr_run_options options;
     fr_model *model;
     fr_embedder *embedder;
     fr_path_list paths;
+    fr_manifest *manifest;
     double started;
 };
 
@@ -34,24 +43,97 @@ int fr_cli_interrupted(void)
 void fr_run_defaults(fr_run_options *o)
 {
     memset(o, 0, sizeof *o);
-    o->shard_count = 1;
 }
 
-int fr_cli_parse_shard(const char *text, size_t *index, size_t *count)
+struct option *fr_run_options_merge(const struct option *own, size_t own_count)
 {
-    char *end;
-    unsigned long i = strtoul(text, &end, 10);
-    if (end != text && *end == '/') {
-        char *end2;
-        unsigned long n = strtoul(end + 1, &end2, 10);
-        if (end2 != end + 1 && *end2 == 0 && n >= 1 && i < n && n <= 1000000) {
-            *index = i;
-            *count = n;
-            return 1;
-        }
+    struct option *mine = malloc((own_count + FR_RUN_OPTION_COUNT) * sizeof *mine);
+    if (!mine)
+        return NULL;
+    memcpy(mine, own, own_count * sizeof *own);
+    memcpy(mine + own_count, run_long_options, sizeof run_long_options);
+    struct option *all = fr_options_merge(mine, own_count + FR_RUN_OPTION_COUNT);
+    free(mine);
+    return all;
+}
+
+int fr_run_option(fr_global_options *g, fr_run_options *o, int code, const char *arg,
+                  void (*help)(FILE *))
+{
+    if (code == OPT_SHARD)
+        return fr_shard_parse(arg, &o->shard);
+    return fr_cli_common_option(g, code, arg, help);
+}
+
+void fr_run_help(FILE *out)
+{
+    fprintf(out,
+            "  --shard I/N         only the I-th of N parts of the input list (0-based), for\n"
+            "                      one job split over machines: writes OUT.manifest.json beside\n"
+            "                      the output; `facerec merge` joins the parts into what one\n"
+            "                      run writes (docs/scale-out.md)\n");
+}
+
+int fr_run_check_output(const char *command, const fr_run_options *o, const char *output)
+{
+    if (o->shard.count && (!output || strcmp(output, "-") == 0)) {
+        fr_cli_error(command, "--shard needs -o FILE: each shard's output gets a manifest "
+                     "beside it for `facerec merge`");
+        return 0;
     }
-    fprintf(stderr, "facerec: --shard %s: give I/N with 0 <= I < N, e.g. 0/4\n", text);
-    return 0;
+    return 1;
+}
+
+char *fr_cli_side_name(const char *output, const char *suffix)
+{
+    size_t n = strlen(output);
+    if (n > 4 && strcmp(output + n - 4, ".npy") == 0)
+        n -= 4;
+    size_t size = n + strlen(suffix) + 1;
+    char *name = fr_malloc(size, "a file name");
+    if (name)
+        snprintf(name, size, "%.*s%s", (int)n, output, suffix);
+    return name;
+}
+
+fr_status fr_run_manifest_commit(fr_manifest *m, const char *output, const char *const *roles,
+                                 size_t role_count, size_t failures)
+{
+    fr_status st = FR_OK;
+    for (size_t i = 0; i < role_count && !st; i++) {
+        int main_file = strcmp(roles[i], "main") == 0;
+        char *path = main_file ? NULL : fr_cli_side_name(output, roles[i]);
+        if (!main_file && !path)
+            return FR_E_NOMEM;
+        st = fr_manifest_output(m, roles[i], main_file ? output : path);
+        free(path);
+    }
+    fr_manifest_failures(m, failures);
+    return st ? st : fr_manifest_commit(m, output);
+}
+
+int fr_run_shard_list(const char *command, const fr_shard *shard, size_t unit,
+                      fr_path_list *list, fr_manifest **manifest)
+{
+    *manifest = NULL;
+    if (!shard->count)
+        return FR_EXIT_OK;
+    fr_list_digest *digest;
+    fr_status st = fr_list_digest_new(&digest);
+    if (st)
+        return fr_cli_fail(command, st);
+    for (size_t i = 0; i < list->count; i++)
+        fr_list_digest_add(digest, list->paths[i]);
+    char hex[65];
+    fr_list_digest_finish(digest, hex);
+    size_t first, end;
+    fr_shard_range(shard, list->count, unit, &first, &end);
+    st = fr_manifest_new(command, shard, list->count, hex, unit, first, end, manifest);
+    if (st)
+        return fr_cli_fail(command, st);
+    fr_manifest_list_errors(*manifest, list->errors);
+    fr_paths_keep(list, first, end);
+    return FR_EXIT_OK;
 }
 
 void fr_cli_write_path_line(FILE *out, const char *path)
@@ -65,6 +147,34 @@ void fr_cli_path_error(void *command, const char *message)
     fr_cli_error(command, "%s", message);
 }
 
+static size_t gcd(size_t a, size_t b)
+{
+    while (b) {
+        size_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+void fr_run_describe(const fr_run *r, fr_manifest *m)
+{
+    const fr_model_info *info = fr_model_get_info(r->model);
+    const fr_runner *runner = fr_embedder_runner(r->embedder);
+    char key[512];
+    fr_store_model_key(info, key, sizeof key);
+    fr_manifest_model(m, key);
+    fr_manifest_option(m, "device", fr_runner_backend(runner));
+    fr_manifest_option(m, "precision", fr_precision_name(fr_runner_precision(runner)));
+    fr_manifest_option_number(m, "batch", fr_runner_max_batch(runner));
+    fr_manifest_option(m, "align", fr_align_name(r->global.align));
+    fr_manifest_option(m, "face", fr_face_rule_name(r->global.face));
+    fr_manifest_option_flag(m, "all-faces", r->global.all_faces);
+    fr_manifest_option_flag(m, "flip", r->global.flip);
+    fr_manifest_option_flag(m, "raw", r->options.raw);
+    fr_manifest_option_flag(m, "full-decode", r->options.full_decode);
+}
+
 static int open_common(const char *command, const fr_global_options *g,
                        const fr_run_options *options, fr_run *r)
 {
@@ -75,7 +185,8 @@ static int open_common(const char *command, const fr_global_options *g,
                      "cluster and detect report every face)", command);
         return FR_EXIT_USAGE;
     }
-    fr_paths_shard(&r->paths, options->shard_index, options->shard_count);
+    r->options = *options;
+    r->options.model = NULL; /* the run owns it as r->model */
     fr_status st = r->model ? FR_OK : fr_cli_load_model(g, &r->model);
     if (st)
         return fr_cli_fail(command, st);
@@ -105,6 +216,16 @@ static int open_common(const char *command, const fr_global_options *g,
     st = fr_embedder_new(r->model, &eo, &r->embedder);
     if (st)
         return fr_cli_fail(command, st);
+    /* batch b holds inputs [bB, bB + B) (embedder.h), so a shard cut at multiples of B has
+     * the single run's batches */
+    size_t unit = (size_t)fr_runner_max_batch(fr_embedder_runner(r->embedder));
+    if (options->unit_multiple)
+        unit = unit / gcd(unit, options->unit_multiple) * options->unit_multiple;
+    int code = fr_run_shard_list(command, &options->shard, unit, &r->paths, &r->manifest);
+    if (code)
+        return code;
+    if (r->manifest)
+        fr_run_describe(r, r->manifest);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -190,6 +311,16 @@ size_t fr_run_path_errors(const fr_run *r)
     return r->paths.errors;
 }
 
+int fr_run_batch(const fr_run *r)
+{
+    return fr_runner_max_batch(fr_embedder_runner(r->embedder));
+}
+
+fr_manifest *fr_run_manifest(fr_run *r)
+{
+    return r->manifest;
+}
+
 fr_status fr_run_embed(fr_run *r, fr_embed_sink sink, void *ctx)
 {
     return fr_embed_files(r->embedder, (const char *const *)r->paths.paths, r->paths.count, sink,
@@ -216,6 +347,7 @@ void fr_run_close(fr_run *r)
 {
     if (!r)
         return;
+    fr_manifest_free(r->manifest);
     fr_embedder_free(r->embedder);
     fr_model_free(r->model);
     fr_paths_free(&r->paths);

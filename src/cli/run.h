@@ -1,7 +1,7 @@
 /*
- * run.h: what the image-reading commands (embed, enroll, identify, verify, pairs) share:
- * collecting the inputs, loading the model, starting the batch engine, interruption, and the
- * one-line summary on stderr.
+ * run.h: what the image-reading commands (embed, enroll, identify, verify, pairs, distmat,
+ * detect) share: collecting the inputs, --shard and its manifest (cli/shard.h), loading the
+ * model, starting the batch engine, interruption, and the one-line summary on stderr.
  */
 #ifndef FR_CLI_RUN_H
 #define FR_CLI_RUN_H
@@ -10,19 +10,50 @@
 #include <stdio.h>
 
 #include "cli/cli.h"
+#include "cli/shard.h"
 #include "engine/embedder.h"
+#include "engine/paths.h"
 
 typedef struct fr_run_options {
     int raw;                /* network output without L2 normalization */
     fr_model *model;        /* a model already loaded (the run owns it from then on, even when
                                opening fails), or NULL: the global options' */
     int full_decode;        /* no JPEG DCT scaling */
-    size_t shard_index, shard_count;
+    fr_shard shard;         /* --shard I/N (count 0: the whole list) */
+    size_t unit_multiple;   /* the shard's unit is also a multiple of this (0: of the batch
+                               alone): e.g. the distance engine's probe block */
 } fr_run_options;
 
 void fr_run_defaults(fr_run_options *options);
-/* "I/N" with 0 <= I < N; prints a usage error and returns 0 when malformed. */
-int fr_cli_parse_shard(const char *text, size_t *index, size_t *count);
+
+/* getopt_long entries of the options every bulk command takes besides the global ones
+ * (--shard), and the table of a bulk command: its own entries, these, the global ones. */
+#define FR_RUN_OPTION_COUNT 1
+struct option *fr_run_options_merge(const struct option *own, size_t own_count);
+/* The default branch of a bulk command's option loop: 1 if CODE was a bulk or global option
+ * (and valid), 0 after a usage error. */
+int fr_run_option(fr_global_options *g, fr_run_options *options, int code, const char *arg,
+                  void (*help)(FILE *));
+/* Help lines for the bulk options. */
+void fr_run_help(FILE *out);
+/* With --shard, the output must be a file (its manifest goes beside it): 1 if fine, else 0
+ * after a usage error. */
+int fr_run_check_output(const char *command, const fr_run_options *options, const char *output);
+
+/* "<output minus a .npy extension><suffix>" (malloc'ed): the files written beside a main
+ * output, e.g. emb.npy -> emb.paths. */
+char *fr_cli_side_name(const char *output, const char *suffix);
+
+/* The shard manifest of a bulk command, created where its input list is cut (NULL when not
+ * sharded); the command adds its own result-changing options, then commits it once its
+ * outputs are: ROLES are "main" (OUTPUT itself) and suffixes beside it (fr_cli_side_name). */
+fr_status fr_run_manifest_commit(fr_manifest *manifest, const char *output,
+                                 const char *const *roles, size_t role_count, size_t failures);
+/* Cuts list to the shard's part in units of unit, after recording the full list's digest in a
+ * new manifest (*manifest; NULL without a shard). The part may be empty. Exit code. */
+int fr_run_shard_list(const char *command, const fr_shard *shard, size_t unit,
+                      fr_path_list *list, fr_manifest **manifest);
+
 /* Whether SIGINT or SIGTERM arrived since the run started (the run stops at the next image;
  * outputs are not committed). */
 int fr_cli_interrupted(void);
@@ -34,8 +65,9 @@ void fr_cli_write_path_line(FILE *out, const char *path);
 typedef struct fr_run fr_run;
 
 /* Loads the model (global options), collects image paths from args (files and directories;
- * unreadable ones are reported on stderr and counted), applies the shard, and plans the
- * engine. Returns an exit code: FR_EXIT_OK means *out is ready. */
+ * unreadable ones are reported on stderr and counted), plans the engine, and cuts the list
+ * to the shard in units of the engine's batch (so each batch holds what it holds in a single
+ * run). Returns an exit code: FR_EXIT_OK means *out is ready. */
 int fr_run_open(const char *command, const fr_global_options *g, const fr_run_options *options,
                 char *const *args, size_t count, fr_run **out);
 /* The same for an exact list of image paths (no directory walking). */
@@ -46,6 +78,15 @@ const fr_model *fr_run_model(const fr_run *run);
 size_t fr_run_count(const fr_run *run);
 char *const *fr_run_paths(const fr_run *run);
 size_t fr_run_path_errors(const fr_run *run);
+/* Images per network batch (B). */
+int fr_run_batch(const fr_run *run);
+/* The shard's manifest, holding the run's model key and result-changing options (NULL when
+ * not sharded). */
+fr_manifest *fr_run_manifest(fr_run *run);
+/* Records the run's model key and result-changing options (backend, precision, batch,
+ * alignment, ...) in a manifest: fr_run_open does for its own shard; commands that cut
+ * another list (pairs, distmat) call it for theirs. */
+void fr_run_describe(const fr_run *run, fr_manifest *manifest);
 /* Embeds every collected path; the sink sees each in order. */
 fr_status fr_run_embed(fr_run *run, fr_embed_sink sink, void *ctx);
 /* "embedded 120 images (2 unreadable) with dlib on cpu (fp32) in 3.1 s, 38.7 images/s -> out" */

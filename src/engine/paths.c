@@ -180,16 +180,16 @@ fr_status fr_paths_collect(char *const *args, size_t count, fr_path_list *out,
     return st;
 }
 
-void fr_paths_shard(fr_path_list *l, size_t index, size_t shards)
+void fr_paths_keep(fr_path_list *l, size_t first, size_t end)
 {
-    if (shards <= 1)
-        return;
-    size_t kept = 0;
-    for (size_t i = 0; i < l->count; i++) {
-        if (i % shards == index)
-            l->paths[kept++] = l->paths[i];
-        else
+    if (end > l->count)
+        end = l->count;
+    if (first > end)
+        first = end;
+    for (size_t i = 0; i < l->count; i++)
+        if (i < first || i >= end)
             free(l->paths[i]);
-    }
-    l->count = kept;
+    if (end > first)
+        memmove(l->paths, l->paths + first, (end - first) * sizeof *l->paths);
+    l->count = end - first;
 }

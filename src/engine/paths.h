@@ -21,8 +21,8 @@ typedef void (*fr_path_error_fn)(void *ctx, const char *message);
 
 fr_status fr_paths_collect(char *const *args, size_t count, fr_path_list *out,
                            fr_path_error_fn on_error, void *ctx);
-/* Keeps every N-th path starting at index (shard "index/N"). */
-void fr_paths_shard(fr_path_list *list, size_t index, size_t shards);
+/* Keeps paths [first, end) (a shard's part of the list: cli/shard.h), freeing the others. */
+void fr_paths_keep(fr_path_list *list, size_t first, size_t end);
 fr_status fr_paths_add(fr_path_list *list, const char *path);
 void fr_paths_free(fr_path_list *list);
 int fr_path_is_image_name(const char *name);
