@@ -131,14 +131,30 @@ static fr_status gemm(cuda_distance *s, const float *a, size_t rows, const float
     return FR_OK;
 }
 
+/* The rows of a tile in the window [w0, w1), handed to the sink. */
+static fr_status deliver(fr_distance_sink sink, void *ctx, size_t w0, size_t w1, size_t row0,
+                         size_t col0, size_t rows, size_t cols, const float *tile)
+{
+    size_t lo = row0 > w0 ? row0 : w0, hi = row0 + rows < w1 ? row0 + rows : w1;
+    if (lo >= hi)
+        return FR_OK;
+    return sink(ctx, lo, col0, hi - lo, cols, tile + (lo - row0) * cols, cols);
+}
+
+/* Tiles are computed whole, as for all the rows, whatever the window (distance.h). */
 static fr_status all_pairs_tiles(cuda_distance *s, buffers *m, size_t n, size_t mm, size_t dim,
-                                 int symmetric, fr_distance_sink sink, void *ctx)
+                                 int symmetric, size_t w0, size_t w1, fr_distance_sink sink,
+                                 void *ctx)
 {
     size_t t = s->tile;
-    for (size_t row0 = 0; row0 < n; row0 += t) {
+    for (size_t row0 = symmetric ? 0 : w0 / t * t; row0 < (symmetric ? n : w1); row0 += t) {
         size_t rows = n - row0 < t ? n - row0 : t;
+        int direct = row0 < w1 && row0 + rows > w0;
         for (size_t col0 = symmetric ? row0 : 0; col0 < mm; col0 += t) {
             size_t cols = mm - col0 < t ? mm - col0 : t;
+            int flipped = symmetric && col0 != row0 && col0 < w1 && col0 + cols > w0;
+            if (!direct && !flipped)
+                continue;
             const float *b = (symmetric ? m->a : m->b) + col0 * dim;
             const float *nb = (symmetric ? m->na : m->nb) + col0;
             TRY(gemm(s, m->a + row0 * dim, rows, b, cols, dim, m->tile));
@@ -154,12 +170,13 @@ static fr_status all_pairs_tiles(cuda_distance *s, buffers *m, size_t n, size_t 
                 for (size_t r = 0; r < rows; r++)
                     for (size_t c = 0; c < r; c++)
                         m->host_tile[r * cols + c] = m->host_tile[c * cols + r];
-            TRY(sink(ctx, row0, col0, rows, cols, m->host_tile, cols));
-            if (symmetric && col0 != row0) {
+            if (direct)
+                TRY(deliver(sink, ctx, w0, w1, row0, col0, rows, cols, m->host_tile));
+            if (flipped) {
                 for (size_t r = 0; r < rows; r++)
                     for (size_t c = 0; c < cols; c++)
                         m->host_transposed[c * rows + r] = m->host_tile[r * cols + c];
-                TRY(sink(ctx, col0, row0, cols, rows, m->host_transposed, rows));
+                TRY(deliver(sink, ctx, w0, w1, col0, row0, cols, rows, m->host_transposed));
             }
         }
     }
@@ -167,7 +184,8 @@ static fr_status all_pairs_tiles(cuda_distance *s, buffers *m, size_t n, size_t 
 }
 
 static fr_status cuda_all_pairs(void *state, const float *a, size_t n, const float *b, size_t m,
-                                size_t dim, fr_distance_sink sink, void *ctx)
+                                size_t dim, size_t w0, size_t w1, fr_distance_sink sink,
+                                void *ctx)
 {
     cuda_distance *s = state;
     int symmetric = b == NULL;
@@ -203,7 +221,7 @@ static fr_status cuda_all_pairs(void *state, const float *a, size_t n, const flo
     if (!st && !symmetric)
         st = fr_cu_row_norms(s->stream, mem.b, m, dim, mem.nb);
     if (!st)
-        st = all_pairs_tiles(s, &mem, n, m, dim, symmetric, sink, ctx);
+        st = all_pairs_tiles(s, &mem, n, m, dim, symmetric, w0, w1, sink, ctx);
     cudaStreamSynchronize(s->stream);
     buffers_free(&mem);
     return st;
@@ -296,6 +314,12 @@ static fr_status cuda_nearest(void *state, const float *a, size_t n, const float
     return st;
 }
 
+static size_t cuda_probe_block(void *state)
+{
+    (void)state;
+    return PROBE_ROWS;
+}
+
 const fr_distance_backend fr_cuda_distance_backend = {
-    "cuda", cuda_open, cuda_all_pairs, cuda_nearest, cuda_close,
+    "cuda", cuda_open, cuda_all_pairs, cuda_nearest, cuda_probe_block, cuda_close,
 };

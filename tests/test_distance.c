@@ -12,6 +12,10 @@
  * Nearest neighbours: the k nearest rows and the k nearest distinct labels against a full
  * sort of the double-precision distances, with gaps between candidates wide enough that
  * float rounding cannot reorder them (checked, not assumed: near-ties are skipped).
+ *
+ * Work split over machines (--shard, sharded galleries) must give the single run's bits, not
+ * just close values: row windows of a matrix, probes cut at the engine's probe block, and a
+ * gallery cut anywhere (into parts of one row too) are compared bit for bit with the whole.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -282,6 +286,136 @@ static void check_distmat_file(void)
     free(b);
 }
 
+/* Rows [w0, w1) of D, as the window call delivers them, equal to those rows of all of D. */
+static void check_row_windows(size_t tile, size_t n, size_t m, int symmetric, uint64_t seed)
+{
+    uint64_t rng = seed;
+    size_t dim = 128;
+    float *a = random_rows(&rng, n, dim, 1, 2);
+    float *b = symmetric ? NULL : random_rows(&rng, m, dim, 1, 0);
+    if (symmetric)
+        m = n;
+    fr_distance_options o = {FR_DEVICE_CPU, 2, tile};
+    fr_distance_engine *e = NULL;
+    CHECK_OK(fr_distance_new(&o, &e));
+    collect all = {m, calloc(n * m, sizeof(float)), calloc(n * m, 1), SIZE_MAX, 0};
+    CHECK_OK(fr_distance_all_pairs(e, a, n, b, m, dim, collect_tile, &all));
+    size_t cuts[][2] = {{0, n / 3}, {n / 3, n / 3 + 1}, {n / 3 + 1, n - 1}, {n - 1, n}, {0, n},
+                        {n / 2, n / 2}};
+    size_t wrong = 0, counts = 0;
+    for (size_t w = 0; w < sizeof cuts / sizeof cuts[0]; w++) {
+        collect part = {m, calloc(n * m, sizeof(float)), calloc(n * m, 1), SIZE_MAX, 0};
+        CHECK_OK(fr_distance_all_pairs_rows(e, a, n, b, m, dim, cuts[w][0], cuts[w][1],
+                                            collect_tile, &part));
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < m; j++) {
+                int inside = i >= cuts[w][0] && i < cuts[w][1];
+                counts += part.seen[i * m + j] != (inside ? 1 : 0);
+                if (inside && memcmp(&part.d[i * m + j], &all.d[i * m + j], sizeof(float)) != 0)
+                    wrong++;
+            }
+        free(part.d);
+        free(part.seen);
+    }
+    if (wrong || counts)
+        fprintf(stderr, "row windows of %zu x %zu (tile %zu, %s): %zu values not the whole "
+                "matrix's bits, %zu delivered other than once\n", n, m, tile,
+                symmetric ? "symmetric" : "two sets", wrong, counts);
+    CHECK(wrong == 0);
+    CHECK(counts == 0);
+    /* the .npy of a window: its data is those rows of the whole file, byte for byte */
+    char whole[512], rows[512];
+    snprintf(whole, sizeof whole, "%s/whole.npy", fr_test_tmpdir());
+    snprintf(rows, sizeof rows, "%s/rows.npy", fr_test_tmpdir());
+    CHECK_OK(fr_distmat_write(e, a, n, b, m, dim, whole));
+    CHECK_OK(fr_distmat_write_rows(e, a, n, b, m, dim, n / 3, n - 1, rows));
+    fr_npy x = {0}, y = {0};
+    CHECK_OK(fr_npy_load(whole, &x));
+    CHECK_OK(fr_npy_load(rows, &y));
+    CHECK(y.ndim == 2 && y.shape[0] == n - 1 - n / 3 && y.shape[1] == m);
+    CHECK(x.data && y.data &&
+          memcmp((float *)x.data + n / 3 * m, y.data, y.count * sizeof(float)) == 0);
+    fr_npy_free(&x);
+    fr_npy_free(&y);
+    CHECK(fr_distance_all_pairs_rows(e, a, n, b, m, dim, 3, n + 1, collect_tile, &all) ==
+          FR_E_INVALID);
+    free(all.d);
+    free(all.seen);
+    fr_distance_free(e);
+    free(a);
+    free(b);
+}
+
+static int same_neighbors(const fr_neighbor *x, const fr_neighbor *y, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (x[i].index != y[i].index || memcmp(&x[i].distance, &y[i].distance, sizeof(float)))
+            return 0;
+    return 1;
+}
+
+/* Nearest over probes cut at multiples of the probe block, and over a gallery cut into parts
+ * (of one row among them) whose lists are merged by (distance, row): the whole call's bits. */
+static void check_split_nearest(size_t tile, size_t n, size_t m, size_t k, uint64_t seed)
+{
+    uint64_t rng = seed;
+    size_t dim = 128;
+    float *a = random_rows(&rng, n, dim, 1, 0);
+    float *b = random_rows(&rng, m, dim, 1, 0);
+    fr_distance_options o = {FR_DEVICE_CPU, 2, tile};
+    fr_distance_engine *e = NULL;
+    CHECK_OK(fr_distance_new(&o, &e));
+    size_t block = fr_distance_probe_block(e);
+    CHECK(block == (tile ? tile : 512));
+    fr_neighbor *whole = malloc(n * k * sizeof *whole), *part = malloc(n * k * sizeof *part);
+    CHECK_OK(fr_distance_nearest(e, a, n, b, m, dim, NULL, k, whole));
+    /* probes: [0, block), [block, 3 block), the rest */
+    size_t cuts[] = {0, block < n ? block : n, 3 * block < n ? 3 * block : n, n};
+    for (size_t c = 0; c + 1 < 4; c++)
+        CHECK_OK(fr_distance_nearest(e, a + cuts[c] * dim, cuts[c + 1] - cuts[c], b, m, dim,
+                                     NULL, k, part + cuts[c] * k));
+    CHECK(same_neighbors(whole, part, n * k));
+    /* the gallery in three parts: [0, g1), [g1, g1 + 1), [g1 + 1, m) */
+    size_t g[] = {0, m / 2, m / 2 + 1, m};
+    fr_neighbor *lists = malloc(3 * n * k * sizeof *lists);
+    for (size_t p = 0; p < 3; p++) {
+        CHECK_OK(fr_distance_nearest(e, a, n, b + g[p] * dim, g[p + 1] - g[p], dim, NULL, k,
+                                     lists + p * n * k));
+        for (size_t i = 0; i < n * k; i++)
+            if (lists[p * n * k + i].index >= 0)
+                lists[p * n * k + i].index += (int64_t)g[p];
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t at[3] = {0, 0, 0};
+        for (size_t q = 0; q < k; q++) {
+            const fr_neighbor *best = NULL;
+            size_t from = 0;
+            for (size_t p = 0; p < 3; p++) {
+                const fr_neighbor *x = at[p] < k ? &lists[(p * n + i) * k + at[p]] : NULL;
+                if (x && x->index >= 0 &&
+                    (!best || x->distance < best->distance ||
+                     (x->distance == best->distance && x->index < best->index)))
+                    best = x, from = p;
+            }
+            if (best) {
+                part[i * k + q] = *best;
+                at[from]++;
+            }
+        }
+    }
+    int same = same_neighbors(whole, part, n * k);
+    if (!same)
+        fprintf(stderr, "nearest %zu x %zu (tile %zu): a gallery cut at %zu and %zu gives "
+                "other bits than the whole\n", n, m, tile, g[1], g[2]);
+    CHECK(same);
+    free(lists);
+    free(whole);
+    free(part);
+    fr_distance_free(e);
+    free(a);
+    free(b);
+}
+
 /* A sink error stops the run and comes back as the result. */
 static fr_status failing_sink(void *ctx, size_t row0, size_t col0, size_t rows, size_t cols,
                               const float *tile, size_t ld)
@@ -316,6 +450,12 @@ int main(void)
     check_nearest(2, 0, 1, 20000, 128, 5, 1000, 19); /* one probe against a split gallery */
 
     check_distmat_file();
+
+    check_row_windows(16, 70, 0, 1, 21);   /* windows across tiles, symmetric */
+    check_row_windows(16, 70, 45, 0, 22);
+    check_row_windows(0, 1100, 0, 1, 23);  /* the default tile: a window inside the second */
+    check_split_nearest(16, 70, 100, 5, 24);
+    check_split_nearest(0, 1300, 2049, 5, 25); /* default tiles; a last chunk of one row */
 
     /* sink failures and bad arguments */
     uint64_t rng = 5;

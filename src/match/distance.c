@@ -87,11 +87,14 @@ static fr_status check_set(const char *what, const float *rows, size_t count, si
     return FR_OK;
 }
 
-fr_status fr_distance_all_pairs(fr_distance_engine *e, const float *a, size_t n, const float *b,
-                                size_t m, size_t dim, fr_distance_sink sink, void *ctx)
+fr_status fr_distance_all_pairs_rows(fr_distance_engine *e, const float *a, size_t n,
+                                     const float *b, size_t m, size_t dim, size_t row0,
+                                     size_t row1, fr_distance_sink sink, void *ctx)
 {
     if (!sink || dim == 0)
         return fr_fail(FR_E_INVALID, "distances: no sink or zero-length embeddings");
+    if (row0 > row1 || row1 > n)
+        return fr_fail(FR_E_INVALID, "distances: rows [%zu, %zu) of %zu", row0, row1, n);
     if (!b)
         m = n;
     fr_status st = check_set("the first set", a, n, dim);
@@ -99,9 +102,20 @@ fr_status fr_distance_all_pairs(fr_distance_engine *e, const float *a, size_t n,
         st = check_set("the second set", b, m, dim);
     if (st)
         return st;
-    if (n == 0 || m == 0)
+    if (row0 == row1 || m == 0)
         return FR_OK;
-    return e->backend->all_pairs(e->state, a, n, b, m, dim, sink, ctx);
+    return e->backend->all_pairs(e->state, a, n, b, m, dim, row0, row1, sink, ctx);
+}
+
+fr_status fr_distance_all_pairs(fr_distance_engine *e, const float *a, size_t n, const float *b,
+                                size_t m, size_t dim, fr_distance_sink sink, void *ctx)
+{
+    return fr_distance_all_pairs_rows(e, a, n, b, m, dim, 0, n, sink, ctx);
+}
+
+size_t fr_distance_probe_block(const fr_distance_engine *e)
+{
+    return e->backend->probe_block(e->state);
 }
 
 fr_status fr_distance_nearest(fr_distance_engine *e, const float *a, size_t n, const float *b,

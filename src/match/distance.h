@@ -15,12 +15,17 @@
  *
  *   open(options, &state)    plan once: threads, scratch buffers, streams, a handle. Inputs
  *                            come with each call, so one state serves many calls.
- *   all_pairs(state, a, n, b, m, dim, sink, ctx)
+ *   all_pairs(state, a, n, b, m, dim, w0, w1, sink, ctx)
  *                            a: n x dim, b: m x dim float32, row-major, host memory.
- *                            Computes D (n x m), D[i][j] = d(a_i, b_j), and hands it to sink
- *                            in tiles: sink(ctx, row0, col0, rows, cols, tile, ld) with
- *                            tile[r * ld + c] = D[row0 + r][col0 + c] in host memory, valid
- *                            only during the call. Every element is delivered exactly once;
+ *                            Computes rows [w0, w1) of D (n x m), D[i][j] = d(a_i, b_j), and
+ *                            hands them to sink in tiles: sink(ctx, row0, col0, rows, cols,
+ *                            tile, ld) with tile[r * ld + c] = D[row0 + r][col0 + c] in host
+ *                            memory, valid only during the call. The values of a row must not
+ *                            depend on the window: a backend computes the tiles of the whole
+ *                            matrix that hold the window's rows as it would for [0, n), and
+ *                            hands on only those rows (so row blocks of a matrix computed by
+ *                            several machines are the single run's bits). Every element of
+ *                            the window is delivered exactly once;
  *                            tiles come in any order, possibly from several threads at once
  *                            (sinks must allow that; they write disjoint regions). A tile is
  *                            at most options->tile rows and columns when that is nonzero.
@@ -39,6 +44,10 @@
  *                            Fewer than k candidates: the rest are {index -1, INFINITY}.
  *                            Must never hold an n x m matrix: select within tiles and merge
  *                            (topk.h does the merging on the host).
+ *   probe_block(state)       nearest computes probes in blocks of this many rows from the
+ *                            first, and a probe's results may depend on the rest of its block
+ *                            (GEMM tiles): the probes of a call split at multiples of it give
+ *                            the same bits in separate calls.
  *   close(state)             frees everything open() made.
  *
  * Inputs need not be L2-normalized (their norms are computed, not assumed to be 1). Counts of
@@ -72,9 +81,10 @@ typedef struct fr_distance_backend {
     const char *name;
     fr_status (*open)(const fr_distance_options *options, void **state);
     fr_status (*all_pairs)(void *state, const float *a, size_t n, const float *b, size_t m,
-                           size_t dim, fr_distance_sink sink, void *ctx);
+                           size_t dim, size_t w0, size_t w1, fr_distance_sink sink, void *ctx);
     fr_status (*nearest)(void *state, const float *a, size_t n, const float *b, size_t m,
                          size_t dim, const int32_t *labels, size_t k, fr_neighbor *out);
+    size_t (*probe_block)(void *state);
     void (*close)(void *state);
 } fr_distance_backend;
 
@@ -95,6 +105,12 @@ const char *fr_distance_backend_name(const fr_distance_engine *engine);
 fr_status fr_distance_all_pairs(fr_distance_engine *engine, const float *a, size_t n,
                                 const float *b, size_t m, size_t dim, fr_distance_sink sink,
                                 void *ctx);
+/* Rows [row0, row1) of the same matrix, the same bits as in the whole one. */
+fr_status fr_distance_all_pairs_rows(fr_distance_engine *engine, const float *a, size_t n,
+                                     const float *b, size_t m, size_t dim, size_t row0,
+                                     size_t row1, fr_distance_sink sink, void *ctx);
+/* The backend's probe_block: splitting the probes of nearest at its multiples keeps results. */
+size_t fr_distance_probe_block(const fr_distance_engine *engine);
 fr_status fr_distance_nearest(fr_distance_engine *engine, const float *a, size_t n,
                               const float *b, size_t m, size_t dim, const int32_t *labels,
                               size_t k, fr_neighbor *out);

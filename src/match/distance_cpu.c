@@ -117,15 +117,50 @@ static fr_status squared_norms(const float *rows, size_t count, size_t dim, floa
     return FR_OK;
 }
 
-/* c[j] = -2 a.b_j for a block: C (rows x cols, ld cols) = -2 A B^T. */
-static fr_status gemm_tile(const float *a, size_t rows, const float *b, size_t cols, size_t dim,
-                           float *c)
+/* C (rows x cols, ld cols) = -2 A B_[col0, col0 + cols)^T, B the whole m x dim set.
+ *
+ * A single column is computed as two: sgemm takes another path for one column (a GEMV) whose
+ * sums come out in other bits than the same column's in a wider tile (oneDNN 3.0 here: every
+ * value differed), while columns of tiles two or more wide agree bit for bit wherever the tile
+ * starts. So that a distance is the same bits however a gallery is cut into chunks or shards,
+ * the column is paired with a neighbour (with itself, from pair, when B has one row) and the
+ * neighbour's values dropped. pair: NULL, or B's only row twice. */
+static fr_status gemm_tile(const float *a, size_t rows, const float *b, size_t m, size_t col0,
+                           size_t cols, size_t dim, const float *pair, float *c)
 {
-    dnnl_status_t st = dnnl_sgemm('N', 'T', (dnnl_dim_t)rows, (dnnl_dim_t)cols, (dnnl_dim_t)dim,
-                                  -2.0f, a, (dnnl_dim_t)dim, b, (dnnl_dim_t)dim, 0.0f, c,
-                                  (dnnl_dim_t)cols);
-    return st == dnnl_success ? FR_OK
-                              : fr_fail(FR_E_INTERNAL, "oneDNN sgemm failed (status %d)", (int)st);
+    const float *bt = b + col0 * dim;
+    size_t n = cols, which = 0;
+    if (cols == 1) {
+        n = 2;
+        if (m == 1)
+            bt = pair;
+        else if (col0 + 1 == m)
+            bt -= dim, which = 1;
+    }
+    dnnl_status_t st = dnnl_sgemm('N', 'T', (dnnl_dim_t)rows, (dnnl_dim_t)n, (dnnl_dim_t)dim,
+                                  -2.0f, a, (dnnl_dim_t)dim, bt, (dnnl_dim_t)dim, 0.0f, c,
+                                  (dnnl_dim_t)n);
+    if (st != dnnl_success)
+        return fr_fail(FR_E_INTERNAL, "oneDNN sgemm failed (status %d)", (int)st);
+    if (cols == 1)
+        for (size_t r = 0; r < rows; r++)
+            c[r] = c[2 * r + which];
+    return FR_OK;
+}
+
+/* B's only row twice (gemm_tile's pair), when B has one row: *out stays NULL otherwise. */
+static fr_status pair_row(const float *b, size_t m, size_t dim, float **out)
+{
+    *out = NULL;
+    if (m != 1)
+        return FR_OK;
+    float *pair = fr_malloc(2 * dim * sizeof *pair, "a distance tile");
+    if (!pair)
+        return FR_E_NOMEM;
+    memcpy(pair, b, dim * sizeof *pair);
+    memcpy(pair + dim, b, dim * sizeof *pair);
+    *out = pair;
+    return FR_OK;
 }
 
 /* row[j] = sqrt(max(0, row[j] + na + nb[j])). GCC keeps sqrtf scalar (it may set errno), so
@@ -154,19 +189,23 @@ typedef struct pairs_job {
     const float *a, *b;
     size_t n, m, dim;
     const float *na, *nb;
+    const float *pair;      /* gemm_tile's, when B has one row */
     int symmetric;
     size_t col_blocks;
+    size_t w0, w1;          /* the rows of D delivered */
+    size_t first_block;     /* not symmetric: the row block of w0 */
     fr_distance_sink sink;
     void *ctx;
     atomic_int status;
 } pairs_job;
 
-/* Task t -> tile (i, j): row-major over all tiles, or over those with j >= i. */
+/* Task t -> tile (i, j): row-major over the tiles of the window's row blocks, or over all
+ * those with j >= i (symmetric: a tile far above the window may hold its rows transposed). */
 static void tile_of(const pairs_job *j, int task, size_t *bi, size_t *bj)
 {
     size_t t = (size_t)task;
     if (!j->symmetric) {
-        *bi = t / j->col_blocks;
+        *bi = j->first_block + t / j->col_blocks;
         *bj = t % j->col_blocks;
         return;
     }
@@ -191,6 +230,16 @@ static void transpose(const float *in, size_t rows, size_t cols, float *out)
         }
 }
 
+/* The rows of a tile that fall in the window: the part handed to the sink. */
+static fr_status deliver(const pairs_job *j, size_t row0, size_t col0, size_t rows, size_t cols,
+                         const float *tile)
+{
+    size_t lo = row0 > j->w0 ? row0 : j->w0, hi = row0 + rows < j->w1 ? row0 + rows : j->w1;
+    if (lo >= hi)
+        return FR_OK;
+    return j->sink(j->ctx, lo, col0, hi - lo, cols, tile + (lo - row0) * cols, cols);
+}
+
 static void pairs_task(void *ctx, int task, int worker)
 {
     pairs_job *j = ctx;
@@ -202,8 +251,15 @@ static void pairs_task(void *ctx, int task, int worker)
     size_t row0 = bi * t, col0 = bj * t;
     size_t rows = j->n - row0 < t ? j->n - row0 : t;
     size_t cols = j->m - col0 < t ? j->m - col0 : t;
+    /* a tile is computed whole, as in a run over all rows, so that its values are the same
+     * bits however the rows are windowed */
+    int direct = row0 < j->w1 && row0 + rows > j->w0;
+    int flipped = j->symmetric && bi != bj && col0 < j->w1 && col0 + cols > j->w0;
+    if (!direct && !flipped)
+        return;
     float *tile = j->s->scratch[worker];
-    fr_status st = gemm_tile(j->a + row0 * j->dim, rows, j->b + col0 * j->dim, cols, j->dim, tile);
+    fr_status st = gemm_tile(j->a + row0 * j->dim, rows, j->b, j->m, col0, cols, j->dim, j->pair,
+                             tile);
     if (!st) {
         for (size_t r = 0; r < rows; r++)
             finish_row(tile + r * cols, j->na[row0 + r], j->nb + col0, cols);
@@ -215,12 +271,13 @@ static void pairs_task(void *ctx, int task, int worker)
                     tile[r * cols + c] = tile[c * cols + r];
                 tile[r * cols + r] = 0.0f;
             }
-        st = j->sink(j->ctx, row0, col0, rows, cols, tile, cols);
+        if (direct)
+            st = deliver(j, row0, col0, rows, cols, tile);
     }
-    if (!st && j->symmetric && bi != bj) {
-        float *flipped = tile + t * t;
-        transpose(tile, rows, cols, flipped);
-        st = j->sink(j->ctx, col0, row0, cols, rows, flipped, rows);
+    if (!st && flipped) {
+        float *transposed = tile + t * t;
+        transpose(tile, rows, cols, transposed);
+        st = deliver(j, col0, row0, cols, rows, transposed);
     }
     if (st) {
         int expected = FR_OK;
@@ -229,7 +286,8 @@ static void pairs_task(void *ctx, int task, int worker)
 }
 
 static fr_status cpu_all_pairs(void *state, const float *a, size_t n, const float *b, size_t m,
-                               size_t dim, fr_distance_sink sink, void *ctx)
+                               size_t dim, size_t w0, size_t w1, fr_distance_sink sink,
+                               void *ctx)
 {
     cpu_distance *s = state;
     pairs_job j;
@@ -243,20 +301,28 @@ static fr_status cpu_all_pairs(void *state, const float *a, size_t n, const floa
     j.dim = dim;
     j.sink = sink;
     j.ctx = ctx;
+    j.w0 = w0;
+    j.w1 = w1;
     atomic_init(&j.status, FR_OK);
-    float *na = NULL, *nb = NULL;
+    float *na = NULL, *nb = NULL, *pair = NULL;
     fr_status st = squared_norms(a, n, dim, &na);
     if (!st && b)
         st = squared_norms(b, m, dim, &nb);
+    if (!st)
+        st = pair_row(j.b, m, dim, &pair);
     if (st) {
         free(na);
+        free(nb);
         return st;
     }
     j.na = na;
     j.nb = b ? nb : na;
+    j.pair = pair;
     size_t row_blocks = (n + s->tile - 1) / s->tile;
     j.col_blocks = (m + s->tile - 1) / s->tile;
-    size_t tasks = j.symmetric ? row_blocks * (row_blocks + 1) / 2 : row_blocks * j.col_blocks;
+    j.first_block = w0 / s->tile;
+    size_t window_blocks = (w1 + s->tile - 1) / s->tile - j.first_block;
+    size_t tasks = j.symmetric ? row_blocks * (row_blocks + 1) / 2 : window_blocks * j.col_blocks;
     if (tasks > (size_t)INT32_MAX)
         st = fr_fail(FR_E_TOO_LARGE, "%zu x %zu distances in %zu-wide tiles: too many tiles", n, m,
                      s->tile);
@@ -264,6 +330,7 @@ static fr_status cpu_all_pairs(void *state, const float *a, size_t n, const floa
         fr_pool_run(s->pool, (int)tasks, pairs_task, &j);
     free(na);
     free(nb);
+    free(pair);
     if (!st)
         st = (fr_status)atomic_load(&j.status);
     return st;
@@ -276,6 +343,7 @@ typedef struct nearest_job {
     const float *a, *b;
     size_t n, m, dim, k;
     const float *nb;
+    const float *pair;      /* gemm_tile's, when the gallery has one row */
     const int32_t *labels;
     size_t probe_blocks, splits, split_cols;
     fr_neighbor *lists; /* per task: probe_rows x k, values |b|^2 - 2 a.b */
@@ -335,8 +403,8 @@ static void nearest_task(void *ctx, int task, int worker)
     float *tile = s->scratch[worker];
     for (size_t col0 = start; col0 < end; col0 += s->gallery_cols) {
         size_t cols = end - col0 < s->gallery_cols ? end - col0 : s->gallery_cols;
-        fr_status st = gemm_tile(j->a + row0 * j->dim, rows, j->b + col0 * j->dim, cols, j->dim,
-                                 tile);
+        fr_status st = gemm_tile(j->a + row0 * j->dim, rows, j->b, j->m, col0, cols, j->dim,
+                                 j->pair, tile);
         if (st) {
             int expected = FR_OK;
             atomic_compare_exchange_strong(&j->status, &expected, (int)st);
@@ -376,14 +444,20 @@ static fr_status cpu_nearest(void *state, const float *a, size_t n, const float 
     size_t tasks = j.probe_blocks * j.splits, slots;
     if (tasks > (size_t)INT32_MAX || !fr_mul_size(tasks, s->probe_rows * k, &slots))
         return fr_fail(FR_E_TOO_LARGE, "nearest: %zu probes x %zu neighbours is too many", n, k);
-    float *nb = NULL;
+    float *nb = NULL, *pair = NULL;
     fr_status st = squared_norms(b, m, dim, &nb);
-    if (st)
+    if (!st)
+        st = pair_row(b, m, dim, &pair);
+    if (st) {
+        free(nb);
         return st;
+    }
     j.nb = nb;
+    j.pair = pair;
     j.lists = fr_malloc(slots * sizeof *j.lists, "nearest-neighbour lists");
     if (!j.lists) {
         free(nb);
+        free(pair);
         return FR_E_NOMEM;
     }
     fr_pool_run(s->pool, (int)tasks, nearest_task, &j);
@@ -408,9 +482,15 @@ static fr_status cpu_nearest(void *state, const float *a, size_t n, const float 
     }
     free(j.lists);
     free(nb);
+    free(pair);
     return st;
 }
 
+static size_t cpu_probe_block(void *state)
+{
+    return ((const cpu_distance *)state)->probe_rows;
+}
+
 const fr_distance_backend fr_cpu_distance_backend = {
-    "cpu", cpu_open, cpu_all_pairs, cpu_nearest, cpu_close,
+    "cpu", cpu_open, cpu_all_pairs, cpu_nearest, cpu_probe_block, cpu_close,
 };

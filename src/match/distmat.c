@@ -16,6 +16,7 @@ typedef struct matrix_file {
     const char *path;
     size_t data_offset; /* bytes before element (0, 0) */
     size_t m;           /* row length in elements */
+    size_t row0;        /* the matrix row the file's first row is */
 } matrix_file;
 
 static fr_status write_at(const matrix_file *f, const void *data, size_t bytes, size_t offset)
@@ -40,6 +41,7 @@ static fr_status write_tile(void *ctx, size_t row0, size_t col0, size_t rows, si
 {
     const matrix_file *f = ctx;
     size_t row_bytes = f->m * sizeof(float);
+    row0 -= f->row0;
     /* a tile spanning whole rows is one contiguous write */
     if (col0 == 0 && cols == f->m && ld == cols)
         return write_at(f, tile, rows * row_bytes, f->data_offset + row0 * row_bytes);
@@ -55,11 +57,20 @@ static fr_status write_tile(void *ctx, size_t row0, size_t col0, size_t rows, si
 fr_status fr_distmat_write(fr_distance_engine *engine, const float *a, size_t n, const float *b,
                            size_t m, size_t dim, const char *path)
 {
+    return fr_distmat_write_rows(engine, a, n, b, m, dim, 0, n, path);
+}
+
+fr_status fr_distmat_write_rows(fr_distance_engine *engine, const float *a, size_t n,
+                                const float *b, size_t m, size_t dim, size_t row0, size_t row1,
+                                const char *path)
+{
     if (!b)
         m = n;
-    size_t bytes;
-    if (!fr_mul_size(n, m, &bytes) || !fr_mul_size(bytes, sizeof(float), &bytes))
-        return fr_fail(FR_E_TOO_LARGE, "%s: a %zu x %zu matrix is too large", path, n, m);
+    if (row0 > row1 || row1 > n)
+        return fr_fail(FR_E_INVALID, "%s: rows [%zu, %zu) of %zu", path, row0, row1, n);
+    size_t rows = row1 - row0, bytes;
+    if (!fr_mul_size(rows, m, &bytes) || !fr_mul_size(bytes, sizeof(float), &bytes))
+        return fr_fail(FR_E_TOO_LARGE, "%s: a %zu x %zu matrix is too large", path, rows, m);
     if (strcmp(path, "-") == 0)
         return fr_fail(FR_E_INVALID, "a distance matrix is written in tiles to a file, not to "
                        "standard output");
@@ -67,12 +78,12 @@ fr_status fr_distmat_write(fr_distance_engine *engine, const float *a, size_t n,
     fr_status st = fr_output_open(&out, path, 1);
     if (st)
         return st;
-    size_t shape[2] = {n, m};
+    size_t shape[2] = {rows, m};
     st = fr_npy_write_header(out.file, FR_NPY_F32, 2, shape);
     long header = ftell(out.file);
     if (!st && (fflush(out.file) != 0 || header <= 0))
         st = fr_fail(FR_E_IO, "%s: cannot write: %s", path, strerror(errno));
-    matrix_file f = {fileno(out.file), path, (size_t)header, m};
+    matrix_file f = {fileno(out.file), path, (size_t)header, m, row0};
     /* The full size at once: a disk that cannot hold it fails now, not at the last tile.
      * Where the file system cannot reserve space, a sparse file of the right size does. */
     if (!st) {
@@ -85,7 +96,7 @@ fr_status fr_distmat_write(fr_distance_engine *engine, const float *a, size_t n,
                          f.data_offset + bytes, strerror(errno));
     }
     if (!st)
-        st = fr_distance_all_pairs(engine, a, n, b, m, dim, write_tile, &f);
+        st = fr_distance_all_pairs_rows(engine, a, n, b, m, dim, row0, row1, write_tile, &f);
     if (st) {
         fr_output_abort(&out);
         return st;

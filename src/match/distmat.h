@@ -14,5 +14,10 @@
 /* Writes D (n x m float32), D[i][j] = d(a_i, b_j), to path; b == NULL: a against itself. */
 fr_status fr_distmat_write(fr_distance_engine *engine, const float *a, size_t n, const float *b,
                            size_t m, size_t dim, const char *path);
+/* Rows [row0, row1) of D as a (row1 - row0) x m array: the same bits as those rows of the
+ * whole matrix (a row block of a matrix computed by several machines). */
+fr_status fr_distmat_write_rows(fr_distance_engine *engine, const float *a, size_t n,
+                                const float *b, size_t m, size_t dim, size_t row0, size_t row1,
+                                const char *path);
 
 #endif
