@@ -1,8 +1,14 @@
-/* cmd_db.c: `facerec db list|remove|rename --db FILE`: looking after an identity database. */
+/* cmd_db.c: `facerec db list|remove|rename|split --db FILE`: looking after an identity
+ * database. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/matching.h"
+#include "cli/shard.h"
+#include "core/alloc.h"
 #include "core/error.h"
 
 static void help(FILE *out)
@@ -10,12 +16,127 @@ static void help(FILE *out)
     fprintf(out,
             "usage: facerec db list --db FILE [--json]\n"
             "       facerec db remove --db FILE NAME...\n"
-            "       facerec db rename --db FILE OLD NEW\n\n"
+            "       facerec db rename --db FILE OLD NEW\n"
+            "       facerec db split --db FILE [--model M | --weights W] N OUT\n\n"
             "list: the model the database was made with, then one line per person: name,\n"
             "  number of embeddings, date enrolled (--json: one JSON object per line).\n"
             "remove: deletes people and all their embeddings; when any name is unknown,\n"
             "  nothing is removed.\n"
-            "rename: gives a person another name (not one already in use).\n");
+            "rename: gives a person another name (not one already in use).\n"
+            "split: the people in N new databases OUT-0.db .. OUT-<N-1>.db (the name-sorted\n"
+            "  list cut in N runs, each person whole, embeddings copied bit for bit): a gallery\n"
+            "  in shards for `facerec identify --db OUT-0.db --db OUT-1.db ...`, whose answer is\n"
+            "  the database's. --model/--weights: its model (default dlib). No output may exist.\n");
+}
+
+/* "<OUT minus .db>-<i>.db" */
+static char *shard_name(const char *out, size_t i)
+{
+    size_t n = strlen(out);
+    if (n > 3 && strcmp(out + n - 3, ".db") == 0)
+        n -= 3;
+    size_t size = n + 32;
+    char *name = fr_malloc(size, "a file name");
+    if (name)
+        snprintf(name, size, "%.*s-%zu.db", (int)n, out, i);
+    return name;
+}
+
+static fr_status split_into(const fr_gallery *g, const fr_model_info *model, size_t index,
+                            size_t count, const char *name)
+{
+    fr_shard shard = {index, count};
+    size_t first, end;
+    fr_shard_range(&shard, g->people, 1, &first, &end);
+    /* rows are grouped by person in name order (fr_store_load): the shard's are one run */
+    size_t r0 = 0, r1;
+    while (r0 < g->count && (size_t)g->person[r0] < first)
+        r0++;
+    for (r1 = r0; r1 < g->count && (size_t)g->person[r1] < end; r1++)
+        ;
+    fr_enrollment *items = fr_calloc(r1 - r0 + 1, sizeof *items, "the embeddings");
+    if (!items)
+        return FR_E_NOMEM;
+    for (size_t r = r0; r < r1; r++)
+        items[r - r0] = (fr_enrollment){g->names[g->person[r]], g->sources[r],
+                                        g->vectors + r * g->dim};
+    fr_store *store;
+    fr_status st = fr_store_open(name, FR_STORE_CREATE, &store);
+    if (!st) {
+        st = r1 > r0 ? fr_store_enroll(store, model, items, r1 - r0) : FR_OK;
+        fr_store_close(store);
+    }
+    free(items);
+    return st;
+}
+
+static int split(int argc, char **argv)
+{
+    static const struct option own[] = {{"db", required_argument, NULL, 'd'},
+                                        {"help", no_argument, NULL, 'h'}};
+    struct option *options = fr_options_merge(own, sizeof own / sizeof own[0]);
+    fr_global_options g;
+    fr_global_defaults(&g);
+    const char *db = NULL;
+    int c;
+    while (options && (c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'h': help(stdout); free(options); return FR_EXIT_OK;
+        default:
+            if (!fr_cli_common_option(&g, c, optarg, help)) {
+                free(options);
+                return FR_EXIT_USAGE;
+            }
+        }
+    }
+    free(options);
+    char *end = NULL;
+    unsigned long n = optind + 2 == argc ? strtoul(argv[optind], &end, 10) : 0;
+    if (!db || !end || *end || n < 2 || n > 100000) {
+        fr_cli_error("db", "split: give --db FILE, a number of shards from 2 to 100000 and OUT "
+                     "(see --help)");
+        return FR_EXIT_USAGE;
+    }
+    const char *out = argv[optind + 1];
+    char **names = fr_calloc(n, sizeof *names, "file names");
+    int code = names ? FR_EXIT_OK : FR_EXIT_FATAL;
+    for (size_t i = 0; !code && i < n; i++) {
+        struct stat sb;
+        if (!(names[i] = shard_name(out, i)))
+            code = FR_EXIT_FATAL;
+        else if (stat(names[i], &sb) == 0 || errno != ENOENT) {
+            fr_cli_error("db", "split: %s exists: nothing written", names[i]);
+            code = FR_EXIT_USAGE;
+        }
+    }
+    fr_model *model = NULL;
+    fr_store *store = NULL;
+    fr_gallery gallery;
+    memset(&gallery, 0, sizeof gallery);
+    fr_status st = FR_OK;
+    if (!code && !(st = fr_cli_load_model(&g, &model)) &&
+        !(st = fr_store_open(db, FR_STORE_READ, &store)))
+        st = fr_store_load(store, fr_model_get_info(model), &gallery);
+    fr_store_close(store);
+    size_t done = 0;
+    for (; !code && !st && done < n; done++)
+        st = split_into(&gallery, fr_model_get_info(model), done, n, names[done]);
+    if (st) {
+        /* all or nothing: the shards written so far go */
+        for (size_t i = 0; i < done; i++)
+            unlink(names[i]);
+        code = fr_cli_fail("db", st);
+    }
+    if (!code && !g.quiet)
+        fprintf(stderr, "db: %zu people of %s in %lu databases %s .. %s\n", gallery.people, db,
+                n, names[0], names[n - 1]);
+    for (size_t i = 0; names && i < n; i++)
+        free(names[i]);
+    free(names);
+    fr_gallery_free(&gallery);
+    fr_model_free(model);
+    return code;
 }
 
 static int list(const char *db, fr_store *store, int json)
@@ -55,6 +176,8 @@ int fr_cmd_db(int argc, char **argv)
                                             {"quiet", no_argument, NULL, 'q'},
                                             {"help", no_argument, NULL, 'h'},
                                             {NULL, 0, NULL, 0}};
+    if (argc > 1 && strcmp(argv[1], "split") == 0)
+        return split(argc - 1, argv + 1);
     const char *db = NULL;
     int json = 0, quiet = 0, c;
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -71,10 +194,14 @@ int fr_cmd_db(int argc, char **argv)
     int is_list = action && strcmp(action, "list") == 0;
     int is_remove = action && strcmp(action, "remove") == 0;
     int is_rename = action && strcmp(action, "rename") == 0;
+    if (action && strcmp(action, "split") == 0) {
+        fr_cli_error("db", "split comes first: facerec db split --db FILE N OUT (see --help)");
+        return FR_EXIT_USAGE;
+    }
     if (!db || !(is_list || is_remove || is_rename) || (is_list && rest != 0) ||
         (is_remove && rest == 0) || (is_rename && rest != 2)) {
-        fr_cli_error("db", "give list, remove NAME... or rename OLD NEW, and --db FILE "
-                     "(see --help)");
+        fr_cli_error("db", "give list, remove NAME..., rename OLD NEW or split N OUT, and "
+                     "--db FILE (see --help)");
         return FR_EXIT_USAGE;
     }
     fr_store *store;

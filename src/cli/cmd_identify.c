@@ -7,6 +7,7 @@
  * engine's nearest-distinct-labels search), so a person with many images counts once, at
  * their nearest image; with --aggregate mean the gallery is one mean embedding per person.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -28,38 +29,157 @@ static void help(FILE *out)
             "for the K nearest when K > 1) or JSON Lines (.jsonl or --json). identity is empty\n"
             "(null) when the nearest person is not under the threshold. Unreadable images are\n"
             "named on stderr and left out (exit 3).\n\n"
-            "  --db FILE              the identity database\n"
+            "  --db FILE              the identity database; several: one gallery split over\n"
+            "                         databases (each person in one), searched one at a time\n"
+            "                         and merged into the exact answer of one database\n"
             "  -k K                   the K nearest people (default 1)\n"
             "  -o, --output FILE      where the rows go (default: standard output)\n"
             "  --aggregate min|mean   a person's distance: to their nearest embedding (default),\n"
             "                         or to the mean of their embeddings\n");
+    fr_run_help(out);
     fr_global_help(out);
 }
 
-typedef struct match_context {
-    const fr_gallery *gallery;
-    size_t k;
-} match_context;
+/*
+ * The answer for each probe across the gallery's databases: the k nearest people of each
+ * database (the matcher's lists), merged as they come into one list ascending by distance,
+ * ties by name. One database lists its people by name and breaks ties by the person listed
+ * first, so the merge is the order one database holding them all gives: with each person in
+ * one shard (checked), the global k nearest are among the shards' k nearest, and the answer
+ * is exactly the unsharded gallery's. Only the names of the shards are kept in memory, not
+ * their embeddings; an image path is copied for the candidates that keep one (JSON, K > 1).
+ */
+typedef struct candidate {
+    size_t shard;     /* which database */
+    int32_t person;   /* in that database's names; -1: an empty slot */
+    char *image;      /* the person's nearest image (JSON candidates), or NULL */
+    float distance;   /* INFINITY for an empty slot */
+    int accepted;     /* the matcher's: distance under the threshold */
+} candidate;
 
-static const char *person_name(const match_context *m, const fr_match *match)
+typedef struct gallery_shards {
+    size_t count;     /* databases searched so far */
+    char ***names;    /* per database: its people's names, sorted (as the store lists them) */
+    size_t *people;
+    candidate *lists; /* probes x k */
+    candidate *merged; /* k: scratch of one merge */
+    size_t probes, k;
+    int keep_images;
+} gallery_shards;
+
+static const char *candidate_name(const gallery_shards *g, const candidate *c)
 {
-    return m->gallery->names[match->person];
+    return g->names[c->shard][c->person];
 }
 
-static void write_row(FILE *f, fr_table_format format, const match_context *m, const char *path,
-                      const fr_match *list)
+static int before(const gallery_shards *g, const candidate *x, float distance, const char *name)
+{
+    return x->distance < distance || (x->distance == distance && strcmp(candidate_name(g, x), name) < 0);
+}
+
+/* A person may be in one database only: otherwise neither the mean (--aggregate mean) nor the
+ * nearest image's tie-break would be the unsharded gallery's. */
+static int check_unique_people(const gallery_shards *g, const fr_gallery *gallery,
+                               char *const *dbs)
+{
+    for (size_t i = 0; i < gallery->people; i++)
+        for (size_t s = 0; s < g->count; s++) {
+            size_t lo = 0, hi = g->people[s];
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int c = strcmp(g->names[s][mid], gallery->names[i]);
+                if (c == 0) {
+                    fr_cli_error("identify", "'%s' is in %s and %s: each person's embeddings "
+                                 "belong in one gallery shard", gallery->names[i], dbs[s],
+                                 dbs[g->count]);
+                    return 0;
+                }
+                if (c < 0)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+        }
+    return 1;
+}
+
+/* Merges a database's answers (found: probes x k) into the lists, then keeps its names. */
+static fr_status merge_shard(gallery_shards *g, fr_gallery *gallery, const fr_match *found)
+{
+    size_t shard = g->count;
+    for (size_t i = 0; i < g->probes; i++) {
+        candidate *cur = g->lists + i * g->k;
+        const fr_match *add = found + i * g->k;
+        size_t a = 0, b = 0, n = 0;
+        fr_status st = FR_OK;
+        while (n < g->k && !st) {
+            int x = a < g->k && cur[a].person >= 0, y = b < g->k && add[b].person >= 0;
+            if (!x && !y)
+                break;
+            if (x && (!y || before(g, &cur[a], add[b].distance, gallery->names[add[b].person]))) {
+                g->merged[n++] = cur[a++];
+                continue;
+            }
+            candidate c = {shard, add[b].person, NULL, add[b].distance, add[b].accepted};
+            if (g->keep_images && add[b].image >= 0 &&
+                !(c.image = fr_strdup(gallery->sources[add[b].image])))
+                st = FR_E_NOMEM;
+            g->merged[n++] = c;
+            b++;
+        }
+        for (; a < g->k; a++) /* pushed out of the k nearest */
+            free(cur[a].image);
+        for (size_t q = 0; q < g->k; q++)
+            cur[q] = q < n ? g->merged[q] : (candidate){0, -1, NULL, INFINITY, 0};
+        if (st)
+            return st;
+    }
+    char ***names = realloc(g->names, (shard + 1) * sizeof *names);
+    size_t *people = names ? realloc(g->people, (shard + 1) * sizeof *people) : NULL;
+    if (names)
+        g->names = names;
+    if (people)
+        g->people = people;
+    if (!names || !people)
+        return fr_fail(FR_E_NOMEM, "out of memory for the gallery's names");
+    /* the names move out of the gallery, which is freed without them */
+    g->names[shard] = gallery->names;
+    g->people[shard] = gallery->people;
+    gallery->names = NULL;
+    g->count++;
+    return FR_OK;
+}
+
+static void gallery_shards_free(gallery_shards *g)
+{
+    for (size_t i = 0; g->lists && i < g->probes * g->k; i++)
+        free(g->lists[i].image);
+    for (size_t s = 0; s < g->count; s++) {
+        for (size_t i = 0; i < g->people[s]; i++)
+            free(g->names[s][i]);
+        free(g->names[s]);
+    }
+    free(g->names);
+    free(g->people);
+    free(g->lists);
+    free(g->merged);
+    memset(g, 0, sizeof *g);
+}
+
+static void write_row(FILE *f, fr_table_format format, const gallery_shards *g,
+                      const char *path, const candidate *list)
 {
     int known = list[0].accepted;
     if (format == FR_TABLE_CSV) {
         fr_csv_field(f, path);
         fputc(',', f);
         if (known)
-            fr_csv_field(f, person_name(m, &list[0]));
+            fr_csv_field(f, candidate_name(g, &list[0]));
         fprintf(f, ",%.6f", list[0].distance);
-        for (size_t q = 0; m->k > 1 && q < m->k; q++) {
+        for (size_t q = 0; g->k > 1 && q < g->k; q++) {
             fputc(',', f);
             if (list[q].person >= 0) {
-                fr_csv_field(f, person_name(m, &list[q]));
+                fr_csv_field(f, candidate_name(g, &list[q]));
                 fprintf(f, ",%.6f", list[q].distance);
             } else {
                 fputc(',', f);
@@ -71,17 +191,17 @@ static void write_row(FILE *f, fr_table_format format, const match_context *m, c
     fputs("{\"path\": ", f);
     fr_json_string(f, path);
     fputs(", \"identity\": ", f);
-    fr_json_string(f, known ? person_name(m, &list[0]) : NULL);
+    fr_json_string(f, known ? candidate_name(g, &list[0]) : NULL);
     fprintf(f, ", \"distance\": %.6f", list[0].distance);
-    if (m->k > 1) {
+    if (g->k > 1) {
         fputs(", \"candidates\": [", f);
-        for (size_t q = 0; q < m->k && list[q].person >= 0; q++) {
+        for (size_t q = 0; q < g->k && list[q].person >= 0; q++) {
             fputs(q ? ", {\"name\": " : "{\"name\": ", f);
-            fr_json_string(f, person_name(m, &list[q]));
+            fr_json_string(f, candidate_name(g, &list[q]));
             fprintf(f, ", \"distance\": %.6f", list[q].distance);
-            if (list[q].image >= 0) {
+            if (list[q].image) {
                 fputs(", \"image\": ", f);
-                fr_json_string(f, m->gallery->sources[list[q].image]);
+                fr_json_string(f, list[q].image);
             }
             fputc('}', f);
         }
@@ -102,45 +222,118 @@ static int parse_k(const char *text, size_t *k)
     return 1;
 }
 
+/* What the gallery's databases hold, for the shard manifest: probe shards of one job must
+ * search the same gallery. */
+static void digest_gallery(fr_list_digest *d, const fr_gallery *g)
+{
+    char count[64];
+    snprintf(count, sizeof count, "%zu %zu %zu", g->people, g->count, g->dim);
+    fr_list_digest_add(d, count);
+    for (size_t i = 0; i < g->people; i++)
+        fr_list_digest_add(d, g->names[i]);
+    for (size_t i = 0; i < g->count; i++)
+        fr_list_digest_add(d, g->sources[i]);
+    fr_list_digest_add_bytes(d, g->person, g->count * sizeof *g->person);
+    fr_list_digest_add_bytes(d, g->vectors, g->count * g->dim * sizeof *g->vectors);
+}
+
+/* Every database opens and holds the run's model: refused before any image is embedded. */
+static int check_databases(char *const *dbs, size_t count, const fr_model_info *model)
+{
+    for (size_t s = 0; s < count; s++) {
+        fr_store *store;
+        fr_status st = fr_store_open(dbs[s], FR_STORE_READ, &store);
+        if (!st) {
+            st = fr_store_check_model(store, model);
+            fr_store_close(store);
+        }
+        if (st)
+            return fr_cli_fail("identify", st);
+    }
+    return FR_EXIT_OK;
+}
+
+/* Searches each database in turn (one in memory at a time) and merges the answers. */
+static int search(const fr_global_options *g, char *const *dbs, size_t count,
+                  const fr_model_info *model, fr_aggregate aggregate,
+                  fr_distance_engine *engine, const fr_cli_embeddings *e, gallery_shards *out,
+                  fr_list_digest *digest, float *threshold)
+{
+    fr_match *found = fr_calloc(e->count * out->k + 1, sizeof *found, "nearest people");
+    out->lists = fr_calloc(e->count * out->k + 1, sizeof *out->lists, "nearest people");
+    out->merged = fr_calloc(out->k, sizeof *out->merged, "nearest people");
+    out->probes = e->count;
+    int code = found && out->lists && out->merged ? FR_EXIT_OK
+                                                  : fr_cli_fail("identify", FR_E_NOMEM);
+    for (size_t i = 0; !code && i < e->count * out->k; i++)
+        out->lists[i] = (candidate){0, -1, NULL, INFINITY, 0};
+    for (size_t s = 0; s < count && !code; s++) {
+        fr_cli_identities ids;
+        code = fr_cli_identities_attach("identify", g, dbs[s], model, aggregate, engine, &ids);
+        if (!code && !check_unique_people(out, &ids.gallery, dbs))
+            code = FR_EXIT_USAGE;
+        fr_status st = FR_OK;
+        if (!code) {
+            *threshold = fr_matcher_threshold(ids.matcher);
+            if (digest)
+                digest_gallery(digest, &ids.gallery);
+            st = fr_matcher_identify(ids.matcher, e->rows, e->count, out->k, found);
+        }
+        if (!code && !st)
+            st = merge_shard(out, &ids.gallery, found);
+        if (st)
+            code = fr_cli_fail("identify", st);
+        fr_cli_identities_close(&ids);
+    }
+    free(found);
+    return code;
+}
+
 int fr_cmd_identify(int argc, char **argv)
 {
     static const struct option own[] = {
         {"db", required_argument, NULL, 'd'}, {"output", required_argument, NULL, 'o'},
         {"aggregate", required_argument, NULL, 'a'}, {"help", no_argument, NULL, 'h'}};
-    struct option *options = fr_options_merge(own, sizeof own / sizeof own[0]);
+    struct option *options = fr_run_options_merge(own, sizeof own / sizeof own[0]);
     fr_global_options g;
     fr_global_defaults(&g);
-    const char *db = NULL, *output = NULL;
-    match_context m = {NULL, 1};
+    fr_run_options ro;
+    fr_run_defaults(&ro);
+    const char *output = NULL;
+    char **dbs = calloc((size_t)argc + 1, sizeof *dbs);
+    size_t db_count = 0, k = 1;
     fr_aggregate aggregate = FR_AGGREGATE_MIN;
-    int c;
-    while (options && (c = getopt_long(argc, argv, "k:o:h", options, NULL)) != -1) {
+    int c, code = dbs ? FR_EXIT_OK : FR_EXIT_FATAL;
+    while (!code && options && (c = getopt_long(argc, argv, "k:o:h", options, NULL)) != -1) {
         switch (c) {
-        case 'd': db = optarg; break;
+        case 'd': dbs[db_count++] = optarg; break;
         case 'o': output = optarg; break;
         case 'k':
-            if (!parse_k(optarg, &m.k)) {
-                free(options);
-                return FR_EXIT_USAGE;
-            }
+            if (!parse_k(optarg, &k))
+                code = FR_EXIT_USAGE;
             break;
         case 'a':
-            if (!fr_cli_parse_aggregate(optarg, &aggregate)) {
-                free(options);
-                return FR_EXIT_USAGE;
-            }
+            if (!fr_cli_parse_aggregate(optarg, &aggregate))
+                code = FR_EXIT_USAGE;
             break;
-        case 'h': help(stdout); free(options); return FR_EXIT_OK;
+        case 'h': help(stdout); code = -1; break;
         default:
-            if (!fr_cli_common_option(&g, c, optarg, help)) {
-                free(options);
-                return FR_EXIT_USAGE;
-            }
+            if (!fr_run_option(&g, &ro, c, optarg, help))
+                code = FR_EXIT_USAGE;
         }
     }
     free(options);
-    if (!db || optind >= argc) {
+    if (code) {
+        free(dbs);
+        return code < 0 ? FR_EXIT_OK : code;
+    }
+    if (!db_count || optind >= argc) {
         fr_cli_error("identify", "give --db FILE and images or directories (see --help)");
+        free(dbs);
+        return FR_EXIT_USAGE;
+    }
+    if (!fr_run_check_output("identify", &ro, output)) {
+        free(dbs);
         return FR_EXIT_USAGE;
     }
     /* the seed's who_is_it(): one image file, answered in words */
@@ -148,44 +341,51 @@ int fr_cmd_identify(int argc, char **argv)
     int single = !output && argc - optind == 1 && stat(argv[optind], &sb) == 0 &&
                  S_ISREG(sb.st_mode);
 
-    fr_run_options ro;
-    fr_run_defaults(&ro);
     fr_run *run = NULL;
-    fr_cli_identities ids;
-    memset(&ids, 0, sizeof ids);
     fr_cli_embeddings e;
     memset(&e, 0, sizeof e);
-    fr_match *found = NULL;
-    fr_status st = FR_OK;
-    int code = fr_run_open("identify", &g, &ro, argv + optind, (size_t)(argc - optind), &run);
-    const fr_model_info *model = code ? NULL : fr_model_get_info(fr_run_model(run));
+    gallery_shards shards;
+    memset(&shards, 0, sizeof shards);
+    shards.k = k;
+    fr_table_format format = fr_table_format_for(output, g.json);
+    shards.keep_images = k > 1 && (single ? g.json : format == FR_TABLE_JSONL);
+    fr_distance_engine *engine = NULL;
+    fr_list_digest *digest = NULL;
+    float threshold = 0;
+    code = fr_cli_distance_engine("identify", &g, &engine);
+    /* probes are searched in the engine's probe blocks: a shard cut at their multiples (and
+     * the network's batches) gets the single run's bits */
     if (!code)
-        code = fr_cli_identities_open("identify", &g, db, model, aggregate, &ids);
+        ro.unit_multiple = fr_distance_probe_block(engine);
+    if (!code)
+        code = fr_run_open("identify", &g, &ro, argv + optind, (size_t)(argc - optind), &run);
+    const fr_model_info *model = code ? NULL : fr_model_get_info(fr_run_model(run));
+    fr_manifest *manifest = code ? NULL : fr_run_manifest(run);
+    fr_status st;
+    if (!code && manifest && (st = fr_list_digest_new(&digest)))
+        code = fr_cli_fail("identify", st);
+    if (!code)
+        code = check_databases(dbs, db_count, model);
     if (!code)
         code = fr_cli_embed_all("identify", run, &e);
-    if (!code) {
-        m.gallery = &ids.gallery;
-        found = fr_calloc(e.count * m.k + 1, sizeof *found, "nearest people");
-        st = found ? FR_OK : FR_E_NOMEM;
-        if (!st)
-            st = fr_matcher_identify(ids.matcher, e.rows, e.count, m.k, found);
-        if (st)
-            code = fr_cli_fail("identify", st);
-    }
+    if (!code)
+        code = search(&g, dbs, db_count, model, aggregate, engine, &e, &shards, digest,
+                      &threshold);
+    const candidate *found = shards.lists;
     if (!code && single) {
         if (!e.ok[0]) {
             code = FR_EXIT_PARTIAL;
         } else if (g.json) {
-            write_row(stdout, FR_TABLE_JSONL, &m, fr_run_paths(run)[0], found);
+            write_row(stdout, FR_TABLE_JSONL, &shards, fr_run_paths(run)[0], found);
             code = found[0].accepted ? FR_EXIT_OK : FR_EXIT_NO;
         } else {
             if (found[0].accepted)
-                printf("it's %s, the distance is %.3f\n", person_name(&m, &found[0]),
+                printf("it's %s, the distance is %.3f\n", candidate_name(&shards, &found[0]),
                        found[0].distance);
             else
                 printf("Not in the database.\n");
-            for (size_t q = 1; q < m.k && found[q].person >= 0; q++)
-                printf("  %zu. %s, distance %.3f\n", q + 1, person_name(&m, &found[q]),
+            for (size_t q = 1; q < k && found[q].person >= 0; q++)
+                printf("  %zu. %s, distance %.3f\n", q + 1, candidate_name(&shards, &found[q]),
                        found[q].distance);
             code = found[0].accepted ? FR_EXIT_OK : FR_EXIT_NO;
         }
@@ -194,24 +394,41 @@ int fr_cmd_identify(int argc, char **argv)
         code = fr_cli_table_open("identify", output, g.json, &t);
         if (!code && t.format == FR_TABLE_CSV) {
             fputs("path,identity,distance", t.file);
-            for (size_t q = 1; m.k > 1 && q <= m.k; q++)
+            for (size_t q = 1; k > 1 && q <= k; q++)
                 fprintf(t.file, ",name_%zu,distance_%zu", q, q);
             fputc('\n', t.file);
         }
         for (size_t i = 0; !code && i < e.count; i++)
             if (e.ok[i])
-                write_row(t.file, t.format, &m, fr_run_paths(run)[i], found + i * m.k);
+                write_row(t.file, t.format, &shards, fr_run_paths(run)[i], found + i * k);
         if (!code)
             code = fr_cli_table_close("identify", &t);
+        if (!code && manifest) {
+            char hex[65];
+            fr_list_digest_finish(digest, hex);
+            digest = NULL;
+            fr_manifest_option(manifest, "db", hex);
+            fr_manifest_option_number(manifest, "k", (double)k);
+            fr_manifest_option_number(manifest, "threshold", threshold);
+            fr_manifest_option(manifest, "aggregate", fr_aggregate_name(aggregate));
+            fr_manifest_option(manifest, "format", t.format == FR_TABLE_CSV ? "csv" : "jsonl");
+            static const char *const roles[] = {"main"};
+            st = fr_run_manifest_commit(manifest, output, roles, 1,
+                                        e.failures - fr_run_path_errors(run));
+            if (st)
+                code = fr_cli_fail("identify", st);
+        }
         if (!code)
             fr_run_summary(run, e.count - e.failures + fr_run_path_errors(run), e.failures,
                            output);
         if (!code && e.failures)
             code = FR_EXIT_PARTIAL;
     }
-    free(found);
+    fr_list_digest_free(digest);
+    gallery_shards_free(&shards);
     fr_cli_embeddings_free(&e);
-    fr_cli_identities_close(&ids);
+    fr_distance_free(engine);
     fr_run_close(run);
+    free(dbs);
     return code;
 }

@@ -38,9 +38,18 @@ static int keep(void *ctx, const fr_embed_result *r)
 
 int fr_cli_embed_all(const char *command, fr_run *run, fr_cli_embeddings *out)
 {
+    int code = fr_cli_embed_list(command, run, fr_run_paths(run), fr_run_count(run), out);
+    if (!code)
+        out->failures += fr_run_path_errors(run);
+    return code;
+}
+
+int fr_cli_embed_list(const char *command, fr_run *run, char *const *paths, size_t count,
+                      fr_cli_embeddings *out)
+{
     fr_cli_embeddings e;
     memset(&e, 0, sizeof e);
-    e.count = fr_run_count(run);
+    e.count = count;
     e.dim = (size_t)fr_model_get_info(fr_run_model(run))->embedding_size;
     size_t bytes;
     if (fr_mul_size(e.count, e.dim * sizeof(float), &bytes))
@@ -52,7 +61,7 @@ int fr_cli_embed_all(const char *command, fr_run *run, fr_cli_embeddings *out)
         return FR_EXIT_FATAL;
     }
     embed_ctx ctx = {command, &e};
-    fr_status st = fr_run_embed(run, keep, &ctx);
+    fr_status st = fr_run_embed_paths(run, paths, count, keep, &ctx);
     if (!st && fr_cli_interrupted())
         st = fr_fail(FR_E_INVALID, "interrupted; nothing written");
     if (st) {
@@ -60,7 +69,6 @@ int fr_cli_embed_all(const char *command, fr_run *run, fr_cli_embeddings *out)
         fr_cli_error(command, "%s", fr_error_message());
         return FR_EXIT_FATAL;
     }
-    e.failures += fr_run_path_errors(run);
     *out = e;
     return FR_EXIT_OK;
 }
@@ -97,16 +105,18 @@ int fr_cli_threshold(const char *command, const fr_global_options *g, const fr_m
     return FR_EXIT_OK;
 }
 
-int fr_cli_identities_open(const char *command, const fr_global_options *g, const char *db,
-                           const fr_model_info *model, fr_aggregate aggregate,
-                           fr_cli_identities *out)
+static int identities(const char *command, const fr_global_options *g, const char *db,
+                      const fr_model_info *model, fr_aggregate aggregate,
+                      fr_distance_engine *engine, fr_cli_identities *out)
 {
     memset(out, 0, sizeof *out);
+    out->engine = engine;
+    out->engine_borrowed = engine != NULL;
     float threshold = 0;
     int code = load_gallery(command, db, model, &out->gallery);
     if (!code)
         code = fr_cli_threshold(command, g, model, &threshold);
-    if (!code)
+    if (!code && !out->engine)
         code = fr_cli_distance_engine(command, g, &out->engine);
     fr_status st;
     if (!code && (st = fr_matcher_new(&out->gallery, aggregate, threshold, out->engine,
@@ -115,10 +125,25 @@ int fr_cli_identities_open(const char *command, const fr_global_options *g, cons
     return code;
 }
 
+int fr_cli_identities_open(const char *command, const fr_global_options *g, const char *db,
+                           const fr_model_info *model, fr_aggregate aggregate,
+                           fr_cli_identities *out)
+{
+    return identities(command, g, db, model, aggregate, NULL, out);
+}
+
+int fr_cli_identities_attach(const char *command, const fr_global_options *g, const char *db,
+                             const fr_model_info *model, fr_aggregate aggregate,
+                             fr_distance_engine *engine, fr_cli_identities *out)
+{
+    return identities(command, g, db, model, aggregate, engine, out);
+}
+
 void fr_cli_identities_close(fr_cli_identities *ids)
 {
     fr_matcher_free(ids->matcher);
-    fr_distance_free(ids->engine);
+    if (!ids->engine_borrowed)
+        fr_distance_free(ids->engine);
     fr_gallery_free(&ids->gallery);
     memset(ids, 0, sizeof *ids);
 }

@@ -29,8 +29,12 @@ typedef struct fr_cli_embeddings {
     size_t failures;
 } fr_cli_embeddings;
 
-/* Returns FR_EXIT_OK, or the exit code of a fatal failure after printing it. */
+/* Returns FR_EXIT_OK, or the exit code of a fatal failure after printing it. failures
+ * counts the run's unreadable arguments too. */
 int fr_cli_embed_all(const char *command, fr_run *run, fr_cli_embeddings *out);
+/* The same for another list of paths, embedded with the run's engine. */
+int fr_cli_embed_list(const char *command, fr_run *run, char *const *paths, size_t count,
+                      fr_cli_embeddings *out);
 void fr_cli_embeddings_free(fr_cli_embeddings *e);
 
 /* The threshold in force: --threshold, else the model's default; a model without one
@@ -44,6 +48,7 @@ int fr_cli_threshold(const char *command, const fr_global_options *g, const fr_m
 typedef struct fr_cli_identities {
     fr_gallery gallery;
     fr_distance_engine *engine;
+    int engine_borrowed; /* attached to the caller's engine: close leaves it open */
     fr_matcher *matcher;
 } fr_cli_identities;
 
@@ -51,6 +56,11 @@ typedef struct fr_cli_identities {
 int fr_cli_identities_open(const char *command, const fr_global_options *g, const char *db,
                            const fr_model_info *model, fr_aggregate aggregate,
                            fr_cli_identities *out);
+/* The same on the caller's engine, which close leaves open: a gallery in several databases
+ * (gallery shards) is matched one database at a time on one engine. */
+int fr_cli_identities_attach(const char *command, const fr_global_options *g, const char *db,
+                             const fr_model_info *model, fr_aggregate aggregate,
+                             fr_distance_engine *engine, fr_cli_identities *out);
 void fr_cli_identities_close(fr_cli_identities *identities);
 
 int fr_cli_distance_engine(const char *command, const fr_global_options *g,
