@@ -27,6 +27,7 @@
 #include "engine/paths.h"
 #include "match/table.h"
 #include "model/model_internal.h"
+#include "store/store.h"
 
 #define GROUP 4            /* images detected together */
 #define CHUNK_PER_THREAD 8 /* groups per thread between writes */
@@ -52,6 +53,7 @@ static void help(FILE *out)
             "                      says (auto: the model's way): a PNG chip that `facerec\n"
             "                      embed` reads as it is, DIR/a/x.jpg.face0.png for face 0\n"
             "  --min-face N        smallest face searched, pixels (default 20)\n");
+    fr_run_help(out);
     fr_global_help(out);
 }
 
@@ -290,6 +292,22 @@ static size_t common_prefix(char *const *names, size_t count)
     return n;
 }
 
+/* common_prefix of the resolved names of a whole list. */
+static fr_status whole_list_strip(const fr_path_list *list, size_t *strip)
+{
+    char **names = calloc(list->count + 1, sizeof *names);
+    fr_status st = names ? FR_OK : fr_fail(FR_E_NOMEM, "out of memory");
+    for (size_t i = 0; !st && i < list->count; i++)
+        if (!(names[i] = absolute_name(list->paths[i])))
+            st = fr_fail(FR_E_NOMEM, "%s: cannot resolve the name", list->paths[i]);
+    if (!st)
+        *strip = common_prefix(names, list->count);
+    for (size_t i = 0; names && i < list->count; i++)
+        free(names[i]);
+    free(names);
+    return st;
+}
+
 static int make_dir(const char *dir)
 {
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
@@ -299,8 +317,24 @@ static int make_dir(const char *dir)
     return 1;
 }
 
-static int run(const fr_global_options *g, const fr_detect_options *dopt, char *const *args,
-               size_t nargs, const char *output, const char *draw_dir, const char *chips_dir)
+/* The shard's options besides the input list: what changes the rows or the chips. */
+static void describe(fr_manifest *m, const fr_global_options *g, const fr_detect_options *dopt,
+                     const fr_model *model, fr_table_format format)
+{
+    char key[512] = "(no chips)";
+    if (model)
+        fr_store_model_key(fr_model_get_info(model), key, sizeof key);
+    fr_manifest_model(m, key);
+    fr_manifest_option_number(m, "min-face", dopt->min_face);
+    fr_manifest_option(m, "face", fr_face_rule_name(g->face));
+    fr_manifest_option(m, "align", fr_align_name(g->align));
+    fr_manifest_option(m, "format", format == FR_TABLE_CSV ? "csv" : "jsonl");
+    fr_run_describe_detection(m, model != NULL);
+}
+
+static int run(const fr_global_options *g, const fr_run_options *ro,
+               const fr_detect_options *dopt, char *const *args, size_t nargs,
+               const char *output, const char *draw_dir, const char *chips_dir)
 {
     fr_path_list list = {0};
     fr_status st = fr_paths_collect(args, nargs, &list, fr_cli_path_error, "detect");
@@ -318,6 +352,21 @@ static int run(const fr_global_options *g, const fr_detect_options *dopt, char *
     job.draw_dir = draw_dir;
     job.chips_dir = chips_dir;
     job.face = g->face;
+    /* written names leave out the folder all inputs share: of the whole list, so that a
+     * shard names drawings and chips as one run does */
+    fr_status named = draw_dir || chips_dir ? whole_list_strip(&list, &job.strip) : FR_OK;
+    if (named) {
+        fr_paths_free(&list);
+        return fr_cli_fail("detect", named);
+    }
+    /* images are detected in groups of GROUP from the first: a shard cut at its multiples
+     * detects in the single run's groups */
+    fr_manifest *manifest = NULL;
+    int code = fr_run_shard_list("detect", &ro->shard, GROUP, &list, &manifest);
+    if (code) {
+        fr_paths_free(&list);
+        return code;
+    }
     fr_model *model = NULL, *landmark_net = NULL;
     fr_mtcnn *mtcnn = NULL;
     fr_pool *pool = NULL;
@@ -340,8 +389,6 @@ static int run(const fr_global_options *g, const fr_detect_options *dopt, char *
                 st = fr_fail(FR_E_NOMEM, "%s: cannot resolve the name", list.paths[i]);
         if (!job.names)
             st = fr_fail(FR_E_NOMEM, "out of memory");
-        else if (!st)
-            job.strip = common_prefix(job.names, list.count);
     }
     if (!st)
         st = fr_pool_new(g->threads, &pool);
@@ -395,6 +442,12 @@ static int run(const fr_global_options *g, const fr_detect_options *dopt, char *
         else
             st = fr_output_commit(&out);
     }
+    if (!st && manifest) {
+        static const char *const roles[] = {"main"};
+        describe(manifest, g, dopt, model, format);
+        st = fr_run_manifest_commit(manifest, output, roles, 1, failed - list.errors);
+    }
+    fr_manifest_free(manifest);
     double seconds = fr_seconds() - started;
     if (!st && !g->quiet)
         fprintf(stderr, "detect: %zu images, %zu faces, %zu without a face, %zu unreadable, "
@@ -428,9 +481,11 @@ int fr_cmd_detect(int argc, char **argv)
         {"output", required_argument, NULL, 'o'}, {"draw", required_argument, NULL, 'd'},
         {"chips", required_argument, NULL, 'c'},  {"min-face", required_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'}};
-    struct option *options = fr_options_merge(own, sizeof own / sizeof own[0]);
+    struct option *options = fr_run_options_merge(own, sizeof own / sizeof own[0]);
     fr_global_options g;
     fr_global_defaults(&g);
+    fr_run_options ro;
+    fr_run_defaults(&ro);
     fr_detect_options dopt;
     memset(&dopt, 0, sizeof dopt);
     const char *output = NULL, *draw_dir = NULL, *chips_dir = NULL;
@@ -451,7 +506,7 @@ int fr_cmd_detect(int argc, char **argv)
             break;
         case 'h': help(stdout); free(options); return FR_EXIT_OK;
         default:
-            if (!fr_cli_common_option(&g, c, optarg, help)) {
+            if (!fr_run_option(&g, &ro, c, optarg, help)) {
                 free(options);
                 return FR_EXIT_USAGE;
             }
@@ -472,11 +527,14 @@ int fr_cmd_detect(int argc, char **argv)
                      "--align auto, mtcnn or landmarks68)");
         return FR_EXIT_USAGE;
     }
+    if (!fr_run_check_output("detect", &ro, output))
+        return FR_EXIT_USAGE;
     if ((draw_dir && !make_dir(draw_dir)) || (chips_dir && !make_dir(chips_dir)))
         return FR_EXIT_FATAL;
     /* the detector runs on the CPU threads whatever --device says: faster than on a GPU so
      * far (see src/engine/embedder.c) */
     dopt.runner.device = FR_DEVICE_CPU;
     dopt.runner.threads = 1;
-    return run(&g, &dopt, argv + optind, (size_t)(argc - optind), output, draw_dir, chips_dir);
+    return run(&g, &ro, &dopt, argv + optind, (size_t)(argc - optind), output, draw_dir,
+               chips_dir);
 }

@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/sha256.h"
 #include "store/store.h"
 
 enum { OPT_SHARD = 1100 };
@@ -157,6 +158,23 @@ static size_t gcd(size_t a, size_t b)
     return a;
 }
 
+static void describe_weights(fr_manifest *m, const char *option, const char *name)
+{
+    char path[4096], hex[65];
+    if (fr_model_default_path(name, path, sizeof path) == FR_OK &&
+        fr_sha256_file(path, hex) == FR_OK)
+        fr_manifest_option(m, option, hex);
+    else
+        fr_manifest_option(m, option, "(none)");
+}
+
+void fr_run_describe_detection(fr_manifest *m, int landmarks)
+{
+    describe_weights(m, "detector", "mtcnn");
+    if (landmarks)
+        describe_weights(m, "landmarks", "landmark68");
+}
+
 void fr_run_describe(const fr_run *r, fr_manifest *m)
 {
     const fr_model_info *info = fr_model_get_info(r->model);
@@ -173,6 +191,8 @@ void fr_run_describe(const fr_run *r, fr_manifest *m)
     fr_manifest_option_flag(m, "flip", r->global.flip);
     fr_manifest_option_flag(m, "raw", r->options.raw);
     fr_manifest_option_flag(m, "full-decode", r->options.full_decode);
+    if (r->global.align != FR_ALIGN_NONE)
+        fr_run_describe_detection(m, 1);
 }
 
 static int open_common(const char *command, const fr_global_options *g,
@@ -323,8 +343,13 @@ fr_manifest *fr_run_manifest(fr_run *r)
 
 fr_status fr_run_embed(fr_run *r, fr_embed_sink sink, void *ctx)
 {
-    return fr_embed_files(r->embedder, (const char *const *)r->paths.paths, r->paths.count, sink,
-                          ctx);
+    return fr_run_embed_paths(r, r->paths.paths, r->paths.count, sink, ctx);
+}
+
+fr_status fr_run_embed_paths(fr_run *r, char *const *paths, size_t count, fr_embed_sink sink,
+                             void *ctx)
+{
+    return fr_embed_files(r->embedder, (const char *const *)paths, count, sink, ctx);
 }
 
 void fr_run_summary(const fr_run *r, size_t done, size_t failed, const char *output)

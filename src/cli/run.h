@@ -87,8 +87,14 @@ fr_manifest *fr_run_manifest(fr_run *run);
  * alignment, ...) in a manifest: fr_run_open does for its own shard; commands that cut
  * another list (pairs, distmat) call it for theirs. */
 void fr_run_describe(const fr_run *run, fr_manifest *manifest);
+/* The SHA-256 of the face detector's weights (and the 68-point landmark net's, with
+ * landmarks) as options: shards of one job must find and cut faces with the same weights. */
+void fr_run_describe_detection(fr_manifest *manifest, int landmarks);
 /* Embeds every collected path; the sink sees each in order. */
 fr_status fr_run_embed(fr_run *run, fr_embed_sink sink, void *ctx);
+/* Embeds another list with the run's engine (a command that works in blocks, e.g. pairs). */
+fr_status fr_run_embed_paths(fr_run *run, char *const *paths, size_t count, fr_embed_sink sink,
+                             void *ctx);
 /* "embedded 120 images (2 unreadable) with dlib on cpu (fp32) in 3.1 s, 38.7 images/s -> out" */
 void fr_run_summary(const fr_run *run, size_t done, size_t failed, const char *output);
 void fr_run_close(fr_run *run);
