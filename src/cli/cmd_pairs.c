@@ -1,7 +1,11 @@
 /*
  * cmd_pairs.c: `facerec pairs PAIRS --root DIR -o scores.csv`: bulk verification of listed
- * pairs, the input of `facerec eval`. Each image is embedded once however many pairs it is
- * in (LFW's 2200 DevTrain pairs hold 3,443 distinct images).
+ * pairs, the input of `facerec eval`.
+ *
+ * The pairs go in blocks of PAIR_BLOCK: each block's distinct images are embedded once (LFW's
+ * 2200 DevTrain pairs, one block, hold 3,443), scored and written, so memory holds one block
+ * whatever the length of the list, and --shard cuts the list at block boundaries: a block's
+ * images form the same network batches in a shard as in one run, so its scores are the same.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -10,6 +14,9 @@
 #include "cli/matching.h"
 #include "core/error.h"
 #include "match/pairs.h"
+
+/* Pairs embedded together: their distinct images (at most twice as many) are in memory. */
+#define PAIR_BLOCK 4096
 
 static void help(FILE *out)
 {
@@ -22,6 +29,7 @@ static void help(FILE *out)
             "unreadable image are named on stderr and left out (exit 3).\n\n"
             "  --root DIR          where the images are\n"
             "  -o, --output FILE   the scores (CSV; - for standard output)\n");
+    fr_run_help(out);
     fr_global_help(out);
 }
 
@@ -33,14 +41,86 @@ static double l2(const float *a, const float *b, size_t dim)
     return sqrt(s);
 }
 
+/* The scores of pairs [first, end): their distinct images embedded, then one row a pair. */
+static int score_block(fr_run *run, const fr_pair_list *pairs, size_t first, size_t end,
+                       FILE *out, size_t *images, size_t *failures, size_t *left_out)
+{
+    char **all = malloc((2 * (end - first) + 1) * sizeof *all), **unique = NULL;
+    size_t count = 0;
+    fr_status st = all ? FR_OK : fr_fail(FR_E_NOMEM, "out of memory");
+    for (size_t i = first; !st && i < end; i++) {
+        all[2 * (i - first)] = pairs->first[i];
+        all[2 * (i - first) + 1] = pairs->second[i];
+    }
+    if (!st)
+        st = fr_cli_sorted_unique(all, 2 * (end - first), &unique, &count);
+    int code = st ? fr_cli_fail("pairs", st) : FR_EXIT_OK;
+    fr_cli_embeddings e;
+    memset(&e, 0, sizeof e);
+    if (!code)
+        code = fr_cli_embed_list("pairs", run, unique, count, &e);
+    for (size_t i = first; !code && i < end; i++) {
+        long a = fr_cli_find_sorted(unique, count, pairs->first[i]);
+        long b = fr_cli_find_sorted(unique, count, pairs->second[i]);
+        if (!e.ok[a] || !e.ok[b]) {
+            (*left_out)++;
+            continue;
+        }
+        fr_csv_field(out, pairs->first[i]);
+        fputc(',', out);
+        fr_csv_field(out, pairs->second[i]);
+        fprintf(out, ",%d,%.6f,", pairs->same[i],
+                l2(e.rows + (size_t)a * e.dim, e.rows + (size_t)b * e.dim, e.dim));
+        if (pairs->fold[i] >= 0)
+            fprintf(out, "%d", pairs->fold[i]);
+        fputc('\n', out);
+    }
+    *images += count;
+    *failures += e.failures;
+    fr_cli_embeddings_free(&e);
+    free(unique);
+    free(all);
+    return code;
+}
+
+/* The shard's manifest: the pair list is the input list. */
+static int pairs_manifest(const fr_run_options *ro, const fr_pair_list *pairs, fr_run *run,
+                          size_t first, size_t end, fr_manifest **out)
+{
+    *out = NULL;
+    if (!ro->shard.count)
+        return FR_EXIT_OK;
+    fr_list_digest *d;
+    fr_status st = fr_list_digest_new(&d);
+    for (size_t i = 0; !st && i < pairs->count; i++) {
+        char label[32];
+        snprintf(label, sizeof label, "%d %d", pairs->same[i], pairs->fold[i]);
+        fr_list_digest_add(d, pairs->first[i]);
+        fr_list_digest_add(d, pairs->second[i]);
+        fr_list_digest_add(d, label);
+    }
+    char hex[65];
+    if (!st) {
+        fr_list_digest_finish(d, hex);
+        st = fr_manifest_new("pairs", &ro->shard, pairs->count, hex, PAIR_BLOCK, first, end,
+                             out);
+    }
+    if (st)
+        return fr_cli_fail("pairs", st);
+    fr_run_describe(run, *out);
+    return FR_EXIT_OK;
+}
+
 int fr_cmd_pairs(int argc, char **argv)
 {
     static const struct option own[] = {{"output", required_argument, NULL, 'o'},
                                         {"root", required_argument, NULL, 'r'},
                                         {"help", no_argument, NULL, 'h'}};
-    struct option *options = fr_options_merge(own, sizeof own / sizeof own[0]);
+    struct option *options = fr_run_options_merge(own, sizeof own / sizeof own[0]);
     fr_global_options g;
     fr_global_defaults(&g);
+    fr_run_options ro;
+    fr_run_defaults(&ro);
     const char *output = NULL, *root = NULL;
     int c;
     while (options && (c = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
@@ -49,7 +129,7 @@ int fr_cmd_pairs(int argc, char **argv)
         case 'r': root = optarg; break;
         case 'h': help(stdout); free(options); return FR_EXIT_OK;
         default:
-            if (!fr_cli_common_option(&g, c, optarg, help)) {
+            if (!fr_run_option(&g, &ro, c, optarg, help)) {
                 free(options);
                 return FR_EXIT_USAGE;
             }
@@ -60,66 +140,51 @@ int fr_cmd_pairs(int argc, char **argv)
         fr_cli_error("pairs", "give one pairs file and -o SCORES.csv (see --help)");
         return FR_EXIT_USAGE;
     }
+    if (!fr_run_check_output("pairs", &ro, output))
+        return FR_EXIT_USAGE;
     fr_pair_list pairs;
     fr_status st = fr_pairs_load(argv[optind], root, &pairs);
     if (st)
         return fr_cli_fail("pairs", st);
-    char **all = malloc((2 * pairs.count) * sizeof *all), **unique = NULL;
-    size_t images = 0;
-    st = all ? FR_OK : fr_fail(FR_E_NOMEM, "out of memory");
-    for (size_t i = 0; !st && i < pairs.count; i++) {
-        all[2 * i] = pairs.first[i];
-        all[2 * i + 1] = pairs.second[i];
-    }
-    if (!st)
-        st = fr_cli_sorted_unique(all, 2 * pairs.count, &unique, &images);
-    int code = st ? fr_cli_fail("pairs", st) : FR_EXIT_OK;
-
-    fr_run_options ro;
-    fr_run_defaults(&ro);
+    size_t first, end;
+    fr_shard_range(&ro.shard, pairs.count, PAIR_BLOCK, &first, &end);
+    /* the run embeds the blocks' lists; the shard is cut here, in pairs */
+    fr_run_options whole = ro;
+    whole.shard.count = 0;
     fr_run *run = NULL;
-    fr_cli_embeddings e;
-    memset(&e, 0, sizeof e);
+    fr_manifest *manifest = NULL;
+    int code = fr_run_open_paths("pairs", &g, &whole, NULL, 0, &run);
     if (!code)
-        code = fr_run_open_paths("pairs", &g, &ro, unique, images, &run);
+        code = pairs_manifest(&ro, &pairs, run, first, end, &manifest);
+    size_t images = 0, failures = 0, left_out = 0;
+    fr_cli_table t;
     if (!code)
-        code = fr_cli_embed_all("pairs", run, &e);
-    size_t left_out = 0;
-    if (!code) {
-        fr_cli_table t;
         code = fr_cli_table_open("pairs", output, 0, &t);
-        if (!code)
-            fputs("path1,path2,same,distance,fold\n", t.file);
-        for (size_t i = 0; !code && i < pairs.count; i++) {
-            long a = fr_cli_find_sorted(unique, images, pairs.first[i]);
-            long b = fr_cli_find_sorted(unique, images, pairs.second[i]);
-            if (!e.ok[a] || !e.ok[b]) {
-                left_out++;
-                continue;
-            }
-            fr_csv_field(t.file, pairs.first[i]);
-            fputc(',', t.file);
-            fr_csv_field(t.file, pairs.second[i]);
-            fprintf(t.file, ",%d,%.6f,", pairs.same[i],
-                    l2(e.rows + (size_t)a * e.dim, e.rows + (size_t)b * e.dim, e.dim));
-            if (pairs.fold[i] >= 0)
-                fprintf(t.file, "%d", pairs.fold[i]);
-            fputc('\n', t.file);
-        }
-        if (!code)
+    if (!code) {
+        fputs("path1,path2,same,distance,fold\n", t.file);
+        for (size_t b = first; !code && b < end; b += PAIR_BLOCK)
+            code = score_block(run, &pairs, b, end - b < PAIR_BLOCK ? end : b + PAIR_BLOCK,
+                               t.file, &images, &failures, &left_out);
+        if (code)
+            fr_cli_table_abort(&t);
+        else
             code = fr_cli_table_close("pairs", &t);
-        if (!code)
-            fr_run_summary(run, images - e.failures, e.failures, output);
-        if (!code && left_out) {
-            fr_cli_error("pairs", "%zu of %zu pairs left out: an image could not be read",
-                         left_out, pairs.count);
-            code = FR_EXIT_PARTIAL;
-        }
     }
-    fr_cli_embeddings_free(&e);
+    if (!code && manifest) {
+        static const char *const roles[] = {"main"};
+        st = fr_run_manifest_commit(manifest, output, roles, 1, failures);
+        if (st)
+            code = fr_cli_fail("pairs", st);
+    }
+    if (!code)
+        fr_run_summary(run, images - failures, failures, output);
+    if (!code && left_out) {
+        fr_cli_error("pairs", "%zu of %zu pairs left out: an image could not be read", left_out,
+                     end - first);
+        code = FR_EXIT_PARTIAL;
+    }
+    fr_manifest_free(manifest);
     fr_run_close(run);
-    free(unique);
-    free(all);
     fr_pairs_free(&pairs);
     return code;
 }
