@@ -4,6 +4,10 @@
  *
  * A set is a .npy of embeddings (from `facerec embed`) or images (files or directories,
  * embedded here). With one set the matrix is symmetric and each tile is computed once.
+ *
+ * --shard I/N writes a block of D's rows (the distance engine computes the tiles that hold
+ * them as for the whole matrix, so the blocks stack into its bits): every shard reads all of
+ * both sets, since each row needs every column; images are embedded by every shard.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +20,9 @@
 #include "engine/paths.h"
 #include "match/distmat.h"
 
+#define ROWS_SUFFIX ".rows.paths"
+#define COLS_SUFFIX ".cols.paths"
+
 static void help(FILE *out)
 {
     fprintf(out,
@@ -27,6 +34,10 @@ static void help(FILE *out)
             "(column) paths are written beside D: D.rows.paths (and D.cols.paths), one per line;\n"
             "unreadable images are named on stderr and left out (exit 3).\n\n"
             "  -o, --output FILE   the .npy to write (required; written in tiles, not to stdout)\n");
+    fr_run_help(out);
+    fprintf(out, "                      (a shard writes a block of D's rows; every shard reads,\n"
+                 "                      and embeds, all of A and B: embed images once with\n"
+                 "                      `embed --shard` and `merge`, then shard distmat on .npy)\n");
     fr_global_help(out);
 }
 
@@ -79,23 +90,57 @@ static fr_status take_rows(embedding_set *s, const fr_cli_embeddings *e, size_t 
     return FR_OK;
 }
 
-static fr_status write_paths(const char *output, const char *suffix, const embedding_set *s)
+/* The paths of rows [first, end) of a set beside the output. */
+static fr_status write_paths(const char *output, const char *suffix, const embedding_set *s,
+                             size_t first, size_t end)
 {
-    size_t n = strlen(output) + strlen(suffix) + 1;
-    char *name = fr_malloc(n, "a file name");
+    char *name = fr_cli_side_name(output, suffix);
     if (!name)
         return FR_E_NOMEM;
-    snprintf(name, n, "%.*s%s", (int)(ends_with(output, ".npy") ? strlen(output) - 4
-                                                                 : strlen(output)),
-             output, suffix);
     fr_output out;
     fr_status st = fr_output_open(&out, name, 0);
-    for (size_t i = 0; !st && i < s->count; i++)
+    for (size_t i = first; !st && i < end; i++)
         fr_cli_write_path_line(out.file, s->kept[i]);
     if (!st)
         st = fr_output_commit(&out);
     free(name);
     return st;
+}
+
+/* The shard's manifest: both sets are its input (what each holds: the .npy's data, the
+ * images' paths), its part a block of A's rows. Unreadable images are the same for every
+ * shard (each embeds all), so they count once, as the list's errors. */
+static int distmat_manifest(const fr_shard *shard, const embedding_set *set, int sets,
+                            const fr_run *run, const fr_distance_engine *engine, size_t errors,
+                            fr_manifest **out, size_t *first, size_t *end)
+{
+    fr_list_digest *d;
+    fr_status st = fr_list_digest_new(&d);
+    if (st)
+        return fr_cli_fail("distmat", st);
+    for (int i = 0; i < sets; i++) {
+        char what[96];
+        snprintf(what, sizeof what, "set %d: %s %zu x %zu", i, set[i].is_npy ? "npy" : "images",
+                 set[i].count, set[i].dim);
+        fr_list_digest_add(d, what);
+        if (set[i].is_npy)
+            fr_list_digest_add_bytes(d, set[i].rows, set[i].count * set[i].dim * sizeof(float));
+        for (size_t j = 0; j < set[i].paths.count; j++)
+            fr_list_digest_add(d, set[i].paths.paths[j]);
+    }
+    char hex[65];
+    fr_list_digest_finish(d, hex);
+    fr_shard_range(shard, set[0].count, 1, first, end);
+    st = fr_manifest_new("distmat", shard, set[0].count, hex, 1, *first, *end, out);
+    if (st)
+        return fr_cli_fail("distmat", st);
+    if (run)
+        fr_run_describe(run, *out);
+    else
+        fr_manifest_model(*out, "(embeddings given as .npy)");
+    fr_manifest_option(*out, "distances", fr_distance_backend_name(engine));
+    fr_manifest_list_errors(*out, errors);
+    return FR_EXIT_OK;
 }
 
 static void set_free(embedding_set *s)
@@ -112,9 +157,11 @@ int fr_cmd_distmat(int argc, char **argv)
 {
     static const struct option own[] = {{"output", required_argument, NULL, 'o'},
                                         {"help", no_argument, NULL, 'h'}};
-    struct option *options = fr_options_merge(own, sizeof own / sizeof own[0]);
+    struct option *options = fr_run_options_merge(own, sizeof own / sizeof own[0]);
     fr_global_options g;
     fr_global_defaults(&g);
+    fr_run_options shard;
+    fr_run_defaults(&shard);
     const char *output = NULL;
     int c;
     while (options && (c = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
@@ -122,7 +169,7 @@ int fr_cmd_distmat(int argc, char **argv)
         case 'o': output = optarg; break;
         case 'h': help(stdout); free(options); return FR_EXIT_OK;
         default:
-            if (!fr_cli_common_option(&g, c, optarg, help)) {
+            if (!fr_run_option(&g, &shard, c, optarg, help)) {
                 free(options);
                 return FR_EXIT_USAGE;
             }
@@ -135,7 +182,10 @@ int fr_cmd_distmat(int argc, char **argv)
                      "(see --help)");
         return FR_EXIT_USAGE;
     }
+    if (!fr_run_check_output("distmat", &shard, output))
+        return FR_EXIT_USAGE;
     double started = fr_seconds();
+    fr_run *run = NULL;
     embedding_set set[2];
     memset(set, 0, sizeof set);
     fr_status st = FR_OK;
@@ -168,7 +218,6 @@ int fr_cmd_distmat(int argc, char **argv)
                 all[n++] = set[i].paths.paths[j];
         fr_run_options ro;
         fr_run_defaults(&ro);
-        fr_run *run = NULL;
         fr_cli_embeddings e;
         memset(&e, 0, sizeof e);
         code = all ? fr_run_open_paths("distmat", &g, &ro, all, images, &run)
@@ -185,7 +234,6 @@ int fr_cmd_distmat(int argc, char **argv)
         }
         image_errors += e.failures;
         fr_cli_embeddings_free(&e);
-        fr_run_close(run);
         free(all);
     }
     if (!code && sets == 2 && set[0].dim != set[1].dim) {
@@ -196,19 +244,37 @@ int fr_cmd_distmat(int argc, char **argv)
     fr_distance_engine *engine = NULL;
     if (!code)
         code = fr_cli_distance_engine("distmat", &g, &engine);
+    /* a shard: a block of D's rows, every column */
+    fr_manifest *manifest = NULL;
+    size_t first = 0, end = set[0].count;
+    if (!code && shard.shard.count)
+        code = distmat_manifest(&shard.shard, set, sets, run, engine, image_errors, &manifest,
+                                &first, &end);
     if (!code) {
-        st = fr_distmat_write(engine, set[0].rows, set[0].count, sets == 2 ? set[1].rows : NULL,
-                              sets == 2 ? set[1].count : 0, set[0].dim, output);
+        st = fr_distmat_write_rows(engine, set[0].rows, set[0].count,
+                                   sets == 2 ? set[1].rows : NULL, sets == 2 ? set[1].count : 0,
+                                   set[0].dim, first, end, output);
         if (!st && !set[0].is_npy)
-            st = write_paths(output, ".rows.paths", &set[0]);
+            st = write_paths(output, ROWS_SUFFIX, &set[0], first, end);
         if (!st && sets == 2 && !set[1].is_npy)
-            st = write_paths(output, ".cols.paths", &set[1]);
+            st = write_paths(output, COLS_SUFFIX, &set[1], 0, set[1].count);
+        if (!st && manifest) {
+            const char *roles[3] = {"main"};
+            size_t n = 1;
+            if (!set[0].is_npy)
+                roles[n++] = ROWS_SUFFIX;
+            if (sets == 2 && !set[1].is_npy)
+                roles[n++] = COLS_SUFFIX;
+            st = fr_run_manifest_commit(manifest, output, roles, n, 0);
+        }
         if (st)
             code = fr_cli_fail("distmat", st);
     }
+    fr_manifest_free(manifest);
+    fr_run_close(run);
     if (!code && !g.quiet) {
         size_t m = sets == 2 ? set[1].count : set[0].count;
-        fprintf(stderr, "distmat: %zu x %zu distances%s on %s in %.2f s -> %s\n", set[0].count,
+        fprintf(stderr, "distmat: %zu x %zu distances%s on %s in %.2f s -> %s\n", end - first,
                 m, sets == 1 ? " (symmetric)" : "", fr_distance_backend_name(engine),
                 fr_seconds() - started, output);
     }
