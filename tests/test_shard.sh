@@ -65,7 +65,7 @@ cp -r "$tmp/faces" "$tmp/faces-bad"; : > "$tmp/faces-bad/Ab_empty.jpg"
 "$bin" embed --quiet --batch 4 --all-faces "$tmp/faces-bad" -o "$tmp/af.npy" 2>/dev/null
 [ $? = 3 ] || fail "embed with an empty file: want exit 3"
 run_shards 3 "$tmp/afs.npy" "$bin" embed --batch 4 --all-faces "$tmp/faces-bad"
-expect 3 "1 inputs could not be read" "$bin" merge --quiet $(shard_files 3 "$tmp/afs.npy") -o "$tmp/afm.npy"
+expect 3 "1 inputs failed in the shards" "$bin" merge --quiet $(shard_files 3 "$tmp/afs.npy") -o "$tmp/afm.npy"
 for f in afm.npy afm.paths afm.faces.csv; do same "$tmp/$f" "$tmp/af${f#afm}" "all-faces merge"; done
 
 # same_outputs A B SUFFIX...: A<suffix> and B<suffix> equal byte for byte for each suffix
@@ -142,7 +142,7 @@ for bad in 3/2 2/2 0/0 a/b 1/ /2 -1/2 1/2/3 "1 /2" 0x1/2 1/2000000; do
   expect 2 "--shard" "$bin" embed --batch 8 --shard "$bad" "$johns" -o "$tmp/bad.npy"
 done
 [ -e "$tmp/bad.npy" ] && fail "a refused --shard wrote an output"
-expect 2 "needs -o FILE" "$bin" embed --shard 0/2 "$johns" -o -
+expect 2 "needs -o FILE" "$bin" detect --shard 0/2 "$johns"
 
 # ---- shards that are not one job: refused by name, the existing output kept -----------------
 cp "$tmp/one.npy" "$tmp/keep.npy"; cp "$tmp/one.paths" "$tmp/keep.paths"

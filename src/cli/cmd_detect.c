@@ -445,7 +445,7 @@ static int run(const fr_global_options *g, const fr_run_options *ro,
     if (!st && manifest) {
         static const char *const roles[] = {"main"};
         describe(manifest, g, dopt, model, format);
-        st = fr_run_manifest_commit(manifest, output, roles, 1, failed - list.errors);
+        st = fr_run_manifest_commit(manifest, output, roles, 1, failed - list.errors + faceless);
     }
     fr_manifest_free(manifest);
     double seconds = fr_seconds() - started;

@@ -70,8 +70,9 @@ static void help(FILE *out)
             "Refused, with the file named and nothing written: a missing or repeated shard,\n"
             "shards of another input list, model, command or result-changing option (exit 2);\n"
             "a file truncated or changed since its shard wrote it, or an unreadable manifest\n"
-            "(exit 4). When some inputs could not be read in the shards (each named in that\n"
-            "shard's log), the merge still writes everything and exits 3, as one run would.\n\n"
+            "(exit 4). When some inputs failed in the shards (unreadable or without a face, each\n"
+            "named in that shard's log), the merge writes everything and exits 3, as one run\n"
+            "would.\n\n"
             "  -o, --output FILE   the merged output (its format must be the shards': .csv,\n"
             "                      .jsonl or .npy as they are)\n"
             "  --quiet             no summary on stderr\n");
@@ -541,8 +542,8 @@ int fr_cmd_merge(int argc, char **argv)
         fprintf(stderr, "merge: %zu shards of `%s` over %zu inputs in %.2f s -> %s\n", j.count,
                 rule->command, j.shards[0].total, fr_seconds() - started, output);
     if (!code && failures) {
-        fr_cli_error("merge", "%zu inputs could not be read (each is named in its shard's "
-                     "log); the rest is merged", failures);
+        fr_cli_error("merge", "%zu inputs failed in the shards (unreadable, or without a "
+                     "face: each is named in its shard's log); the rest is merged", failures);
         code = FR_EXIT_PARTIAL;
     }
     for (size_t s = 0; j.shards && s < j.count; s++)
