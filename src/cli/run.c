@@ -189,6 +189,7 @@ void fr_run_describe(const fr_run *r, fr_manifest *m)
     fr_manifest_option(m, "face", fr_face_rule_name(r->global.face));
     fr_manifest_option_flag(m, "all-faces", r->global.all_faces);
     fr_manifest_option_flag(m, "flip", r->global.flip);
+    fr_manifest_option_number(m, "jitter", r->global.jitter);
     fr_manifest_option_flag(m, "raw", r->options.raw);
     fr_manifest_option_flag(m, "full-decode", r->options.full_decode);
     if (r->global.align != FR_ALIGN_NONE)
