@@ -4,7 +4,8 @@
 # weights (npm pack of @vladmandic/face-api, checksum-verified, converted).
 #
 # usage: scripts/setup.sh [--tests]     (--tests: also what the test suite needs: Python with
-#                                         numpy/h5py/torch/PIL/OpenCV and face-api's Node harness)
+#                                         numpy/h5py/torch/PIL/OpenCV, face-api's Node harness,
+#                                         Slurm and munge, the Kubernetes schema checks)
 # Environment: BUILD_DIR (default build), CMAKE_ARGS (extra configure arguments).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,6 +22,8 @@ packages=(build-essential cmake pkg-config
           libprotobuf-c-dev protobuf-c-compiler nodejs npm)
 if [ "$tests" = 1 ]; then
   packages+=(python3-numpy python3-h5py python3-torch python3-pil python3-opencv python3-onnx python3-sklearn)
+  # a single-node Slurm cluster that tests/test_slurm.sh starts and stops itself
+  packages+=(slurmctld slurmd slurm-client munge)
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -49,5 +52,9 @@ fi
 if [ "$tests" = 1 ] && [ ! -d "$root/tests/ref/faceapi/node_modules/@vladmandic/face-api" ]; then
   echo "setup: installing face-api's Node harness (tests/ref/faceapi)" >&2
   (cd "$root/tests/ref/faceapi" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+if [ "$tests" = 1 ] && [ ! -d "$root/tests/ref/k8s/node_modules/kubernetes-models" ]; then
+  echo "setup: installing the Kubernetes schema checks (tests/ref/k8s)" >&2
+  (cd "$root/tests/ref/k8s" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 echo "setup: done ($build/facerec)" >&2
