@@ -19,6 +19,16 @@ grep -q '"command":[[:space:]]*"embed"' "$tmp/e-1.npy.manifest.json" || fail "no
 expect 0 "" "$bin" merge --quiet "$tmp/e-2.npy.manifest.json" "$tmp/e-0.npy" "$tmp/e-1.npy" -o "$tmp/m2.npy"
 same "$tmp/m2.npy" "$tmp/one.npy" "merge of manifests"
 
+# --list: the same list from a file (one run's .paths), each shard keeping only its part; shards
+# of the walk and of the list are one job
+run_shards 3 "$tmp/el.npy" "$bin" embed --batch 8 --list "$tmp/one.paths"
+expect 0 "" "$bin" merge --quiet "$tmp/el-0.npy" "$tmp/e-1.npy" "$tmp/el-2.npy" -o "$tmp/ml.npy"
+same "$tmp/ml.npy" "$tmp/one.npy" "merge of --list shards"
+printf '%s\n' "$johns/John_Simm/000288_00470387.jpg" 'a\qb' > "$tmp/bad.list"
+expect 4 "bad.list: line 2: not a path" "$bin" embed --list "$tmp/bad.list" -o "$tmp/x.npy"
+expect 2 "not both" "$bin" embed --list "$tmp/one.paths" "$johns" -o "$tmp/x.npy"
+expect 2 "give a file" "$bin" embed --list - -o "$tmp/x.npy"
+
 # more shards than batches: the last ones are empty, and still merge
 run_shards 9 "$tmp/e9.npy" "$bin" embed --batch 8 "$johns"
 [ "$(wc -c < "$tmp/e9-8.paths")" = 0 ] || fail "shard 8/9 of 7 batches should be empty"

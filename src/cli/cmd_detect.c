@@ -275,37 +275,41 @@ static char *absolute_name(const char *path)
     return out;
 }
 
-/* The folder every name shares (with its '/'), left out of written names. */
-static size_t common_prefix(char *const *names, size_t count)
+/* The folder every name shares (with its '/'), left out of written names: grown one
+ * resolved name at a time, as the whole input list goes by (a shard names its outputs as the
+ * single run does). */
+typedef struct common_folder {
+    char *first;  /* the first name, resolved */
+    size_t length; /* of the prefix all names so far share */
+    int failed;
+} common_folder;
+
+static void add_to_folder(void *ctx, const char *path)
 {
-    if (count == 0)
-        return 0;
-    size_t n = strlen(names[0]);
-    for (size_t i = 1; i < count; i++) {
-        size_t k = 0;
-        while (k < n && names[i][k] == names[0][k])
-            k++;
-        n = k;
+    common_folder *c = ctx;
+    char *name = absolute_name(path);
+    if (!name) {
+        c->failed = 1;
+        return;
     }
-    while (n > 0 && names[0][n - 1] != '/')
-        n--;
-    return n;
+    if (!c->first) {
+        c->first = name;
+        c->length = strlen(name);
+        return;
+    }
+    size_t k = 0;
+    while (k < c->length && name[k] == c->first[k])
+        k++;
+    c->length = k;
+    free(name);
 }
 
-/* common_prefix of the resolved names of a whole list. */
-static fr_status whole_list_strip(const fr_path_list *list, size_t *strip)
+static size_t folder_length(const common_folder *c)
 {
-    char **names = calloc(list->count + 1, sizeof *names);
-    fr_status st = names ? FR_OK : fr_fail(FR_E_NOMEM, "out of memory");
-    for (size_t i = 0; !st && i < list->count; i++)
-        if (!(names[i] = absolute_name(list->paths[i])))
-            st = fr_fail(FR_E_NOMEM, "%s: cannot resolve the name", list->paths[i]);
-    if (!st)
-        *strip = common_prefix(names, list->count);
-    for (size_t i = 0; names && i < list->count; i++)
-        free(names[i]);
-    free(names);
-    return st;
+    size_t n = c->length;
+    while (n > 0 && c->first[n - 1] != '/')
+        n--;
+    return n;
 }
 
 static int make_dir(const char *dir)
@@ -337,36 +341,30 @@ static int run(const fr_global_options *g, const fr_run_options *ro,
                const char *output, const char *draw_dir, const char *chips_dir)
 {
     fr_path_list list = {0};
-    fr_status st = fr_paths_collect(args, nargs, &list, fr_cli_path_error, "detect");
-    if (st)
-        return fr_cli_fail("detect", st);
-    if (list.count == 0) {
-        fr_cli_error("detect", "no images found in the arguments");
-        int code = list.errors ? FR_EXIT_FATAL : FR_EXIT_USAGE;
+    /* images are detected in groups of GROUP from the first: a shard cut at its multiples
+     * detects in the single run's groups */
+    fr_manifest *manifest = NULL;
+    common_folder folder = {NULL, 0, 0};
+    int naming = draw_dir || chips_dir;
+    int code = fr_run_inputs("detect", ro, args, nargs, GROUP, naming ? add_to_folder : NULL,
+                             &folder, &list, &manifest);
+    if (!code && folder.failed)
+        code = fr_cli_fail("detect", fr_fail(FR_E_NOMEM, "out of memory resolving names"));
+    size_t strip = folder.first ? folder_length(&folder) : 0;
+    free(folder.first);
+    if (code) {
+        fr_manifest_free(manifest);
         fr_paths_free(&list);
         return code;
     }
+    fr_status st = FR_OK;
     detect_job job;
     memset(&job, 0, sizeof job);
     job.paths = &list;
     job.draw_dir = draw_dir;
     job.chips_dir = chips_dir;
     job.face = g->face;
-    /* written names leave out the folder all inputs share: of the whole list, so that a
-     * shard names drawings and chips as one run does */
-    fr_status named = draw_dir || chips_dir ? whole_list_strip(&list, &job.strip) : FR_OK;
-    if (named) {
-        fr_paths_free(&list);
-        return fr_cli_fail("detect", named);
-    }
-    /* images are detected in groups of GROUP from the first: a shard cut at its multiples
-     * detects in the single run's groups */
-    fr_manifest *manifest = NULL;
-    int code = fr_run_shard_list("detect", &ro->shard, GROUP, &list, &manifest);
-    if (code) {
-        fr_paths_free(&list);
-        return code;
-    }
+    job.strip = strip;
     fr_model *model = NULL, *landmark_net = NULL;
     fr_mtcnn *mtcnn = NULL;
     fr_pool *pool = NULL;
@@ -518,10 +516,8 @@ int fr_cmd_detect(int argc, char **argv)
                      "verify, identify, distmat and pairs take it)", g.flip ? "--flip" : "--jitter");
         return FR_EXIT_USAGE;
     }
-    if (optind >= argc) {
-        fr_cli_error("detect", "give images or directories (see --help)");
+    if (!fr_run_check_inputs("detect", &ro, optind < argc))
         return FR_EXIT_USAGE;
-    }
     if (chips_dir && g.align == FR_ALIGN_NONE) { /* refused: --chips cuts aligned faces */
         fr_cli_error("detect", "--chips with --align none: a chip is an aligned face (give "
                      "--align auto, mtcnn or landmarks68)");

@@ -184,6 +184,10 @@ int fr_cmd_distmat(int argc, char **argv)
     }
     if (!fr_run_check_output("distmat", &shard, output))
         return FR_EXIT_USAGE;
+    if (shard.list) {
+        fr_cli_error("distmat", "--list: distmat takes its two sets as arguments");
+        return FR_EXIT_USAGE;
+    }
     double started = fr_seconds();
     fr_run *run = NULL;
     embedding_set set[2];

@@ -166,10 +166,12 @@ int fr_cmd_embed(int argc, char **argv)
         }
     }
     free(options);
-    if (!output || optind >= argc) {
+    if (!output) {
         fr_cli_error("embed", "give images or directories and -o OUT.npy (see --help)");
         return FR_EXIT_USAGE;
     }
+    if (!fr_run_check_inputs("embed", &run, optind < argc))
+        return FR_EXIT_USAGE;
     if (strcmp(output, "-") == 0) { /* it wrote the rows to stdout and "-.paths" beside */
         fr_cli_error("embed", "-o -: the embeddings need a file name, with their paths in "
                      "NAME.paths beside it");

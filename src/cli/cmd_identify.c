@@ -327,8 +327,9 @@ int fr_cmd_identify(int argc, char **argv)
         free(dbs);
         return code < 0 ? FR_EXIT_OK : code;
     }
-    if (!db_count || optind >= argc) {
-        fr_cli_error("identify", "give --db FILE and images or directories (see --help)");
+    if (!db_count || !fr_run_check_inputs("identify", &ro, optind < argc)) {
+        if (!db_count)
+            fr_cli_error("identify", "give --db FILE and images or directories (see --help)");
         free(dbs);
         return FR_EXIT_USAGE;
     }

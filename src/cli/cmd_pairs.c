@@ -142,6 +142,10 @@ int fr_cmd_pairs(int argc, char **argv)
     }
     if (!fr_run_check_output("pairs", &ro, output))
         return FR_EXIT_USAGE;
+    if (ro.list) {
+        fr_cli_error("pairs", "--list: pairs reads its images from the pairs file");
+        return FR_EXIT_USAGE;
+    }
     fr_pair_list pairs;
     fr_status st = fr_pairs_load(argv[optind], root, &pairs);
     if (st)

@@ -1,6 +1,7 @@
 /* run.c: the shared front half of the image-reading commands. */
 #include "cli/run.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,10 +12,11 @@
 #include "core/sha256.h"
 #include "store/store.h"
 
-enum { OPT_SHARD = 1100 };
+enum { OPT_SHARD = 1100, OPT_LIST };
 
 static const struct option run_long_options[FR_RUN_OPTION_COUNT] = {
     {"shard", required_argument, NULL, OPT_SHARD},
+    {"list", required_argument, NULL, OPT_LIST},
 };
 
 struct fr_run {
@@ -63,6 +65,15 @@ int fr_run_option(fr_global_options *g, fr_run_options *o, int code, const char 
 {
     if (code == OPT_SHARD)
         return fr_shard_parse(arg, &o->shard);
+    if (code == OPT_LIST) {
+        if (strcmp(arg, "-") == 0) {
+            fprintf(stderr, "facerec: --list -: give a file (it is read twice: to count and "
+                    "digest the whole list, then to keep this shard's part)\n");
+            return 0;
+        }
+        o->list = arg;
+        return 1;
+    }
     return fr_cli_common_option(g, code, arg, help);
 }
 
@@ -72,7 +83,11 @@ void fr_run_help(FILE *out)
             "  --shard I/N         only the I-th of N parts of the input list (0-based), for\n"
             "                      one job split over machines: writes OUT.manifest.json beside\n"
             "                      the output; `facerec merge` joins the parts into what one\n"
-            "                      run writes (docs/scale-out.md)\n");
+            "                      run writes (docs/scale-out.md)\n"
+            "  --list FILE         the inputs are the image paths in FILE, one a line, in its\n"
+            "                      order (as .paths files hold them: \\\\ and \\n escaped),\n"
+            "                      instead of arguments: no directory walk, and a shard keeps\n"
+            "                      only its part in memory (for lists of millions)\n");
 }
 
 int fr_run_check_output(const char *command, const fr_run_options *o, const char *output)
@@ -113,28 +128,131 @@ fr_status fr_run_manifest_commit(fr_manifest *m, const char *output, const char 
     return st ? st : fr_manifest_commit(m, output);
 }
 
-int fr_run_shard_list(const char *command, const fr_shard *shard, size_t unit,
-                      fr_path_list *list, fr_manifest **manifest)
+/* One line of a list file as the path it names: "\\\\" and "\\n" unescaped in place. 0 on
+ * another escape. */
+static int unescape_line(char *line)
+{
+    char *out = line;
+    for (const char *p = line; *p; p++) {
+        if (*p != '\\') {
+            *out++ = *p;
+            continue;
+        }
+        if (p[1] == '\\')
+            *out++ = '\\';
+        else if (p[1] == 'n')
+            *out++ = '\n';
+        else
+            return 0;
+        p++;
+    }
+    *out = 0;
+    return 1;
+}
+
+/* Reads --list FILE twice: the whole list through digest and each, then the part [first, end)
+ * into list once the count says where the part is. */
+static fr_status read_list(const char *path, const fr_shard *shard, size_t unit,
+                           fr_list_digest *digest, void (*each)(void *, const char *), void *ctx,
+                           fr_path_list *list, size_t *total, size_t *first, size_t *end)
+{
+    fr_status st = FR_OK;
+    char *line = NULL;
+    size_t cap = 0;
+    for (int pass = 0; pass < 2 && !st; pass++) {
+        FILE *f = fopen(path, "r");
+        if (!f) {
+            st = fr_fail(FR_E_IO, "--list %s: %s", path, strerror(errno));
+            break;
+        }
+        size_t index = 0, number = 0;
+        ssize_t n;
+        while (!st && (n = getline(&line, &cap, f)) >= 0) {
+            number++;
+            if (n > 0 && line[n - 1] == '\n')
+                line[--n] = 0;
+            if (n == 0)
+                continue; /* blank lines: nothing */
+            if ((size_t)n != strlen(line) || !unescape_line(line)) {
+                st = fr_fail(FR_E_FORMAT, "--list %s: line %zu: not a path (a NUL byte, or a "
+                             "backslash not followed by \\ or n)", path, number);
+                break;
+            }
+            if (pass == 0) {
+                if (digest)
+                    fr_list_digest_add(digest, line);
+                if (each)
+                    each(ctx, line);
+            } else if (index >= *first && index < *end) {
+                st = fr_paths_add(list, line);
+            }
+            index++;
+        }
+        if (!st && ferror(f))
+            st = fr_fail(FR_E_IO, "--list %s: read error", path);
+        fclose(f);
+        if (pass == 0) {
+            *total = index;
+            fr_shard_range(shard, index, unit, first, end);
+        }
+    }
+    free(line);
+    return st;
+}
+
+int fr_run_inputs(const char *command, const fr_run_options *o, char *const *args,
+                  size_t count, size_t unit, void (*each)(void *, const char *), void *ctx,
+                  fr_path_list *list, fr_manifest **manifest)
 {
     *manifest = NULL;
-    if (!shard->count)
-        return FR_EXIT_OK;
-    fr_list_digest *digest;
-    fr_status st = fr_list_digest_new(&digest);
-    if (st)
+    fr_list_digest *digest = NULL;
+    fr_status st = o->shard.count ? fr_list_digest_new(&digest) : FR_OK;
+    size_t total = 0, first = 0, end = 0;
+    if (!st && o->list) {
+        st = read_list(o->list, &o->shard, unit, digest, each, ctx, list, &total, &first, &end);
+    } else if (!st) {
+        st = fr_paths_collect(args, count, list, fr_cli_path_error, (void *)command);
+        total = list->count;
+        for (size_t i = 0; !st && i < total; i++) {
+            if (digest)
+                fr_list_digest_add(digest, list->paths[i]);
+            if (each)
+                each(ctx, list->paths[i]);
+        }
+        fr_shard_range(&o->shard, total, unit, &first, &end);
+        fr_paths_keep(list, first, end);
+    }
+    if (st) {
+        fr_list_digest_free(digest);
         return fr_cli_fail(command, st);
-    for (size_t i = 0; i < list->count; i++)
-        fr_list_digest_add(digest, list->paths[i]);
+    }
+    if (total == 0) {
+        fr_list_digest_free(digest);
+        fr_cli_error(command, "no images found in %s", o->list ? o->list : "the arguments");
+        return list->errors ? FR_EXIT_FATAL : FR_EXIT_USAGE;
+    }
+    if (!digest)
+        return FR_EXIT_OK;
     char hex[65];
     fr_list_digest_finish(digest, hex);
-    size_t first, end;
-    fr_shard_range(shard, list->count, unit, &first, &end);
-    st = fr_manifest_new(command, shard, list->count, hex, unit, first, end, manifest);
+    st = fr_manifest_new(command, &o->shard, total, hex, unit, first, end, manifest);
     if (st)
         return fr_cli_fail(command, st);
     fr_manifest_list_errors(*manifest, list->errors);
-    fr_paths_keep(list, first, end);
     return FR_EXIT_OK;
+}
+
+int fr_run_check_inputs(const char *command, const fr_run_options *o, int arguments)
+{
+    if (o->list && arguments) {
+        fr_cli_error(command, "give images and directories or --list FILE, not both");
+        return 0;
+    }
+    if (!o->list && !arguments) {
+        fr_cli_error(command, "give images or directories, or --list FILE (see --help)");
+        return 0;
+    }
+    return 1;
 }
 
 void fr_cli_write_path_line(FILE *out, const char *path)
@@ -197,7 +315,8 @@ void fr_run_describe(const fr_run *r, fr_manifest *m)
 }
 
 static int open_common(const char *command, const fr_global_options *g,
-                       const fr_run_options *options, fr_run *r)
+                       const fr_run_options *options, char *const *args, size_t count,
+                       int collect, fr_run *r)
 {
     /* the matching commands keep one embedding per image: the image's main face; embed and
      * cluster take every face */
@@ -242,7 +361,9 @@ static int open_common(const char *command, const fr_global_options *g,
     size_t unit = (size_t)fr_runner_max_batch(fr_embedder_runner(r->embedder));
     if (options->unit_multiple)
         unit = unit / gcd(unit, options->unit_multiple) * options->unit_multiple;
-    int code = fr_run_shard_list(command, &options->shard, unit, &r->paths, &r->manifest);
+    int code = collect ? fr_run_inputs(command, options, args, count, unit, NULL, NULL, &r->paths,
+                                       &r->manifest)
+                       : FR_EXIT_OK;
     if (code)
         return code;
     if (r->manifest)
@@ -277,14 +398,7 @@ int fr_run_open(const char *command, const fr_global_options *g, const fr_run_op
     fr_run *r = new_run(command, g, options);
     if (!r)
         return FR_EXIT_FATAL;
-    fr_status st = fr_paths_collect(args, count, &r->paths, fr_cli_path_error, (void *)command);
-    int code = st ? fr_cli_fail(command, st) : FR_EXIT_OK;
-    if (!code && r->paths.count == 0) {
-        fr_cli_error(command, "no images found in the arguments");
-        code = r->paths.errors ? FR_EXIT_FATAL : FR_EXIT_USAGE;
-    }
-    if (!code)
-        code = open_common(command, g, options, r);
+    int code = open_common(command, g, options, args, count, 1, r);
     if (code) {
         fr_run_close(r);
         return code;
@@ -303,7 +417,7 @@ int fr_run_open_paths(const char *command, const fr_global_options *g,
     fr_status st = FR_OK;
     for (size_t i = 0; i < count && !st; i++)
         st = fr_paths_add(&r->paths, paths[i]);
-    int code = st ? fr_cli_fail(command, st) : open_common(command, g, options, r);
+    int code = st ? fr_cli_fail(command, st) : open_common(command, g, options, NULL, 0, 0, r);
     if (code) {
         fr_run_close(r);
         return code;

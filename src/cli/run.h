@@ -20,6 +20,7 @@ typedef struct fr_run_options {
                                opening fails), or NULL: the global options' */
     int full_decode;        /* no JPEG DCT scaling */
     fr_shard shard;         /* --shard I/N (count 0: the whole list) */
+    const char *list;       /* --list FILE: the inputs' paths (NULL: the arguments) */
     size_t unit_multiple;   /* the shard's unit is also a multiple of this (0: of the batch
                                alone): e.g. the distance engine's probe block */
 } fr_run_options;
@@ -27,8 +28,9 @@ typedef struct fr_run_options {
 void fr_run_defaults(fr_run_options *options);
 
 /* getopt_long entries of the options every bulk command takes besides the global ones
- * (--shard), and the table of a bulk command: its own entries, these, the global ones. */
-#define FR_RUN_OPTION_COUNT 1
+ * (--shard, --list), and the table of a bulk command: its own entries, these, the global
+ * ones. */
+#define FR_RUN_OPTION_COUNT 2
 struct option *fr_run_options_merge(const struct option *own, size_t own_count);
 /* The default branch of a bulk command's option loop: 1 if CODE was a bulk or global option
  * (and valid), 0 after a usage error. */
@@ -49,10 +51,16 @@ char *fr_cli_side_name(const char *output, const char *suffix);
  * outputs are: ROLES are "main" (OUTPUT itself) and suffixes beside it (fr_cli_side_name). */
 fr_status fr_run_manifest_commit(fr_manifest *manifest, const char *output,
                                  const char *const *roles, size_t role_count, size_t failures);
-/* Cuts list to the shard's part in units of unit, after recording the full list's digest in a
- * new manifest (*manifest; NULL without a shard). The part may be empty. Exit code. */
-int fr_run_shard_list(const char *command, const fr_shard *shard, size_t unit,
-                      fr_path_list *list, fr_manifest **manifest);
+/* A bulk command's inputs: the paths of args (directories walked) or of --list FILE. Every
+ * path of the whole list goes into the manifest's digest and through each (when not NULL:
+ * e.g. detect's common folder); list keeps the shard's part, cut in units of unit (all of it
+ * without a shard; *manifest then NULL). No input at all is a usage error (fatal when some
+ * argument could not be read). Exit code. */
+int fr_run_inputs(const char *command, const fr_run_options *options, char *const *args,
+                  size_t count, size_t unit, void (*each)(void *ctx, const char *path),
+                  void *ctx, fr_path_list *list, fr_manifest **manifest);
+/* Arguments or --list, one of the two: 1, or 0 after a usage error. */
+int fr_run_check_inputs(const char *command, const fr_run_options *options, int arguments);
 
 /* Whether SIGINT or SIGTERM arrived since the run started (the run stops at the next image;
  * outputs are not committed). */
@@ -64,13 +72,14 @@ void fr_cli_write_path_line(FILE *out, const char *path);
 
 typedef struct fr_run fr_run;
 
-/* Loads the model (global options), collects image paths from args (files and directories;
- * unreadable ones are reported on stderr and counted), plans the engine, and cuts the list
- * to the shard in units of the engine's batch (so each batch holds what it holds in a single
+/* Loads the model (global options), plans the engine, and collects the inputs
+ * (fr_run_inputs: args or --list; unreadable arguments reported on stderr and counted), cut to
+ * the shard in units of the engine's batch (so each batch holds what it holds in a single
  * run). Returns an exit code: FR_EXIT_OK means *out is ready. */
 int fr_run_open(const char *command, const fr_global_options *g, const fr_run_options *options,
                 char *const *args, size_t count, fr_run **out);
-/* The same for an exact list of image paths (no directory walking). */
+/* The same for an exact list of image paths (no directory walking, no shard: a command that
+ * cuts its own list, e.g. pairs). */
 int fr_run_open_paths(const char *command, const fr_global_options *g,
                       const fr_run_options *options, char *const *paths, size_t count,
                       fr_run **out);
