@@ -128,8 +128,8 @@ fr_status fr_run_manifest_commit(fr_manifest *m, const char *output, const char 
     return st ? st : fr_manifest_commit(m, output);
 }
 
-/* One line of a list file as the path it names: "\\\\" and "\\n" unescaped in place. 0 on
- * another escape. */
+/* One line of a list file as the path it names: a backslash pair and backslash-n unescaped
+ * in place (fr_cli_write_path_line's escapes); 0 on another escape. */
 static int unescape_line(char *line)
 {
     char *out = line;
