@@ -256,7 +256,10 @@ static void check_distmat_file(void)
     for (int symmetric = 0; symmetric < 2; symmetric++) {
         snprintf(path, sizeof path, "%s/d%d.npy", fr_test_tmpdir(), symmetric);
         size_t cols = symmetric ? n : m;
-        CHECK_OK(fr_distmat_write(e, a, n, symmetric ? NULL : b, m, dim, path));
+        fr_output out;
+        CHECK_OK(fr_output_open(&out, path, FR_OUTPUT_REGULAR));
+        CHECK_OK(fr_distmat_write(e, a, n, symmetric ? NULL : b, m, dim, &out));
+        CHECK_OK(fr_output_commit(&out));
         fr_npy arr = {0};
         CHECK_OK(fr_npy_load(path, &arr));
         CHECK(arr.ndim == 2 && arr.shape[0] == n && arr.shape[1] == cols);
@@ -271,11 +274,14 @@ static void check_distmat_file(void)
         CHECK(wrong == 0);
         fr_npy_free(&arr);
     }
-    /* standard output cannot take tiles out of order: refused, nothing written */
-    CHECK(fr_distmat_write(e, a, n, NULL, n, dim, "-") == FR_E_INVALID);
+    /* standard output and devices cannot take tiles out of order: refused before any work */
+    fr_output out;
+    CHECK(fr_output_open(&out, "-", FR_OUTPUT_REGULAR) == FR_E_INVALID);
+    CHECK(fr_output_open(&out, "/dev/zero", FR_OUTPUT_REGULAR) == FR_E_INVALID);
+    CHECK(strstr(fr_error_message(), "/dev/zero: not a regular file (a character device)"));
     /* an unwritable place: an error naming it, no file left behind */
     snprintf(path, sizeof path, "%s/no/such/dir/d.npy", fr_test_tmpdir());
-    CHECK(fr_distmat_write(e, a, n, NULL, n, dim, path) == FR_E_IO);
+    CHECK(fr_output_open(&out, path, FR_OUTPUT_REGULAR) == FR_E_IO);
     CHECK(strstr(fr_error_message(), "no/such/dir/d.npy") != NULL);
     fr_distance_free(e);
     free(a);

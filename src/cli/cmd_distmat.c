@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli/matching.h"
+#include "cli/signals.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/error.h"
@@ -25,7 +26,9 @@ static void help(FILE *out)
             ".npy of embeddings written by `facerec embed`, or an image file or directory (read\n"
             "recursively and embedded with the model options below). For image sets the row\n"
             "(column) paths are written beside D: D.rows.paths (and D.cols.paths), one per line;\n"
-            "unreadable images are named on stderr and left out (exit 3).\n\n"
+            "unreadable images are named on stderr and left out (exit 3). The files appear\n"
+            "together when the run completes, with D.sha256 listing their digests\n"
+            "(`sha256sum -c D.sha256` checks that they belong together).\n\n"
             "  -o, --output FILE   the .npy to write (required; written in tiles, not to stdout)\n");
     fr_global_help(out);
 }
@@ -79,22 +82,60 @@ static fr_status take_rows(embedding_set *s, const fr_cli_embeddings *e, size_t 
     return FR_OK;
 }
 
-static fr_status write_paths(const char *output, const char *suffix, const embedding_set *s)
+/* D.npy and, for image sets, D.rows.paths and D.cols.paths: opened before any image is read,
+ * committed as one set with D.sha256 (core/file.h). */
+enum { OUT_MATRIX, OUT_ROWS, OUT_COLS, OUT_COUNT };
+typedef struct matrix_outputs {
+    fr_output files[OUT_COUNT];
+    const embedding_set *sets[OUT_COUNT]; /* whose paths each side file lists */
+    size_t count;
+} matrix_outputs;
+
+static void outputs_abort(matrix_outputs *o)
 {
-    size_t n = strlen(output) + strlen(suffix) + 1;
-    char *name = fr_malloc(n, "a file name");
-    if (!name)
-        return FR_E_NOMEM;
-    snprintf(name, n, "%.*s%s", (int)(ends_with(output, ".npy") ? strlen(output) - 4
-                                                                 : strlen(output)),
-             output, suffix);
-    fr_output out;
-    fr_status st = fr_output_open(&out, name, 0);
-    for (size_t i = 0; !st && i < s->count; i++)
-        fr_cli_write_path_line(out.file, s->kept[i]);
+    for (size_t i = 0; i < o->count; i++)
+        fr_output_abort(&o->files[i]);
+    o->count = 0;
+}
+
+static fr_status outputs_open(matrix_outputs *o, const char *output, const embedding_set *set,
+                              int sets)
+{
+    memset(o, 0, sizeof *o);
+    fr_status st = fr_output_open(&o->files[0], output, FR_OUTPUT_REGULAR);
     if (!st)
-        st = fr_output_commit(&out);
-    free(name);
+        o->count = 1;
+    for (int i = 0; i < sets && !st; i++) {
+        if (set[i].is_npy)
+            continue;
+        char *name = fr_side_path(output, i == 0 ? ".rows.paths" : ".cols.paths");
+        st = name ? fr_output_open(&o->files[o->count], name, FR_OUTPUT_REGULAR) : FR_E_NOMEM;
+        free(name);
+        if (!st)
+            o->sets[o->count++] = &set[i];
+    }
+    if (st)
+        outputs_abort(o);
+    return st;
+}
+
+/* The paths of the kept rows, then the set committed (a commit section: signals.h). */
+static fr_status outputs_commit(matrix_outputs *o, const char *output)
+{
+    for (size_t f = 1; f < o->count; f++)
+        for (size_t i = 0; i < o->sets[f]->count; i++)
+            fr_cli_write_path_line(o->files[f].file, o->sets[f]->kept[i]);
+    char *record = fr_side_path(output, ".sha256");
+    if (!record) {
+        outputs_abort(o);
+        return FR_E_NOMEM;
+    }
+    fr_cli_commit_begin();
+    fr_status st = fr_output_commit_set(o->files, o->count, record);
+    fr_cli_commit_end(st == FR_OK);
+    free(record);
+    if (st)
+        outputs_abort(o);
     return st;
 }
 
@@ -157,6 +198,9 @@ int fr_cmd_distmat(int argc, char **argv)
             fr_cli_error("distmat", "%s: no images found", set[i].arg);
             code = image_errors ? FR_EXIT_FATAL : FR_EXIT_USAGE;
         }
+    matrix_outputs outputs = {0};
+    if (!code && (st = outputs_open(&outputs, output, set, sets)))
+        code = fr_cli_fail("distmat", st);
     size_t images = 0;
     for (int i = 0; i < sets; i++)
         images += set[i].paths.count;
@@ -198,14 +242,13 @@ int fr_cmd_distmat(int argc, char **argv)
         code = fr_cli_distance_engine("distmat", &g, &engine);
     if (!code) {
         st = fr_distmat_write(engine, set[0].rows, set[0].count, sets == 2 ? set[1].rows : NULL,
-                              sets == 2 ? set[1].count : 0, set[0].dim, output);
-        if (!st && !set[0].is_npy)
-            st = write_paths(output, ".rows.paths", &set[0]);
-        if (!st && sets == 2 && !set[1].is_npy)
-            st = write_paths(output, ".cols.paths", &set[1]);
+                              sets == 2 ? set[1].count : 0, set[0].dim, &outputs.files[0]);
+        if (!st)
+            st = outputs_commit(&outputs, output);
         if (st)
             code = fr_cli_fail("distmat", st);
     }
+    outputs_abort(&outputs);
     if (!code && !g.quiet) {
         size_t m = sets == 2 ? set[1].count : set[0].count;
         fprintf(stderr, "distmat: %zu x %zu distances%s on %s in %.2f s -> %s\n", set[0].count,

@@ -1,7 +1,6 @@
 /* run.c: the shared front half of the image-reading commands. */
 #include "cli/run.h"
 
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,19 +16,6 @@ struct fr_run {
     fr_path_list paths;
     double started;
 };
-
-static volatile sig_atomic_t interrupted;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    interrupted = 1;
-}
-
-int fr_cli_interrupted(void)
-{
-    return interrupted != 0;
-}
 
 void fr_run_defaults(fr_run_options *o)
 {
@@ -105,11 +91,6 @@ static int open_common(const char *command, const fr_global_options *g,
     st = fr_embedder_new(r->model, &eo, &r->embedder);
     if (st)
         return fr_cli_fail(command, st);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
     return FR_EXIT_OK;
 }
 

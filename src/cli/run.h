@@ -1,7 +1,7 @@
 /*
  * run.h: what the image-reading commands (embed, enroll, identify, verify, pairs) share:
- * collecting the inputs, loading the model, starting the batch engine, interruption, and the
- * one-line summary on stderr.
+ * collecting the inputs, loading the model, starting the batch engine, and the one-line
+ * summary on stderr. (Interrupts: signals.h.)
  */
 #ifndef FR_CLI_RUN_H
 #define FR_CLI_RUN_H
@@ -23,9 +23,6 @@ typedef struct fr_run_options {
 void fr_run_defaults(fr_run_options *options);
 /* "I/N" with 0 <= I < N; prints a usage error and returns 0 when malformed. */
 int fr_cli_parse_shard(const char *text, size_t *index, size_t *count);
-/* Whether SIGINT or SIGTERM arrived since the run started (the run stops at the next image;
- * outputs are not committed). */
-int fr_cli_interrupted(void);
 /* fr_paths_collect's error callback for a command: COMMAND (its name) and MESSAGE on stderr. */
 void fr_cli_path_error(void *command, const char *message);
 /* A path on one line: '\' and newline escaped as \\ and \n. */

@@ -9,6 +9,9 @@
 /* hex receives 64 lowercase hex digits and a NUL. */
 void fr_sha256_hex(const void *data, size_t size, char hex[65]);
 fr_status fr_sha256_file(const char *path, char hex[65]);
+/* The SHA-256 of an open file from its first byte (pread: the offset is not moved) and its
+ * size in bytes; what names it goes into an error. */
+fr_status fr_sha256_fd(int fd, const char *what, char hex[65], size_t *size);
 
 /* The digest of a set of files, as `sha256sum FILE... | sha256sum` computes it: lines
  * "<hex>  <name>\n" added in order, then the SHA-256 of those lines. */

@@ -53,26 +53,23 @@ static fr_status write_tile(void *ctx, size_t row0, size_t col0, size_t rows, si
 }
 
 fr_status fr_distmat_write(fr_distance_engine *engine, const float *a, size_t n, const float *b,
-                           size_t m, size_t dim, const char *path)
+                           size_t m, size_t dim, fr_output *out)
 {
     if (!b)
         m = n;
+    const char *path = out->path;
     size_t bytes;
     if (!fr_mul_size(n, m, &bytes) || !fr_mul_size(bytes, sizeof(float), &bytes))
         return fr_fail(FR_E_TOO_LARGE, "%s: a %zu x %zu matrix is too large", path, n, m);
-    if (strcmp(path, "-") == 0)
+    if (out->stream)
         return fr_fail(FR_E_INVALID, "a distance matrix is written in tiles to a file, not to "
-                       "standard output");
-    fr_output out;
-    fr_status st = fr_output_open(&out, path, 1);
-    if (st)
-        return st;
+                       "standard output or a device");
     size_t shape[2] = {n, m};
-    st = fr_npy_write_header(out.file, FR_NPY_F32, 2, shape);
-    long header = ftell(out.file);
-    if (!st && (fflush(out.file) != 0 || header <= 0))
+    fr_status st = fr_npy_write_header(out->file, FR_NPY_F32, 2, shape);
+    long header = ftell(out->file);
+    if (!st && (fflush(out->file) != 0 || header <= 0))
         st = fr_fail(FR_E_IO, "%s: cannot write: %s", path, strerror(errno));
-    matrix_file f = {fileno(out.file), path, (size_t)header, m};
+    matrix_file f = {fileno(out->file), path, (size_t)header, m};
     /* The full size at once: a disk that cannot hold it fails now, not at the last tile.
      * Where the file system cannot reserve space, a sparse file of the right size does. */
     if (!st) {
@@ -86,9 +83,5 @@ fr_status fr_distmat_write(fr_distance_engine *engine, const float *a, size_t n,
     }
     if (!st)
         st = fr_distance_all_pairs(engine, a, n, b, m, dim, write_tile, &f);
-    if (st) {
-        fr_output_abort(&out);
-        return st;
-    }
-    return fr_output_commit(&out);
+    return st;
 }
