@@ -52,6 +52,11 @@ void fr_cli_signals_start(const char *command)
         sigaddset(&taken, SIGHUP);
     /* before any other thread exists: every thread started later inherits the mask */
     pthread_sigmask(SIG_BLOCK, &taken, NULL);
+    /* an ignored signal never reaches sigwait: SIGINT and SIGTERM are taken even where the
+     * parent ignored them (a shell's background job), SIGHUP only where it was not (nohup);
+     * blocked first, so none can take its default action in between */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     pthread_t thread;
     pthread_attr_t attr;
     pthread_attr_init(&attr);

@@ -8,7 +8,8 @@
  * "double free" after Ctrl-C; docs/outputs.md.) On a signal that thread removes every
  * temporary file of the process (core/file.h), says so on stderr and ends the process with
  * exit code 130: no output appears half-written, and the identity database is not touched,
- * because its transactions run inside a commit section (below). A SIGHUP that was ignored
+ * because its transactions run inside a commit section (below). SIGINT and SIGTERM are taken
+ * even when the parent ignored them (a script's background job); a SIGHUP that was ignored
  * when facerec started (nohup) stays ignored.
  *
  * A command's final commit (renaming its outputs into place, an enrolment's transaction)
