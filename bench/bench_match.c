@@ -197,7 +197,14 @@ static int child_distmat(const config *c, void *arg)
     if (fr_distance_new(&o, &e) != FR_OK)
         return 1;
     double t0 = fr_seconds();
-    fr_status st = fr_distmat_write(e, a, c->distmat, NULL, 0, DIM, out);
+    fr_output file;
+    fr_status st = fr_output_open(&file, out, FR_OUTPUT_REGULAR);
+    if (!st)
+        st = fr_distmat_write(e, a, c->distmat, NULL, 0, DIM, &file);
+    if (!st)
+        st = fr_output_commit(&file);
+    else
+        fr_output_abort(&file);
     double seconds = fr_seconds() - t0;
     if (st) {
         fprintf(stderr, "bench_match: %s\n", fr_error_message());

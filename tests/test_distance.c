@@ -260,7 +260,10 @@ static void check_distmat_file(void)
     for (int symmetric = 0; symmetric < 2; symmetric++) {
         snprintf(path, sizeof path, "%s/d%d.npy", fr_test_tmpdir(), symmetric);
         size_t cols = symmetric ? n : m;
-        CHECK_OK(fr_distmat_write(e, a, n, symmetric ? NULL : b, m, dim, path));
+        fr_output out;
+        CHECK_OK(fr_output_open(&out, path, FR_OUTPUT_REGULAR));
+        CHECK_OK(fr_distmat_write(e, a, n, symmetric ? NULL : b, m, dim, &out));
+        CHECK_OK(fr_output_commit(&out));
         fr_npy arr = {0};
         CHECK_OK(fr_npy_load(path, &arr));
         CHECK(arr.ndim == 2 && arr.shape[0] == n && arr.shape[1] == cols);
@@ -275,11 +278,14 @@ static void check_distmat_file(void)
         CHECK(wrong == 0);
         fr_npy_free(&arr);
     }
-    /* standard output cannot take tiles out of order: refused, nothing written */
-    CHECK(fr_distmat_write(e, a, n, NULL, n, dim, "-") == FR_E_INVALID);
+    /* standard output and devices cannot take tiles out of order: refused before any work */
+    fr_output out;
+    CHECK(fr_output_open(&out, "-", FR_OUTPUT_REGULAR) == FR_E_INVALID);
+    CHECK(fr_output_open(&out, "/dev/zero", FR_OUTPUT_REGULAR) == FR_E_INVALID);
+    CHECK(strstr(fr_error_message(), "/dev/zero: not a regular file (a character device)"));
     /* an unwritable place: an error naming it, no file left behind */
     snprintf(path, sizeof path, "%s/no/such/dir/d.npy", fr_test_tmpdir());
-    CHECK(fr_distmat_write(e, a, n, NULL, n, dim, path) == FR_E_IO);
+    CHECK(fr_output_open(&out, path, FR_OUTPUT_REGULAR) == FR_E_IO);
     CHECK(strstr(fr_error_message(), "no/such/dir/d.npy") != NULL);
     fr_distance_free(e);
     free(a);
@@ -327,8 +333,13 @@ static void check_row_windows(size_t tile, size_t n, size_t m, int symmetric, ui
     char whole[512], rows[512];
     snprintf(whole, sizeof whole, "%s/whole.npy", fr_test_tmpdir());
     snprintf(rows, sizeof rows, "%s/rows.npy", fr_test_tmpdir());
-    CHECK_OK(fr_distmat_write(e, a, n, b, m, dim, whole));
-    CHECK_OK(fr_distmat_write_rows(e, a, n, b, m, dim, n / 3, n - 1, rows));
+    fr_output wo, ro;
+    CHECK_OK(fr_output_open(&wo, whole, FR_OUTPUT_REGULAR));
+    CHECK_OK(fr_distmat_write(e, a, n, b, m, dim, &wo));
+    CHECK_OK(fr_output_commit(&wo));
+    CHECK_OK(fr_output_open(&ro, rows, FR_OUTPUT_REGULAR));
+    CHECK_OK(fr_distmat_write_rows(e, a, n, b, m, dim, n / 3, n - 1, &ro));
+    CHECK_OK(fr_output_commit(&ro));
     fr_npy x = {0}, y = {0};
     CHECK_OK(fr_npy_load(whole, &x));
     CHECK_OK(fr_npy_load(rows, &y));

@@ -4,7 +4,8 @@
  * Exit codes (documented in the README and in `facerec --help`):
  *   0 success; 1 "no": not verified / not in the database; 2 usage error (an unknown name
  *   included);
- *   3 partial failure (some inputs unreadable, each named on stderr); 4 fatal failure.
+ *   3 partial failure (some inputs unreadable, each named on stderr); 4 fatal failure;
+ *   130 interrupted (SIGINT, SIGTERM or SIGHUP: nothing of the run committed; signals.h).
  */
 #ifndef FR_CLI_H
 #define FR_CLI_H
@@ -20,7 +21,8 @@ enum {
     FR_EXIT_NO = 1,
     FR_EXIT_USAGE = 2,
     FR_EXIT_PARTIAL = 3,
-    FR_EXIT_FATAL = 4
+    FR_EXIT_FATAL = 4,
+    FR_EXIT_INTERRUPTED = 130
 };
 
 typedef struct fr_command {

@@ -118,8 +118,6 @@ static fr_status load_npy(const char *path, faces *f)
 static int keep(void *ctx, const fr_embed_result *r)
 {
     faces *f = ctx;
-    if (fr_cli_interrupted())
-        return 1;
     if (r->status != FR_OK) {
         f->failures++;
         fr_cli_error("cluster", "%s", r->error);
@@ -385,8 +383,6 @@ int fr_cmd_cluster(int argc, char **argv)
         if (!code) {
             f.dim = (size_t)fr_model_get_info(fr_run_model(run))->embedding_size;
             st = fr_run_embed(run, keep, &f);
-            if (!st && fr_cli_interrupted())
-                st = fr_fail(FR_E_INVALID, "interrupted; nothing written");
             if (!st && f.count == 0)
                 st = fr_fail(FR_E_IO, "no face could be embedded; %s not written", output);
             f.failures += fr_run_path_errors(run);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli/matching.h"
+#include "cli/signals.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/error.h"
@@ -32,7 +33,9 @@ static void help(FILE *out)
             ".npy of embeddings written by `facerec embed`, or an image file or directory (read\n"
             "recursively and embedded with the model options below). For image sets the row\n"
             "(column) paths are written beside D: D.rows.paths (and D.cols.paths), one per line;\n"
-            "unreadable images are named on stderr and left out (exit 3).\n\n"
+            "unreadable images are named on stderr and left out (exit 3). The files appear\n"
+            "together when the run completes, with D.sha256 listing their digests\n"
+            "(`sha256sum -c D.sha256` checks that they belong together).\n\n"
             "  -o, --output FILE   the .npy to write (required; written in tiles, not to stdout)\n");
     fr_run_help(out);
     fprintf(out, "                      (a shard writes a block of D's rows; every shard reads,\n"
@@ -90,20 +93,64 @@ static fr_status take_rows(embedding_set *s, const fr_cli_embeddings *e, size_t 
     return FR_OK;
 }
 
-/* The paths of rows [first, end) of a set beside the output. */
-static fr_status write_paths(const char *output, const char *suffix, const embedding_set *s,
-                             size_t first, size_t end)
+/* D.npy and, for image sets, D.rows.paths and D.cols.paths: opened before any image is read,
+ * committed as one set with D.sha256 (core/file.h). */
+enum { OUT_MATRIX, OUT_ROWS, OUT_COLS, OUT_COUNT };
+typedef struct matrix_outputs {
+    fr_output files[OUT_COUNT];
+    const embedding_set *sets[OUT_COUNT]; /* whose paths each side file lists */
+    size_t count;
+} matrix_outputs;
+
+static void outputs_abort(matrix_outputs *o)
 {
-    char *name = fr_cli_side_name(output, suffix);
-    if (!name)
-        return FR_E_NOMEM;
-    fr_output out;
-    fr_status st = fr_output_open(&out, name, 0);
-    for (size_t i = first; !st && i < end; i++)
-        fr_cli_write_path_line(out.file, s->kept[i]);
+    for (size_t i = 0; i < o->count; i++)
+        fr_output_abort(&o->files[i]);
+    o->count = 0;
+}
+
+static fr_status outputs_open(matrix_outputs *o, const char *output, const embedding_set *set,
+                              int sets)
+{
+    memset(o, 0, sizeof *o);
+    fr_status st = fr_output_open(&o->files[0], output, FR_OUTPUT_REGULAR);
     if (!st)
-        st = fr_output_commit(&out);
-    free(name);
+        o->count = 1;
+    for (int i = 0; i < sets && !st; i++) {
+        if (set[i].is_npy)
+            continue;
+        char *name = fr_side_path(output, i == 0 ? ROWS_SUFFIX : COLS_SUFFIX);
+        st = name ? fr_output_open(&o->files[o->count], name, FR_OUTPUT_REGULAR) : FR_E_NOMEM;
+        free(name);
+        if (!st)
+            o->sets[o->count++] = &set[i];
+    }
+    if (st)
+        outputs_abort(o);
+    return st;
+}
+
+/* The paths of the kept rows (of A's rows [first, end): a shard's block), then the set
+ * committed (a commit section: signals.h). */
+static fr_status outputs_commit(matrix_outputs *o, const char *output, const embedding_set *a,
+                                size_t first, size_t end)
+{
+    for (size_t f = 1; f < o->count; f++) {
+        int rows = o->sets[f] == a;
+        for (size_t i = rows ? first : 0; i < (rows ? end : o->sets[f]->count); i++)
+            fr_cli_write_path_line(o->files[f].file, o->sets[f]->kept[i]);
+    }
+    char *record = fr_side_path(output, ".sha256");
+    if (!record) {
+        outputs_abort(o);
+        return FR_E_NOMEM;
+    }
+    fr_cli_commit_begin();
+    fr_status st = fr_output_commit_set(o->files, o->count, record);
+    fr_cli_commit_end(st == FR_OK);
+    free(record);
+    if (st)
+        outputs_abort(o);
     return st;
 }
 
@@ -211,6 +258,9 @@ int fr_cmd_distmat(int argc, char **argv)
             fr_cli_error("distmat", "%s: no images found", set[i].arg);
             code = image_errors ? FR_EXIT_FATAL : FR_EXIT_USAGE;
         }
+    matrix_outputs outputs = {0};
+    if (!code && (st = outputs_open(&outputs, output, set, sets)))
+        code = fr_cli_fail("distmat", st);
     size_t images = 0;
     for (int i = 0; i < sets; i++)
         images += set[i].paths.count;
@@ -257,11 +307,9 @@ int fr_cmd_distmat(int argc, char **argv)
     if (!code) {
         st = fr_distmat_write_rows(engine, set[0].rows, set[0].count,
                                    sets == 2 ? set[1].rows : NULL, sets == 2 ? set[1].count : 0,
-                                   set[0].dim, first, end, output);
-        if (!st && !set[0].is_npy)
-            st = write_paths(output, ROWS_SUFFIX, &set[0], first, end);
-        if (!st && sets == 2 && !set[1].is_npy)
-            st = write_paths(output, COLS_SUFFIX, &set[1], 0, set[1].count);
+                                   set[0].dim, first, end, &outputs.files[0]);
+        if (!st)
+            st = outputs_commit(&outputs, output, &set[0], first, end);
         if (!st && manifest) {
             const char *roles[3] = {"main"};
             size_t n = 1;
@@ -274,6 +322,7 @@ int fr_cmd_distmat(int argc, char **argv)
         if (st)
             code = fr_cli_fail("distmat", st);
     }
+    outputs_abort(&outputs);
     fr_manifest_free(manifest);
     fr_run_close(run);
     if (!code && !g.quiet) {

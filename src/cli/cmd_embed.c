@@ -5,6 +5,8 @@
 
 #include "cli/cli.h"
 #include "cli/run.h"
+#include "cli/signals.h"
+#include "core/alloc.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/npy.h"
@@ -24,8 +26,10 @@ static void help(FILE *out)
             "--align); an image without a face, like an unreadable one, is named on stderr and\n"
             "the rest go on; the exit code is then 3. With --all-faces every face is a row, and\n"
             "OUT.npy's name with .faces.csv in place of .npy lists them: row,path,face,score,\n"
-            "box x1,y1,x2,y2, landmarks (as `facerec detect` writes them).\n\n"
-            "  -o, --output FILE   the .npy to write (required; not standard output)\n"
+            "box x1,y1,x2,y2, landmarks (as `facerec detect` writes them). The files appear\n"
+            "together when the run completes, with OUT.sha256 listing their digests\n"
+            "(`sha256sum -c OUT.sha256` checks that they belong together).\n\n"
+            "  -o, --output FILE   the .npy to write (required; a file, not standard output)\n"
             "  --raw               the network's output without L2 normalization\n"
             "  --full-decode       never decode large JPEGs at reduced (DCT) scale\n");
     fr_run_help(out);
@@ -47,8 +51,6 @@ typedef struct embed_sink {
 static int collect(void *ctx, const fr_embed_result *r)
 {
     embed_sink *s = ctx;
-    if (fr_cli_interrupted())
-        return 1;
     if (r->status != FR_OK) {
         s->failures++;
         fr_cli_error("embed", "%s", r->error);
@@ -86,57 +88,90 @@ static int collect(void *ctx, const fr_embed_result *r)
     return 0;
 }
 
-/* With --all-faces: which face of which image each row is. */
-static fr_status write_faces(const char *output, const embed_sink *s)
+/* OUT.npy, OUT.paths and with --all-faces OUT.faces.csv: opened before any image is read
+ * (a folder that is missing or read-only fails at once), committed as one set with OUT.sha256
+ * (core/file.h). */
+enum { OUT_NPY, OUT_PATHS, OUT_FACES, OUT_COUNT };
+typedef struct embed_outputs {
+    fr_output files[OUT_COUNT];
+    size_t count;
+    char *record;
+} embed_outputs;
+
+static void outputs_abort(embed_outputs *o)
 {
-    char *name = fr_cli_side_name(output, FACES_SUFFIX);
-    if (!name)
-        return fr_fail(FR_E_NOMEM, "out of memory");
-    fr_output out;
-    fr_status st = fr_output_open(&out, name, 0);
-    free(name);
-    if (st)
-        return st;
-    fprintf(out.file, "row,path,face,score,x1,y1,x2,y2,left_eye_x,left_eye_y,right_eye_x,"
-                      "right_eye_y,nose_x,nose_y,mouth_left_x,mouth_left_y,mouth_right_x,"
-                      "mouth_right_y\n");
-    for (size_t i = 0; i < s->count; i++) {
-        fprintf(out.file, "%zu,", i);
-        fr_csv_field(out.file, s->paths[i]);
-        fprintf(out.file, ",%d", s->face[i]);
-        if (s->face[i] < 0) {
-            fputs(",,,,,,,,,,,,,,,\n", out.file); /* a chip embedded as it is: no detection */
-            continue;
-        }
-        const fr_face *f = &s->boxes[i];
-        fprintf(out.file, ",%.6f,%.2f,%.2f,%.2f,%.2f", f->score, f->box[0], f->box[1], f->box[2],
-                f->box[3]);
-        for (int k = 0; k < 5; k++)
-            fprintf(out.file, ",%.2f,%.2f", f->landmarks[k][0], f->landmarks[k][1]);
-        fputc('\n', out.file);
-    }
-    return fr_output_commit(&out);
+    for (size_t i = 0; i < o->count; i++)
+        fr_output_abort(&o->files[i]);
+    free(o->record);
+    o->record = NULL;
+    o->count = 0;
 }
 
-static fr_status write_outputs(const char *output, const embed_sink *s)
+static fr_status outputs_open(embed_outputs *o, const char *output, int all_faces)
+{
+    memset(o, 0, sizeof *o);
+    static const char *const suffixes[OUT_COUNT] = {NULL, PATHS_SUFFIX, FACES_SUFFIX};
+    size_t want = all_faces ? OUT_COUNT : OUT_FACES;
+    fr_status st = FR_OK;
+    for (size_t i = 0; i < want && !st; i++) {
+        char *name = i == OUT_NPY ? fr_strdup(output) : fr_side_path(output, suffixes[i]);
+        st = name ? fr_output_open(&o->files[i], name, FR_OUTPUT_REGULAR) : FR_E_NOMEM;
+        free(name);
+        if (!st)
+            o->count++;
+    }
+    if (!st && !(o->record = fr_side_path(output, ".sha256")))
+        st = FR_E_NOMEM;
+    if (st == FR_E_INVALID)
+        st = fr_fail(FR_E_INVALID, "%s (embed writes OUT.npy, and OUT.paths and OUT.sha256 "
+                     "beside it)", fr_error_message());
+    if (st)
+        outputs_abort(o);
+    return st;
+}
+
+/* With --all-faces: which face of which image each row is. */
+static void write_faces(FILE *f, const embed_sink *s)
+{
+    fprintf(f, "row,path,face,score,x1,y1,x2,y2,left_eye_x,left_eye_y,right_eye_x,"
+               "right_eye_y,nose_x,nose_y,mouth_left_x,mouth_left_y,mouth_right_x,"
+               "mouth_right_y\n");
+    for (size_t i = 0; i < s->count; i++) {
+        fprintf(f, "%zu,", i);
+        fr_csv_field(f, s->paths[i]);
+        fprintf(f, ",%d", s->face[i]);
+        if (s->face[i] < 0) {
+            fputs(",,,,,,,,,,,,,,,\n", f); /* a chip embedded as it is: no detection */
+            continue;
+        }
+        const fr_face *face = &s->boxes[i];
+        fprintf(f, ",%.6f,%.2f,%.2f,%.2f,%.2f", face->score, face->box[0], face->box[1],
+                face->box[2], face->box[3]);
+        for (int k = 0; k < 5; k++)
+            fprintf(f, ",%.2f,%.2f", face->landmarks[k][0], face->landmarks[k][1]);
+        fputc('\n', f);
+    }
+}
+
+/* Fills the outputs and commits them as one set (a commit section: signals.h). */
+static fr_status outputs_write(embed_outputs *o, const embed_sink *s)
 {
     size_t shape[2] = {s->count, s->dim};
-    char *paths_name = fr_cli_side_name(output, PATHS_SUFFIX);
-    if (!paths_name)
-        return fr_fail(FR_E_NOMEM, "out of memory");
-    fr_output out;
-    fr_status st = fr_output_open(&out, paths_name, 0);
+    fr_status st = fr_npy_write(o->files[OUT_NPY].file, o->files[OUT_NPY].path, FR_NPY_F32, 2,
+                                shape, s->rows);
     for (size_t i = 0; i < s->count && !st; i++)
-        fr_cli_write_path_line(out.file, s->paths[i]);
-    if (!st)
-        st = fr_output_commit(&out);
-    else
-        fr_output_abort(&out);
+        fr_cli_write_path_line(o->files[OUT_PATHS].file, s->paths[i]);
     if (!st && s->all_faces)
-        st = write_faces(output, s);
-    if (!st)
-        st = fr_npy_save(output, FR_NPY_F32, 2, shape, s->rows);
-    free(paths_name);
+        write_faces(o->files[OUT_FACES].file, s);
+    if (!st) {
+        fr_cli_commit_begin();
+        st = fr_output_commit_set(o->files, o->count, o->record);
+        fr_cli_commit_end(st == FR_OK);
+    }
+    if (st)
+        outputs_abort(o);
+    free(o->record);
+    o->record = NULL;
     return st;
 }
 
@@ -177,26 +212,30 @@ int fr_cmd_embed(int argc, char **argv)
                      "NAME.paths beside it");
         return FR_EXIT_USAGE;
     }
-    if (!fr_run_check_output("embed", &run, output))
-        return FR_EXIT_USAGE;
 
+    embed_outputs outputs;
+    fr_status st = outputs_open(&outputs, output, g.all_faces);
+    if (st)
+        return fr_cli_fail("embed", st);
     fr_run *session;
     int code = fr_run_open("embed", &g, &run, argv + optind, (size_t)(argc - optind), &session);
-    if (code != FR_EXIT_OK)
+    if (code != FR_EXIT_OK) {
+        outputs_abort(&outputs);
         return code;
+    }
     embed_sink sink = {0};
     sink.dim = (size_t)fr_model_get_info(fr_run_model(session))->embedding_size;
     sink.quiet = g.quiet;
     sink.all_faces = g.all_faces;
-    fr_status st = fr_run_embed(session, collect, &sink);
-    if (!st && fr_cli_interrupted())
-        st = fr_fail(FR_E_INVALID, "interrupted");
+    st = fr_run_embed(session, collect, &sink);
     /* a shard writes its part however small: the merge needs every part */
     fr_manifest *manifest = fr_run_manifest(session);
     if (!st && sink.count == 0 && !manifest)
         st = fr_fail(FR_E_IO, "no image could be read; %s not written", output);
     if (!st)
-        st = write_outputs(output, &sink);
+        st = outputs_write(&outputs, &sink);
+    else
+        outputs_abort(&outputs);
     size_t failures = sink.failures + fr_run_path_errors(session);
     if (!st && manifest) {
         static const char *const roles[] = {"main", PATHS_SUFFIX, FACES_SUFFIX};

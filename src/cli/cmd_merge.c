@@ -453,11 +453,11 @@ static fr_status merge(job *j, const command_rule *rule, const char *output)
     fr_status st = FR_OK;
     for (size_t i = 0; i < count && !st; i++) {
         int main_file = strcmp(roles[i]->role, "main") == 0;
-        char *name = main_file ? NULL : fr_cli_side_name(output, roles[i]->role);
+        char *name = main_file ? NULL : fr_side_path(output, roles[i]->role);
         if (!main_file && !name)
             st = FR_E_NOMEM;
         if (!st)
-            st = fr_output_open(&outs[i], main_file ? output : name, 1);
+            st = fr_output_open(&outs[i], main_file ? output : name, FR_OUTPUT_REGULAR);
         free(name);
     }
     /* the main output first: its row counts shift the rows of the faces table */
@@ -472,11 +472,15 @@ static fr_status merge(job *j, const command_rule *rule, const char *output)
     if (!st && strcmp(rule->command, "embed") == 0 && j->total_rows == 0)
         st = fr_fail(FR_E_IO, "no shard holds an embedding: one run over these inputs writes "
                      "nothing either; %s not written", output);
-    /* the files beside the main output first, as the commands commit them */
-    for (size_t i = count; i-- > 1 && !st;)
-        st = fr_output_commit(&outs[i]);
-    if (!st && count)
+    /* as the command commits them: embed's and distmat's files as one set with its record
+     * (OUT.sha256, core/file.h), a table alone */
+    if (!st && rule->roles[0].kind == JOIN_NPY_ROWS) {
+        char *record = fr_side_path(output, ".sha256");
+        st = record ? fr_output_commit_set(outs, count, record) : FR_E_NOMEM;
+        free(record);
+    } else if (!st && count) {
         st = fr_output_commit(&outs[0]);
+    }
     for (size_t i = 0; i < count; i++)
         fr_output_abort(&outs[i]);
     return st;

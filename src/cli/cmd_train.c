@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "cli/matching.h"
+#include "cli/signals.h"
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/sha256.h"
@@ -200,8 +201,6 @@ typedef struct extraction {
 static int keep_features(void *ctx, const fr_embed_result *r)
 {
     extraction *x = ctx;
-    if (fr_cli_interrupted())
-        return 1;
     fr_feature_entry *e = &x->fresh[r->index];
     e->status = r->status;
     if (r->status != FR_OK) {
@@ -276,8 +275,6 @@ static int extract(const fr_global_options *g, fr_trained_base *base, const data
         code = fr_run_open_paths("train", g, &ro, missing, x->count, &run);
         if (!code) {
             st = fr_run_embed(run, keep_features, x);
-            if (!st && fr_cli_interrupted())
-                st = fr_fail(FR_E_INVALID, "interrupted; nothing written");
             if (!st)
                 fr_run_summary(run, x->count, 0, NULL);
             fr_run_close(run);
@@ -370,8 +367,6 @@ typedef struct progress_ctx {
 static int report_epoch(void *ctx, const fr_epoch_report *r)
 {
     progress_ctx *p = ctx;
-    if (fr_cli_interrupted())
-        return 1;
     if (p->quiet)
         return 0;
     if (r->epoch == 0) {
@@ -707,8 +702,6 @@ int fr_cmd_train(int argc, char **argv)
         st = fr_head_copy(&head, &base.head);
         if (!st)
             st = fr_train(&data, &t, &head, report_epoch, &p, &result);
-        if (!st && fr_cli_interrupted())
-            st = fr_fail(FR_E_INVALID, "interrupted; nothing written");
         if (st)
             code = fr_cli_fail("train", st);
     }
@@ -719,7 +712,9 @@ int fr_cmd_train(int argc, char **argv)
         snprintf(set, sizeof set, "%.900s (%zu faces of %zu people)", d.root, usable,
                  d.name_count);
         fr_trained_provenance prov = {set, digest, text ? text : "{}", result.threshold};
+        fr_cli_commit_begin();
         st = text ? fr_trained_save(&base, &head, &prov, a.output) : FR_E_NOMEM;
+        fr_cli_commit_end(st == FR_OK);
         if (st)
             code = fr_cli_fail("train", st);
         if (!code && g.json) {

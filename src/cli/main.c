@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/signals.h"
 
 static const fr_command COMMANDS[] = {
     {"embed", "images -> N x 128 embeddings (.npy) and the list of paths", fr_cmd_embed},
@@ -28,13 +29,15 @@ static void usage(FILE *out)
         fprintf(out, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
     fprintf(out, "\nexit status: 0 success; 1 \"no\" (not verified, not in the database); 2 usage\n"
                  "error (including an unknown name); 3 some inputs failed (each named on stderr,\n"
-                 "the rest answered); 4 failure.\n"
+                 "the rest answered); 4 failure; 130 interrupted (SIGINT, SIGTERM: nothing\n"
+                 "written, the database unchanged).\n"
                  "\n`facerec COMMAND --help` describes a command and its options.\n"
                  "facerec %s\n", FR_VERSION_STRING);
 }
 
 int main(int argc, char **argv)
 {
+    fr_cli_signals_start(argc > 1 ? argv[1] : "");
     if (argc < 2) {
         usage(stderr);
         return FR_EXIT_USAGE;

@@ -24,8 +24,6 @@ typedef struct embed_ctx {
 static int keep(void *ctx, const fr_embed_result *r)
 {
     embed_ctx *c = ctx;
-    if (fr_cli_interrupted())
-        return 1;
     if (r->status != FR_OK) {
         c->e->failures++;
         fr_cli_error(c->command, "%s", r->error);
@@ -62,8 +60,6 @@ int fr_cli_embed_list(const char *command, fr_run *run, char *const *paths, size
     }
     embed_ctx ctx = {command, &e};
     fr_status st = fr_run_embed_paths(run, paths, count, keep, &ctx);
-    if (!st && fr_cli_interrupted())
-        st = fr_fail(FR_E_INVALID, "interrupted; nothing written");
     if (st) {
         fr_cli_embeddings_free(&e);
         fr_cli_error(command, "%s", fr_error_message());

@@ -2,13 +2,13 @@
 #include "cli/run.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "core/sha256.h"
 #include "store/store.h"
 
@@ -29,19 +29,6 @@ struct fr_run {
     fr_manifest *manifest;
     double started;
 };
-
-static volatile sig_atomic_t interrupted;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    interrupted = 1;
-}
-
-int fr_cli_interrupted(void)
-{
-    return interrupted != 0;
-}
 
 void fr_run_defaults(fr_run_options *o)
 {
@@ -100,25 +87,13 @@ int fr_run_check_output(const char *command, const fr_run_options *o, const char
     return 1;
 }
 
-char *fr_cli_side_name(const char *output, const char *suffix)
-{
-    size_t n = strlen(output);
-    if (n > 4 && strcmp(output + n - 4, ".npy") == 0)
-        n -= 4;
-    size_t size = n + strlen(suffix) + 1;
-    char *name = fr_malloc(size, "a file name");
-    if (name)
-        snprintf(name, size, "%.*s%s", (int)n, output, suffix);
-    return name;
-}
-
 fr_status fr_run_manifest_commit(fr_manifest *m, const char *output, const char *const *roles,
                                  size_t role_count, size_t failures)
 {
     fr_status st = FR_OK;
     for (size_t i = 0; i < role_count && !st; i++) {
         int main_file = strcmp(roles[i], "main") == 0;
-        char *path = main_file ? NULL : fr_cli_side_name(output, roles[i]);
+        char *path = main_file ? NULL : fr_side_path(output, roles[i]);
         if (!main_file && !path)
             return FR_E_NOMEM;
         st = fr_manifest_output(m, roles[i], main_file ? output : path);
@@ -368,11 +343,6 @@ static int open_common(const char *command, const fr_global_options *g,
         return code;
     if (r->manifest)
         fr_run_describe(r, r->manifest);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
     return FR_EXIT_OK;
 }
 

@@ -1,7 +1,8 @@
 /*
  * run.h: what the image-reading commands (embed, enroll, identify, verify, pairs, distmat,
  * detect) share: collecting the inputs, --shard and its manifest (cli/shard.h), loading the
- * model, starting the batch engine, interruption, and the one-line summary on stderr.
+ * model, starting the batch engine, and the one-line summary on stderr. (Interrupts:
+ * signals.h.)
  */
 #ifndef FR_CLI_RUN_H
 #define FR_CLI_RUN_H
@@ -42,13 +43,9 @@ void fr_run_help(FILE *out);
  * after a usage error. */
 int fr_run_check_output(const char *command, const fr_run_options *options, const char *output);
 
-/* "<output minus a .npy extension><suffix>" (malloc'ed): the files written beside a main
- * output, e.g. emb.npy -> emb.paths. */
-char *fr_cli_side_name(const char *output, const char *suffix);
-
 /* The shard manifest of a bulk command, created where its input list is cut (NULL when not
  * sharded); the command adds its own result-changing options, then commits it once its
- * outputs are: ROLES are "main" (OUTPUT itself) and suffixes beside it (fr_cli_side_name). */
+ * outputs are: ROLES are "main" (OUTPUT itself) and suffixes beside it (fr_side_path). */
 fr_status fr_run_manifest_commit(fr_manifest *manifest, const char *output,
                                  const char *const *roles, size_t role_count, size_t failures);
 /* A bulk command's inputs: the paths of args (directories walked) or of --list FILE. Every
@@ -62,9 +59,6 @@ int fr_run_inputs(const char *command, const fr_run_options *options, char *cons
 /* Arguments or --list, one of the two: 1, or 0 after a usage error. */
 int fr_run_check_inputs(const char *command, const fr_run_options *options, int arguments);
 
-/* Whether SIGINT or SIGTERM arrived since the run started (the run stops at the next image;
- * outputs are not committed). */
-int fr_cli_interrupted(void);
 /* fr_paths_collect's error callback for a command: COMMAND (its name) and MESSAGE on stderr. */
 void fr_cli_path_error(void *command, const char *message);
 /* A path on one line: '\' and newline escaped as \\ and \n. */

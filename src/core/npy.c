@@ -200,20 +200,26 @@ fr_status fr_npy_write_header(FILE *file, fr_npy_dtype dtype, int ndim, const si
     return ferror(file) ? fr_fail(FR_E_IO, "cannot write a .npy header") : FR_OK;
 }
 
-fr_status fr_npy_save(const char *path, fr_npy_dtype dtype, int ndim, const size_t *shape,
-                      const void *data)
+fr_status fr_npy_write(FILE *file, const char *path, fr_npy_dtype dtype, int ndim,
+                       const size_t *shape, const void *data)
 {
     size_t count = 1;
     for (int i = 0; i < ndim; i++)
         if (!fr_mul_size(count, shape[i], &count))
             return fr_fail(FR_E_TOO_LARGE, "%s: array too large", path);
-    fr_output out;
-    fr_status st = fr_output_open(&out, path, 1);
-    if (st)
-        return st;
-    st = fr_npy_write_header(out.file, dtype, ndim, shape);
-    if (!st && count && fwrite(data, dtype_size(dtype), count, out.file) != count)
+    fr_status st = fr_npy_write_header(file, dtype, ndim, shape);
+    if (!st && count && fwrite(data, dtype_size(dtype), count, file) != count)
         st = fr_fail(FR_E_IO, "%s: write failed", path);
+    return st;
+}
+
+fr_status fr_npy_save(const char *path, fr_npy_dtype dtype, int ndim, const size_t *shape,
+                      const void *data)
+{
+    fr_output out;
+    fr_status st = fr_output_open(&out, path, 0);
+    if (!st)
+        st = fr_npy_write(out.file, path, dtype, ndim, shape, data);
     if (st) {
         fr_output_abort(&out);
         return st;

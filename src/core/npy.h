@@ -33,6 +33,9 @@ void fr_npy_free(fr_npy *array);
 
 /* Writes the header of an array whose data will follow (count elements, streamed). */
 fr_status fr_npy_write_header(FILE *file, fr_npy_dtype dtype, int ndim, const size_t *shape);
+/* Header and data to an open file (path names it in an error). */
+fr_status fr_npy_write(FILE *file, const char *path, fr_npy_dtype dtype, int ndim,
+                       const size_t *shape, const void *data);
 /* Header and data at once, atomically (temporary file + rename). */
 fr_status fr_npy_save(const char *path, fr_npy_dtype dtype, int ndim, const size_t *shape,
                       const void *data);

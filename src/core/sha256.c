@@ -6,8 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/error.h"
+#include "core/file.h"
 
 static void to_hex(const unsigned char digest[32], char hex[65])
 {
@@ -25,6 +28,52 @@ void fr_sha256_hex(const void *data, size_t size, char hex[65])
     unsigned int len = 0;
     EVP_Digest(data, size, digest, &len, EVP_sha256(), NULL);
     to_hex(digest, hex);
+}
+
+fr_status fr_sha256_fd(int fd, const char *what, char hex[65], size_t *size)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char *buffer = malloc(1 << 20);
+    if (!ctx || !buffer) {
+        EVP_MD_CTX_free(ctx);
+        free(buffer);
+        return fr_fail(FR_E_NOMEM, "out of memory hashing %s", what);
+    }
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    off_t at = 0;
+    ssize_t n;
+    while ((n = pread(fd, buffer, 1 << 20, at)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        EVP_DigestUpdate(ctx, buffer, (size_t)n);
+        at += n;
+    }
+    int e = n < 0 ? errno : 0;
+    free(buffer);
+    unsigned char digest[32];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx, digest, &len);
+    EVP_MD_CTX_free(ctx);
+    if (e)
+        return fr_fail(FR_E_IO, "%s: read error: %s", what, strerror(e));
+    to_hex(digest, hex);
+    if (size)
+        *size = (size_t)at;
+    return FR_OK;
+}
+
+fr_status fr_sha256_file(const char *path, char hex[65])
+{
+    int fd;
+    struct stat st;
+    fr_status status = fr_file_open_regular(path, &fd, &st);
+    if (status)
+        return status;
+    status = fr_sha256_fd(fd, path, hex, NULL);
+    close(fd);
+    return status;
 }
 
 struct fr_sha256 {
@@ -66,32 +115,6 @@ void fr_sha256_free(fr_sha256 *s)
         return;
     EVP_MD_CTX_free(s->ctx);
     free(s);
-}
-
-fr_status fr_sha256_file(const char *path, char hex[65])
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return fr_fail(FR_E_IO, "%s: %s", path, strerror(errno));
-    fr_sha256 *sha = NULL;
-    unsigned char *buffer = malloc(1 << 20);
-    if (!buffer || fr_sha256_new(&sha) != FR_OK) {
-        free(buffer);
-        fclose(f);
-        return fr_fail(FR_E_NOMEM, "out of memory hashing %s", path);
-    }
-    size_t n;
-    while ((n = fread(buffer, 1, 1 << 20, f)) > 0)
-        fr_sha256_update(sha, buffer, n);
-    int failed = ferror(f);
-    fclose(f);
-    free(buffer);
-    if (failed) {
-        fr_sha256_free(sha);
-        return fr_fail(FR_E_IO, "%s: read error", path);
-    }
-    fr_sha256_finish(sha, hex);
-    return FR_OK;
 }
 
 fr_status fr_sha256_list_add(fr_sha256_list *l, const char hex[65], const char *name)

@@ -10,6 +10,9 @@
 /* hex receives 64 lowercase hex digits and a NUL. */
 void fr_sha256_hex(const void *data, size_t size, char hex[65]);
 fr_status fr_sha256_file(const char *path, char hex[65]);
+/* The SHA-256 of an open file from its first byte (pread: the offset is not moved) and its
+ * size in bytes; what names it goes into an error. */
+fr_status fr_sha256_fd(int fd, const char *what, char hex[65], size_t *size);
 
 /* A digest fed piece by piece (a stream being copied, a list being built). */
 typedef struct fr_sha256 fr_sha256;

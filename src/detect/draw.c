@@ -69,7 +69,7 @@ fr_status fr_image_save_jpeg(const fr_image *im, const char *path, int quality)
         st = fr_fail(FR_E_INTERNAL, "%s: JPEG compression failed: %s", path, tjGetErrorStr2(tj));
     fr_output out;
     if (!st)
-        st = fr_output_open(&out, path, 1);
+        st = fr_output_open(&out, path, 0);
     if (!st) {
         if (fwrite(jpeg, 1, size, out.file) != size) {
             st = fr_fail(FR_E_IO, "%s: write failed", path);
@@ -118,7 +118,7 @@ fr_status fr_image_save_png(const fr_image *im, const char *path)
     if (!im || !im->pixels || im->width <= 0 || im->height <= 0)
         return fr_fail(FR_E_INVALID, "%s: nothing to write", path);
     fr_output out;
-    fr_status st = fr_output_open(&out, path, 1);
+    fr_status st = fr_output_open(&out, path, 0);
     if (st)
         return st;
     st = png_write(out.file, im);

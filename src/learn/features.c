@@ -249,7 +249,7 @@ fr_status fr_feature_cache_save(const fr_feature_cache *c, const fr_feature_entr
     if (!c->file)
         return FR_OK;
     fr_output out;
-    fr_status st = fr_output_open(&out, c->file, 1);
+    fr_status st = fr_output_open(&out, c->file, FR_OUTPUT_REGULAR);
     if (st)
         return st;
     FILE *f = out.file;

@@ -55,35 +55,32 @@ static fr_status write_tile(void *ctx, size_t row0, size_t col0, size_t rows, si
 }
 
 fr_status fr_distmat_write(fr_distance_engine *engine, const float *a, size_t n, const float *b,
-                           size_t m, size_t dim, const char *path)
+                           size_t m, size_t dim, fr_output *out)
 {
-    return fr_distmat_write_rows(engine, a, n, b, m, dim, 0, n, path);
+    return fr_distmat_write_rows(engine, a, n, b, m, dim, 0, n, out);
 }
 
 fr_status fr_distmat_write_rows(fr_distance_engine *engine, const float *a, size_t n,
                                 const float *b, size_t m, size_t dim, size_t row0, size_t row1,
-                                const char *path)
+                                fr_output *out)
 {
     if (!b)
         m = n;
+    const char *path = out->path;
     if (row0 > row1 || row1 > n)
         return fr_fail(FR_E_INVALID, "%s: rows [%zu, %zu) of %zu", path, row0, row1, n);
     size_t rows = row1 - row0, bytes;
     if (!fr_mul_size(rows, m, &bytes) || !fr_mul_size(bytes, sizeof(float), &bytes))
         return fr_fail(FR_E_TOO_LARGE, "%s: a %zu x %zu matrix is too large", path, rows, m);
-    if (strcmp(path, "-") == 0)
+    if (out->stream)
         return fr_fail(FR_E_INVALID, "a distance matrix is written in tiles to a file, not to "
-                       "standard output");
-    fr_output out;
-    fr_status st = fr_output_open(&out, path, 1);
-    if (st)
-        return st;
+                       "standard output or a device");
     size_t shape[2] = {rows, m};
-    st = fr_npy_write_header(out.file, FR_NPY_F32, 2, shape);
-    long header = ftell(out.file);
-    if (!st && (fflush(out.file) != 0 || header <= 0))
+    fr_status st = fr_npy_write_header(out->file, FR_NPY_F32, 2, shape);
+    long header = ftell(out->file);
+    if (!st && (fflush(out->file) != 0 || header <= 0))
         st = fr_fail(FR_E_IO, "%s: cannot write: %s", path, strerror(errno));
-    matrix_file f = {fileno(out.file), path, (size_t)header, m, row0};
+    matrix_file f = {fileno(out->file), path, (size_t)header, m, row0};
     /* The full size at once: a disk that cannot hold it fails now, not at the last tile.
      * Where the file system cannot reserve space, a sparse file of the right size does. */
     if (!st) {
@@ -97,9 +94,5 @@ fr_status fr_distmat_write_rows(fr_distance_engine *engine, const float *a, size
     }
     if (!st)
         st = fr_distance_all_pairs_rows(engine, a, n, b, m, dim, row0, row1, write_tile, &f);
-    if (st) {
-        fr_output_abort(&out);
-        return st;
-    }
-    return fr_output_commit(&out);
+    return st;
 }

@@ -479,7 +479,7 @@ fr_status fr_weights_writer_save(fr_weights_writer *wr, const char *path)
     uint64_t data_offset = align64(header);
 
     fr_output out;
-    fr_status st = fr_output_open(&out, path, 1);
+    fr_status st = fr_output_open(&out, path, 0);
     if (st)
         return st;
     FILE *f = out.file;
