@@ -78,7 +78,7 @@ cp "$tmp"/e-[012].* "$tmp/dmg/"
 head -c 3000 "$tmp/e-1.npy" > "$tmp/dmg/e-1.npy"
 expect 4 "dmg/e-1.npy: 3000 bytes, its manifest says [0-9]+: truncated" "$bin" merge $(shard_files 3 "$tmp/dmg/e.npy") -o "$tmp/keep.npy"; keep truncated
 cp "$tmp/e-1.npy" "$tmp/dmg/e-1.npy"
-printf 'x' | dd of="$tmp/dmg/e-1.paths" bs=1 seek=5 conv=notrunc 2>/dev/null
+printf '\001' | dd of="$tmp/dmg/e-1.paths" bs=1 seek=5 conv=notrunc 2>/dev/null
 expect 4 "dmg/e-1.paths: its content is not what its manifest recorded" "$bin" merge $(shard_files 3 "$tmp/dmg/e.npy") -o "$tmp/keep.npy"; keep altered
 [ -z "$(ls "$tmp" | grep '\.tmp\.')" ] || fail "a refused merge left a temporary file"
 cp "$tmp/e-1.paths" "$tmp/dmg/e-1.paths"
