@@ -359,11 +359,12 @@ int fr_cmd_cluster(int argc, char **argv)
     /* the threshold: --threshold, else the model's (also for embeddings: the model that made
      * them, as --model/--weights name it) */
     fr_model *model = NULL;
-    fr_status st = fr_cli_load_model(&g, &model);
+    fr_status st = npy && g.threshold > 0 ? FR_OK : fr_cli_load_model(&g, &model);
     if (st)
         return fr_cli_fail("cluster", st);
-    float threshold;
-    int code = fr_cli_threshold("cluster", &g, fr_model_get_info(model), &threshold);
+    float threshold = g.threshold;
+    int code = model ? fr_cli_threshold("cluster", &g, fr_model_get_info(model), &threshold)
+                     : FR_EXIT_OK;
     co.threshold = threshold;
     faces f;
     memset(&f, 0, sizeof f);
