@@ -111,7 +111,8 @@ int main(int argc, char **argv)
     fr_chip_spec spec;
     fr_model *landmark_net = NULL;
     if (!st)
-        st = fr_chip_spec_for(fr_arch_find("dlib"), use68 ? FR_ALIGN_LANDMARKS68 : FR_ALIGN_MTCNN, &spec);
+        st = fr_chip_spec_for(fr_arch_find("dlib"), use68 ? FR_ALIGN_LANDMARKS68 : FR_ALIGN_MTCNN,
+                              &spec);
     if (!st)
         st = fr_chip_load_landmarks(&spec, NULL, &landmark_net);
     fr_pool *pool = NULL;
@@ -124,7 +125,8 @@ int main(int argc, char **argv)
     threads = fr_pool_threads(pool);
     job j = {images, count, group, calloc((size_t)threads, sizeof(fr_detector *)),
              calloc((size_t)threads, sizeof(fr_chipper *)),
-             malloc((size_t)threads * 64 * 150 * 150 * 3), calloc((size_t)count, sizeof(int)), FR_OK};
+             malloc((size_t)threads * 64 * 150 * 150 * 3), calloc((size_t)count, sizeof(int)),
+             FR_OK};
     fr_detect_options opt;
     memset(&opt, 0, sizeof opt);
     opt.runner.device = FR_DEVICE_CPU;
@@ -133,7 +135,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < threads && !st; i++) {
         st = fr_detector_new(mtcnn, &opt, &j.detectors[i]);
         if (!st)
-            st = fr_chipper_new(&spec, landmark_net, &opt.runner, &j.chippers[i]);
+            st = fr_chipper_new(&spec, landmark_net, &opt.runner, fr_detector_exec(j.detectors[i]),
+                                &j.chippers[i]);
     }
     double best = 0;
     for (int r = 0; r < repeat + 1 && !st; r++) { /* the first pass plans the P-Net sizes */
@@ -158,8 +161,8 @@ int main(int argc, char **argv)
            count, threads, group, use68 ? "landmarks68" : "mtcnn", best, count / best, faces,
            faceless);
     for (int i = 0; i < threads; i++) {
-        fr_detector_free(j.detectors[i]);
         fr_chipper_free(j.chippers[i]);
+        fr_detector_free(j.detectors[i]);
     }
     free(j.detectors);
     free(j.chippers);

@@ -37,6 +37,7 @@
 #include "core/error.h"
 #include "runtime/backend.h"
 #include "kernels.h"
+#include "vision.h"
 
 #define SLOTS FR_BACKEND_IN_FLIGHT
 #define WORKSPACE_LIMIT ((size_t)512 << 20) /* per convolution plan */
@@ -71,6 +72,7 @@ typedef struct cuda_state {
     cudnnHandle_t dnn;
     cudaStream_t upload, compute, download;
     cudaEvent_t uploaded[SLOTS], computed[SLOTS], downloaded[SLOTS], start, stop;
+    cudaEvent_t outside_ready, outside_done; /* run_on: ordering with a context's stream */
 
     char *weights;                   /* every convolution's weights, bias, slopes */
     size_t *w_off, *b_off, *a_off;   /* per node, elements into weights */
@@ -602,6 +604,10 @@ static void cuda_release(void *state)
         if (s->downloaded[k])
             cudaEventDestroy(s->downloaded[k]);
     }
+    if (s->outside_ready)
+        cudaEventDestroy(s->outside_ready);
+    if (s->outside_done)
+        cudaEventDestroy(s->outside_done);
     if (s->start)
         cudaEventDestroy(s->start);
     if (s->stop)
@@ -655,6 +661,8 @@ static fr_status setup(cuda_state *s, const fr_graph *g, const fr_runner_options
         FR_CUDA_CHECK(cudaEventCreateWithFlags(&s->computed[k], cudaEventDisableTiming));
         FR_CUDA_CHECK(cudaEventCreateWithFlags(&s->downloaded[k], cudaEventDisableTiming));
     }
+    FR_CUDA_CHECK(cudaEventCreateWithFlags(&s->outside_ready, cudaEventDisableTiming));
+    FR_CUDA_CHECK(cudaEventCreateWithFlags(&s->outside_done, cudaEventDisableTiming));
     FR_CUDA_CHECK(cudaEventCreate(&s->start));
     FR_CUDA_CHECK(cudaEventCreate(&s->stop));
     return upload_weights(s);
@@ -741,6 +749,33 @@ static fr_status cuda_run(void *state, const uint8_t *inputs, int n, float *outp
     return cuda_collect(state, outputs);
 }
 
+/* A batch already on the device, between an execution context's operations: the compute
+ * stream waits for the context's work so far, copies the inputs into slot 0 (the captured
+ * graphs read their slot's buffers), runs, copies the outputs out, and the context's stream
+ * waits for that. Nothing waits on the host. */
+static fr_status cuda_run_on(void *state, void *exec_state, const uint8_t *inputs, int n,
+                             float *outputs)
+{
+    cuda_state *s = state;
+    if (n < 1 || n > s->max_batch)
+        return fr_fail(FR_E_INVALID, "batch of %d images (planned for 1..%d)", n, s->max_batch);
+    if (s->submitted != s->collected)
+        return fr_fail(FR_E_INTERNAL, "CUDA backend: run_on() with batches in flight");
+    cudaStream_t outside = fr_cuda_vision_stream(exec_state);
+    bucket *b = bucket_for(s, n);
+    FR_CUDA_CHECK(cudaEventRecord(s->outside_ready, outside));
+    FR_CUDA_CHECK(cudaStreamWaitEvent(s->compute, s->outside_ready, 0));
+    FR_CUDA_CHECK(cudaStreamWaitEvent(s->compute, s->downloaded[0], 0));
+    FR_CUDA_CHECK(cudaMemcpyAsync(s->d_in[0], inputs, (size_t)n * s->image_bytes,
+                                  cudaMemcpyDeviceToDevice, s->compute));
+    TRY(launch(s, b, 0));
+    FR_CUDA_CHECK(cudaMemcpyAsync(outputs, s->d_out[0], (size_t)n * s->dim * sizeof(float),
+                                  cudaMemcpyDeviceToDevice, s->compute));
+    FR_CUDA_CHECK(cudaEventRecord(s->outside_done, s->compute));
+    FR_CUDA_CHECK(cudaStreamWaitEvent(outside, s->outside_done, 0));
+    return FR_OK;
+}
+
 static int compare_doubles(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -825,4 +860,4 @@ static const char *cuda_describe(void *state)
 const fr_backend fr_cuda_backend = {"cuda",        cuda_plan,     cuda_run,
                                     cuda_release,  cuda_precision, cuda_max_batch,
                                     cuda_submit,   cuda_collect,  cuda_warning,
-                                    cuda_describe, cuda_benchmark};
+                                    cuda_describe, cuda_benchmark, cuda_run_on};

@@ -307,7 +307,7 @@ static void real_faces68(const char *data, const char *weights, const fr_mtcnn *
     fr_detector *det = NULL;
     fr_landmarker *lm = NULL;
     CHECK_OK(fr_detector_new(mtcnn, &opt, &det));
-    CHECK_OK(fr_landmarker_new(net, &ro, &lm));
+    CHECK_OK(fr_landmarker_new(net, &ro, NULL, &lm));
     fr_scratch scratch = {0};
     fr_image chip = {SIZE, SIZE, malloc(SIZE * SIZE * 3)};
     int index[FR_DLIB68_FITTED];

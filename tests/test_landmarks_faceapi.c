@@ -154,7 +154,7 @@ int main(void)
     }
     fr_runner_options ro = {FR_DEVICE_CPU, FR_PRECISION_DEFAULT, 16, 0};
     fr_landmarker *lm = NULL;
-    CHECK_OK(fr_landmarker_new(net, &ro, &lm));
+    CHECK_OK(fr_landmarker_new(net, &ro, NULL, &lm));
     fr_landmarks68 *ours = calloc(n, sizeof *ours), one;
     CHECK_OK(fr_landmarker_run(lm, image_of, face_of, (int)got * VARIANTS, ours));
     double batch_diff = 0;
@@ -173,7 +173,7 @@ int main(void)
     fr_runner *runner = NULL;
     CHECK_OK(fr_runner_new(net, &ro, &runner));
     for (size_t k = 0; k < n && !fr_test_failures; k++) {
-        fr_landmark68_frame f;
+        fr_landmark_frame f;
         CHECK_OK(fr_landmark68_input(image_of[k], face_of[k], inputs + k * crop, &f));
         CHECK_OK(fr_runner_run(runner, inputs + k * crop, 1,
                                outputs + k * FR_LANDMARK68_OUTPUTS));

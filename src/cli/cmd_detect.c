@@ -105,8 +105,9 @@ static fr_status write_chips(const detect_job *j, size_t index, const fr_image *
     const fr_image **images = malloc((size_t)(n ? n : 1) * sizeof *images);
     const fr_face **list = malloc((size_t)(n ? n : 1) * sizeof *list);
     uint8_t **out = malloc((size_t)(n ? n : 1) * sizeof *out);
-    fr_status st = pixels && images && list && out ? FR_OK
-                                                   : fr_fail(FR_E_NOMEM, "out of memory for %d chips", n);
+    fr_status st = pixels && images && list && out
+                       ? FR_OK
+                       : fr_fail(FR_E_NOMEM, "out of memory for %d chips", n);
     for (int f = 0; f < n && !st; f++) {
         images[f] = im;
         list[f] = &faces->faces[f];
@@ -401,7 +402,8 @@ static int run(const fr_global_options *g, const fr_run_options *ro,
     for (int i = 0; i < threads && !st; i++) {
         st = fr_detector_new(mtcnn, dopt, &job.detectors[i]);
         if (!st && chips_dir)
-            st = fr_chipper_new(&spec, landmark_net, &dopt->runner, &job.chippers[i]);
+            st = fr_chipper_new(&spec, landmark_net, &dopt->runner,
+                                fr_detector_exec(job.detectors[i]), &job.chippers[i]);
     }
     double started = fr_seconds();
     fr_output out = {0};
@@ -452,10 +454,10 @@ static int run(const fr_global_options *g, const fr_run_options *ro,
                 "in %.2f s, %.1f images/s\n", list.count, faces, faceless, failed, seconds,
                 seconds > 0 ? (double)list.count / seconds : 0.0);
     for (int i = 0; i < threads; i++) {
+        if (job.chippers) /* first: it runs on the detector's context */
+            fr_chipper_free(job.chippers[i]);
         if (job.detectors)
             fr_detector_free(job.detectors[i]);
-        if (job.chippers)
-            fr_chipper_free(job.chippers[i]);
     }
     free(job.detectors);
     free(job.chippers);

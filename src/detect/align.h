@@ -31,6 +31,7 @@
 #include "detect/detect.h"
 #include "detect/landmarks.h"
 #include "facerec.h"
+#include "runtime/vision.h"
 
 #define FR_DLIB_CHIP_PADDING 0.25
 #define FR_FACENET_MARGIN 32
@@ -70,5 +71,8 @@ uint64_t fr_jitter_seed(uint64_t input, int face, int copy);
 void fr_jitter_chip(const uint8_t *chip, int size, uint64_t seed, uint8_t *out);
 fr_status fr_align_facenet(const fr_image *image, const fr_face *face, int size, int margin,
                            fr_scratch *scratch, uint8_t *out);
+/* The region of a (width, height) image FaceNet's crop resizes (FR_E_INVALID where empty). */
+fr_status fr_facenet_region(int width, int height, const fr_face *face, int margin,
+                            fr_crop_job *region);
 
 #endif

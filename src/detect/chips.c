@@ -8,14 +8,27 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "runtime/vision.h"
 #include "detect/align.h"
 
 struct fr_chipper {
     fr_chip_spec spec;
-    fr_landmarker *landmarker; /* chips from 68 landmarks only */
-    fr_scratch scratch;
-    fr_landmarks68 *points;    /* per face of a call */
-    size_t point_cap;
+    fr_exec *exec;
+    int own_exec;
+    fr_landmarker *landmarker;  /* chips from 68 landmarks only */
+    fr_chip_template template;  /* their fit */
+    /* context memory */
+    fr_exec_buffer inputs, outputs; /* the landmark network's */
+    fr_exec_buffer m;               /* chip-to-image mappings, 6 doubles per face */
+    fr_exec_buffer pixels, chips;   /* fr_chipper_cut's images (GPU only) and chips */
+    /* host tables, per face of a call */
+    fr_crop_job *regions;
+    fr_landmark_frame *frames;
+    int *image_of;
+    double *host_m;
+    fr_vision_image *images;
+    fr_chip_face *faces;
+    size_t capacity;
 };
 
 const char *fr_align_name(fr_align_mode mode)
@@ -116,21 +129,6 @@ void fr_chip_transform(const fr_chip_spec *spec, const fr_face *face,
         fr_dlib_chip_transform(face, spec->size, spec->padding, m);
 }
 
-fr_status fr_chip_cut(const fr_chip_spec *spec, const fr_image *image, const fr_face *face,
-                      const fr_landmarks68 *landmarks, fr_scratch *scratch, uint8_t *out)
-{
-    if (spec->kind == FR_CHIP_FACENET)
-        return fr_align_facenet(image, face, spec->size, spec->margin, scratch, out);
-    if (spec->kind == FR_CHIP_ARCFACE) {
-        double points[5][2];
-        fr_face_points5(face, spec->landmarks68 ? landmarks : NULL, points);
-        return fr_align_arcface(image, points, spec->size, out);
-    }
-    if (spec->landmarks68)
-        return fr_align_dlib68(image, landmarks, spec->size, spec->padding, scratch, out);
-    return fr_align_dlib(image, face, spec->size, spec->padding, scratch, out);
-}
-
 void fr_chip_jitter(int size, const uint8_t *chip, uint64_t input, int face, int copy,
                     uint8_t *out)
 {
@@ -142,23 +140,54 @@ void fr_chipper_free(fr_chipper *c)
     if (!c)
         return;
     fr_landmarker_free(c->landmarker);
-    fr_scratch_free(&c->scratch);
-    free(c->points);
+    if (c->exec) {
+        fr_exec_buffer *buffers[] = {&c->inputs, &c->outputs, &c->m, &c->pixels, &c->chips};
+        for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++)
+            fr_exec_buffer_free(c->exec, buffers[i]);
+        if (c->own_exec)
+            fr_exec_free(c->exec);
+    }
+    free(c->regions);
+    free(c->frames);
+    free(c->image_of);
+    free(c->host_m);
+    free(c->images);
+    free(c->faces);
     free(c);
 }
 
 fr_status fr_chipper_new(const fr_chip_spec *spec, const fr_model *landmark_net,
-                         const fr_runner_options *runner, fr_chipper **out)
+                         const fr_runner_options *runner, fr_exec *exec, fr_chipper **out)
 {
     if (spec->landmarks68 && !landmark_net)
         return fr_fail(FR_E_INVALID, "a %s needs the landmark network", fr_chip_spec_name(spec));
+    if (spec->size < 8 || spec->size > 4096 || !(spec->padding >= 0 && spec->padding <= 4) ||
+        spec->margin < 0 || spec->margin > 4096)
+        return fr_fail(FR_E_INVALID, "face chip: bad geometry (size %d)", spec->size);
     fr_chipper *c = fr_calloc(1, sizeof *c, "a chip cutter");
     if (!c)
         return FR_E_NOMEM;
     c->spec = *spec;
+    c->exec = exec;
     fr_status st = FR_OK;
-    if (spec->landmarks68)
-        st = fr_landmarker_new(landmark_net, runner, &c->landmarker);
+    if (!exec) {
+        st = fr_exec_new(FR_DEVICE_CPU, 1, &c->exec);
+        c->own_exec = 1;
+    }
+    if (!st && spec->landmarks68) {
+        st = fr_landmarker_new(landmark_net, runner, c->exec, &c->landmarker);
+        c->template.size = spec->size;
+        if (spec->kind == FR_CHIP_ARCFACE) { /* five of the 68, from all of them */
+            c->template.fit = FR_FIT_ARCFACE;
+            c->template.count = FR_LANDMARK68_COUNT;
+            for (int k = 0; k < FR_LANDMARK68_COUNT; k++)
+                c->template.index[k] = k;
+        } else {
+            c->template.fit = FR_FIT_DLIB;
+            c->template.count = fr_dlib_template68(spec->size, spec->padding, c->template.index,
+                                                   c->template.points);
+        }
+    }
     if (st) {
         fr_chipper_free(c);
         return st;
@@ -172,28 +201,109 @@ const fr_chip_spec *fr_chipper_spec(const fr_chipper *c)
     return &c->spec;
 }
 
+static fr_status ensure(fr_chipper *c, size_t n)
+{
+    if (n <= c->capacity)
+        return FR_OK;
+    void **tables[] = {(void **)&c->regions, (void **)&c->frames, (void **)&c->image_of,
+                       (void **)&c->host_m, (void **)&c->images, (void **)&c->faces};
+    size_t elems[] = {sizeof(fr_crop_job), sizeof(fr_landmark_frame), sizeof(int),
+                      6 * sizeof(double), sizeof(fr_vision_image), sizeof(fr_chip_face)};
+    for (size_t i = 0; i < sizeof elems / sizeof elems[0]; i++) {
+        void *p = realloc(*tables[i], n * elems[i]);
+        if (!p)
+            return fr_fail(FR_E_NOMEM, "out of memory for the chips of %zu faces", n);
+        *tables[i] = p;
+    }
+    c->capacity = n;
+    return FR_OK;
+}
+
+fr_status fr_chipper_cut_on(fr_chipper *c, const fr_vision_image *images, int nimages,
+                            const fr_chip_face *faces, int n, uint8_t *out)
+{
+    if (n <= 0)
+        return FR_OK;
+    const fr_vision_ops *ops = fr_exec_ops(c->exec);
+    void *vs = fr_exec_state(c->exec);
+    const fr_chip_spec *spec = &c->spec;
+    fr_status st = ensure(c, (size_t)n);
+    for (int i = 0; i < n && !st; i++) {
+        const fr_vision_image *im = &images[faces[i].image];
+        if (faces[i].image < 0 || faces[i].image >= nimages || !im->pixels || im->width <= 0 ||
+            im->height <= 0)
+            return fr_fail(FR_E_INVALID, "face chip: bad arguments");
+        c->image_of[i] = faces[i].image;
+        if (spec->kind == FR_CHIP_FACENET)
+            st = fr_facenet_region(im->width, im->height, &faces[i].face, spec->margin,
+                                   &c->regions[i]);
+        else if (spec->landmarks68)
+            st = fr_landmark68_region(im->width, im->height, &faces[i].face, &c->regions[i],
+                                      &c->frames[i]);
+        else /* from MTCNN's five: the mapping on the host, a few doubles */
+            fr_chip_transform(spec, &faces[i].face, NULL, c->host_m + 6 * i);
+        c->regions[i].image = faces[i].image;
+    }
+    if (st)
+        return st;
+    if (spec->kind == FR_CHIP_FACENET)
+        return ops->facenet_crops(vs, images, nimages, c->regions, n, spec->size, out);
+    size_t lm_in = (size_t)FR_LANDMARK68_SIZE * FR_LANDMARK68_SIZE * 3;
+    st = fr_exec_reserve(c->exec, &c->m, (size_t)n * 6 * sizeof(double), "chip mappings");
+    if (!st && spec->landmarks68) {
+        st = fr_exec_reserve(c->exec, &c->inputs, (size_t)n * lm_in, "landmark inputs");
+        if (!st)
+            st = fr_exec_reserve(c->exec, &c->outputs,
+                                 (size_t)n * FR_LANDMARK68_OUTPUTS * sizeof(float),
+                                 "landmark outputs");
+        if (!st)
+            st = ops->landmark_crops(vs, images, nimages, c->regions, n, FR_LANDMARK68_SIZE,
+                                     c->inputs.data);
+        if (!st)
+            st = fr_landmarker_forward(c->landmarker, c->inputs.data, n, c->outputs.data);
+        if (!st)
+            st = ops->landmark_transforms(vs, c->outputs.data, FR_LANDMARK68_SIZE, c->frames, n,
+                                          &c->template, c->m.data);
+    } else if (!st) {
+        st = fr_exec_upload(c->exec, c->m.data, c->host_m, (size_t)n * 6 * sizeof(double));
+    }
+    fr_chip_sampler sampler = spec->kind == FR_CHIP_ARCFACE ? FR_SAMPLE_AFFINE : FR_SAMPLE_DLIB;
+    if (!st)
+        st = ops->warp_chips(vs, images, nimages, c->image_of, c->m.data, n, spec->size, sampler,
+                             out);
+    return st;
+}
+
 fr_status fr_chipper_cut(fr_chipper *c, const fr_image *const *images,
                          const fr_face *const *faces, int n, uint8_t *const *out)
 {
     if (n <= 0)
         return FR_OK;
-    if (c->landmarker) {
-        if ((size_t)n > c->point_cap) {
-            fr_landmarks68 *p = realloc(c->points, (size_t)n * sizeof *p);
-            if (!p)
-                return fr_fail(FR_E_NOMEM, "out of memory for the landmarks of %d faces", n);
-            c->points = p;
-            c->point_cap = (size_t)n;
-        }
-        fr_status st = fr_landmarker_run(c->landmarker, images, faces, n, c->points);
-        if (st)
-            return st;
+    size_t chip = (size_t)c->spec.size * c->spec.size * 3, bytes = 0;
+    fr_status st = ensure(c, (size_t)n);
+    int host = strcmp(fr_exec_backend(c->exec), "cpu") == 0;
+    for (int i = 0; i < n && !st; i++) {
+        const fr_image *im = images[i];
+        if (!im || !im->pixels || im->width <= 0 || im->height <= 0)
+            return fr_fail(FR_E_INVALID, "face chip: bad arguments");
+        c->images[i] = (fr_vision_image){im->pixels, im->width, im->height};
+        c->faces[i] = (fr_chip_face){i, *faces[i]};
+        bytes += (size_t)im->width * im->height * 3;
     }
-    for (int i = 0; i < n; i++) {
-        fr_status st = fr_chip_cut(&c->spec, images[i], faces[i],
-                                   c->landmarker ? &c->points[i] : NULL, &c->scratch, out[i]);
-        if (st)
-            return st;
+    /* on a GPU the images go up first (each face's own: this is the host API) */
+    if (!st && !host)
+        st = fr_exec_reserve(c->exec, &c->pixels, bytes, "images");
+    for (size_t i = 0, at = 0; i < (size_t)n && !st && !host; i++) {
+        size_t size = (size_t)images[i]->width * images[i]->height * 3;
+        st = fr_exec_upload(c->exec, (uint8_t *)c->pixels.data + at, images[i]->pixels, size);
+        c->images[i].pixels = (uint8_t *)c->pixels.data + at;
+        at += size;
     }
-    return FR_OK;
+    if (!st)
+        st = fr_exec_reserve(c->exec, &c->chips, (size_t)n * chip, "face chips");
+    if (!st)
+        st = fr_chipper_cut_on(c, c->images, n, c->faces, n, c->chips.data);
+    for (int i = 0; i < n && !st; i++)
+        st = fr_exec_download(c->exec, out[i], (uint8_t *)c->chips.data + (size_t)i * chip, chip);
+    return st;
 }

@@ -25,6 +25,7 @@
 #include "detect/landmarks.h"
 #include "facerec.h"
 #include "model/model_internal.h"
+#include "runtime/vision.h"
 
 typedef enum fr_align_mode {
     FR_ALIGN_NONE = 0,  /* the whole image, resized by the model's preprocessing */
@@ -69,27 +70,38 @@ fr_status fr_chip_load_landmarks(const fr_chip_spec *spec, const char *path, fr_
 void fr_chip_transform(const fr_chip_spec *spec, const fr_face *face,
                        const fr_landmarks68 *landmarks, double m[6]);
 
-/* One chip: size x size x 3 uint8 into out. landmarks: the face's 68 points where the spec
- * needs them (else ignored). */
-fr_status fr_chip_cut(const fr_chip_spec *spec, const fr_image *image, const fr_face *face,
-                      const fr_landmarks68 *landmarks, fr_scratch *scratch, uint8_t *out);
-
 /* A jittered copy of a size x size chip (dlib's jitter_image, detect/align.h): copy `copy`
  * of face `face` of input `input`, the same whatever the batching or the thread. */
 void fr_chip_jitter(int size, const uint8_t *chip, uint64_t input, int face, int copy,
                     uint8_t *out);
 
-/* A chipper cuts chips of one spec: it owns the landmark runner (where the spec needs one) and
- * the scratch, so one per thread; several share one landmark network, which must outlive them. */
+/* A chipper cuts chips of one spec on an execution context (runtime/vision.h): the chain
+ * runs where the images are (on a GPU: the landmark crops, the landmark network, the fits and
+ * the warps, nothing copied back). It owns the landmark runner where the spec needs one, and
+ * its buffers, so one per thread; several share one landmark network, which must outlive them. */
 typedef struct fr_chipper fr_chipper;
 
+/* exec NULL: a CPU context of the chipper's own; else exec must outlive the chipper. runner:
+ * the landmark network's options. */
 fr_status fr_chipper_new(const fr_chip_spec *spec, const fr_model *landmark_net,
-                         const fr_runner_options *runner, fr_chipper **out);
+                         const fr_runner_options *runner, struct fr_exec *exec,
+                         fr_chipper **out);
 void fr_chipper_free(fr_chipper *chipper);
 const fr_chip_spec *fr_chipper_spec(const fr_chipper *chipper);
 
-/* The chips of n faces: faces[i] of images[i] into out[i] (size x size x 3 each), with one
- * landmark network pass over all n where the spec needs landmarks. */
+/* A face to cut: which image of the call, and the face (in that image's pixels). */
+typedef struct fr_chip_face {
+    int image;
+    fr_face face;
+} fr_chip_face;
+
+/* The chips of n faces into out (context memory, n x size x size x 3), from the nimages
+ * images of the call (context memory), with one landmark network pass over all n where the
+ * spec needs landmarks. */
+fr_status fr_chipper_cut_on(fr_chipper *chipper, const fr_vision_image *images, int nimages,
+                            const fr_chip_face *faces, int n, uint8_t *out);
+
+/* The same from host images into host chips: faces[i] of images[i] into out[i]. */
 fr_status fr_chipper_cut(fr_chipper *chipper, const fr_image *const *images,
                          const fr_face *const *faces, int n, uint8_t *const *out);
 

@@ -4,9 +4,11 @@
  * The algorithm is facenet's detect_face() (src/align/detect_face.py): an image pyramid
  * (factor 0.709 from 12 / min_face), P-Net over every level, NMS, box regression, squaring;
  * R-Net on 24x24 crops of the candidates; O-Net on 48x48 crops, which adds five landmarks;
- * thresholds 0.6 / 0.7 / 0.7. A detector runs the stages of several images together: P-Net
- * once per pyramid size shared by the images (a graph per size, cached), R-Net and O-Net
- * once over the candidates of all of them, in batches.
+ * thresholds 0.6 / 0.7 / 0.7. A detector runs the stages of a batch of images together, as
+ * vision operations and network runs on one execution context (runtime/vision.h; the CPU or
+ * a GPU, the same code): every pyramid level in one resize, P-Net once per pyramid size
+ * shared by the images (a graph per size, cached), R-Net and O-Net once over the candidates
+ * of all of them, in batches, the NMS of every level and image in one call each.
  *
  * One detector per thread; several may share one fr_mtcnn (read-only weights).
  */
@@ -48,13 +50,26 @@ typedef struct fr_faces {
 
 typedef struct fr_detector fr_detector;
 
+/* A detector on its own execution context (options->runner: device and threads). */
 fr_status fr_detector_new(const fr_mtcnn *mtcnn, const fr_detect_options *options,
                           fr_detector **out);
+/* A detector on a shared context (the aligner's and the embedding network's, so faces and
+ * chips stay in its memory), which must outlive it; options->runner's device is ignored for
+ * the context's. Whatever runs on fr_detector_exec() of a detector with its own context must
+ * be freed before the detector. */
+struct fr_exec;
+fr_status fr_detector_new_on(const fr_mtcnn *mtcnn, const fr_detect_options *options,
+                             struct fr_exec *exec, fr_detector **out);
+struct fr_exec *fr_detector_exec(const fr_detector *detector);
 void fr_detector_free(fr_detector *detector);
 
 /* Detects the faces of n images. out[i] describes images[i]; the faces stay valid until the
  * next call. An image too small for the smallest face has none. */
 fr_status fr_detector_run(fr_detector *detector, const fr_image *images, int n, fr_faces *out);
+/* The same for images already in the context's memory (runtime/vision.h). */
+struct fr_vision_image;
+fr_status fr_detector_run_on(fr_detector *detector, const struct fr_vision_image *images, int n,
+                             fr_faces *out);
 
 /* Which face is an image's main one:
  *   FR_FACE_LARGEST  the largest box (area), the first of equals (the default)

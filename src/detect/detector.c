@@ -1,13 +1,22 @@
 /*
- * detector.c: MTCNN's three stages over a batch of images (see detect.h), box arithmetic in
- * double as the float64 reference does it.
+ * detector.c: MTCNN's three stages over a batch of images (see detect.h), as a chain of
+ * vision operations and network runs on one execution context (runtime/vision.h), so the
+ * same code runs on the CPU (the reference) and on a GPU with the data staying there: the
+ * host computes the small tables (pyramid sizes, segments, copies) and reads back counts.
  *
- * Stage 1 groups the pyramid levels of all images by size: one P-Net graph (and runner) per
- * size, kept in a cache bounded by activation memory, runs every image needing that size.
- * Stages 2 and 3 crop all candidates of all images and run R-Net / O-Net over them in
- * batches. Candidate boxes use detect_face's conventions throughout: corners in 1-based
- * inclusive pixels during the stages (a box x1..x2 spans x2 - x1 + 1 pixels), `fix` as
- * truncation toward zero, rerec() squaring around the centre.
+ *   stage 1  every pyramid level of every image in one resize_area call; the levels sorted by
+ *            size, so P-Net runs once per size over all the images needing it (a graph and a
+ *            runner per size, cached: least recently used out, bounded by activation memory);
+ *            pnet_cells over every level; NMS 0.5 per level; the levels of each image
+ *            gathered in pyramid order; NMS 0.7 per image with P-Net's regression, squaring
+ *            and truncation
+ *   stage 2  crop_resize of every candidate to 24x24, R-Net in batches, read_net; NMS 0.7 per
+ *            image after the 0.7 threshold, with bbreg, squaring, truncation
+ *   stage 3  the same at 48x48 with O-Net and its landmarks; NMS 0.7 over the smaller area
+ *
+ * After each NMS the kept candidates (compacted at their segment's start) are gathered into a
+ * dense array again. Candidate boxes use detect_face's conventions throughout: corners in
+ * 1-based inclusive pixels during the stages, `fix` as truncation toward zero.
  *
  * The R-Net and O-Net inputs are the float crops of the reference rounded to uint8 (the
  * engine's networks take 8-bit images): within 0.5 levels, i.e. 0.004 after normalization.
@@ -20,21 +29,14 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
-#include "detect/resize_area.h"
 #include "model/model_internal.h"
+#include "runtime/backend.h"
+#include "runtime/vision.h"
 
 #define PNET_CACHE_BYTES ((size_t)256 << 20) /* P-Net activations of all cached sizes */
 #define PNET_CACHE_MAX 64
-#define STAGE_BATCH 128                      /* R-Net / O-Net crops per run */
-#define MAX_CROP_SIDE 16384
-
-typedef struct cand {
-    double box[4]; /* x1, y1, x2, y2 */
-    double score;
-    double reg[4];
-    double points[10];
-    int image, level, seq;
-} cand;
+#define STAGE_BATCH_CPU 128 /* R-Net / O-Net crops per run */
+#define STAGE_BATCH_GPU 2048
 
 typedef struct net {
     fr_model *model; /* owns the graph */
@@ -50,37 +52,46 @@ typedef struct level_job {
     int image, level;
     double scale;
     int h, w;
+    int xcells, ycells;
 } level_job;
 
 struct fr_detector {
     const fr_mtcnn *mtcnn;
     fr_detect_options opt;
+    fr_exec *exec;
+    int own_exec;
+    fr_runner_options runner; /* the networks': the context's device */
     net *pnets;
     int pnet_count;
     size_t pnet_bytes;
     unsigned long clock;
     net rnet, onet;
 
-    /* scratch, grown on demand and kept */
-    uint8_t *input;
-    size_t input_cap;
-    float *output;
-    size_t output_cap;
-    cand *cands, *next;
-    size_t cand_count, next_count, cand_cap, next_cap;
-    int *idx, *pick;
-    size_t idx_cap;
+    /* context memory, grown on demand and kept */
+    fr_exec_buffer pixels;   /* the images of fr_detector_run where the context is a GPU */
+    fr_exec_buffer levels;   /* uint8 pyramid levels */
+    fr_exec_buffer outputs;  /* P-Net, then R-Net and O-Net outputs */
+    fr_exec_buffer cands, spare; /* fr_cand */
+    fr_exec_buffer crops;    /* uint8 R-Net / O-Net inputs */
+
+    /* host tables, grown on demand and kept */
+    fr_vision_image *images;
+    size_t image_cap;
     level_job *jobs;
+    fr_resize_job *resizes;
+    fr_pnet_job *pnet_jobs;
+    int *order; /* jobs of each image in pyramid order */
     size_t job_cap;
-    uint8_t *canvas;
-    size_t canvas_cap;
-    float crop[FR_MTCNN_ONET_SIZE * FR_MTCNN_ONET_SIZE * 3];
+    fr_segment *segments;
+    fr_copy *copies;
+    int *counts;
+    size_t seg_cap;
+    fr_cand *found;
+    size_t found_cap;
     fr_face *faces;
     size_t face_cap;
     int *face_start;
     size_t face_start_cap;
-    fr_scratch area;
-    int seq;
 };
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem, const char *what)
@@ -105,7 +116,25 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem, const char *wha
     return 1;
 }
 
-/* ---- networks ---------------------------------------------------------------------------- */
+/* Several arrays of one capacity. */
+static int grow_tables(void **tables[], const size_t *elems, int count, size_t *cap, size_t need,
+                       const char *what)
+{
+    if (need <= *cap)
+        return 1;
+    for (int i = 0; i < count; i++) {
+        size_t c = *cap;
+        if (!grow(tables[i], &c, need, elems[i], what))
+            return 0;
+    }
+    size_t n = *cap ? *cap : 64;
+    while (n < need)
+        n *= 2;
+    *cap = n;
+    return 1;
+}
+
+/* ---- networks -------------------------------------------------------------------------------- */
 
 static void net_close(net *n)
 {
@@ -174,7 +203,7 @@ static fr_status pnet_get(fr_detector *d, int h, int w, net **out)
         d->pnets[lru] = d->pnets[--d->pnet_count];
     }
     net n;
-    st = net_open(g, &d->opt.runner, batch, &n);
+    st = net_open(g, &d->runner, batch, &n);
     if (st)
         return st;
     n.used = ++d->clock;
@@ -184,7 +213,7 @@ static fr_status pnet_get(fr_detector *d, int h, int w, net **out)
     return FR_OK;
 }
 
-/* ---- lifetime ------------------------------------------------------------------------------ */
+/* ---- lifetime -------------------------------------------------------------------------------- */
 
 void fr_detector_free(fr_detector *d)
 {
@@ -195,63 +224,91 @@ void fr_detector_free(fr_detector *d)
     free(d->pnets);
     net_close(&d->rnet);
     net_close(&d->onet);
-    free(d->input);
-    free(d->output);
-    free(d->cands);
-    free(d->next);
-    free(d->idx);
-    free(d->pick);
+    if (d->exec) {
+        fr_exec_buffer *buffers[] = {&d->pixels, &d->levels, &d->outputs, &d->cands, &d->spare,
+                                     &d->crops};
+        for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++)
+            fr_exec_buffer_free(d->exec, buffers[i]);
+        if (d->own_exec)
+            fr_exec_free(d->exec);
+    }
+    free(d->images);
     free(d->jobs);
-    free(d->canvas);
+    free(d->resizes);
+    free(d->pnet_jobs);
+    free(d->order);
+    free(d->segments);
+    free(d->copies);
+    free(d->counts);
+    free(d->found);
     free(d->faces);
     free(d->face_start);
-    fr_scratch_free(&d->area);
     free(d);
 }
 
-fr_status fr_detector_new(const fr_mtcnn *mtcnn, const fr_detect_options *options,
-                          fr_detector **out)
+static fr_status check_options(const fr_detect_options *options, fr_detect_options *o)
 {
-    fr_detect_options o = options ? *options : (fr_detect_options){0};
-    if (o.min_face == 0)
-        o.min_face = 20;
-    if (o.thresholds[0] == 0 && o.thresholds[1] == 0 && o.thresholds[2] == 0) {
-        o.thresholds[0] = 0.6;
-        o.thresholds[1] = 0.7;
-        o.thresholds[2] = 0.7;
+    *o = options ? *options : (fr_detect_options){0};
+    if (o->min_face == 0)
+        o->min_face = 20;
+    if (o->thresholds[0] == 0 && o->thresholds[1] == 0 && o->thresholds[2] == 0) {
+        o->thresholds[0] = 0.6;
+        o->thresholds[1] = 0.7;
+        o->thresholds[2] = 0.7;
     }
-    if (o.factor == 0)
-        o.factor = 0.709;
-    if (o.max_level_pixels == 0)
-        o.max_level_pixels = 1L << 21;
-    if (o.runner.threads == 0)
-        o.runner.threads = 1;
-    if (o.runner.max_batch == 0)
-        o.runner.max_batch = 4;
-    if (o.min_face < FR_MTCNN_PNET_MIN || o.min_face > 100000)
-        return fr_fail(FR_E_INVALID, "minimum face size %d outside %d..100000", o.min_face,
+    if (o->factor == 0)
+        o->factor = 0.709;
+    if (o->max_level_pixels == 0)
+        o->max_level_pixels = 1L << 21;
+    if (o->runner.threads == 0)
+        o->runner.threads = 1;
+    if (o->runner.max_batch == 0)
+        o->runner.max_batch = 4;
+    if (o->min_face < FR_MTCNN_PNET_MIN || o->min_face > 100000)
+        return fr_fail(FR_E_INVALID, "minimum face size %d outside %d..100000", o->min_face,
                        FR_MTCNN_PNET_MIN);
-    if (!(o.factor > 0.1 && o.factor < 0.95))
-        return fr_fail(FR_E_INVALID, "pyramid factor %g outside (0.1, 0.95)", o.factor);
+    if (!(o->factor > 0.1 && o->factor < 0.95))
+        return fr_fail(FR_E_INVALID, "pyramid factor %g outside (0.1, 0.95)", o->factor);
     for (int i = 0; i < 3; i++)
-        if (!(o.thresholds[i] >= 0 && o.thresholds[i] < 1))
-            return fr_fail(FR_E_INVALID, "detection threshold %g outside [0, 1)", o.thresholds[i]);
-    if (o.max_level_pixels < FR_MTCNN_PNET_MIN * FR_MTCNN_PNET_MIN || o.runner.max_batch < 0)
+        if (!(o->thresholds[i] >= 0 && o->thresholds[i] < 1))
+            return fr_fail(FR_E_INVALID, "detection threshold %g outside [0, 1)", o->thresholds[i]);
+    if (o->max_level_pixels < FR_MTCNN_PNET_MIN * FR_MTCNN_PNET_MIN || o->runner.max_batch < 0)
         return fr_fail(FR_E_INVALID, "bad detector limits");
+    return FR_OK;
+}
+
+fr_status fr_detector_new_on(const fr_mtcnn *mtcnn, const fr_detect_options *options,
+                             fr_exec *exec, fr_detector **out)
+{
+    fr_detect_options o;
+    fr_status st = check_options(options, &o);
+    if (st)
+        return st;
     fr_detector *d = fr_calloc(1, sizeof *d, "a face detector");
     if (!d)
         return FR_E_NOMEM;
     d->mtcnn = mtcnn;
     d->opt = o;
-    d->pnets = fr_calloc(PNET_CACHE_MAX, sizeof *d->pnets, "a face detector");
+    d->exec = exec;
+    if (!exec) {
+        st = fr_exec_new(o.runner.device, o.runner.threads, &d->exec);
+        d->own_exec = 1;
+    }
+    d->runner = o.runner;
+    if (d->exec)
+        d->runner.device = strcmp(fr_exec_backend(d->exec), "cpu") == 0 ? FR_DEVICE_CPU
+                                                                          : FR_DEVICE_CUDA;
+    int stage_batch = d->runner.device == FR_DEVICE_CPU ? STAGE_BATCH_CPU : STAGE_BATCH_GPU;
+    d->pnets = st ? NULL : fr_calloc(PNET_CACHE_MAX, sizeof *d->pnets, "a face detector");
     fr_graph *g = NULL;
-    fr_status st = d->pnets ? fr_mtcnn_rnet(mtcnn, &g) : FR_E_NOMEM;
     if (!st)
-        st = net_open(g, &o.runner, STAGE_BATCH, &d->rnet);
+        st = d->pnets ? fr_mtcnn_rnet(mtcnn, &g) : FR_E_NOMEM;
+    if (!st)
+        st = net_open(g, &d->runner, stage_batch, &d->rnet);
     if (!st)
         st = fr_mtcnn_onet(mtcnn, &g);
     if (!st)
-        st = net_open(g, &o.runner, STAGE_BATCH, &d->onet);
+        st = net_open(g, &d->runner, stage_batch, &d->onet);
     if (st) {
         fr_detector_free(d);
         return st;
@@ -260,99 +317,15 @@ fr_status fr_detector_new(const fr_mtcnn *mtcnn, const fr_detect_options *option
     return FR_OK;
 }
 
-/* ---- box arithmetic (detect_face.py) --------------------------------------------------------- */
-
-static int by_score(const void *a, const void *b, void *ctx)
+fr_status fr_detector_new(const fr_mtcnn *mtcnn, const fr_detect_options *options,
+                          fr_detector **out)
 {
-    const cand *c = ctx;
-    int i = *(const int *)a, j = *(const int *)b;
-    if (c[i].score != c[j].score)
-        return c[i].score > c[j].score ? -1 : 1;
-    return i - j;
+    return fr_detector_new_on(mtcnn, options, NULL, out);
 }
 
-/* Greedy non-maximum suppression over c[0..n): picks, best score first, the boxes whose
- * overlap with every better pick is <= threshold (IoU, or intersection over the smaller
- * area with use_min). Returns the number of picks in d->pick. */
-static int nms(fr_detector *d, const cand *c, int n, double threshold, int use_min)
+fr_exec *fr_detector_exec(const fr_detector *d)
 {
-    if (n == 0)
-        return 0;
-    int *idx = d->idx, *pick = d->pick;
-    for (int i = 0; i < n; i++)
-        idx[i] = i;
-    qsort_r(idx, (size_t)n, sizeof *idx, by_score, (void *)c);
-    int count = 0, m = n;
-    while (m > 0) {
-        int i = idx[0];
-        pick[count++] = i;
-        const double *a = c[i].box;
-        double area_a = (a[2] - a[0] + 1) * (a[3] - a[1] + 1);
-        int k = 0;
-        for (int j = 1; j < m; j++) {
-            const double *b = c[idx[j]].box;
-            double area_b = (b[2] - b[0] + 1) * (b[3] - b[1] + 1);
-            double w = fmax(0.0, fmin(a[2], b[2]) - fmax(a[0], b[0]) + 1);
-            double h = fmax(0.0, fmin(a[3], b[3]) - fmax(a[1], b[1]) + 1);
-            double inter = w * h;
-            double o = use_min ? inter / fmin(area_a, area_b) : inter / (area_a + area_b - inter);
-            if (o <= threshold)
-                idx[k++] = idx[j];
-        }
-        m = k;
-    }
-    return count;
-}
-
-static void rerec(double *b)
-{
-    double h = b[3] - b[1], w = b[2] - b[0];
-    double side = w > h ? w : h;
-    b[0] = b[0] + w * 0.5 - side * 0.5;
-    b[1] = b[1] + h * 0.5 - side * 0.5;
-    b[2] = b[0] + side;
-    b[3] = b[1] + side;
-}
-
-static void bbreg(double *b, const double *reg)
-{
-    double w = b[2] - b[0] + 1, h = b[3] - b[1] + 1;
-    b[0] += reg[0] * w;
-    b[1] += reg[1] * h;
-    b[2] += reg[2] * w;
-    b[3] += reg[3] * h;
-}
-
-static int push(fr_detector *d, const cand *c)
-{
-    if (!grow((void **)&d->next, &d->next_cap, d->next_count + 1, sizeof(cand), "candidates"))
-        return 0;
-    d->next[d->next_count++] = *c;
-    return 1;
-}
-
-static void swap_lists(fr_detector *d)
-{
-    cand *t = d->cands;
-    size_t tc = d->cand_cap;
-    d->cands = d->next;
-    d->cand_cap = d->next_cap;
-    d->cand_count = d->next_count;
-    d->next = t;
-    d->next_cap = tc;
-    d->next_count = 0;
-}
-
-static int ensure_index(fr_detector *d, size_t n)
-{
-    size_t cap = d->idx_cap;
-    return grow((void **)&d->idx, &cap, n, sizeof(int), "candidates") &&
-           grow((void **)&d->pick, &d->idx_cap, n, sizeof(int), "candidates");
-}
-
-static double face_probability(const float *logits)
-{
-    return 1.0 / (1.0 + exp((double)logits[0] - (double)logits[1]));
+    return d->exec;
 }
 
 /* ---- stage 1: P-Net over the pyramids -------------------------------------------------------- */
@@ -369,17 +342,16 @@ static int by_size(const void *a, const void *b)
     return x->level - y->level;
 }
 
-static int by_image_level(const void *a, const void *b)
+static int by_image_level(const void *a, const void *b, void *ctx)
 {
-    const cand *x = a, *y = b;
+    const level_job *jobs = ctx, *x = &jobs[*(const int *)a], *y = &jobs[*(const int *)b];
     if (x->image != y->image)
         return x->image - y->image;
-    if (x->level != y->level)
-        return x->level - y->level;
-    return x->seq - y->seq;
+    return x->level - y->level;
 }
 
-static fr_status pyramid_jobs(fr_detector *d, const fr_image *images, int n, size_t *count)
+/* The levels of every image (detect_face's scales), sorted by size. */
+static fr_status pyramid_jobs(fr_detector *d, const fr_vision_image *images, int n, size_t *count)
 {
     size_t jobs = 0;
     for (int i = 0; i < n; i++) {
@@ -395,286 +367,211 @@ static fr_status pyramid_jobs(fr_detector *d, const fr_image *images, int n, siz
             if ((double)hs * ws > (double)d->opt.max_level_pixels || hs < FR_MTCNN_PNET_MIN ||
                 ws < FR_MTCNN_PNET_MIN || hs > FR_MTCNN_PNET_MAX || ws > FR_MTCNN_PNET_MAX)
                 continue;
-            if (!grow((void **)&d->jobs, &d->job_cap, jobs + 1, sizeof(level_job), "pyramid levels"))
+            void **tables[] = {(void **)&d->jobs, (void **)&d->resizes, (void **)&d->pnet_jobs,
+                               (void **)&d->order};
+            size_t elems[] = {sizeof(level_job), sizeof(fr_resize_job), sizeof(fr_pnet_job),
+                              sizeof(int)};
+            if (!grow_tables(tables, elems, 4, &d->job_cap, jobs + 1, "pyramid levels"))
                 return FR_E_NOMEM;
-            d->jobs[jobs++] = (level_job){i, level, scale, hs, ws};
+            level_job *j = &d->jobs[jobs++];
+            *j = (level_job){i, level, scale, hs, ws, 0, 0};
+            fr_mtcnn_pnet_cells(hs, ws, &j->xcells, &j->ycells);
         }
     }
-    if (jobs > 1) /* d->jobs is still NULL when no image has a level (qsort's NULL is UB) */
+    if (jobs > 1)
         qsort(d->jobs, jobs, sizeof *d->jobs, by_size);
     *count = jobs;
     return FR_OK;
 }
 
-/* detect_face's generateBoundingBox + the NMS within one level: the cells whose face
- * probability is >= the threshold, in x-major order, as 12x12 windows mapped back to the image. */
-static fr_status level_candidates(fr_detector *d, const level_job *job, const float *out,
-                                  int xcells, int ycells)
+static fr_status ensure_segments(fr_detector *d, size_t n)
 {
-    d->next_count = 0;
-    const double t = d->opt.thresholds[0], s = job->scale;
-    for (int x = 0; x < xcells; x++)
-        for (int y = 0; y < ycells; y++) {
-            const float *o = out + ((size_t)x * ycells + y) * FR_MTCNN_PNET_OUT;
-            double p = face_probability(o + FR_MTCNN_LOGITS);
-            if (!(p >= t))
-                continue;
-            cand c;
-            memset(&c, 0, sizeof c);
-            c.box[0] = trunc((2.0 * x + 1) / s);
-            c.box[1] = trunc((2.0 * y + 1) / s);
-            c.box[2] = trunc((2.0 * x + 12) / s);
-            c.box[3] = trunc((2.0 * y + 12) / s);
-            c.score = p;
-            for (int k = 0; k < 4; k++)
-                c.reg[k] = o[FR_MTCNN_REG + k];
-            c.image = job->image;
-            c.level = job->level;
-            if (!push(d, &c))
-                return FR_E_NOMEM;
-        }
-    if (!ensure_index(d, d->next_count))
-        return FR_E_NOMEM;
-    int picks = nms(d, d->next, (int)d->next_count, 0.5, 0);
-    if (!grow((void **)&d->cands, &d->cand_cap, d->cand_count + (size_t)picks, sizeof(cand),
-              "candidates"))
-        return FR_E_NOMEM;
-    for (int i = 0; i < picks; i++) {
-        cand c = d->next[d->pick[i]];
-        c.seq = d->seq++;
-        d->cands[d->cand_count++] = c;
-    }
-    d->next_count = 0;
-    return FR_OK;
+    void **tables[] = {(void **)&d->segments, (void **)&d->copies, (void **)&d->counts};
+    size_t elems[] = {sizeof(fr_segment), sizeof(fr_copy), sizeof(int)};
+    return grow_tables(tables, elems, 3, &d->seg_cap, n ? n : 1, "candidate lists") ? FR_OK
+                                                                                     : FR_E_NOMEM;
 }
 
-static fr_status stage1(fr_detector *d, const fr_image *images, int n)
+static fr_status reserve_cands(fr_detector *d, size_t n)
 {
+    fr_status st = fr_exec_reserve(d->exec, &d->cands, n * sizeof(fr_cand), "face candidates");
+    if (!st)
+        st = fr_exec_reserve(d->exec, &d->spare, n * sizeof(fr_cand), "face candidates");
+    return st;
+}
+
+/* The segments' kept candidates (their first kept[i]) gathered from d->cands into a dense
+ * d->cands again (through d->spare); per-image segments follow them when `images` > 0. */
+static fr_status compact(fr_detector *d, int nseg, int images, size_t *total)
+{
+    const fr_vision_ops *ops = fr_exec_ops(d->exec);
+    size_t to = 0;
+    for (int i = 0; i < nseg; i++) {
+        d->copies[i] = (fr_copy){d->segments[i].first, to, d->counts[i]};
+        to += (size_t)d->counts[i];
+    }
+    fr_status st = ops->gather(fr_exec_state(d->exec), d->cands.data, d->copies, nseg,
+                               d->spare.data);
+    fr_exec_buffer t = d->cands;
+    d->cands = d->spare;
+    d->spare = t;
+    for (int i = 0; i < images; i++)
+        d->segments[i] = (fr_segment){d->copies[i].to, d->counts[i]};
+    *total = to;
+    return st;
+}
+
+static fr_status stage1(fr_detector *d, const fr_vision_image *images, int n, size_t *total)
+{
+    const fr_vision_ops *ops = fr_exec_ops(d->exec);
+    void *vs = fr_exec_state(d->exec);
     size_t jobs;
-    d->cand_count = 0;
-    d->seq = 0;
+    *total = 0;
     fr_status st = pyramid_jobs(d, images, n, &jobs);
+    if (st || jobs == 0)
+        return st;
+    /* where each level, its P-Net outputs and its candidates go */
+    size_t pixels = 0, floats = 0, cells = 0;
+    for (size_t k = 0; k < jobs; k++) {
+        const level_job *j = &d->jobs[k];
+        size_t c = (size_t)j->xcells * (size_t)j->ycells;
+        d->resizes[k] = (fr_resize_job){j->image, j->w, j->h, pixels};
+        d->pnet_jobs[k] = (fr_pnet_job){j->image, j->level, j->scale, j->xcells, j->ycells,
+                                        floats, cells};
+        pixels += (size_t)j->h * j->w * 3;
+        floats += c * 6;
+        cells += c;
+    }
+    st = fr_exec_reserve(d->exec, &d->levels, pixels, "pyramid levels");
+    if (!st)
+        st = fr_exec_reserve(d->exec, &d->outputs, floats * sizeof(float), "P-Net outputs");
+    if (!st)
+        st = reserve_cands(d, cells);
+    if (!st)
+        st = ensure_segments(d, jobs > (size_t)n ? jobs : (size_t)n);
+    if (!st)
+        st = ops->resize_area(vs, images, n, d->resizes, (int)jobs, d->levels.data);
+    /* P-Net once per size, over every level of that size */
     for (size_t a = 0, b; a < jobs && !st; a = b) {
         for (b = a; b < jobs && d->jobs[b].h == d->jobs[a].h && d->jobs[b].w == d->jobs[a].w;)
             b++;
         net *p;
         st = pnet_get(d, d->jobs[a].h, d->jobs[a].w, &p);
-        if (st)
-            break;
-        const fr_tensor *y = &p->model->graph->tensors[p->model->graph->output];
-        size_t in_bytes = (size_t)p->h * p->w * 3;
-        if (!grow((void **)&d->input, &d->input_cap, in_bytes * (size_t)p->batch, 1, "pixels") ||
-            !grow((void **)&d->output, &d->output_cap, p->out_floats * (size_t)p->batch,
-                  sizeof(float), "network outputs")) {
-            st = FR_E_NOMEM;
-            break;
-        }
+        if (!st && p->out_floats != (size_t)d->jobs[a].xcells * d->jobs[a].ycells * 6)
+            st = fr_fail(FR_E_INTERNAL, "P-Net for %dx%d: %zu outputs", d->jobs[a].w,
+                         d->jobs[a].h, p->out_floats);
         for (size_t c = a; c < b && !st; c += (size_t)p->batch) {
             int k = (int)(b - c < (size_t)p->batch ? b - c : (size_t)p->batch);
-            for (int j = 0; j < k && !st; j++) {
-                const fr_image *im = &images[d->jobs[c + (size_t)j].image];
-                st = fr_resize_area_u8(im->pixels, im->width, im->height,
-                                       d->input + (size_t)j * in_bytes, p->w, p->h, &d->area);
-            }
-            if (!st)
-                st = fr_runner_run(p->runner, d->input, k, d->output);
-            for (int j = 0; j < k && !st; j++)
-                st = level_candidates(d, &d->jobs[c + (size_t)j],
-                                      d->output + (size_t)j * p->out_floats, y->h, y->w);
+            st = fr_runner_run_on(p->runner, d->exec,
+                                  (const uint8_t *)d->levels.data + d->resizes[c].offset, k,
+                                  (float *)d->outputs.data + d->pnet_jobs[c].outputs);
         }
     }
+    if (!st)
+        st = ops->pnet_cells(vs, d->outputs.data, d->pnet_jobs, (int)jobs, d->opt.thresholds[0],
+                             d->cands.data, d->counts);
+    /* NMS 0.5 within each level */
+    for (size_t k = 0; k < jobs && !st; k++)
+        d->segments[k] = (fr_segment){d->pnet_jobs[k].first, d->counts[k]};
+    fr_nms_spec level = {0.5, 0, 0, 0, FR_BOX_KEEP, FR_BOX_KEEP};
+    if (!st)
+        st = ops->nms(vs, d->cands.data, d->segments, (int)jobs, &level, d->counts);
     if (st)
         return st;
-    /* the reference appends the levels of an image in pyramid order (d->cands is NULL
-     * until a first candidate: qsort(NULL, 0) is undefined) */
-    if (d->cand_count > 1)
-        qsort(d->cands, d->cand_count, sizeof *d->cands, by_image_level);
-    return FR_OK;
-}
-
-/* Per image: NMS 0.7 across levels, the P-Net regression (by the box's side without the
- * +1), squaring, truncation. */
-static fr_status refine1(fr_detector *d)
-{
-    if (!ensure_index(d, d->cand_count))
-        return FR_E_NOMEM;
-    d->next_count = 0;
-    for (size_t a = 0, b; a < d->cand_count; a = b) {
-        for (b = a; b < d->cand_count && d->cands[b].image == d->cands[a].image;)
-            b++;
-        int picks = nms(d, d->cands + a, (int)(b - a), 0.7, 0);
-        for (int i = 0; i < picks; i++) {
-            cand c = d->cands[a + (size_t)d->pick[i]];
-            double rw = c.box[2] - c.box[0], rh = c.box[3] - c.box[1];
-            double q[4] = {c.box[0] + c.reg[0] * rw, c.box[1] + c.reg[1] * rh,
-                           c.box[2] + c.reg[2] * rw, c.box[3] + c.reg[3] * rh};
-            memcpy(c.box, q, sizeof q);
-            rerec(c.box);
-            for (int k = 0; k < 4; k++)
-                c.box[k] = trunc(c.box[k]);
-            if (!push(d, &c))
-                return FR_E_NOMEM;
+    /* each image's levels in pyramid order (the reference appends them so) */
+    for (size_t k = 0; k < jobs; k++)
+        d->order[k] = (int)k;
+    qsort_r(d->order, jobs, sizeof *d->order, by_image_level, d->jobs);
+    size_t to = 0;
+    int c = 0;
+    for (int i = 0; i < n; i++) {
+        size_t first = to;
+        for (; (size_t)c < jobs && d->jobs[d->order[c]].image == i; c++) {
+            int k = d->order[c];
+            d->copies[c] = (fr_copy){d->pnet_jobs[k].first, to, d->counts[k]};
+            to += (size_t)d->counts[k];
         }
+        d->segments[i] = (fr_segment){first, (int)(to - first)};
     }
-    swap_lists(d);
-    return FR_OK;
-}
-
-/* ---- stages 2 and 3: crops of the candidates --------------------------------------------------- */
-
-/* detect_face's pad() and crop: the box's pixels (zeros outside the image) resized to
- * size x size with INTER_AREA, rounded to 8 bits. */
-static fr_status crop(fr_detector *d, const fr_image *im, const double *box, int size, uint8_t *dst)
-{
-    int x1 = (int)box[0], y1 = (int)box[1], x2 = (int)box[2], y2 = (int)box[3];
-    long tw = (long)x2 - x1 + 1, th = (long)y2 - y1 + 1;
-    size_t out = (size_t)size * size * 3;
-    if (tw <= 0 || th <= 0 || tw > MAX_CROP_SIDE || th > MAX_CROP_SIDE) {
-        memset(dst, 0, out); /* a degenerate box: a black crop, which no stage passes */
-        return FR_OK;
-    }
-    /* 1-based columns max(x1, 1)..min(x2, W) of the image land at x - x1 in the crop */
-    int sx1 = x1 > 1 ? x1 : 1, sy1 = y1 > 1 ? y1 : 1;
-    int sx2 = x2 < im->width ? x2 : im->width, sy2 = y2 < im->height ? y2 : im->height;
-    const uint8_t *src;
-    size_t stride;
-    if (sx1 == x1 && sy1 == y1 && sx2 == x2 && sy2 == y2) {
-        /* inside the image: resized straight from it */
-        src = im->pixels + ((size_t)(y1 - 1) * im->width + (size_t)(x1 - 1)) * 3;
-        stride = (size_t)im->width * 3;
-    } else {
-        size_t bytes = (size_t)tw * (size_t)th * 3;
-        if (!grow((void **)&d->canvas, &d->canvas_cap, bytes, 1, "pixels"))
-            return FR_E_NOMEM;
-        memset(d->canvas, 0, bytes);
-        for (int y = sy1; y <= sy2; y++)
-            if (sx1 <= sx2)
-                memcpy(d->canvas + ((size_t)(y - y1) * (size_t)tw + (size_t)(sx1 - x1)) * 3,
-                       im->pixels + ((size_t)(y - 1) * im->width + (size_t)(sx1 - 1)) * 3,
-                       (size_t)(sx2 - sx1 + 1) * 3);
-        src = d->canvas;
-        stride = (size_t)tw * 3;
-    }
-    fr_status st = fr_resize_area_f32(src, stride, (int)tw, (int)th, d->crop, size, size, &d->area);
-    if (st)
-        return st;
-    for (size_t i = 0; i < out; i++) {
-        float v = rintf(d->crop[i]);
-        dst[i] = (uint8_t)(v <= 0.0f ? 0.0f : v >= 255.0f ? 255.0f : v);
-    }
-    return FR_OK;
-}
-
-/* Runs R-Net or O-Net over every candidate; scores, regressions (and landmarks) into them. */
-static fr_status score_crops(fr_detector *d, net *nt, const fr_image *images)
-{
-    int size = nt->h;
-    size_t in_bytes = (size_t)size * size * 3;
-    if (!grow((void **)&d->input, &d->input_cap, in_bytes * (size_t)nt->batch, 1, "pixels") ||
-        !grow((void **)&d->output, &d->output_cap, nt->out_floats * (size_t)nt->batch,
-              sizeof(float), "network outputs"))
-        return FR_E_NOMEM;
-    fr_status st = FR_OK;
-    for (size_t a = 0; a < d->cand_count && !st; a += (size_t)nt->batch) {
-        int k = (int)(d->cand_count - a < (size_t)nt->batch ? d->cand_count - a : (size_t)nt->batch);
-        for (int j = 0; j < k && !st; j++) {
-            const cand *c = &d->cands[a + (size_t)j];
-            st = crop(d, &images[c->image], c->box, size, d->input + (size_t)j * in_bytes);
-        }
-        if (!st)
-            st = fr_runner_run(nt->runner, d->input, k, d->output);
-        for (int j = 0; j < k && !st; j++) {
-            cand *c = &d->cands[a + (size_t)j];
-            const float *o = d->output + (size_t)j * nt->out_floats;
-            c->score = face_probability(o + FR_MTCNN_LOGITS);
-            for (int r = 0; r < 4; r++)
-                c->reg[r] = o[FR_MTCNN_REG + r];
-            if (nt->out_floats >= FR_MTCNN_ONET_OUT)
-                for (int r = 0; r < 10; r++)
-                    c->points[r] = o[FR_MTCNN_POINTS + r];
-        }
-    }
+    st = ops->gather(vs, d->cands.data, d->copies, c, d->spare.data);
+    fr_exec_buffer t = d->cands;
+    d->cands = d->spare;
+    d->spare = t;
+    /* NMS 0.7 per image, then P-Net's regression, squaring, truncation */
+    fr_nms_spec across = {0.7, 0, 0, 0, FR_BOX_KEEP, FR_BOX_PNET};
+    if (!st)
+        st = ops->nms(vs, d->cands.data, d->segments, n, &across, d->counts);
+    if (!st)
+        st = compact(d, n, n, total);
     return st;
 }
 
-/* Keeps the candidates over the threshold, per image: stage 2 then NMS 0.7, regression,
- * squaring; stage 3 the landmarks (from the box it was given), regression, then NMS 0.7 over
- * the smaller area. */
-static fr_status refine(fr_detector *d, int stage)
+/* ---- stages 2 and 3: crops of the candidates ------------------------------------------------- */
+
+/* R-Net or O-Net over candidates [0, total): crops, network, scores (and landmarks); then the
+ * stage's threshold and NMS per image, and the dense list again. */
+static fr_status refine(fr_detector *d, const fr_vision_image *images, int n, int stage,
+                        size_t *total)
 {
-    double t = d->opt.thresholds[stage - 1];
-    size_t kept = 0;
-    for (size_t i = 0; i < d->cand_count; i++)
-        if (d->cands[i].score > t)
-            d->cands[kept++] = d->cands[i];
-    d->cand_count = kept;
-    if (!ensure_index(d, kept))
-        return FR_E_NOMEM;
-    d->next_count = 0;
-    for (size_t a = 0, b; a < kept; a = b) {
-        for (b = a; b < kept && d->cands[b].image == d->cands[a].image;)
-            b++;
-        cand *c = d->cands + a;
-        if (stage == 3)
-            for (size_t i = 0; i < b - a; i++) {
-                double w = c[i].box[2] - c[i].box[0] + 1, h = c[i].box[3] - c[i].box[1] + 1;
-                for (int k = 0; k < 5; k++) {
-                    c[i].points[k] = w * c[i].points[k] + c[i].box[0] - 1;
-                    c[i].points[5 + k] = h * c[i].points[5 + k] + c[i].box[1] - 1;
-                }
-                bbreg(c[i].box, c[i].reg);
-            }
-        int picks = nms(d, c, (int)(b - a), 0.7, stage == 3);
-        for (int i = 0; i < picks; i++) {
-            cand p = c[d->pick[i]];
-            if (stage == 2) {
-                bbreg(p.box, p.reg);
-                rerec(p.box);
-            }
-            if (!push(d, &p))
-                return FR_E_NOMEM;
-        }
+    const fr_vision_ops *ops = fr_exec_ops(d->exec);
+    void *vs = fr_exec_state(d->exec);
+    net *nt = stage == 2 ? &d->rnet : &d->onet;
+    size_t batch = (size_t)nt->batch, in_bytes = (size_t)nt->h * nt->w * 3;
+    fr_status st = fr_exec_reserve(d->exec, &d->crops, batch * in_bytes, "face crops");
+    if (!st)
+        st = fr_exec_reserve(d->exec, &d->outputs, batch * nt->out_floats * sizeof(float),
+                             "network outputs");
+    fr_cand *cands = d->cands.data;
+    for (size_t a = 0; a < *total && !st; a += batch) {
+        int k = (int)(*total - a < batch ? *total - a : batch);
+        st = ops->crop_resize(vs, images, n, cands + a, k, nt->h, d->crops.data);
+        if (!st)
+            st = fr_runner_run_on(nt->runner, d->exec, d->crops.data, k, d->outputs.data);
+        if (!st)
+            st = ops->read_net(vs, cands + a, k, d->outputs.data, (int)nt->out_floats, stage == 3);
     }
-    swap_lists(d);
-    return FR_OK;
+    fr_nms_spec spec = {0.7, stage == 3, 1, d->opt.thresholds[stage - 1],
+                        stage == 3 ? FR_BOX_ONET : FR_BOX_KEEP,
+                        stage == 2 ? FR_BOX_RNET : FR_BOX_KEEP};
+    if (!st)
+        st = ops->nms(vs, cands, d->segments, n, &spec, d->counts);
+    if (!st)
+        st = compact(d, n, n, total);
+    return st;
 }
 
-/* ---- the whole ----------------------------------------------------------------------------- */
+/* ---- the whole ------------------------------------------------------------------------------- */
 
-fr_status fr_detector_run(fr_detector *d, const fr_image *images, int n, fr_faces *out)
+fr_status fr_detector_run_on(fr_detector *d, const fr_vision_image *images, int n, fr_faces *out)
 {
     if (n < 0 || (n > 0 && (!images || !out)))
         return fr_fail(FR_E_INVALID, "detector: bad arguments");
     for (int i = 0; i < n; i++)
         if (!images[i].pixels || images[i].width <= 0 || images[i].height <= 0)
             return fr_fail(FR_E_INVALID, "detector: empty image %d", i);
-    fr_status st = stage1(d, images, n);
-    if (!st)
-        st = refine1(d);
-    if (!st)
-        st = score_crops(d, &d->rnet, images);
-    if (!st)
-        st = refine(d, 2);
-    if (!st) {
-        for (size_t i = 0; i < d->cand_count; i++)
-            for (int k = 0; k < 4; k++)
-                d->cands[i].box[k] = trunc(d->cands[i].box[k]);
-        st = score_crops(d, &d->onet, images);
-    }
-    if (!st)
-        st = refine(d, 3);
-    if (!st && (!grow((void **)&d->faces, &d->face_cap, d->cand_count, sizeof(fr_face), "faces") ||
+    size_t total = 0;
+    fr_status st = stage1(d, images, n, &total);
+    if (!st && total)
+        st = refine(d, images, n, 2, &total);
+    if (!st && total)
+        st = refine(d, images, n, 3, &total);
+    if (!st && (!grow((void **)&d->found, &d->found_cap, total ? total : 1, sizeof(fr_cand),
+                      "faces") ||
+                !grow((void **)&d->faces, &d->face_cap, total ? total : 1, sizeof(fr_face),
+                      "faces") ||
                 !grow((void **)&d->face_start, &d->face_start_cap, (size_t)n + 1, sizeof(int),
                       "images")))
         st = FR_E_NOMEM;
+    if (!st)
+        st = fr_exec_download(d->exec, d->found, d->cands.data, total * sizeof(fr_cand));
     if (st)
         return st;
     /* the final list is grouped by image, best first within each */
     size_t f = 0;
     for (int i = 0; i < n; i++) {
         d->face_start[i] = (int)f;
-        while (f < d->cand_count && d->cands[f].image == i) {
-            const cand *c = &d->cands[f];
+        while (f < total && d->found[f].image == i) {
+            const fr_cand *c = &d->found[f];
             fr_face *face = &d->faces[f];
             for (int k = 0; k < 4; k++)
                 face->box[k] = (float)c->box[k];
@@ -692,6 +589,34 @@ fr_status fr_detector_run(fr_detector *d, const fr_image *images, int n, fr_face
         out[i].count = d->face_start[i + 1] - d->face_start[i];
     }
     return FR_OK;
+}
+
+fr_status fr_detector_run(fr_detector *d, const fr_image *images, int n, fr_faces *out)
+{
+    if (n < 0 || (n > 0 && (!images || !out)))
+        return fr_fail(FR_E_INVALID, "detector: bad arguments");
+    if (!grow((void **)&d->images, &d->image_cap, (size_t)(n ? n : 1), sizeof *d->images, "images"))
+        return FR_E_NOMEM;
+    int host = strcmp(fr_exec_backend(d->exec), "cpu") == 0;
+    size_t bytes = 0;
+    for (int i = 0; i < n; i++) {
+        if (!images[i].pixels || images[i].width <= 0 || images[i].height <= 0)
+            return fr_fail(FR_E_INVALID, "detector: empty image %d", i);
+        bytes += (size_t)images[i].width * images[i].height * 3;
+    }
+    fr_status st = host ? FR_OK : fr_exec_reserve(d->exec, &d->pixels, bytes, "images");
+    size_t at = 0;
+    for (int i = 0; i < n && !st; i++) {
+        size_t size = (size_t)images[i].width * images[i].height * 3;
+        d->images[i] = (fr_vision_image){images[i].pixels, images[i].width, images[i].height};
+        if (!host) {
+            uint8_t *dst = (uint8_t *)d->pixels.data + at;
+            st = fr_exec_upload(d->exec, dst, images[i].pixels, size);
+            d->images[i].pixels = dst;
+            at += size;
+        }
+    }
+    return st ? st : fr_detector_run_on(d, d->images, n, out);
 }
 
 const char *fr_face_rule_name(fr_face_rule rule)

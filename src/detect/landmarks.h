@@ -23,6 +23,7 @@
 
 #include "detect/detect.h"
 #include "facerec.h"
+#include "runtime/vision.h"
 
 #define FR_LANDMARK68_COUNT 68
 
@@ -30,33 +31,36 @@ typedef struct fr_landmarks68 {
     float points[FR_LANDMARK68_COUNT][2]; /* (x, y) in image pixels */
 } fr_landmarks68;
 
-/* Where a face's crop came from, to map the network's outputs back. */
-typedef struct fr_landmark68_frame {
-    double box_x, box_y;   /* the detection box's corner (not clipped: face-api shifts by it) */
-    int crop_w, crop_h;    /* the clipped, floored region that was cut */
-} fr_landmark68_frame;
-
 /* Loads a landmark68 weights file (weights/landmark68.frw, from weights/fetch.sh). */
 fr_status fr_landmark68_load(const char *path, fr_model **out);
 
-/* The network input of one face: 112 x 112 x 3 uint8 into out, and its frame.
- * FR_E_NO_FACE when the box leaves no pixel of the image. */
+/* The region of a (width, height) image face-api cuts for a face (Box.clipAtImageBorders,
+ * floored), and the frame that maps the outputs back. FR_E_NO_FACE when the box leaves no
+ * pixel of the image. */
+fr_status fr_landmark68_region(int width, int height, const fr_face *face, fr_crop_job *region,
+                               fr_landmark_frame *frame);
+/* The network input of one face: 112 x 112 x 3 uint8 into out, and its frame. */
 fr_status fr_landmark68_input(const fr_image *image, const fr_face *face, uint8_t *out,
-                              fr_landmark68_frame *frame);
+                              fr_landmark_frame *frame);
 /* The 136 network outputs of a face -> its landmarks. */
-void fr_landmark68_map(const fr_landmark68_frame *frame, const float *outputs,
-                       fr_landmarks68 *out);
+void fr_landmark68_map(const fr_landmark_frame *frame, const float *outputs, fr_landmarks68 *out);
 
 typedef struct fr_landmarker fr_landmarker;
 
-/* A runner for `net` (which must outlive it) taking up to options->max_batch faces a run
- * (0: 16) on a GPU, one on the CPU (so results never depend on the batch). */
+/* A runner for `net` (which must outlive it) on an execution context (NULL: a CPU context of
+ * its own), taking up to options->max_batch faces a run (0: 16) on a GPU, one on the CPU (so
+ * results never depend on the batch). */
 fr_status fr_landmarker_new(const fr_model *net, const fr_runner_options *options,
-                            fr_landmarker **out);
+                            struct fr_exec *exec, fr_landmarker **out);
 void fr_landmarker_free(fr_landmarker *landmarker);
 
-/* Landmarks of n faces: faces[i] of images[i] into out[i]. */
+/* Landmarks of n faces: faces[i] of images[i] into out[i] (host images and results). */
 fr_status fr_landmarker_run(fr_landmarker *landmarker, const fr_image *const *images,
                             const fr_face *const *faces, int n, fr_landmarks68 *out);
+
+/* The network over n prepared inputs in the context's memory (n x 112 x 112 x 3) into
+ * outputs (n x 136 floats, context memory), in runs of the planned batch. */
+fr_status fr_landmarker_forward(fr_landmarker *landmarker, const uint8_t *inputs, int n,
+                                float *outputs);
 
 #endif

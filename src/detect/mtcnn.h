@@ -43,6 +43,8 @@ const char *fr_mtcnn_path(const fr_mtcnn *mtcnn);
 /* P-Net for an (h, w) image (both >= FR_MTCNN_PNET_MIN), R-Net, O-Net. The graphs are
  * finalized and own their parameters (a copy): free with fr_graph_free. */
 fr_status fr_mtcnn_pnet(const fr_mtcnn *mtcnn, int h, int w, fr_graph **out);
+/* P-Net's output cells for an (h, w) input: the output is (xcells, ycells, 6). */
+void fr_mtcnn_pnet_cells(int h, int w, int *xcells, int *ycells);
 fr_status fr_mtcnn_rnet(const fr_mtcnn *mtcnn, fr_graph **out);
 fr_status fr_mtcnn_onet(const fr_mtcnn *mtcnn, fr_graph **out);
 

@@ -215,6 +215,14 @@ fr_status fr_mtcnn_pnet(const fr_mtcnn *m, int h, int w, fr_graph **out)
     return build(m->weights, &NETS[0], h, w, out);
 }
 
+void fr_mtcnn_pnet_cells(int h, int w, int *xcells, int *ycells)
+{
+    /* conv 3x3 VALID, pool 2/2 SAME (ceil), conv 3x3, conv 3x3; x and y swapped (the
+     * transposing normalization) */
+    *xcells = (w - 2 + 1) / 2 - 4;
+    *ycells = (h - 2 + 1) / 2 - 4;
+}
+
 fr_status fr_mtcnn_rnet(const fr_mtcnn *m, fr_graph **out)
 {
     return build(m->weights, &NETS[1], FR_MTCNN_RNET_SIZE, FR_MTCNN_RNET_SIZE, out);

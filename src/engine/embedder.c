@@ -192,7 +192,8 @@ static fr_status start_alignment(fr_embedder *e)
     for (int i = 0; i < e->threads && !st; i++) {
         st = fr_detector_new(e->mtcnn, &dopt, &e->workers[i].detector);
         if (!st)
-            st = fr_chipper_new(&e->chip, e->landmark_net, &dopt.runner, &e->workers[i].chipper);
+            st = fr_chipper_new(&e->chip, e->landmark_net, &dopt.runner,
+                                fr_detector_exec(e->workers[i].detector), &e->workers[i].chipper);
     }
     return st;
 }
@@ -320,8 +321,8 @@ void fr_embedder_free(fr_embedder *e)
     if (e->workers)
         for (int i = 0; i < e->threads; i++) {
             worker_state *w = &e->workers[i];
+            fr_chipper_free(w->chipper); /* first: it runs on the detector's context */
             fr_detector_free(w->detector);
-            fr_chipper_free(w->chipper);
             free(w->cut_images);
             free(w->cut_faces);
             free(w->cut_out);

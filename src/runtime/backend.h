@@ -40,6 +40,12 @@ typedef struct fr_backend {
     /* Seconds per batch of n for the forward pass alone, on the inputs of the last batch
      * submitted, already on the device: the median of `iterations` timed runs after warm-up. */
     fr_status (*benchmark)(void *state, int n, int iterations, double *seconds);
+    /* Optional: n <= max_batch inputs already in an execution context's memory (vision.h:
+     * exec_state is that context's backend state) -> outputs in its memory, ordered after the
+     * context's earlier work and before its later work; may return before it is done. NULL:
+     * run() serves, the backend's context memory being host memory (the CPU). */
+    fr_status (*run_on)(void *state, void *exec_state, const uint8_t *inputs, int n,
+                        float *outputs);
 } fr_backend;
 
 #define FR_BACKEND_IN_FLIGHT 2
@@ -49,6 +55,12 @@ typedef struct fr_backend {
  * writes the outputs of the oldest batch and its n. */
 fr_status fr_runner_submit(fr_runner *runner, const uint8_t *inputs, int n);
 fr_status fr_runner_collect(fr_runner *runner, float *outputs, int *n);
+/* A batch in an execution context's memory, on that context (the runner's device must be
+ * the context's): the detector's and the aligner's networks between their vision
+ * operations, with nothing copied to the host. */
+struct fr_exec;
+fr_status fr_runner_run_on(fr_runner *runner, struct fr_exec *exec, const uint8_t *inputs, int n,
+                           float *outputs);
 /* The backend's benchmark(), or FR_E_UNSUPPORTED where it has none. */
 fr_status fr_runner_benchmark(fr_runner *runner, int n, int iterations, double *seconds);
 

@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "runtime/backend.h"
+#include "runtime/vision.h"
 #include "model/model_internal.h"
 
 struct fr_runner {
@@ -187,6 +188,22 @@ fr_status fr_runner_run(fr_runner *r, const uint8_t *inputs, int n, float *outpu
     for (size_t i = 0; i < count; i++)
         outputs[i] = inputs[i] * (1.0f / 255.0f);
     return FR_OK;
+}
+
+fr_status fr_runner_run_on(fr_runner *r, fr_exec *exec, const uint8_t *inputs, int n,
+                           float *outputs)
+{
+    const char *where = fr_exec_backend(exec);
+    if (strcmp(where, fr_runner_backend(r)) != 0)
+        return fr_fail(FR_E_INTERNAL, "a %s runner on a %s execution context",
+                       fr_runner_backend(r), where);
+    if (n < 0 || n > r->max_batch)
+        return fr_fail(FR_E_INVALID, "batch of %d images (at most %d)", n, r->max_batch);
+    if (n == 0)
+        return FR_OK;
+    if (r->backend && r->backend->run_on)
+        return r->backend->run_on(r->state, fr_exec_state(exec), inputs, n, outputs);
+    return fr_runner_run(r, inputs, n, outputs);
 }
 
 fr_status fr_runner_submit(fr_runner *r, const uint8_t *inputs, int n)

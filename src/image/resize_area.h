@@ -9,8 +9,8 @@
  * saturate_cast (to nearest, ties to even); the float variant keeps the exact value, as
  * OpenCV does for the float64 crops of MTCNN's second and third stages.
  */
-#ifndef FR_DETECT_RESIZE_AREA_H
-#define FR_DETECT_RESIZE_AREA_H
+#ifndef FR_IMAGE_RESIZE_AREA_H
+#define FR_IMAGE_RESIZE_AREA_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -9,7 +9,7 @@
  * enlarges an 8-bit image (its pyramid starts at 12 / min_face <= 1), so here that case
  * computes in float and rounds, within one level of OpenCV.
  */
-#include "detect/resize_area.h"
+#include "image/resize_area.h"
 
 #include <math.h>
 #include <stdlib.h>
