@@ -307,8 +307,9 @@ __global__ void nms_greedy_kernel(fr_cand *cands, const fr_cand *work, const int
         }
         count++;
         for (int j = i + 1 + threadIdx.x; j < m; j += blockDim.x)
+            /* kept where o <= threshold, as numpy's: an undefined overlap suppresses */
             if (alive[first + j] &&
-                fr_vm_overlap(a.box, sorted[first + j].box, p.use_min) > p.threshold)
+                !(fr_vm_overlap(a.box, sorted[first + j].box, p.use_min) <= p.threshold))
                 alive[first + j] = 0;
     }
     if (threadIdx.x == 0)
