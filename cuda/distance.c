@@ -308,7 +308,7 @@ static fr_status cuda_nearest(void *state, const float *a, size_t n, const float
             na += ai[d] * ai[d];
         for (size_t q = 0; q < k && out[i * k + q].index >= 0; q++) {
             float v = out[i * k + q].distance + na;
-            out[i * k + q].distance = sqrtf(v > 0.0f ? v : 0.0f);
+            out[i * k + q].distance = sqrtf(v < 0.0f ? 0.0f : v); /* NaN stays NaN */
         }
     }
     return st;

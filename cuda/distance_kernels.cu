@@ -34,7 +34,7 @@ __global__ void finish(float *tile, long long rows, long long cols, const float 
          i += (long long)gridDim.x * blockDim.x) {
         long long r = i / cols, c = i % cols;
         float v = tile[i] + na[r] + nb[c];
-        tile[i] = diagonal >= 0 && c == diagonal + r ? 0.0f : sqrtf(v > 0.0f ? v : 0.0f);
+        tile[i] = diagonal >= 0 && c == diagonal + r ? 0.0f : sqrtf(v < 0.0f ? 0.0f : v); /* NaN stays NaN */
     }
 }
 

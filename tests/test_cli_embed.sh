@@ -95,6 +95,39 @@ head -c 1000 "$FACEREC_WEIGHTS/dlib.frw" > "$tmp/cut.frw"
 expect_code 4 "$bin" embed --weights "$tmp/cut.frw" "$data/dlib_johns/John_Simm" -o "$tmp/x.npy"
 grep -q "cut.frw" "$tmp/err" || fail "truncated weights not named: $(cat "$tmp/err")"
 
+# damaged weights never run: a bit flipped in a tensor (the file's checksum), a NaN or an
+# infinity written with the checksum made to match (the values check); each is refused
+# naming the file, and an existing database is left as it was (such weights once enrolled)
+expect_code 0 "$bin" convert --from frw "$FACEREC_WEIGHTS/dlib.frw" -o "$tmp/dlib2.frw"
+"$bin" info --weights "$tmp/dlib2.frw" | grep -q "file format 2, checksum verified" ||
+  fail "info does not show a verified checksum: $("$bin" info --weights "$tmp/dlib2.frw")"
+damage() { # in.frw out.frw flip|nan|inf: a tensor value changed (the checksum resealed for nan/inf)
+  "$py" - "$@" <<'EOF'
+import hashlib, struct, sys
+src, dst, how = sys.argv[1:]
+b = bytearray(open(src, "rb").read())
+at = struct.unpack_from("<Q", b, 16)[0] + 4096  # inside the first tensor's data
+if how == "flip":
+    b[at] ^= 0x04
+else:
+    struct.pack_into("<f", b, at, float("nan") if how == "nan" else float("-inf"))
+    b[40:72] = bytes(32)
+    b[40:72] = hashlib.sha256(b).digest()
+open(dst, "wb").write(b)
+EOF
+}
+"$bin" enroll --quiet --db "$tmp/w.db" --name simm "$data/dlib_johns/John_Simm/000288_00470387.jpg"
+before=$(sha256sum < "$tmp/w.db")
+for how in flip nan inf; do
+  damage "$tmp/dlib2.frw" "$tmp/$how.frw" "$how"
+  expect_code 4 "$bin" embed --quiet --weights "$tmp/$how.frw" "$data/dlib_johns/John_Simm" -o "$tmp/x.npy"
+  case $how in flip) want="checksum mismatch";; nan) want="non-finite value (NaN";; inf) want="non-finite value (infinity";; esac
+  grep -q "$how.frw: .*$want" "$tmp/err" || fail "$how weights: $(cat "$tmp/err")"
+  expect_code 4 "$bin" enroll --quiet --db "$tmp/w.db" --weights "$tmp/$how.frw" --name simm "$data/dlib_johns/John_Simm"
+  [ "$(sha256sum < "$tmp/w.db")" = "$before" ] || fail "$how weights changed the database"
+done
+[ ! -e "$tmp/x.npy" ] || fail "damaged weights wrote embeddings"
+
 # directory walks: links to an ancestor and a second link to a folder end, each image once;
 # an empty folder is no error
 mkdir -p "$tmp/walk/sub" "$tmp/walk/empty"

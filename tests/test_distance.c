@@ -437,6 +437,36 @@ static fr_status failing_sink(void *ctx, size_t row0, size_t col0, size_t rows, 
     return fr_fail(FR_E_IO, "disk full (test)");
 }
 
+/* A NaN in a row makes its distances NaN (a clamp max(v, 0) once made them 0: "the same
+ * face"); the other rows' distances are untouched. Rows of 40 (the AVX loop and its tail). */
+static void check_nan_rows(void)
+{
+    uint64_t rng = 21;
+    size_t n = 20, dim = 16;
+    float *a = random_rows(&rng, n, dim, 1, 0);
+    a[3 * dim + 5] = NAN;
+    float *b = random_rows(&rng, 43, dim, 1, 0);
+    b[42 * dim] = NAN;
+    fr_distance_options o = {FR_DEVICE_CPU, 2, 0};
+    fr_distance_engine *e = NULL;
+    CHECK_OK(fr_distance_new(&o, &e));
+    collect c = {43, calloc(n * 43, sizeof(float)), calloc(n * 43, 1), SIZE_MAX, 0};
+    CHECK_OK(fr_distance_all_pairs(e, a, n, b, 43, dim, collect_tile, &c));
+    size_t nan_where_due = 0, nan_elsewhere = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < 43; j++) {
+            int due = i == 3 || j == 42;
+            nan_where_due += due && isnan(c.d[i * 43 + j]);
+            nan_elsewhere += !due && !(c.d[i * 43 + j] >= 0);
+        }
+    CHECK(nan_where_due == 43 + n - 1 && nan_elsewhere == 0);
+    free(c.d);
+    free(c.seen);
+    fr_distance_free(e);
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     /* sizes around and between tile multiples; one tile; many tiles; 1 and 2 threads */
@@ -461,6 +491,7 @@ int main(void)
     check_nearest(2, 0, 1, 20000, 128, 5, 1000, 19); /* one probe against a split gallery */
 
     check_distmat_file();
+    check_nan_rows();
 
     check_row_windows(16, 70, 0, 1, 21);   /* windows across tiles, symmetric */
     check_row_windows(16, 70, 45, 0, 22);

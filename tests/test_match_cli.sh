@@ -147,6 +147,14 @@ expect "distmat: sets of different models" 2 "128-d .* 12288-d|12288-d .* 128-d"
     "$bin" distmat "$tmp/johns.npy" "$camera" --model pixels -o "$tmp/x.npy"
 ok "... nothing written" '[ ! -e "$tmp/x.npy" ]'
 
+# embeddings with a NaN: refused naming the row, never distances of 0 ("the same face")
+"$py" -c "
+import numpy as np, sys
+a = np.load(sys.argv[1]); a[2, 7] = np.nan; np.save(sys.argv[2], a)" "$tmp/johns.npy" "$tmp/nan.npy"
+expect "distmat: a NaN in an embedding" 4 "nan.npy: row 2 holds a non-finite value" \
+    "$bin" distmat "$tmp/nan.npy" -o "$tmp/dnan.npy"
+ok "... nothing written" '[ ! -e "$tmp/dnan.npy" ]'
+
 # ---- pairs and eval -------------------------------------------------------------------------------
 j="$data/dlib_johns"
 {

@@ -77,11 +77,9 @@ static int ends_with(const char *s, const char *suffix)
 /* A .npy of embeddings, and the paths of its rows when embed's .paths file is beside it. */
 static fr_status load_npy(const char *path, faces *f)
 {
-    fr_status st = fr_npy_load(path, &f->npy);
+    fr_status st = fr_npy_load_embeddings(path, &f->npy);
     if (st)
         return st;
-    if (f->npy.dtype != FR_NPY_F32 || f->npy.ndim != 2 || f->npy.shape[1] == 0)
-        return fr_fail(FR_E_FORMAT, "%s: expected float32 embeddings of shape (N, D)", path);
     f->rows = f->npy.data;
     f->count = f->npy.shape[0];
     f->dim = f->npy.shape[1];

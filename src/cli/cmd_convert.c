@@ -1,4 +1,4 @@
-/* cmd_convert.c: `facerec convert --from tfjs|keras-h5 SRC -o OUT.frw`. */
+/* cmd_convert.c: `facerec convert --from tfjs|keras-h5|onnx|mtcnn-npy|frw SRC -o OUT.frw`. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,7 +9,7 @@
 static void help(FILE *out)
 {
     fprintf(out,
-            "usage: facerec convert --from tfjs|keras-h5|onnx|mtcnn-npy SRC -o OUT.frw [options]\n\n"
+            "usage: facerec convert --from tfjs|keras-h5|onnx|mtcnn-npy|frw SRC -o OUT.frw [options]\n\n"
             "Imports published weights into facerec's weights format.\n"
             "  --from tfjs        SRC is a TensorFlow.js weights manifest (.bin beside it):\n"
             "                     face-api's face_recognition_model (the dlib ResNet) or\n"
@@ -24,6 +24,10 @@ static void help(FILE *out)
             "                     network; other ops are refused naming the node\n"
             "  --from mtcnn-npy   SRC is a folder of MTCNN tensors, det1-3/<layer>/<name>.npy\n"
             "                     (facenet's det1-3.npy split per tensor): the face detector\n"
+            "  --from frw         SRC is a facerec weights file: rewritten in this version's\n"
+            "                     format (a format-1 file gains the checksum it lacks; what\n"
+            "                     it holds now is what the checksum then vouches for), with\n"
+            "                     --preprocess and --threshold changed where given\n"
             "  -o, --output FILE  where to write (written to a temporary name, then renamed)\n"
             "  --preprocess MODE  default preprocessing stored in the file (irv1: seed|facenet;\n"
             "                     onnx: arcface, (x - 127.5) / 128, or raw, 0..255, the default\n"
@@ -72,8 +76,10 @@ int fr_cmd_convert(int argc, char **argv)
         st = fr_convert_onnx(argv[optind], output, &copt);
     else if (strcmp(from, "mtcnn-npy") == 0)
         st = fr_mtcnn_convert(argv[optind], output);
+    else if (strcmp(from, "frw") == 0)
+        st = fr_convert_frw(argv[optind], output, &copt);
     else {
-        fr_cli_error("convert", "--from %s: choose tfjs, keras-h5, onnx or mtcnn-npy", from);
+        fr_cli_error("convert", "--from %s: choose tfjs, keras-h5, onnx, mtcnn-npy or frw", from);
         return FR_EXIT_USAGE;
     }
     if (st)

@@ -62,11 +62,9 @@ static int ends_with(const char *s, const char *suffix)
 
 static fr_status load_npy(embedding_set *s)
 {
-    fr_status st = fr_npy_load(s->arg, &s->npy);
+    fr_status st = fr_npy_load_embeddings(s->arg, &s->npy);
     if (st)
         return st;
-    if (s->npy.dtype != FR_NPY_F32 || s->npy.ndim != 2 || s->npy.shape[1] == 0)
-        return fr_fail(FR_E_FORMAT, "%s: expected float32 embeddings of shape (N, D)", s->arg);
     s->rows = s->npy.data;
     s->count = s->npy.shape[0];
     s->dim = s->npy.shape[1];

@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "core/pool.h"
 #include "model/model_internal.h"
+#include "model/weights.h"
 
 static void help(FILE *out)
 {
@@ -49,6 +50,15 @@ static cJSON *describe_model(const char *arch, const char *weights)
     cJSON_AddStringToObject(m, "source_sha256", info->source_sha256);
     cJSON_AddNumberToObject(m, "gflops_per_image", fr_graph_flops(model->graph) * 1e-9);
     fr_model_free(model);
+    fr_weights *w = NULL; /* it loaded: it opens */
+    if (fr_weights_open(path, &w) == FR_OK) {
+        cJSON_AddNumberToObject(m, "format", fr_weights_version(w));
+        if (fr_weights_checksum(w))
+            cJSON_AddStringToObject(m, "checksum", fr_weights_checksum(w));
+        else
+            cJSON_AddNullToObject(m, "checksum");
+        fr_weights_close(w);
+    }
     return m;
 }
 
@@ -162,6 +172,14 @@ int fr_cmd_info(int argc, char **argv)
                 printf("       unavailable: %s\n", status);
                 continue;
             }
+            const cJSON *sum = cJSON_GetObjectItem(m, "checksum");
+            if (cJSON_IsString(sum))
+                printf("       file format %d, checksum verified (sha256 %.16s...)\n",
+                       cJSON_GetObjectItem(m, "format")->valueint, sum->valuestring);
+            else if (sum)
+                printf("       file format %d, no checksum (`facerec convert --from frw %s -o "
+                       "NEW.frw` adds one)\n", cJSON_GetObjectItem(m, "format")->valueint,
+                       cJSON_GetObjectItem(m, "weights")->valuestring);
             if (strcmp(cJSON_GetObjectItem(m, "role")->valuestring, "alignment") == 0) {
                 printf("       %dx%d input, %d outputs (face alignment landmarks), %.2f "
                        "GFLOP/image\n       from %s (sha256 %.16s...)\n",

@@ -2,6 +2,7 @@
 #include "core/npy.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -164,6 +165,27 @@ fr_status fr_npy_load(const char *path, fr_npy *out)
     if (!st)
         *out = arr;
     return st;
+}
+
+fr_status fr_npy_load_embeddings(const char *path, fr_npy *out)
+{
+    fr_npy a;
+    fr_status st = fr_npy_load(path, &a);
+    if (st)
+        return st;
+    if (a.dtype != FR_NPY_F32 || a.ndim != 2 || a.shape[1] == 0)
+        st = fr_fail(FR_E_FORMAT, "%s: expected float32 embeddings of shape (N, D)", path);
+    const float *v = a.data;
+    for (size_t i = 0; !st && i < a.count; i++)
+        if (!isfinite(v[i]))
+            st = fr_fail(FR_E_FORMAT, "%s: row %zu holds a non-finite value (%s): not an "
+                         "embedding", path, i / a.shape[1], isnan(v[i]) ? "NaN" : "infinity");
+    if (st) {
+        fr_npy_free(&a);
+        return st;
+    }
+    *out = a;
+    return FR_OK;
 }
 
 void fr_npy_free(fr_npy *array)

@@ -29,6 +29,9 @@ fr_status fr_npy_load(const char *path, fr_npy *out);
  * order array is refused (a reader of the raw data would misread it). */
 fr_status fr_npy_parse_header(const char *path, const void *bytes, size_t size, fr_npy *out,
                               size_t *data_offset);
+/* A float32 (N, D) array of embeddings, D > 0, every value finite (a NaN or infinity is
+ * refused naming its row: distances to it mean nothing). */
+fr_status fr_npy_load_embeddings(const char *path, fr_npy *out);
 void fr_npy_free(fr_npy *array);
 
 /* Writes the header of an array whose data will follow (count elements, streamed). */

@@ -12,7 +12,7 @@
 #include "core/error.h"
 #include "core/file.h"
 
-static void to_hex(const unsigned char digest[32], char hex[65])
+void fr_sha256_to_hex(const unsigned char digest[32], char hex[65])
 {
     static const char digits[] = "0123456789abcdef";
     for (int i = 0; i < 32; i++) {
@@ -27,7 +27,7 @@ void fr_sha256_hex(const void *data, size_t size, char hex[65])
     unsigned char digest[32];
     unsigned int len = 0;
     EVP_Digest(data, size, digest, &len, EVP_sha256(), NULL);
-    to_hex(digest, hex);
+    fr_sha256_to_hex(digest, hex);
 }
 
 fr_status fr_sha256_fd(int fd, const char *what, char hex[65], size_t *size)
@@ -58,7 +58,7 @@ fr_status fr_sha256_fd(int fd, const char *what, char hex[65], size_t *size)
     EVP_MD_CTX_free(ctx);
     if (e)
         return fr_fail(FR_E_IO, "%s: read error: %s", what, strerror(e));
-    to_hex(digest, hex);
+    fr_sha256_to_hex(digest, hex);
     if (size)
         *size = (size_t)at;
     return FR_OK;
@@ -100,13 +100,18 @@ void fr_sha256_update(fr_sha256 *s, const void *data, size_t size)
         EVP_DigestUpdate(s->ctx, data, size);
 }
 
+void fr_sha256_finish_bytes(fr_sha256 *s, unsigned char digest[32])
+{
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(s->ctx, digest, &len);
+    fr_sha256_free(s);
+}
+
 void fr_sha256_finish(fr_sha256 *s, char hex[65])
 {
     unsigned char digest[32];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(s->ctx, digest, &len);
-    to_hex(digest, hex);
-    fr_sha256_free(s);
+    fr_sha256_finish_bytes(s, digest);
+    fr_sha256_to_hex(digest, hex);
 }
 
 void fr_sha256_free(fr_sha256 *s)

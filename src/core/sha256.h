@@ -9,6 +9,7 @@
 
 /* hex receives 64 lowercase hex digits and a NUL. */
 void fr_sha256_hex(const void *data, size_t size, char hex[65]);
+void fr_sha256_to_hex(const unsigned char digest[32], char hex[65]);
 fr_status fr_sha256_file(const char *path, char hex[65]);
 /* The SHA-256 of an open file from its first byte (pread: the offset is not moved) and its
  * size in bytes; what names it goes into an error. */
@@ -21,6 +22,8 @@ fr_status fr_sha256_new(fr_sha256 **out);
 void fr_sha256_update(fr_sha256 *sha, const void *data, size_t size);
 /* The digest of everything fed in; frees sha. */
 void fr_sha256_finish(fr_sha256 *sha, char hex[65]);
+/* The same as 32 bytes (a checksum stored in a file); frees sha. */
+void fr_sha256_finish_bytes(fr_sha256 *sha, unsigned char digest[32]);
 /* Frees sha without a digest (safe on NULL). */
 void fr_sha256_free(fr_sha256 *sha);
 

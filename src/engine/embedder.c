@@ -38,6 +38,7 @@
  */
 #include "engine/embedder.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -751,11 +752,25 @@ static fr_status emit_chunk(fr_embedder *e, const chunk *c, int good, fr_embed_s
                                                            : b->errors[s];
         fr_embed_result r = {first + (size_t)s, e->paths[first + (size_t)s], b->status[s],
                              error, NULL, -1, sf->face_count, NULL};
+        char why[1200];
         if (row >= 0) {
             r.embedding = e->outputs + (size_t)k++ * dim;
             if (sf->first_face >= 0) {
                 r.face = sf->first_face + row;
                 r.box = &sf->faces[row];
+            }
+            /* never an embedding with a NaN or infinity in it (weights that overflow on this
+             * input): the input fails, named, and nothing downstream sees the numbers */
+            size_t d = 0;
+            while (d < dim && isfinite(r.embedding[d]))
+                d++;
+            if (d < dim) {
+                snprintf(why, sizeof why, "%s: the network's output is not finite (%s): no "
+                         "embedding (weights that overflow on this input?)", r.path,
+                         isnan(r.embedding[d]) ? "NaN" : "infinity");
+                r.status = FR_E_FORMAT;
+                r.error = why;
+                r.embedding = NULL;
             }
         }
         if (sink(ctx, &r) != 0)

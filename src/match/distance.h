@@ -4,7 +4,9 @@
  * (identification against a gallery of millions without an N x M matrix).
  *
  * Both go through GEMM: d(a, b)^2 = |a|^2 + |b|^2 - 2 a.b, clamped at 0 before the square
- * root (rounding can take it slightly below 0 for near-identical rows). In float32 that costs
+ * root (rounding can take it slightly below 0 for near-identical rows); a NaN in a row gives
+ * NaN distances (never the 0 a plain max(v, 0) made of them), which nearest never ranks.
+ * Commands refuse non-finite embeddings before they get here. In float32 that costs
  * precision for tiny distances (an identical pair comes out as ~1e-3 rather than 0, from the
  * ~1e-7 relative error of the terms), which no threshold on face embeddings can notice; in
  * exchange the work is one large matrix product, the fastest thing a CPU or GPU does.

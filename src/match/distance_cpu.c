@@ -163,8 +163,9 @@ static fr_status pair_row(const float *b, size_t m, size_t dim, float **out)
     return FR_OK;
 }
 
-/* row[j] = sqrt(max(0, row[j] + na + nb[j])). GCC keeps sqrtf scalar (it may set errno), so
- * the vector form is spelled out where AVX is available; a 1024-wide row costs ~10x less. */
+/* row[j] = sqrt(max(0, row[j] + na + nb[j])), a NaN kept NaN (from a NaN in a row: a
+ * distance of 0 would say "the same face"). GCC keeps sqrtf scalar (it may set errno), so the
+ * vector form is spelled out where AVX is available; a 1024-wide row costs ~10x less. */
 static void finish_row(float *row, float na, const float *nb, size_t cols)
 {
     size_t j = 0;
@@ -173,12 +174,13 @@ static void finish_row(float *row, float na, const float *nb, size_t cols)
     for (; j + 8 <= cols; j += 8) {
         __m256 v = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(row + j), base),
                                  _mm256_loadu_ps(nb + j));
-        _mm256_storeu_ps(row + j, _mm256_sqrt_ps(_mm256_max_ps(v, zero)));
+        /* maxps returns its second operand when either is NaN */
+        _mm256_storeu_ps(row + j, _mm256_sqrt_ps(_mm256_max_ps(zero, v)));
     }
 #endif
     for (; j < cols; j++) {
         float v = row[j] + na + nb[j];
-        row[j] = sqrtf(v > 0.0f ? v : 0.0f);
+        row[j] = sqrtf(v < 0.0f ? 0.0f : v);
     }
 }
 
@@ -477,7 +479,7 @@ static fr_status cpu_nearest(void *state, const float *a, size_t n, const float 
             na += ai[d] * ai[d];
         for (size_t q = 0; q < k && list[q].index >= 0; q++) {
             float v = list[q].distance + na;
-            list[q].distance = sqrtf(v > 0.0f ? v : 0.0f);
+            list[q].distance = sqrtf(v < 0.0f ? 0.0f : v);
         }
     }
     free(j.lists);

@@ -32,6 +32,11 @@ fr_status fr_convert_keras_h5(const char *h5_path, const char *output_path,
 fr_status fr_convert_onnx(const char *onnx_path, const char *output_path,
                           const fr_convert_options *options);
 
+/* A .frw file rewritten in the current format (version 1 files gain their checksum), its
+ * metadata and tensors as they are but for the options' preprocessing and threshold. */
+fr_status fr_convert_frw(const char *frw_path, const char *output_path,
+                         const fr_convert_options *options);
+
 /* Shared by both: provenance metadata, save, then a test load. */
 typedef struct fr_weights_writer fr_weights_writer;
 /* SOURCE_SHA256: the provenance digest where the source is more than one file, or NULL for

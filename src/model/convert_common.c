@@ -56,6 +56,40 @@ static fr_status check_model(const char *path)
     return st;
 }
 
+/* The file verifies and, when it is a network of the architecture table, builds it (the
+ * detector's file, which the table does not hold, is checked by its values alone). */
+static fr_status check_weights(const char *path)
+{
+    fr_weights *w;
+    fr_status st = fr_weights_open(path, &w);
+    if (st)
+        return st;
+    const char *arch = fr_weights_meta_string(w, "arch");
+    int network = arch && fr_arch_find(arch);
+    fr_weights_close(w);
+    return network ? check_model(path) : FR_OK;
+}
+
+fr_status fr_convert_frw(const char *frw_path, const char *output_path,
+                         const fr_convert_options *options)
+{
+    fr_weights *w;
+    fr_status st = fr_weights_open(frw_path, &w);
+    if (st)
+        return st;
+    fr_weights_writer *wr = fr_weights_writer_new();
+    st = wr ? fr_weights_writer_copy(wr, w, NULL) : FR_E_NOMEM;
+    if (!st && options && options->preprocess)
+        st = fr_weights_writer_string(wr, "preprocess", options->preprocess);
+    if (!st && options && options->threshold > 0)
+        st = fr_weights_writer_float(wr, "threshold", options->threshold);
+    fr_weights_close(w);
+    if (!st)
+        st = fr_convert_save_checked(wr, output_path, check_weights, "a weights file", frw_path);
+    fr_weights_writer_free(wr);
+    return st;
+}
+
 fr_status fr_convert_finish(fr_weights_writer *w, const char *arch_name, const char *source_path,
                             const char *source_sha256, const char *converter,
                             const char *output_path, const fr_convert_options *options)

@@ -1,12 +1,15 @@
-/* weights.c: reading (mapped, bounds-checked) and writing .frw weights files. */
+/* weights.c: reading (mapped, bounds-checked, checksum and values verified) and writing .frw
+ * weights files. */
 #include "model/weights.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "core/sha256.h"
 
 static const char MAGIC[8] = {'F', 'R', 'W', 'E', 'I', 'G', 'H', 'T'};
 
@@ -23,6 +26,8 @@ typedef struct meta_entry {
 struct fr_weights {
     char *path;
     fr_mapping map;
+    int version;
+    char checksum[65]; /* version 2: the verified SHA-256, hex */
     meta_entry *meta;
     size_t meta_count;
     fr_weights_tensor *tensors;
@@ -122,15 +127,36 @@ static fr_status parse(fr_weights *w)
                        "`facerec convert`", w->path);
     uint32_t version = read_u32(&c);
     (void)read_u32(&c); /* flags */
-    if (!c.status && version != FR_WEIGHTS_VERSION)
-        return fr_fail(FR_E_UNSUPPORTED, "%s: weights format version %u, this build reads version "
-                       "%d; regenerate the file with this version's `facerec convert`", w->path,
-                       version, FR_WEIGHTS_VERSION);
+    if (!c.status && (version < 1 || version > FR_WEIGHTS_VERSION))
+        return fr_fail(FR_E_UNSUPPORTED, "%s: weights format version %u, this build reads "
+                       "versions 1 to %d; regenerate the file with this version's `facerec "
+                       "convert`", w->path, version, FR_WEIGHTS_VERSION);
+    w->version = (int)version;
     uint64_t data_offset = read_u64(&c);
     uint64_t meta_count = read_u64(&c);
     uint64_t tensor_count = read_u64(&c);
+    const unsigned char *stored = NULL;
+    if (version >= 2)
+        take(&c, 32, &stored);
     if (c.status)
         return c.status;
+    /* before anything else is believed: a damaged file fails here, naming the cause */
+    if (stored) {
+        static const unsigned char zeros[32];
+        unsigned char digest[32];
+        fr_sha256 *sha;
+        fr_status st = fr_sha256_new(&sha);
+        if (st)
+            return st;
+        fr_sha256_update(sha, base, FR_WEIGHTS_CHECKSUM_OFFSET);
+        fr_sha256_update(sha, zeros, 32);
+        fr_sha256_update(sha, stored + 32, w->map.size - (FR_WEIGHTS_CHECKSUM_OFFSET + 32));
+        fr_sha256_finish_bytes(sha, digest);
+        if (memcmp(digest, stored, 32) != 0)
+            return fr_fail(FR_E_FORMAT, "%s: checksum mismatch: the file changed after it was "
+                           "written (damaged or edited); fetch or convert it again", w->path);
+        fr_sha256_to_hex(digest, w->checksum);
+    }
     if (data_offset % 64 || data_offset > w->map.size || meta_count > 4096 || tensor_count > 100000)
         return fr_fail(FR_E_FORMAT, "%s: corrupt weights header; regenerate the file with "
                        "`facerec convert`", w->path);
@@ -195,6 +221,14 @@ static fr_status parse(fr_weights *w)
             break;
         }
         t->data = (const float *)(base + data_offset + offset);
+        for (size_t k = 0; k < count; k++)
+            if (!isfinite(t->data[k])) {
+                c.status = fr_fail(FR_E_FORMAT, "%s: tensor %s holds a non-finite value (%s at "
+                                   "element %zu): the weights are damaged; fetch or convert "
+                                   "them again", w->path, name, isnan(t->data[k]) ? "NaN" :
+                                   "infinity", k);
+                break;
+            }
     }
     if (!c.status && (size_t)(c.p - base) > (size_t)data_offset)
         c.status = fr_fail(FR_E_FORMAT, "%s: weights header overlaps its data", w->path);
@@ -221,6 +255,16 @@ fr_status fr_weights_open(const char *path, fr_weights **out)
 const char *fr_weights_path(const fr_weights *w)
 {
     return w->path;
+}
+
+int fr_weights_version(const fr_weights *w)
+{
+    return w->version;
+}
+
+const char *fr_weights_checksum(const fr_weights *w)
+{
+    return w->checksum[0] ? w->checksum : NULL;
 }
 
 static const meta_entry *find_meta(const fr_weights *w, const char *key, int type)
@@ -415,6 +459,10 @@ fr_status fr_weights_writer_tensor(fr_weights_writer *wr, const char *name, int 
     if (count > FR_WEIGHTS_MAX_ELEMENTS)
         return fr_fail(FR_E_TOO_LARGE, "tensor %s: %zu elements (at most %zu)", name, count,
                        FR_WEIGHTS_MAX_ELEMENTS);
+    for (size_t i = 0; i < count; i++)
+        if (!isfinite(data[i]))
+            return fr_fail(FR_E_FORMAT, "tensor %s: element %zu is %s; weights must be finite",
+                           name, i, isnan(data[i]) ? "NaN" : "infinite");
     if (wr->tensor_count == wr->tensor_capacity) {
         size_t cap = wr->tensor_capacity ? 2 * wr->tensor_capacity : 64;
         pending_tensor *grown = realloc(wr->tensors, cap * sizeof *grown);
@@ -441,24 +489,38 @@ fr_status fr_weights_writer_tensor(fr_weights_writer *wr, const char *name, int 
     return FR_OK;
 }
 
-static void put_u32(FILE *f, uint32_t v)
+/* Where serialized bytes go: into the SHA-256 (the checksum pass), into the file, or both. */
+typedef struct sink {
+    FILE *file;
+    fr_sha256 *sha;
+} sink;
+
+static void put(sink *o, const void *data, size_t n)
+{
+    if (o->sha)
+        fr_sha256_update(o->sha, data, n);
+    if (o->file)
+        fwrite(data, 1, n, o->file);
+}
+
+static void put_u32(sink *o, uint32_t v)
 {
     unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
                           (unsigned char)(v >> 24)};
-    fwrite(b, 1, 4, f);
+    put(o, b, 4);
 }
 
-static void put_u64(FILE *f, uint64_t v)
+static void put_u64(sink *o, uint64_t v)
 {
-    put_u32(f, (uint32_t)v);
-    put_u32(f, (uint32_t)(v >> 32));
+    put_u32(o, (uint32_t)v);
+    put_u32(o, (uint32_t)(v >> 32));
 }
 
-static void put_string(FILE *f, const char *s)
+static void put_string(sink *o, const char *s)
 {
     size_t n = strlen(s);
-    put_u32(f, (uint32_t)n);
-    fwrite(s, 1, n, f);
+    put_u32(o, (uint32_t)n);
+    put(o, s, n);
 }
 
 static uint64_t align64(uint64_t v)
@@ -466,66 +528,81 @@ static uint64_t align64(uint64_t v)
     return (v + 63) & ~(uint64_t)63;
 }
 
+/* The whole file, in order, with checksum as its checksum field. */
+static void serialize(const fr_weights_writer *wr, uint64_t header, const unsigned char *checksum,
+                      sink *o)
+{
+    uint64_t data_offset = align64(header);
+    put(o, MAGIC, 8);
+    put_u32(o, FR_WEIGHTS_VERSION);
+    put_u32(o, 0);
+    put_u64(o, data_offset);
+    put_u64(o, wr->meta_count);
+    put_u64(o, wr->tensor_count);
+    put(o, checksum, 32);
+    for (size_t i = 0; i < wr->meta_count; i++) {
+        const meta_entry *m = &wr->meta[i];
+        put_string(o, m->key);
+        put_u32(o, (uint32_t)m->type);
+        if (m->type == META_STRING) {
+            put_string(o, m->text);
+        } else if (m->type == META_INT) {
+            put_u64(o, (uint64_t)m->integer);
+        } else {
+            uint64_t bits;
+            memcpy(&bits, &m->real, 8);
+            put_u64(o, bits);
+        }
+    }
+    uint64_t offset = 0;
+    for (size_t i = 0; i < wr->tensor_count; i++) {
+        const pending_tensor *t = &wr->tensors[i];
+        put_string(o, t->name);
+        put_u32(o, 0);
+        put_u32(o, (uint32_t)t->ndim);
+        for (int d = 0; d < t->ndim; d++)
+            put_u64(o, (uint64_t)t->dims[d]);
+        put_u64(o, offset);
+        offset = align64(offset + 4 * (uint64_t)t->count);
+    }
+    static const unsigned char zeros[64];
+    put(o, zeros, (size_t)(data_offset - header));
+    for (size_t i = 0; i < wr->tensor_count; i++) {
+        const pending_tensor *t = &wr->tensors[i];
+        /* The format is little-endian; so is every machine this builds on (checked in CMake). */
+        put(o, t->data, t->count * sizeof(float));
+        uint64_t end = 4 * (uint64_t)t->count;
+        put(o, zeros, (size_t)(align64(end) - end));
+    }
+}
+
 fr_status fr_weights_writer_save(fr_weights_writer *wr, const char *path)
 {
     /* Header size first, so that data_offset is known before anything is written. */
-    uint64_t header = 40;
+    uint64_t header = FR_WEIGHTS_CHECKSUM_OFFSET + 32;
     for (size_t i = 0; i < wr->meta_count; i++) {
         const meta_entry *m = &wr->meta[i];
         header += 4 + strlen(m->key) + 4 + (m->type == META_STRING ? 4 + strlen(m->text) : 8);
     }
     for (size_t i = 0; i < wr->tensor_count; i++)
         header += 4 + strlen(wr->tensors[i].name) + 4 + 4 + 8 * (uint64_t)wr->tensors[i].ndim + 8;
-    uint64_t data_offset = align64(header);
 
-    fr_output out;
-    fr_status st = fr_output_open(&out, path, 0);
+    /* two passes: the digest of the file with a zero checksum field, then the file with it */
+    static const unsigned char no_checksum[32];
+    unsigned char checksum[32];
+    sink hash = {NULL, NULL};
+    fr_status st = fr_sha256_new(&hash.sha);
     if (st)
         return st;
-    FILE *f = out.file;
-    fwrite(MAGIC, 1, 8, f);
-    put_u32(f, FR_WEIGHTS_VERSION);
-    put_u32(f, 0);
-    put_u64(f, data_offset);
-    put_u64(f, wr->meta_count);
-    put_u64(f, wr->tensor_count);
-    for (size_t i = 0; i < wr->meta_count; i++) {
-        const meta_entry *m = &wr->meta[i];
-        put_string(f, m->key);
-        put_u32(f, (uint32_t)m->type);
-        if (m->type == META_STRING) {
-            put_string(f, m->text);
-        } else if (m->type == META_INT) {
-            put_u64(f, (uint64_t)m->integer);
-        } else {
-            uint64_t bits;
-            memcpy(&bits, &m->real, 8);
-            put_u64(f, bits);
-        }
-    }
-    uint64_t offset = 0;
-    for (size_t i = 0; i < wr->tensor_count; i++) {
-        const pending_tensor *t = &wr->tensors[i];
-        put_string(f, t->name);
-        put_u32(f, 0);
-        put_u32(f, (uint32_t)t->ndim);
-        for (int d = 0; d < t->ndim; d++)
-            put_u64(f, (uint64_t)t->dims[d]);
-        put_u64(f, offset);
-        offset = align64(offset + 4 * (uint64_t)t->count);
-    }
-    static const unsigned char zeros[64];
-    uint64_t at = header;
-    fwrite(zeros, 1, (size_t)(data_offset - at), f);
-    at = 0;
-    for (size_t i = 0; i < wr->tensor_count; i++) {
-        const pending_tensor *t = &wr->tensors[i];
-        /* The format is little-endian; so is every machine this builds on (checked in CMake). */
-        fwrite(t->data, sizeof(float), t->count, f);
-        uint64_t end = at + 4 * (uint64_t)t->count;
-        fwrite(zeros, 1, (size_t)(align64(end) - end), f);
-        at = align64(end);
-    }
+    serialize(wr, header, no_checksum, &hash);
+    fr_sha256_finish_bytes(hash.sha, checksum);
+
+    fr_output out;
+    st = fr_output_open(&out, path, 0);
+    if (st)
+        return st;
+    sink file = {out.file, NULL};
+    serialize(wr, header, checksum, &file);
     return fr_output_commit(&out);
 }
 
