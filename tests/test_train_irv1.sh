@@ -29,8 +29,9 @@ ok "the trained file embeds" \
 import struct, sys, numpy as np
 def tensors(path):
     d = open(path, "rb").read()
+    version = struct.unpack("<I", d[8:12])[0]
     data_offset, nmeta, ntensors = struct.unpack("<QQQ", d[16:40])
-    off = 40
+    off = 40 if version == 1 else 72  # format 2 has its checksum at 40..72
     def s():
         nonlocal off
         n = struct.unpack("<I", d[off:off + 4])[0]; off += 4 + n

@@ -14,8 +14,9 @@ import numpy as np
 
 def frw_tensor(path, wanted):
     d = open(path, "rb").read()
+    version = struct.unpack("<I", d[8:12])[0]
     data_offset, nmeta, ntensors = struct.unpack("<QQQ", d[16:40])
-    off = 40
+    off = 40 if version == 1 else 72  # format 2 has its checksum at 40..72
 
     def string():
         nonlocal off
