@@ -27,6 +27,7 @@
 #include "learn/features.h"
 #include "learn/trained.h"
 #include "learn/train.h"
+#include "runtime/device.h"
 
 static void help(FILE *out)
 {
@@ -165,8 +166,10 @@ static void feature_key(const fr_trained_base *base, const fr_global_options *g,
                         size_t size)
 {
     const fr_model_info *m = fr_model_get_info(base->trunk);
-    int cuda = g->device == FR_DEVICE_CUDA ||
-               (g->device == FR_DEVICE_AUTO && fr_cuda_device_count() > 0);
+    fr_device device = FR_DEVICE_CPU;
+    if (fr_device_resolve(g->device, &device) != FR_OK)
+        device = FR_DEVICE_CPU; /* the run that follows reports it */
+    int cuda = device == FR_DEVICE_CUDA;
     fr_align_mode align = g->align;
     if (fr_align_resolve(base->trunk, g->align, &align) != FR_OK)
         align = g->align; /* the run that follows reports the conflict */

@@ -162,32 +162,3 @@ const fr_learn_backend fr_cpu_learn_backend = {
     "cpu", cpu_open, cpu_forward, cpu_step, cpu_embed, cpu_statistics, cpu_read, cpu_write,
     cpu_close,
 };
-
-fr_status fr_learn_backend_for(fr_device device, const fr_learn_backend **out)
-{
-    switch (device) {
-    case FR_DEVICE_CPU:
-        *out = &fr_cpu_learn_backend;
-        return FR_OK;
-    case FR_DEVICE_AUTO:
-#ifdef FACEREC_HAVE_CUDA
-        if (fr_cuda_device_count() > 0) {
-            *out = &fr_cuda_learn_backend;
-            return FR_OK;
-        }
-#endif
-        *out = &fr_cpu_learn_backend;
-        return FR_OK;
-    case FR_DEVICE_CUDA:
-#ifdef FACEREC_HAVE_CUDA
-        if (fr_cuda_device_count() > 0) {
-            *out = &fr_cuda_learn_backend;
-            return FR_OK;
-        }
-        return fr_fail(FR_E_DEVICE, "--device cuda: no usable GPU");
-#else
-        return fr_fail(FR_E_DEVICE, "--device cuda: this build has no CUDA backend");
-#endif
-    }
-    return fr_fail(FR_E_INVALID, "unknown device %d", (int)device);
-}

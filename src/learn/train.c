@@ -11,6 +11,7 @@
 #include "core/random.h"
 #include "learn/backend.h"
 #include "match/eval.h"
+#include "runtime/device.h"
 
 #define VAL_FOLDS 10
 
@@ -30,6 +31,20 @@ void fr_train_defaults(fr_train_options *o)
     o->val_fraction = 0.1;
     o->patience = 5;
     o->seed = 1;
+}
+
+fr_status fr_learn_backend_for(fr_device requested, const fr_learn_backend **out)
+{
+    fr_device device;
+    fr_status st = fr_device_resolve(requested, &device);
+    if (st)
+        return st;
+#ifdef FACEREC_HAVE_CUDA
+    *out = device == FR_DEVICE_CUDA ? &fr_cuda_learn_backend : &fr_cpu_learn_backend;
+#else
+    *out = &fr_cpu_learn_backend;
+#endif
+    return FR_OK;
 }
 
 /* The faces of each person, and the people split into training and validation. */

@@ -6,39 +6,25 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "match/topk.h"
+#include "runtime/device.h"
 
 struct fr_distance_engine {
     const fr_distance_backend *backend;
     void *state;
 };
 
-static fr_status choose(fr_device device, const fr_distance_backend **out)
+static fr_status choose(fr_device requested, const fr_distance_backend **out)
 {
-    switch (device) {
-    case FR_DEVICE_CPU:
-        *out = &fr_cpu_distance_backend;
-        return FR_OK;
-    case FR_DEVICE_AUTO:
+    fr_device device;
+    fr_status st = fr_device_resolve(requested, &device);
+    if (st)
+        return st;
 #ifdef FACEREC_HAVE_CUDA
-        if (fr_cuda_device_count() > 0) {
-            *out = &fr_cuda_distance_backend;
-            return FR_OK;
-        }
-#endif
-        *out = &fr_cpu_distance_backend;
-        return FR_OK;
-    case FR_DEVICE_CUDA:
-#ifdef FACEREC_HAVE_CUDA
-        if (fr_cuda_device_count() > 0) {
-            *out = &fr_cuda_distance_backend;
-            return FR_OK;
-        }
-        return fr_fail(FR_E_DEVICE, "--device cuda: no usable GPU");
+    *out = device == FR_DEVICE_CUDA ? &fr_cuda_distance_backend : &fr_cpu_distance_backend;
 #else
-        return fr_fail(FR_E_DEVICE, "--device cuda: this build has no CUDA backend");
+    *out = &fr_cpu_distance_backend;
 #endif
-    }
-    return fr_fail(FR_E_INVALID, "unknown device %d", (int)device);
+    return FR_OK;
 }
 
 fr_status fr_distance_new(const fr_distance_options *options, fr_distance_engine **out)

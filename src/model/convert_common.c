@@ -21,7 +21,7 @@ fr_status fr_convert_save_checked(fr_weights_writer *w, const char *output,
                                   const char *source)
 {
     if (strcmp(output, "-") == 0)
-        return fr_fail(FR_E_INVALID, "converted weights are checked by loading them: give -o FILE, "
+        return fr_fail(FR_E_INVALID, "new weights are checked by loading them: give -o FILE, "
                        "not standard output");
     char staged[4096];
     if (snprintf(staged, sizeof staged, "%s.checking-%ld", output, (long)getpid()) >=
@@ -35,8 +35,8 @@ fr_status fr_convert_save_checked(fr_weights_writer *w, const char *output,
         char why[1024];
         fr_error_save(why, sizeof why);
         unlink(staged);
-        return fr_fail(st, "%s: converted, but the result does not build %s (%s left as it was): "
-                       "%s", source, what, output, why);
+        return fr_fail(st, "%s: the weights made from it do not build %s (%s left as it "
+                       "was): %s", source, what, output, why);
     }
     if (rename(staged, output) != 0) {
         char why[256];

@@ -1,11 +1,12 @@
 /*
  * exec.c: an execution context (vision.h): a backend's vision table bound to its state, the
- * same device choice as a runner's (runner.c), and growable buffers in its memory.
+ * device resolved as everywhere (device.h), and growable buffers in its memory.
  */
 #include <stdlib.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "runtime/device.h"
 #include "runtime/vision.h"
 
 struct fr_exec {
@@ -15,24 +16,20 @@ struct fr_exec {
 
 fr_status fr_exec_new(fr_device device, int threads, fr_exec **out)
 {
+    fr_device resolved;
+    fr_status st = fr_device_resolve(device, &resolved);
+    if (st)
+        return st;
     const fr_vision_ops *ops = &fr_cpu_vision;
-    if (device != FR_DEVICE_CPU) {
 #ifdef FACEREC_HAVE_CUDA
-        if (fr_cuda_device_count() > 0)
-            ops = &fr_cuda_vision;
-        else if (device == FR_DEVICE_CUDA)
-            return fr_fail(FR_E_DEVICE, "--device cuda: no usable GPU");
-#else
-        if (device == FR_DEVICE_CUDA)
-            return fr_fail(FR_E_DEVICE, "--device cuda: this build of facerec has no CUDA "
-                           "backend (rebuild with the CUDA toolkit and cuDNN installed)");
+    if (resolved == FR_DEVICE_CUDA)
+        ops = &fr_cuda_vision;
 #endif
-    }
     fr_exec *e = fr_calloc(1, sizeof *e, "an execution context");
     if (!e)
         return FR_E_NOMEM;
     e->ops = ops;
-    fr_status st = ops->open(threads, &e->state);
+    st = ops->open(threads, &e->state);
     if (st) {
         free(e);
         return st;

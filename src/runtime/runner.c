@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "runtime/backend.h"
+#include "runtime/device.h"
 #include "runtime/vision.h"
 #include "model/model_internal.h"
 
@@ -79,28 +80,43 @@ const char *fr_precision_name(fr_precision precision)
     return "?";
 }
 
-static fr_status choose_backend(fr_device device, const fr_backend **out)
+fr_status fr_device_resolve(fr_device requested, fr_device *out)
 {
-    if (device == FR_DEVICE_CPU) {
-        *out = &fr_cpu_backend;
+    switch (requested) {
+    case FR_DEVICE_CPU:
+        *out = FR_DEVICE_CPU;
         return FR_OK;
-    }
+    case FR_DEVICE_AUTO:
+        *out = fr_cuda_device_count() > 0 ? FR_DEVICE_CUDA : FR_DEVICE_CPU;
+        return FR_OK;
+    case FR_DEVICE_CUDA:
 #ifdef FACEREC_HAVE_CUDA
-    if (fr_cuda_device_count() > 0) {
-        *out = &fr_cuda_backend;
-        return FR_OK;
-    }
-    if (device == FR_DEVICE_CUDA) {
+        if (fr_cuda_device_count() > 0) {
+            *out = FR_DEVICE_CUDA;
+            return FR_OK;
+        }
         char why[256];
         fr_cuda_describe(0, why, sizeof why);
         return fr_fail(FR_E_DEVICE, "--device cuda: no usable GPU (%s)", why);
-    }
 #else
-    if (device == FR_DEVICE_CUDA)
         return fr_fail(FR_E_DEVICE, "--device cuda: this build of facerec has no CUDA backend "
                        "(rebuild with the CUDA toolkit and cuDNN installed)");
 #endif
+    }
+    return fr_fail(FR_E_INVALID, "unknown device %d", (int)requested);
+}
+
+static fr_status choose_backend(fr_device requested, const fr_backend **out)
+{
+    fr_device device;
+    fr_status st = fr_device_resolve(requested, &device);
+    if (st)
+        return st;
+#ifdef FACEREC_HAVE_CUDA
+    *out = device == FR_DEVICE_CUDA ? &fr_cuda_backend : &fr_cpu_backend;
+#else
     *out = &fr_cpu_backend;
+#endif
     return FR_OK;
 }
 
