@@ -141,18 +141,29 @@ static fr_status deliver(fr_distance_sink sink, void *ctx, size_t w0, size_t w1,
     return sink(ctx, lo, col0, hi - lo, cols, tile + (lo - row0) * cols, cols);
 }
 
+/* Which tiles a call computes: rows [w0, w1) of the matrix, or (upper) the symmetric
+ * matrix's tiles on and above the diagonal numbered [first, end) row-major. */
+typedef struct pairs_range {
+    size_t w0, w1;
+    int upper;
+    size_t first, end;
+} pairs_range;
+
 /* Tiles are computed whole, as for all the rows, whatever the window (distance.h). */
 static fr_status all_pairs_tiles(cuda_distance *s, buffers *m, size_t n, size_t mm, size_t dim,
-                                 int symmetric, size_t w0, size_t w1, fr_distance_sink sink,
+                                 int symmetric, const pairs_range *range, fr_distance_sink sink,
                                  void *ctx)
 {
-    size_t t = s->tile;
+    size_t t = s->tile, w0 = range->w0, w1 = range->w1, index = 0;
     for (size_t row0 = symmetric ? 0 : w0 / t * t; row0 < (symmetric ? n : w1); row0 += t) {
         size_t rows = n - row0 < t ? n - row0 : t;
         int direct = row0 < w1 && row0 + rows > w0;
-        for (size_t col0 = symmetric ? row0 : 0; col0 < mm; col0 += t) {
+        for (size_t col0 = symmetric ? row0 : 0; col0 < mm; col0 += t, index++) {
             size_t cols = mm - col0 < t ? mm - col0 : t;
-            int flipped = symmetric && col0 != row0 && col0 < w1 && col0 + cols > w0;
+            int flipped = symmetric && !range->upper && col0 != row0 && col0 < w1 &&
+                          col0 + cols > w0;
+            if (range->upper && (index < range->first || index >= range->end))
+                continue;
             if (!direct && !flipped)
                 continue;
             const float *b = (symmetric ? m->a : m->b) + col0 * dim;
@@ -183,11 +194,10 @@ static fr_status all_pairs_tiles(cuda_distance *s, buffers *m, size_t n, size_t 
     return FR_OK;
 }
 
-static fr_status cuda_all_pairs(void *state, const float *a, size_t n, const float *b, size_t m,
-                                size_t dim, size_t w0, size_t w1, fr_distance_sink sink,
-                                void *ctx)
+static fr_status run_pairs(cuda_distance *s, const float *a, size_t n, const float *b, size_t m,
+                           size_t dim, const pairs_range *range, fr_distance_sink sink,
+                           void *ctx)
 {
-    cuda_distance *s = state;
     int symmetric = b == NULL;
     if (symmetric)
         m = n;
@@ -211,7 +221,7 @@ static fr_status cuda_all_pairs(void *state, const float *a, size_t n, const flo
             e = cudaMalloc((void **)&mem.tile, tile_bytes);
         if (e == cudaSuccess)
             e = cudaMallocHost((void **)&mem.host_tile, tile_bytes);
-        if (e == cudaSuccess && symmetric)
+        if (e == cudaSuccess && symmetric && !range->upper)
             e = cudaMallocHost((void **)&mem.host_transposed, tile_bytes);
         if (e != cudaSuccess)
             st = alloc_failed(e, "distance tiles", __LINE__);
@@ -221,10 +231,30 @@ static fr_status cuda_all_pairs(void *state, const float *a, size_t n, const flo
     if (!st && !symmetric)
         st = fr_cu_row_norms(s->stream, mem.b, m, dim, mem.nb);
     if (!st)
-        st = all_pairs_tiles(s, &mem, n, m, dim, symmetric, w0, w1, sink, ctx);
+        st = all_pairs_tiles(s, &mem, n, m, dim, symmetric, range, sink, ctx);
     cudaStreamSynchronize(s->stream);
     buffers_free(&mem);
     return st;
+}
+
+static fr_status cuda_all_pairs(void *state, const float *a, size_t n, const float *b, size_t m,
+                                size_t dim, size_t w0, size_t w1, fr_distance_sink sink,
+                                void *ctx)
+{
+    pairs_range range = {w0, w1, 0, 0, 0};
+    return run_pairs(state, a, n, b, m, dim, &range, sink, ctx);
+}
+
+static fr_status cuda_upper_tiles(void *state, const float *a, size_t n, size_t dim,
+                                  size_t first, size_t end, fr_distance_sink sink, void *ctx)
+{
+    pairs_range range = {0, n, 1, first, end};
+    return run_pairs(state, a, n, NULL, n, dim, &range, sink, ctx);
+}
+
+static size_t cuda_pairs_tile(void *state)
+{
+    return ((const cuda_distance *)state)->tile;
 }
 
 static fr_status nearest_tiles(cuda_distance *s, buffers *m, size_t n, size_t mm, size_t dim,
@@ -321,5 +351,6 @@ static size_t cuda_probe_block(void *state)
 }
 
 const fr_distance_backend fr_cuda_distance_backend = {
-    "cuda", cuda_open, cuda_all_pairs, cuda_nearest, cuda_probe_block, cuda_close,
+    "cuda", cuda_open, cuda_all_pairs, cuda_upper_tiles, cuda_pairs_tile, cuda_nearest,
+    cuda_probe_block, cuda_close,
 };

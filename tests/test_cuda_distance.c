@@ -2,6 +2,7 @@
  * test_cuda_distance.c: the CUDA distance engine against the CPU engine (itself checked
  * against float64 by test_distance): all pairs of two sets and of one set with itself, in
  * tiles small enough (37) that edges and the symmetric case's transposed tiles are crossed;
+ * the tiles on and above the diagonal alone (the threshold graph's), in two ranges;
  * the k nearest rows and the k nearest distinct labels, k = 1, 5, 9 and 64, on a gallery spanning
  * several GPU tiles of 32768 rows.
  *
@@ -145,6 +146,36 @@ int main(void)
     for (size_t i = 0; i < n; i++)
         CHECK(gpu.d[i * n + i] == 0.0f);
     free(cpu.d), free(cpu.seen), free(gpu.d), free(gpu.seen);
+
+    /* the upper triangle's tiles (the threshold graph's), in two ranges: each tile on or
+     * above the diagonal once, within the tolerance of the CPU's */
+    {
+        fr_distance_options o = {FR_DEVICE_CUDA, 0, 37};
+        fr_distance_engine *e;
+        CHECK_OK(fr_distance_new(&o, &e));
+        matrix up = {calloc(n * n, sizeof(float)), calloc(n * n, 1), n, n};
+        size_t tiles = fr_distance_upper_tile_count(e, n);
+        CHECK(tiles == 5 * 6 / 2); /* 150 rows in blocks of 37: 5 */
+        CHECK_OK(fr_distance_upper_tiles(e, a, n, DIM, 0, tiles / 2, collect, &up));
+        CHECK_OK(fr_distance_upper_tiles(e, a, n, DIM, tiles / 2, tiles, collect, &up));
+        all_pairs(FR_DEVICE_CPU, a, n, NULL, 0, &cpu);
+        size_t counts = 0;
+        worst = 0;
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < n; j++) {
+                int upper = j / 37 >= i / 37;
+                counts += up.seen[i * n + j] != (upper ? 1 : 0);
+                double d = upper ? fabs((double)up.d[i * n + j] - cpu.d[i * n + j]) : 0;
+                if (!(d <= worst))
+                    worst = d;
+            }
+        printf("upper tiles of %zu: max |difference| %.2e, %zu delivered other than once\n", n,
+               worst, counts);
+        CHECK(worst <= TOLERANCE);
+        CHECK(counts == 0);
+        free(up.d), free(up.seen), free(cpu.d), free(cpu.seen);
+        fr_distance_free(e);
+    }
 
     /* a gallery over two GPU tiles, with 1000 labels of ~70 rows each */
     size_t big = 70000;

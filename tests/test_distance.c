@@ -357,6 +357,49 @@ static void check_row_windows(size_t tile, size_t n, size_t m, int symmetric, ui
     free(b);
 }
 
+/* The upper triangle's tiles: every tile on and above the diagonal once, as all_pairs
+ * computes it (bit for bit), in ranges that split anywhere; nothing below the diagonal. */
+static void check_upper_tiles(size_t tile, size_t n, uint64_t seed)
+{
+    uint64_t rng = seed;
+    size_t dim = 128;
+    float *a = random_rows(&rng, n, dim, 1, 3);
+    fr_distance_options o = {FR_DEVICE_CPU, 2, tile};
+    fr_distance_engine *e = NULL;
+    CHECK_OK(fr_distance_new(&o, &e));
+    size_t t = fr_distance_pairs_tile(e), blocks = (n + t - 1) / t;
+    CHECK(t == (tile ? tile : t));
+    CHECK(fr_distance_upper_tile_count(e, n) == blocks * (blocks + 1) / 2);
+    size_t tiles = fr_distance_upper_tile_count(e, n);
+    collect all = {n, calloc(n * n, sizeof(float)), calloc(n * n, 1), SIZE_MAX, 0};
+    CHECK_OK(fr_distance_all_pairs(e, a, n, NULL, 0, dim, collect_tile, &all));
+    size_t cuts[] = {0, tiles / 3, tiles / 3 + 1, tiles - 1, tiles};
+    collect up = {n, calloc(n * n, sizeof(float)), calloc(n * n, 1), t, 0};
+    for (size_t c = 0; c + 1 < sizeof cuts / sizeof cuts[0]; c++)
+        CHECK_OK(fr_distance_upper_tiles(e, a, n, dim, cuts[c], cuts[c + 1], collect_tile, &up));
+    size_t wrong = 0, counts = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++) {
+            int upper = j / t >= i / t; /* the tile (i / t, j / t) is on or above the diagonal */
+            counts += up.seen[i * n + j] != (upper ? 1 : 0);
+            if (upper && memcmp(&up.d[i * n + j], &all.d[i * n + j], sizeof(float)) != 0)
+                wrong++;
+        }
+    if (wrong || counts || up.too_big)
+        fprintf(stderr, "upper tiles of %zu (tile %zu): %zu values not all_pairs' bits, %zu "
+                "delivered other than once, tile too big %d\n", n, t, wrong, counts, up.too_big);
+    CHECK(wrong == 0 && counts == 0 && !up.too_big);
+    CHECK(fr_distance_upper_tiles(e, a, n, dim, 0, tiles + 1, collect_tile, &up) ==
+          FR_E_INVALID);
+    CHECK_OK(fr_distance_upper_tiles(e, a, n, dim, tiles, tiles, collect_tile, &up));
+    free(all.d);
+    free(all.seen);
+    free(up.d);
+    free(up.seen);
+    fr_distance_free(e);
+    free(a);
+}
+
 static int same_neighbors(const fr_neighbor *x, const fr_neighbor *y, size_t count)
 {
     for (size_t i = 0; i < count; i++)
@@ -496,6 +539,9 @@ int main(void)
     check_row_windows(16, 70, 0, 1, 21);   /* windows across tiles, symmetric */
     check_row_windows(16, 70, 45, 0, 22);
     check_row_windows(0, 1100, 0, 1, 23);  /* the default tile: a window inside the second */
+    check_upper_tiles(16, 70, 26);   /* 5 row blocks, the last partial: 15 tiles */
+    check_upper_tiles(16, 64, 27);   /* a multiple of the tile */
+    check_upper_tiles(0, 1100, 28);  /* the default tile */
     check_split_nearest(16, 70, 100, 5, 24);
     check_split_nearest(0, 1300, 2049, 5, 25); /* default tiles; a last chunk of one row */
 

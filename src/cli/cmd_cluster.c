@@ -7,13 +7,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/cluster_graph.h"
 #include "cli/matching.h"
+#include "cli/run.h"
+#include "cli/signals.h"
 #include "cluster/cluster.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/npy.h"
+#include "core/sha256.h"
 
 static void help(FILE *out)
 {
@@ -42,7 +46,14 @@ static void help(FILE *out)
             "  --seed N                whispers: the visiting order (1)\n"
             "  --summary FILE          the summary as JSON\n"
             "  --truth folder          score against the people the images' folders name\n"
-            "                          (pairwise and BCubed precision, recall, F1)\n");
+            "                          (pairwise and BCubed precision, recall, F1)\n"
+            "  --graph G.csv           cluster from a graph computed in parts by --shard and\n"
+            "                          joined by `facerec merge` (its threshold, checked to be\n"
+            "                          of these faces): the partition a single run gives\n");
+    fr_run_help(out);
+    fprintf(out, "                      (cluster --shard I/N -o G-I.csv writes the I-th of N parts\n"
+                 "                      of the threshold graph, not clusters: every shard reads,\n"
+                 "                      and embeds, all the faces; docs/learning.md)\n");
     fr_global_help(out);
 }
 
@@ -196,7 +207,7 @@ static fr_status folder_truth(const faces *f, int32_t *truth)
 typedef struct summary {
     size_t faces, clusters, multi, singletons, unclustered, largest, edges;
     double seconds_graph, seconds_cluster;
-    int scored;
+    int scored, quiet;
     fr_cluster_scores scores;
 } summary;
 
@@ -280,9 +291,119 @@ static void write_rows(fr_cli_table *t, const faces *f, const int32_t *labels)
     }
 }
 
+/* A shard's part of the threshold graph (cluster_graph.h): its tiles' edges, the graph's
+ * description, and the manifest. */
+static int write_part(const char *output, const fr_shard *shard, const faces *f, float threshold,
+                      fr_distance_engine *engine, fr_run *run, summary *s)
+{
+    fr_graph_identity id;
+    fr_graph_identity_of(f->rows, f->count, f->dim, threshold, engine, &id);
+    size_t first, end;
+    fr_shard_range(shard, id.tiles, 1, &first, &end);
+    fr_manifest *manifest = NULL;
+    fr_status st = fr_manifest_new("cluster", shard, id.tiles, id.embeddings_sha256, 1, first,
+                                   end, &manifest);
+    if (st)
+        return fr_cli_fail("cluster", st);
+    if (run)
+        fr_run_describe(run, manifest);
+    else
+        fr_manifest_model(manifest, "(embeddings given as .npy)");
+    char text[FR_GRAPH_FLOAT_CHARS];
+    fr_graph_format_float(threshold, text);
+    fr_manifest_option(manifest, "threshold", text);
+    fr_manifest_option(manifest, "distances", id.distances);
+    /* images every shard failed to read: the same in all of them, as a listing's errors */
+    fr_manifest_list_errors(manifest, f->failures);
+    fr_cluster_edges edges;
+    double t0 = fr_seconds();
+    st = fr_cluster_edges_find(engine, f->rows, f->count, f->dim, threshold, first, end, &edges);
+    s->seconds_graph = fr_seconds() - t0;
+    s->edges = edges.count;
+    fr_output outs[2];
+    memset(outs, 0, sizeof outs);
+    char *side = st ? NULL : fr_side_path(output, FR_GRAPH_SIDE);
+    char *record = st ? NULL : fr_side_path(output, ".sha256");
+    if (!st && (!side || !record))
+        st = FR_E_NOMEM;
+    if (!st)
+        st = fr_output_open(&outs[0], output, FR_OUTPUT_REGULAR);
+    if (!st)
+        st = fr_output_open(&outs[1], side, FR_OUTPUT_REGULAR);
+    if (!st) {
+        fr_graph_write_edges(outs[0].file, &edges);
+        st = fr_graph_write_identity(outs[1].file, &id);
+    }
+    if (!st) {
+        fr_cli_commit_begin();
+        st = fr_output_commit_set(outs, 2, record);
+        fr_cli_commit_end(st == FR_OK);
+    }
+    if (!st) {
+        const char *roles[] = {"main", FR_GRAPH_SIDE};
+        st = fr_run_manifest_commit(manifest, output, roles, 2, 0);
+    }
+    for (int k = 0; k < 2; k++)
+        fr_output_abort(&outs[k]);
+    free(side);
+    free(record);
+    fr_cluster_edges_free(&edges);
+    fr_manifest_free(manifest);
+    if (st)
+        return fr_cli_fail("cluster", st);
+    if (!s->quiet)
+        fprintf(stderr, "cluster: shard %zu/%zu: tiles [%zu, %zu) of %zu (%zu faces), %zu edges "
+                "under %.3f in %.2f s on %s -> %s\n", shard->index, shard->count, first, end,
+                id.tiles, f->count, edges.count, (double)threshold, s->seconds_graph,
+                id.distances, output);
+    return FR_EXIT_OK;
+}
+
+/* The graph a shard job made (--graph G: merged, or one shard of one), checked against the
+ * faces: the same edges, so the single run's partition. */
+static int read_graph(const char *path, const faces *f, float asked, float *threshold,
+                      fr_cluster_graph *graph, char *backend, size_t size)
+{
+    char *record = fr_side_path(path, ".sha256"), *side = fr_side_path(path, FR_GRAPH_SIDE);
+    const char *members[2] = {path, side};
+    int checked = 0;
+    fr_status st = record && side ? fr_output_set_check(record, members, 2, &checked)
+                                  : FR_E_NOMEM;
+    free(record);
+    fr_graph_identity want;
+    memset(&want, 0, sizeof want);
+    want.faces = f->count;
+    want.dim = f->dim;
+    fr_sha256_hex(f->rows, f->count * f->dim * sizeof(float), want.embeddings_sha256);
+    fr_cluster_edges edges;
+    memset(&edges, 0, sizeof edges);
+    if (!st)
+        st = fr_graph_read(path, &want, f->rows, threshold, &edges);
+    free(side);
+    if (st)
+        return fr_cli_fail("cluster", st);
+    int code = FR_EXIT_OK;
+    if (asked > 0 && asked != *threshold) {
+        char a[FR_GRAPH_FLOAT_CHARS], t[FR_GRAPH_FLOAT_CHARS];
+        fr_graph_format_float(asked, a);
+        fr_graph_format_float(*threshold, t);
+        fr_cli_error("cluster", "--threshold %s: %s is the graph at %s (compute another with "
+                     "cluster --shard, or leave --threshold out)", a, path, t);
+        code = FR_EXIT_USAGE;
+    }
+    if (!code && (st = fr_cluster_graph_from_edges(&edges, f->count, graph))) {
+        char why[1024];
+        fr_error_save(why, sizeof why);
+        code = fr_cli_fail("cluster", st == FR_E_FORMAT ? fr_fail(st, "%s: %s", path, why) : st);
+    }
+    fr_cluster_edges_free(&edges);
+    snprintf(backend, size, "%s", path);
+    return code;
+}
+
 int fr_cmd_cluster(int argc, char **argv)
 {
-    enum { OPT_METHOD = 3000, OPT_MIN, OPT_ITER, OPT_SEED, OPT_SUMMARY, OPT_TRUTH };
+    enum { OPT_METHOD = 3000, OPT_MIN, OPT_ITER, OPT_SEED, OPT_SUMMARY, OPT_TRUTH, OPT_GRAPH };
     static const struct option own[] = {{"output", required_argument, NULL, 'o'},
                                         {"method", required_argument, NULL, OPT_METHOD},
                                         {"min-size", required_argument, NULL, OPT_MIN},
@@ -290,18 +411,22 @@ int fr_cmd_cluster(int argc, char **argv)
                                         {"seed", required_argument, NULL, OPT_SEED},
                                         {"summary", required_argument, NULL, OPT_SUMMARY},
                                         {"truth", required_argument, NULL, OPT_TRUTH},
+                                        {"graph", required_argument, NULL, OPT_GRAPH},
                                         {"help", no_argument, NULL, 'h'}};
-    struct option *options = fr_options_merge(own, sizeof own / sizeof own[0]);
+    struct option *options = fr_run_options_merge(own, sizeof own / sizeof own[0]);
     fr_global_options g;
     fr_global_defaults(&g);
-    fr_cluster_options co = {FR_CLUSTER_WHISPERS, 0, 0, 1, 1};
-    const char *output = NULL, *summary_path = NULL;
+    fr_run_options bulk;
+    fr_run_defaults(&bulk);
+    fr_cluster_options co = {FR_CLUSTER_DEFAULT_METHOD, 0, 0, 1, 1};
+    const char *output = NULL, *summary_path = NULL, *graph_path = NULL;
     int truth = 0, ok = options != NULL, c;
     while (ok && (c = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
         char *end = NULL;
         switch (c) {
         case 'o': output = optarg; break;
         case OPT_SUMMARY: summary_path = optarg; break;
+        case OPT_GRAPH: graph_path = optarg; break;
         case OPT_METHOD:
             if (fr_cluster_method_parse(optarg, &co.method) != FR_OK) {
                 fprintf(stderr, "facerec cluster: %s\n", fr_error_message());
@@ -335,7 +460,7 @@ int fr_cmd_cluster(int argc, char **argv)
             truth = 1;
             break;
         case 'h': help(stdout); free(options); return FR_EXIT_OK;
-        default: ok = fr_cli_common_option(&g, c, optarg, help);
+        default: ok = fr_run_option(&g, &bulk, c, optarg, help);
         }
     }
     free(options);
@@ -343,29 +468,42 @@ int fr_cmd_cluster(int argc, char **argv)
         return FR_EXIT_USAGE;
     int sets = argc - optind;
     int npy = sets == 1 && ends_with(argv[optind], ".npy");
-    if (!output || sets < 1) {
+    fr_shard shard = bulk.shard;
+    bulk.shard.count = 0; /* every shard embeds every image: it is the tiles that are cut */
+    if (!output) {
         fr_cli_error("cluster", "give images, directories or one .npy, and -o CLUSTERS.csv "
                      "(see --help)");
         return FR_EXIT_USAGE;
     }
+    if (!fr_run_check_inputs("cluster", &bulk, sets > 0) ||
+        !fr_run_check_output("cluster", &(fr_run_options){.shard = shard}, output))
+        return FR_EXIT_USAGE;
     for (int i = optind; i < argc; i++)
         if (!npy && ends_with(argv[i], ".npy")) {
             fr_cli_error("cluster", "%s: a .npy of embeddings is clustered alone", argv[i]);
             return FR_EXIT_USAGE;
         }
+    if (shard.count && (graph_path || truth || summary_path)) {
+        fr_cli_error("cluster", "--shard computes a part of the graph: %s belongs to the run "
+                     "that clusters it (cluster --graph)",
+                     graph_path ? "--graph" : truth ? "--truth" : "--summary");
+        return FR_EXIT_USAGE;
+    }
 
     /* the threshold: --threshold, else the model's (also for embeddings: the model that made
-     * them, as --model/--weights name it) */
+     * them, as --model/--weights name it), else (--graph) the graph's */
     fr_model *model = NULL;
-    fr_status st = npy && g.threshold > 0 ? FR_OK : fr_cli_load_model(&g, &model);
+    fr_status st = npy && (g.threshold > 0 || graph_path) ? FR_OK
+                                                          : fr_cli_load_model(&g, &model);
     if (st)
         return fr_cli_fail("cluster", st);
     float threshold = g.threshold;
-    int code = model ? fr_cli_threshold("cluster", &g, fr_model_get_info(model), &threshold)
-                     : FR_EXIT_OK;
-    co.threshold = threshold;
+    int code = model && !graph_path
+                   ? fr_cli_threshold("cluster", &g, fr_model_get_info(model), &threshold)
+                   : FR_EXIT_OK;
     faces f;
     memset(&f, 0, sizeof f);
+    fr_run *run = NULL;
     if (!code && npy) {
         fr_model_free(model);
         model = NULL;
@@ -373,12 +511,9 @@ int fr_cmd_cluster(int argc, char **argv)
         if (st)
             code = fr_cli_fail("cluster", st);
     } else if (!code) {
-        fr_run_options ro;
-        fr_run_defaults(&ro);
-        ro.model = model;
+        bulk.model = model;
         model = NULL;
-        fr_run *run;
-        code = fr_run_open("cluster", &g, &ro, argv + optind, (size_t)sets, &run);
+        code = fr_run_open("cluster", &g, &bulk, argv + optind, (size_t)sets, &run);
         if (!code) {
             f.dim = (size_t)fr_model_get_info(fr_run_model(run))->embedding_size;
             st = fr_run_embed(run, keep, &f);
@@ -387,7 +522,6 @@ int fr_cmd_cluster(int argc, char **argv)
             f.failures += fr_run_path_errors(run);
             if (!st)
                 fr_run_summary(run, f.count, f.failures, NULL);
-            fr_run_close(run);
             if (st)
                 code = fr_cli_fail("cluster", st);
         }
@@ -405,16 +539,40 @@ int fr_cmd_cluster(int argc, char **argv)
     size_t clusters = 0;
     summary s;
     memset(&s, 0, sizeof s);
-    if (!code)
+    s.quiet = g.quiet;
+    char backend[4096] = "";
+    if (!code && !graph_path) {
         code = fr_cli_distance_engine("cluster", &g, &engine);
-    if (!code) {
+        if (!code)
+            snprintf(backend, sizeof backend, "%s", fr_distance_backend_name(engine));
+    }
+    if (!code && shard.count) {
+        code = write_part(output, &shard, &f, threshold, engine, run, &s);
+        if (!code && f.failures)
+            code = FR_EXIT_PARTIAL;
+        fr_run_close(run);
+        fr_distance_free(engine);
+        faces_free(&f);
+        return code;
+    }
+    fr_run_close(run);
+    if (!code && graph_path) {
         double t0 = fr_seconds();
-        st = fr_cluster_graph_build(engine, f.rows, f.count, f.dim, co.threshold, &graph);
+        code = read_graph(graph_path, &f, g.threshold, &threshold, &graph, backend,
+                          sizeof backend);
         s.seconds_graph = fr_seconds() - t0;
-        labels = st ? NULL : fr_malloc(f.count * sizeof *labels, "the clusters");
-        if (!st && !labels)
-            st = FR_E_NOMEM;
-        t0 = fr_seconds();
+    } else if (!code) {
+        double t0 = fr_seconds();
+        st = fr_cluster_graph_build(engine, f.rows, f.count, f.dim, threshold, &graph);
+        s.seconds_graph = fr_seconds() - t0;
+        if (st)
+            code = fr_cli_fail("cluster", st);
+    }
+    co.threshold = threshold;
+    if (!code) {
+        labels = fr_malloc(f.count * sizeof *labels, "the clusters");
+        st = labels ? FR_OK : FR_E_NOMEM;
+        double t0 = fr_seconds();
         if (!st)
             st = fr_cluster_run(&graph, f.rows, f.dim, &co, labels, &clusters);
         s.seconds_cluster = fr_seconds() - t0;
@@ -438,7 +596,7 @@ int fr_cmd_cluster(int argc, char **argv)
             code = fr_cli_table_close("cluster", &table);
         }
         if (!code && summary_path) {
-            st = write_summary(summary_path, &s, &co, fr_distance_backend_name(engine));
+            st = write_summary(summary_path, &s, &co, backend);
             if (st)
                 code = fr_cli_fail("cluster", st);
         }
@@ -450,10 +608,10 @@ int fr_cmd_cluster(int argc, char **argv)
         if (s.unclustered)
             fprintf(stderr, "; %zu faces in clusters under --min-size %zu", s.unclustered,
                     co.min_size);
-        fprintf(stderr, "); %s, threshold %.3f, %zu edges; graph %.2f s on %s, clustering "
+        fprintf(stderr, "); %s, threshold %.3f, %zu edges; graph %.2f s %s %s, clustering "
                 "%.2f s -> %s\n", fr_cluster_method_name(co.method), (double)co.threshold,
-                s.edges, s.seconds_graph, fr_distance_backend_name(engine), s.seconds_cluster,
-                output);
+                s.edges, s.seconds_graph, graph_path ? "read from" : "on", backend,
+                s.seconds_cluster, output);
         if (s.scored)
             fprintf(stderr, "cluster: against the folders: pairwise precision %.4f, recall "
                     "%.4f, F1 %.4f; BCubed precision %.4f, recall %.4f, F1 %.4f\n",

@@ -56,6 +56,7 @@ static const command_rule rules[] = {
     {"identify", {{"main", JOIN_TABLE}}},
     {"detect", {{"main", JOIN_TABLE}}},
     {"pairs", {{"main", JOIN_TABLE}}},
+    {"cluster", {{"main", JOIN_TABLE}, {".graph.json", JOIN_SAME}}},
 };
 
 static void help(FILE *out)
@@ -63,8 +64,9 @@ static void help(FILE *out)
     fprintf(out,
             "usage: facerec merge SHARD... -o OUT\n\n"
             "Joins the outputs of one job run in parts with --shard I/N (embed, identify,\n"
-            "detect, pairs, distmat) into what a single run of it writes, byte for byte: OUT\n"
-            "and the files beside it (OUT's .paths, .faces.csv, .rows.paths, ...). Each SHARD\n"
+            "detect, pairs, distmat, cluster's graph) into what a single run of it writes, byte\n"
+            "for byte: OUT and the files beside it (OUT's .paths, .faces.csv, .rows.paths,\n"
+            ".graph.json, ...). Each SHARD\n"
             "is a shard's main output (its OUT.manifest.json beside it) or the manifest itself,\n"
             "in any order. The merge streams (memory does not grow with the job).\n\n"
             "Refused, with the file named and nothing written: a missing or repeated shard,\n"
@@ -472,9 +474,9 @@ static fr_status merge(job *j, const command_rule *rule, const char *output)
     if (!st && strcmp(rule->command, "embed") == 0 && j->total_rows == 0)
         st = fr_fail(FR_E_IO, "no shard holds an embedding: one run over these inputs writes "
                      "nothing either; %s not written", output);
-    /* as the command commits them: embed's and distmat's files as one set with its record
-     * (OUT.sha256, core/file.h), a table alone */
-    if (!st && rule->roles[0].kind == JOIN_NPY_ROWS) {
+    /* as the command commits them: files that go together (embed's, distmat's, a cluster
+     * graph's) as one set with its record (OUT.sha256, core/file.h), a table alone */
+    if (!st && count > 1) {
         char *record = fr_side_path(output, ".sha256");
         st = record ? fr_output_commit_set(outs, count, record) : FR_E_NOMEM;
         free(record);

@@ -3,10 +3,9 @@
  * dlib's face clustering), in memory bounded by the distance engine's tiles and the graph:
  * no N x N matrix is ever held.
  *
- * The threshold graph joins every pair of faces closer than the threshold (the model's
- * verification threshold: "the same person"). It is built from the distance engine's
- * all-pairs tiles (match/distance.h, GPU when present), each tile scanned for close pairs
- * and dropped. Three ways to cut it into people:
+ * The threshold graph joins every pair of faces closer than the threshold. It is built from
+ * the distance engine's tiles on and above the diagonal (match/distance.h, GPU when
+ * present), each tile scanned for close pairs and dropped. Three ways to cut it into people:
  *
  *   components   connected components: a face joins a cluster when it is close to any face
  *                of it (single linkage at the threshold; scikit-learn's DBSCAN with
@@ -49,15 +48,42 @@ typedef struct fr_cluster_graph {
  * refused rather than filling memory). */
 #define FR_CLUSTER_MAX_EDGES ((size_t)1 << 30)
 
+/* The graph of rows (n x dim) at threshold: every pair closer than it. */
 fr_status fr_cluster_graph_build(fr_distance_engine *engine, const float *rows, size_t n,
                                  size_t dim, float threshold, fr_cluster_graph *out);
 void fr_cluster_graph_free(fr_cluster_graph *graph);
+
+/* The same in parts, for a job split over machines (cluster --shard): the edges found in
+ * tiles [first, end) of the engine's upper triangle (fr_distance_upper_tiles; all of them:
+ * end = fr_distance_upper_tile_count(engine, n)), each pair a < b once, in tile order and by
+ * (a, b) within a tile. That order depends neither on threads nor on how the tiles are
+ * shared out, so the parts of a split job, concatenated in order, are the whole job's list
+ * bit for bit. */
+typedef struct fr_cluster_edge {
+    int32_t a, b; /* a < b */
+    float distance;
+} fr_cluster_edge;
+
+typedef struct fr_cluster_edges {
+    fr_cluster_edge *items;
+    size_t count;
+} fr_cluster_edges;
+
+fr_status fr_cluster_edges_find(fr_distance_engine *engine, const float *rows, size_t n,
+                                size_t dim, float threshold, size_t first, size_t end,
+                                fr_cluster_edges *out);
+void fr_cluster_edges_free(fr_cluster_edges *edges);
+/* The graph of n faces from edges in any order (sorted in place); an edge outside [0, n),
+ * not a < b, or listed twice fails (FR_E_FORMAT, naming it). */
+fr_status fr_cluster_graph_from_edges(fr_cluster_edges *edges, size_t n, fr_cluster_graph *out);
 
 typedef enum fr_cluster_method {
     FR_CLUSTER_WHISPERS = 0,
     FR_CLUSTER_COMPONENTS,
     FR_CLUSTER_AVERAGE
 } fr_cluster_method;
+
+#define FR_CLUSTER_DEFAULT_METHOD FR_CLUSTER_WHISPERS
 
 const char *fr_cluster_method_name(fr_cluster_method method);
 fr_status fr_cluster_method_parse(const char *name, fr_cluster_method *out);

@@ -99,6 +99,31 @@ fr_status fr_distance_all_pairs(fr_distance_engine *e, const float *a, size_t n,
     return fr_distance_all_pairs_rows(e, a, n, b, m, dim, 0, n, sink, ctx);
 }
 
+size_t fr_distance_pairs_tile(const fr_distance_engine *e)
+{
+    return e->backend->pairs_tile(e->state);
+}
+
+size_t fr_distance_upper_tile_count(const fr_distance_engine *e, size_t n)
+{
+    size_t t = fr_distance_pairs_tile(e), blocks = n / t + (n % t != 0);
+    return blocks * (blocks + 1) / 2;
+}
+
+fr_status fr_distance_upper_tiles(fr_distance_engine *e, const float *a, size_t n, size_t dim,
+                                  size_t first, size_t end, fr_distance_sink sink, void *ctx)
+{
+    if (!sink || dim == 0)
+        return fr_fail(FR_E_INVALID, "distances: no sink or zero-length embeddings");
+    size_t tiles = fr_distance_upper_tile_count(e, n);
+    if (first > end || end > tiles)
+        return fr_fail(FR_E_INVALID, "distances: tiles [%zu, %zu) of %zu", first, end, tiles);
+    fr_status st = check_set("the set", a, n, dim);
+    if (st || first == end)
+        return st;
+    return e->backend->upper_tiles(e->state, a, n, dim, first, end, sink, ctx);
+}
+
 size_t fr_distance_probe_block(const fr_distance_engine *e)
 {
     return e->backend->probe_block(e->state);

@@ -36,6 +36,17 @@
  *                            computed (row block < column block) and transposed; diagonal
  *                            elements are exactly 0. A nonzero sink status stops the run
  *                            (tiles in flight may still arrive) and is returned.
+ *   upper_tiles(state, a, n, dim, first, end, sink, ctx)
+ *                            The symmetric matrix of a with itself (n x n) as the tiles on
+ *                            and above its diagonal, each delivered once as computed (none
+ *                            transposed): every unordered pair once, for a consumer that needs
+ *                            no more (the threshold graph). Tiles are numbered row-major over
+ *                            that triangle, (0,0), (0,1), ..., (0,B-1), (1,1), ..., B the
+ *                            number of row blocks of pairs_tile(state) rows; [first, end) of
+ *                            them are computed, each tile's values the bits all_pairs gives
+ *                            (a diagonal tile whole, its lower half mirrored), in any order,
+ *                            possibly from several threads at once.
+ *   pairs_tile(state)        the side of all_pairs' and upper_tiles' tiles.
  *   nearest(state, a, n, b, m, dim, labels, k, out)
  *                            For each probe a_i, the k nearest gallery rows, ascending by
  *                            distance (ties: the lower gallery row first), written to
@@ -84,6 +95,9 @@ typedef struct fr_distance_backend {
     fr_status (*open)(const fr_distance_options *options, void **state);
     fr_status (*all_pairs)(void *state, const float *a, size_t n, const float *b, size_t m,
                            size_t dim, size_t w0, size_t w1, fr_distance_sink sink, void *ctx);
+    fr_status (*upper_tiles)(void *state, const float *a, size_t n, size_t dim, size_t first,
+                             size_t end, fr_distance_sink sink, void *ctx);
+    size_t (*pairs_tile)(void *state);
     fr_status (*nearest)(void *state, const float *a, size_t n, const float *b, size_t m,
                          size_t dim, const int32_t *labels, size_t k, fr_neighbor *out);
     size_t (*probe_block)(void *state);
@@ -111,6 +125,15 @@ fr_status fr_distance_all_pairs(fr_distance_engine *engine, const float *a, size
 fr_status fr_distance_all_pairs_rows(fr_distance_engine *engine, const float *a, size_t n,
                                      const float *b, size_t m, size_t dim, size_t row0,
                                      size_t row1, fr_distance_sink sink, void *ctx);
+/* The tiles of a with itself on and above the diagonal, [first, end) of the
+ * fr_distance_upper_tile_count (row-major: the backend's upper_tiles). */
+fr_status fr_distance_upper_tiles(fr_distance_engine *engine, const float *a, size_t n,
+                                  size_t dim, size_t first, size_t end, fr_distance_sink sink,
+                                  void *ctx);
+/* How many such tiles n rows make: B (B + 1) / 2 for B = ceil(n / tile). */
+size_t fr_distance_upper_tile_count(const fr_distance_engine *engine, size_t n);
+/* The backend's tile side for all pairs. */
+size_t fr_distance_pairs_tile(const fr_distance_engine *engine);
 /* The backend's probe_block: splitting the probes of nearest at its multiples keeps results. */
 size_t fr_distance_probe_block(const fr_distance_engine *engine);
 fr_status fr_distance_nearest(fr_distance_engine *engine, const float *a, size_t n,

@@ -6,7 +6,8 @@
  * CPUs). Each tile is C = -2 A.B^T; the norms are added while the tile is still in cache.
  *
  * All pairs: square tiles of TILE rows, one pool task per tile; in the symmetric case only
- * tiles on and above the diagonal are tasks, and each one above is also delivered transposed.
+ * tiles on and above the diagonal are tasks, and each one above is also delivered transposed
+ * (upper_tiles: not, and only the tasks asked for).
  *
  * Nearest: a task is a block of PROBE_ROWS probes against one contiguous split of the gallery,
  * walked in chunks of GALLERY_COLS rows; each chunk's GEMM tile is scanned row by row against
@@ -193,6 +194,8 @@ typedef struct pairs_job {
     const float *na, *nb;
     const float *pair;      /* gemm_tile's, when B has one row */
     int symmetric;
+    int upper;              /* upper_tiles: tiles on and above the diagonal, none transposed */
+    size_t task0;           /* upper_tiles: the first tile's number */
     size_t col_blocks;
     size_t w0, w1;          /* the rows of D delivered */
     size_t first_block;     /* not symmetric: the row block of w0 */
@@ -203,9 +206,8 @@ typedef struct pairs_job {
 
 /* Task t -> tile (i, j): row-major over the tiles of the window's row blocks, or over all
  * those with j >= i (symmetric: a tile far above the window may hold its rows transposed). */
-static void tile_of(const pairs_job *j, int task, size_t *bi, size_t *bj)
+static void tile_of(const pairs_job *j, size_t t, size_t *bi, size_t *bj)
 {
-    size_t t = (size_t)task;
     if (!j->symmetric) {
         *bi = j->first_block + t / j->col_blocks;
         *bj = t % j->col_blocks;
@@ -248,7 +250,7 @@ static void pairs_task(void *ctx, int task, int worker)
     if (atomic_load(&j->status) != FR_OK)
         return;
     size_t bi, bj;
-    tile_of(j, task, &bi, &bj);
+    tile_of(j, (size_t)task + j->task0, &bi, &bj);
     size_t t = j->s->tile;
     size_t row0 = bi * t, col0 = bj * t;
     size_t rows = j->n - row0 < t ? j->n - row0 : t;
@@ -256,7 +258,7 @@ static void pairs_task(void *ctx, int task, int worker)
     /* a tile is computed whole, as in a run over all rows, so that its values are the same
      * bits however the rows are windowed */
     int direct = row0 < j->w1 && row0 + rows > j->w0;
-    int flipped = j->symmetric && bi != bj && col0 < j->w1 && col0 + cols > j->w0;
+    int flipped = j->symmetric && !j->upper && bi != bj && col0 < j->w1 && col0 + cols > j->w0;
     if (!direct && !flipped)
         return;
     float *tile = j->s->scratch[worker];
@@ -287,15 +289,16 @@ static void pairs_task(void *ctx, int task, int worker)
     }
 }
 
-static fr_status cpu_all_pairs(void *state, const float *a, size_t n, const float *b, size_t m,
-                               size_t dim, size_t w0, size_t w1, fr_distance_sink sink,
-                               void *ctx)
+/* All pairs, or with upper the symmetric matrix's tiles [first, end) (task numbers). */
+static fr_status run_pairs(cpu_distance *s, const float *a, size_t n, const float *b, size_t m,
+                           size_t dim, size_t w0, size_t w1, int upper, size_t first,
+                           size_t end, fr_distance_sink sink, void *ctx)
 {
-    cpu_distance *s = state;
     pairs_job j;
     memset(&j, 0, sizeof j);
     j.s = s;
     j.symmetric = b == NULL;
+    j.upper = upper;
     j.a = a;
     j.b = b ? b : a;
     j.n = n;
@@ -325,6 +328,10 @@ static fr_status cpu_all_pairs(void *state, const float *a, size_t n, const floa
     j.first_block = w0 / s->tile;
     size_t window_blocks = (w1 + s->tile - 1) / s->tile - j.first_block;
     size_t tasks = j.symmetric ? row_blocks * (row_blocks + 1) / 2 : window_blocks * j.col_blocks;
+    if (upper) {
+        j.task0 = first;
+        tasks = end - first;
+    }
     if (tasks > (size_t)INT32_MAX)
         st = fr_fail(FR_E_TOO_LARGE, "%zu x %zu distances in %zu-wide tiles: too many tiles", n, m,
                      s->tile);
@@ -336,6 +343,24 @@ static fr_status cpu_all_pairs(void *state, const float *a, size_t n, const floa
     if (!st)
         st = (fr_status)atomic_load(&j.status);
     return st;
+}
+
+static fr_status cpu_all_pairs(void *state, const float *a, size_t n, const float *b, size_t m,
+                               size_t dim, size_t w0, size_t w1, fr_distance_sink sink,
+                               void *ctx)
+{
+    return run_pairs(state, a, n, b, m, dim, w0, w1, 0, 0, 0, sink, ctx);
+}
+
+static fr_status cpu_upper_tiles(void *state, const float *a, size_t n, size_t dim,
+                                 size_t first, size_t end, fr_distance_sink sink, void *ctx)
+{
+    return run_pairs(state, a, n, NULL, n, dim, 0, n, 1, first, end, sink, ctx);
+}
+
+static size_t cpu_pairs_tile(void *state)
+{
+    return ((const cpu_distance *)state)->tile;
 }
 
 /* ---- nearest ------------------------------------------------------------------------------ */
@@ -494,5 +519,6 @@ static size_t cpu_probe_block(void *state)
 }
 
 const fr_distance_backend fr_cpu_distance_backend = {
-    "cpu", cpu_open, cpu_all_pairs, cpu_nearest, cpu_probe_block, cpu_close,
+    "cpu", cpu_open, cpu_all_pairs, cpu_upper_tiles, cpu_pairs_tile, cpu_nearest,
+    cpu_probe_block, cpu_close,
 };
