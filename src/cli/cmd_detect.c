@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/guard.h"
 #include "cli/run.h"
+#include "cli/signals.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/error.h"
@@ -52,7 +54,9 @@ static void help(FILE *out)
             "  --chips DIR         each face as the model (--model) gets it, aligned as --align\n"
             "                      says (auto: the model's way): a PNG chip that `facerec\n"
             "                      embed` reads as it is, DIR/a/x.jpg.face0.png for face 0\n"
-            "  --min-face N        smallest face searched, pixels (default 20)\n");
+            "  --min-face N        smallest face searched, pixels (default 20)\n"
+            "  --force             write -o, --draw and --chips even where they are inputs or\n"
+            "                      folders of inputs\n");
     fr_run_help(out);
     fr_global_help(out);
 }
@@ -313,10 +317,15 @@ static size_t folder_length(const common_folder *c)
     return n;
 }
 
+/* The folder, created when missing and checked to take files before any image is read. */
 static int make_dir(const char *dir)
 {
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
         fr_cli_error("detect", "%s: cannot create: %s", dir, strerror(errno));
+        return 0;
+    }
+    if (fr_folder_check_writable(dir) != FR_OK) {
+        fr_cli_error("detect", "%s", fr_error_message());
         return 0;
     }
     return 1;
@@ -339,7 +348,7 @@ static void describe(fr_manifest *m, const fr_global_options *g, const fr_detect
 
 static int run(const fr_global_options *g, const fr_run_options *ro,
                const fr_detect_options *dopt, char *const *args, size_t nargs,
-               const char *output, const char *draw_dir, const char *chips_dir)
+               const char *output, const char *draw_dir, const char *chips_dir, int force)
 {
     fr_path_list list = {0};
     /* images are detected in groups of GROUP from the first: a shard cut at its multiples
@@ -353,6 +362,19 @@ static int run(const fr_global_options *g, const fr_run_options *ro,
         code = fr_cli_fail("detect", fr_fail(FR_E_NOMEM, "out of memory resolving names"));
     size_t strip = folder.first ? folder_length(&folder) : 0;
     free(folder.first);
+    /* before any image is read: outputs that would replace inputs, folders that cannot
+     * take the drawings and chips */
+    char *list_file[1] = {(char *)ro->list};
+    fr_cli_guard guard = {"detect", ro->list ? list_file : args, ro->list ? 1 : nargs,
+                          list.paths, list.count, NULL, 0, force};
+    if (!code)
+        code = fr_cli_guard_output(&guard, "-o", output);
+    if (!code)
+        code = fr_cli_guard_folder(&guard, "--draw", draw_dir);
+    if (!code)
+        code = fr_cli_guard_folder(&guard, "--chips", chips_dir);
+    if (!code && ((draw_dir && !make_dir(draw_dir)) || (chips_dir && !make_dir(chips_dir))))
+        code = FR_EXIT_FATAL;
     if (code) {
         fr_manifest_free(manifest);
         fr_paths_free(&list);
@@ -437,10 +459,13 @@ static int run(const fr_global_options *g, const fr_run_options *ro,
         }
     }
     if (out.file) {
-        if (st)
+        if (st) {
             fr_output_abort(&out);
-        else
+        } else {
+            fr_cli_commit_begin();
             st = fr_output_commit(&out);
+            fr_cli_commit_end(st == FR_OK);
+        }
     }
     if (!st && manifest) {
         static const char *const roles[] = {"main"};
@@ -480,7 +505,7 @@ int fr_cmd_detect(int argc, char **argv)
     static const struct option own[] = {
         {"output", required_argument, NULL, 'o'}, {"draw", required_argument, NULL, 'd'},
         {"chips", required_argument, NULL, 'c'},  {"min-face", required_argument, NULL, 'm'},
-        {"help", no_argument, NULL, 'h'}};
+        {"force", no_argument, NULL, 'f'},        {"help", no_argument, NULL, 'h'}};
     struct option *options = fr_run_options_merge(own, sizeof own / sizeof own[0]);
     fr_global_options g;
     fr_global_defaults(&g);
@@ -489,13 +514,14 @@ int fr_cmd_detect(int argc, char **argv)
     fr_detect_options dopt;
     memset(&dopt, 0, sizeof dopt);
     const char *output = NULL, *draw_dir = NULL, *chips_dir = NULL;
-    int c;
+    int c, force = 0;
     while (options && (c = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
         char *end;
         switch (c) {
         case 'o': output = optarg; break;
         case 'd': draw_dir = optarg; break;
         case 'c': chips_dir = optarg; break;
+        case 'f': force = 1; break;
         case 'm':
             dopt.min_face = (int)strtol(optarg, &end, 10);
             if (*end || dopt.min_face < 12 || dopt.min_face > 100000) {
@@ -527,12 +553,10 @@ int fr_cmd_detect(int argc, char **argv)
     }
     if (!fr_run_check_output("detect", &ro, output))
         return FR_EXIT_USAGE;
-    if ((draw_dir && !make_dir(draw_dir)) || (chips_dir && !make_dir(chips_dir)))
-        return FR_EXIT_FATAL;
     /* the detector runs on the CPU threads whatever --device says: faster than on a GPU so
      * far (see src/engine/embedder.c) */
     dopt.runner.device = FR_DEVICE_CPU;
     dopt.runner.threads = 1;
     return run(&g, &ro, &dopt, argv + optind, (size_t)(argc - optind), output, draw_dir,
-               chips_dir);
+               chips_dir, force);
 }

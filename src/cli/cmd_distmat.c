@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/guard.h"
 #include "cli/matching.h"
 #include "cli/signals.h"
 #include "core/alloc.h"
@@ -36,7 +37,8 @@ static void help(FILE *out)
             "unreadable images are named on stderr and left out (exit 3). The files appear\n"
             "together when the run completes, with D.sha256 listing their digests\n"
             "(`sha256sum -c D.sha256` checks that they belong together).\n\n"
-            "  -o, --output FILE   the .npy to write (required; written in tiles, not to stdout)\n");
+            "  -o, --output FILE   the .npy to write (required; written in tiles, not to stdout)\n"
+            "  --force             write the outputs even where one is an input\n");
     fr_run_help(out);
     fprintf(out, "                      (a shard writes a block of D's rows; every shard reads,\n"
                  "                      and embeds, all of A and B: embed images once with\n"
@@ -107,25 +109,39 @@ static void outputs_abort(matrix_outputs *o)
     o->count = 0;
 }
 
-static fr_status outputs_open(matrix_outputs *o, const char *output, const embedding_set *set,
-                              int sets)
+/* Checks each name against the inputs (guard.h), then opens it: an exit code. */
+static int outputs_open(matrix_outputs *o, const char *output, const embedding_set *set,
+                        int sets, const fr_cli_guard *guard)
 {
     memset(o, 0, sizeof *o);
-    fr_status st = fr_output_open(&o->files[0], output, FR_OUTPUT_REGULAR);
-    if (!st)
-        o->count = 1;
-    for (int i = 0; i < sets && !st; i++) {
-        if (set[i].is_npy)
-            continue;
-        char *name = fr_side_path(output, i == 0 ? ROWS_SUFFIX : COLS_SUFFIX);
-        st = name ? fr_output_open(&o->files[o->count], name, FR_OUTPUT_REGULAR) : FR_E_NOMEM;
-        free(name);
-        if (!st)
-            o->sets[o->count++] = &set[i];
+    const char *names[OUT_COUNT + 1] = {output, NULL, NULL, NULL};
+    char *owned[OUT_COUNT + 1] = {NULL, NULL, NULL, NULL};
+    size_t count = 1;
+    for (int i = 0; i < sets; i++)
+        if (!set[i].is_npy) {
+            owned[count] = fr_side_path(output, i == 0 ? ROWS_SUFFIX : COLS_SUFFIX);
+            o->sets[count] = &set[i];
+            names[count] = owned[count];
+            count++;
+        }
+    owned[count] = fr_side_path(output, ".sha256"); /* the record: guarded, opened later */
+    names[count] = owned[count];
+    int code = FR_EXIT_OK;
+    for (size_t i = 0; i <= count && !code; i++)
+        code = names[i] ? fr_cli_guard_output(guard, "-o", names[i])
+                        : fr_cli_fail("distmat", FR_E_NOMEM);
+    for (size_t i = 0; i < count && !code; i++) {
+        fr_status st = fr_output_open(&o->files[i], names[i], FR_OUTPUT_REGULAR);
+        if (st)
+            code = fr_cli_fail("distmat", st);
+        else
+            o->count++;
     }
-    if (st)
+    for (size_t i = 0; i <= count; i++)
+        free(owned[i]);
+    if (code)
         outputs_abort(o);
-    return st;
+    return code;
 }
 
 /* The paths of the kept rows (of A's rows [first, end): a shard's block), then the set
@@ -201,6 +217,7 @@ static void set_free(embedding_set *s)
 int fr_cmd_distmat(int argc, char **argv)
 {
     static const struct option own[] = {{"output", required_argument, NULL, 'o'},
+                                        {"force", no_argument, NULL, 'f'},
                                         {"help", no_argument, NULL, 'h'}};
     struct option *options = fr_run_options_merge(own, sizeof own / sizeof own[0]);
     fr_global_options g;
@@ -208,10 +225,11 @@ int fr_cmd_distmat(int argc, char **argv)
     fr_run_options shard;
     fr_run_defaults(&shard);
     const char *output = NULL;
-    int c;
+    int c, force = 0;
     while (options && (c = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
         switch (c) {
         case 'o': output = optarg; break;
+        case 'f': force = 1; break;
         case 'h': help(stdout); free(options); return FR_EXIT_OK;
         default:
             if (!fr_run_option(&g, &shard, c, optarg, help)) {
@@ -256,24 +274,29 @@ int fr_cmd_distmat(int argc, char **argv)
             fr_cli_error("distmat", "%s: no images found", set[i].arg);
             code = image_errors ? FR_EXIT_FATAL : FR_EXIT_USAGE;
         }
-    matrix_outputs outputs = {0};
-    if (!code && (st = outputs_open(&outputs, output, set, sets)))
-        code = fr_cli_fail("distmat", st);
     size_t images = 0;
     for (int i = 0; i < sets; i++)
         images += set[i].paths.count;
+    char **all = fr_malloc((images ? images : 1) * sizeof *all, "a path list");
+    size_t all_count = 0;
+    for (int i = 0; all && i < sets; i++)
+        for (size_t j = 0; j < set[i].paths.count; j++)
+            all[all_count++] = set[i].paths.paths[j];
+    if (!code && !all)
+        code = fr_cli_fail("distmat", FR_E_NOMEM);
+    /* before the first image is read: names that would replace an input (a set's .npy
+     * included), missing or read-only folders */
+    matrix_outputs outputs = {0};
+    fr_cli_guard guard = {"distmat", argv + optind, (size_t)sets, all, all_count, NULL, 0,
+                          force};
+    if (!code)
+        code = outputs_open(&outputs, output, set, sets, &guard);
     if (!code && images) {
-        char **all = fr_malloc(images * sizeof *all, "a path list");
-        size_t n = 0;
-        for (int i = 0; all && i < sets; i++)
-            for (size_t j = 0; j < set[i].paths.count; j++)
-                all[n++] = set[i].paths.paths[j];
         fr_run_options ro;
         fr_run_defaults(&ro);
         fr_cli_embeddings e;
         memset(&e, 0, sizeof e);
-        code = all ? fr_run_open_paths("distmat", &g, &ro, all, images, &run)
-                   : fr_cli_fail("distmat", FR_E_NOMEM);
+        code = fr_run_open_paths("distmat", &g, &ro, all, images, &run);
         if (!code)
             code = fr_cli_embed_all("distmat", run, &e);
         for (int i = 0, first = 0; !code && i < sets; i++) {
@@ -286,8 +309,8 @@ int fr_cmd_distmat(int argc, char **argv)
         }
         image_errors += e.failures;
         fr_cli_embeddings_free(&e);
-        free(all);
     }
+    free(all);
     if (!code && sets == 2 && set[0].dim != set[1].dim) {
         fr_cli_error("distmat", "%s has %zu-d embeddings and %s %zu-d: not the same model",
                      set[0].arg, set[0].dim, set[1].arg, set[1].dim);

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/guard.h"
 #include "cli/run.h"
 #include "cli/signals.h"
 #include "core/alloc.h"
@@ -31,7 +32,8 @@ static void help(FILE *out)
             "(`sha256sum -c OUT.sha256` checks that they belong together).\n\n"
             "  -o, --output FILE   the .npy to write (required; a file, not standard output)\n"
             "  --raw               the network's output without L2 normalization\n"
-            "  --full-decode       never decode large JPEGs at reduced (DCT) scale\n");
+            "  --full-decode       never decode large JPEGs at reduced (DCT) scale\n"
+            "  --force             write the outputs even where one is an input\n");
     fr_run_help(out);
     fr_global_help(out);
 }
@@ -107,27 +109,34 @@ static void outputs_abort(embed_outputs *o)
     o->count = 0;
 }
 
-static fr_status outputs_open(embed_outputs *o, const char *output, int all_faces)
+/* Checks each name against the inputs (guard.h), then opens it: an exit code. */
+static int outputs_open(embed_outputs *o, const char *output, int all_faces,
+                        const fr_cli_guard *guard)
 {
     memset(o, 0, sizeof *o);
     static const char *const suffixes[OUT_COUNT] = {NULL, PATHS_SUFFIX, FACES_SUFFIX};
     size_t want = all_faces ? OUT_COUNT : OUT_FACES;
-    fr_status st = FR_OK;
-    for (size_t i = 0; i < want && !st; i++) {
+    o->record = fr_side_path(output, ".sha256");
+    int code = o->record ? fr_cli_guard_output(guard, "-o", o->record)
+                         : fr_cli_fail("embed", FR_E_NOMEM);
+    for (size_t i = 0; i < want && !code; i++) {
         char *name = i == OUT_NPY ? fr_strdup(output) : fr_side_path(output, suffixes[i]);
-        st = name ? fr_output_open(&o->files[i], name, FR_OUTPUT_REGULAR) : FR_E_NOMEM;
+        fr_status st = name ? FR_OK : FR_E_NOMEM;
+        code = name ? fr_cli_guard_output(guard, "-o", name) : FR_EXIT_OK;
+        if (!code && !st)
+            st = fr_output_open(&o->files[i], name, FR_OUTPUT_REGULAR);
         free(name);
-        if (!st)
+        if (st == FR_E_INVALID)
+            st = fr_fail(FR_E_INVALID, "%s (embed writes OUT.npy, and OUT.paths and OUT.sha256 "
+                         "beside it)", fr_error_message());
+        if (st)
+            code = fr_cli_fail("embed", st);
+        else if (!code)
             o->count++;
     }
-    if (!st && !(o->record = fr_side_path(output, ".sha256")))
-        st = FR_E_NOMEM;
-    if (st == FR_E_INVALID)
-        st = fr_fail(FR_E_INVALID, "%s (embed writes OUT.npy, and OUT.paths and OUT.sha256 "
-                     "beside it)", fr_error_message());
-    if (st)
+    if (code)
         outputs_abort(o);
-    return st;
+    return code;
 }
 
 /* With --all-faces: which face of which image each row is. */
@@ -179,17 +188,19 @@ int fr_cmd_embed(int argc, char **argv)
 {
     static const struct option own[] = {
         {"output", required_argument, NULL, 'o'}, {"raw", no_argument, NULL, 'r'},
-        {"full-decode", no_argument, NULL, 'F'}, {"help", no_argument, NULL, 'h'}};
+        {"full-decode", no_argument, NULL, 'F'}, {"force", no_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'}};
     struct option *options = fr_run_options_merge(own, sizeof own / sizeof own[0]);
     fr_global_options g;
     fr_global_defaults(&g);
     fr_run_options run;
     fr_run_defaults(&run);
     const char *output = NULL;
-    int c;
+    int c, force = 0;
     while (options && (c = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
         switch (c) {
         case 'o': output = optarg; break;
+        case 'f': force = 1; break;
         case 'r': run.raw = 1; break;
         case 'F': run.full_decode = 1; break;
         case 'h': help(stdout); free(options); return FR_EXIT_OK;
@@ -213,21 +224,27 @@ int fr_cmd_embed(int argc, char **argv)
         return FR_EXIT_USAGE;
     }
 
-    embed_outputs outputs;
-    fr_status st = outputs_open(&outputs, output, g.all_faces);
-    if (st)
-        return fr_cli_fail("embed", st);
     fr_run *session;
     int code = fr_run_open("embed", &g, &run, argv + optind, (size_t)(argc - optind), &session);
-    if (code != FR_EXIT_OK) {
-        outputs_abort(&outputs);
+    if (code != FR_EXIT_OK)
+        return code;
+    /* before the first image is read: names that would replace an input, missing or
+     * read-only folders */
+    char *list[1] = {(char *)run.list};
+    fr_cli_guard guard = {"embed", run.list ? list : argv + optind,
+                          run.list ? 1 : (size_t)(argc - optind), fr_run_paths(session),
+                          fr_run_count(session), NULL, 0, force};
+    embed_outputs outputs;
+    code = outputs_open(&outputs, output, g.all_faces, &guard);
+    if (code) {
+        fr_run_close(session);
         return code;
     }
     embed_sink sink = {0};
     sink.dim = (size_t)fr_model_get_info(fr_run_model(session))->embedding_size;
     sink.quiet = g.quiet;
     sink.all_faces = g.all_faces;
-    st = fr_run_embed(session, collect, &sink);
+    fr_status st = fr_run_embed(session, collect, &sink);
     /* a shard writes its part however small: the merge needs every part */
     fr_manifest *manifest = fr_run_manifest(session);
     if (!st && sink.count == 0 && !manifest)

@@ -6,11 +6,14 @@
  * as it was (and a database this run would have created is not left behind).
  */
 #include <errno.h>
+#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/matching.h"
+#include "cli/signals.h"
 #include "core/alloc.h"
 #include "core/error.h"
 #include "engine/people.h"
@@ -33,8 +36,62 @@ static void help(FILE *out)
     fr_global_help(out);
 }
 
+/* Where an enrolment goes, settled before any image is read: the existing database (opened
+ * read-write, of this run's model, in a folder where SQLite can write its journal), or a new
+ * one built in a temporary file beside DB (core/file.h) and linked into place once complete,
+ * so that a failure or an interrupt leaves nothing behind and a database that another run
+ * created meanwhile is never replaced (link() refuses to). */
+typedef struct target {
+    int created;
+    fr_temp staged;
+} target;
+
+static int target_open(const char *db, const fr_model_info *model, target *t)
+{
+    memset(t, 0, sizeof *t);
+    t->staged.fd = -1;
+    struct stat sb;
+    fr_status st;
+    if (stat(db, &sb) != 0 && errno == ENOENT) {
+        t->created = 1;
+        st = fr_temp_create(db, &t->staged);
+        return st ? fr_cli_fail("enroll", st) : FR_EXIT_OK;
+    }
+    fr_store *store;
+    st = fr_store_open(db, FR_STORE_WRITE, &store);
+    if (!st) {
+        st = fr_store_check_model(store, model);
+        fr_store_close(store);
+    }
+    char *folder = st ? NULL : fr_strdup(db);
+    if (!st && !folder)
+        st = FR_E_NOMEM;
+    if (!st && fr_folder_check_writable(dirname(folder)) != FR_OK)
+        st = fr_fail(FR_E_IO, "%s: cannot be changed: SQLite writes a journal beside it and %s",
+                     db, fr_error_message());
+    free(folder);
+    return st ? fr_cli_fail("enroll", st) : FR_EXIT_OK;
+}
+
+static void target_close(target *t)
+{
+    fr_temp_discard(&t->staged);
+}
+
+/* A message about the database under construction names the database, not its temporary. */
+static void name_database(const char *staged, const char *db)
+{
+    char message[2048], *at = strstr(fr_error_message(), staged);
+    if (!at)
+        return;
+    const char *text = fr_error_message();
+    snprintf(message, sizeof message, "%.*s%s%s", (int)(at - text), text, db, at + strlen(staged));
+    fr_error_restore(message);
+}
+
+/* The enrolment as one transaction, in a commit section (signals.h). */
 static int store_all(const char *db, const fr_model_info *model, const fr_people *p,
-                     const fr_cli_embeddings *e, int created)
+                     const fr_cli_embeddings *e, target *t)
 {
     fr_enrollment *items = fr_calloc(e->count, sizeof *items, "an enrolment");
     if (!items)
@@ -44,31 +101,24 @@ static int store_all(const char *db, const fr_model_info *model, const fr_people
         items[i].source = p->paths.paths[i];
         items[i].vector = e->rows + i * e->dim;
     }
+    fr_cli_commit_begin();
     fr_store *store;
-    fr_status st;
+    fr_status st = FR_OK;
+    int created = t->created;
     if (created) {
-        /* A new database is built under a temporary name beside DB and linked into place only
-         * once complete: a failure leaves nothing behind, and a database that another run
-         * created in the meantime is never replaced or removed (link() refuses to). */
-        char staged[4096];
-        if (snprintf(staged, sizeof staged, "%s.enrolling-%ld", db, (long)getpid()) >=
-            (int)sizeof staged) {
-            free(items);
-            fr_cli_error("enroll", "%s: path too long", db);
-            return FR_EXIT_USAGE;
-        }
-        st = fr_store_open(staged, FR_STORE_CREATE, &store);
+        st = fr_store_open(t->staged.path, FR_STORE_CREATE, &store);
         if (!st) {
             st = fr_store_enroll(store, model, items, e->count);
             fr_store_close(store);
         }
-        if (!st && link(staged, db) != 0) {
+        if (!st && link(t->staged.path, db) != 0) {
             if (errno == EEXIST)
                 created = 0; /* appeared meanwhile: enrol into it like any existing one */
             else
                 st = fr_fail(FR_E_IO, "%s: %s", db, strerror(errno));
         }
-        unlink(staged);
+        if (st)
+            name_database(t->staged.path, db);
     }
     if (!created) {
         st = fr_store_open(db, FR_STORE_WRITE, &store);
@@ -77,6 +127,8 @@ static int store_all(const char *db, const fr_model_info *model, const fr_people
             fr_store_close(store);
         }
     }
+    target_close(t);
+    fr_cli_commit_end(st == FR_OK);
     free(items);
     return st ? fr_cli_fail("enroll", st) : FR_EXIT_OK;
 }
@@ -156,21 +208,14 @@ int fr_cmd_enroll(int argc, char **argv)
         return code;
     }
     const fr_model_info *model = fr_model_get_info(fr_run_model(run));
-    /* an existing database of another model: refuse before spending time on images */
-    int created = access(db, F_OK) != 0;
-    if (!created) {
-        fr_store *store;
-        st = fr_store_open(db, FR_STORE_WRITE, &store);
-        if (!st) {
-            st = fr_store_check_model(store, model);
-            fr_store_close(store);
-        }
-        if (st) {
-            code = fr_cli_fail("enroll", st);
-            fr_run_close(run);
-            fr_people_free(&p);
-            return code;
-        }
+    /* an existing database of another model, or one that cannot be written: refused before
+     * spending time on images */
+    target t;
+    code = target_open(db, model, &t);
+    if (code) {
+        fr_run_close(run);
+        fr_people_free(&p);
+        return code;
     }
     fr_cli_embeddings e;
     memset(&e, 0, sizeof e);
@@ -181,7 +226,8 @@ int fr_cmd_enroll(int argc, char **argv)
         code = FR_EXIT_PARTIAL;
     }
     if (!code)
-        code = store_all(db, model, &p, &e, created);
+        code = store_all(db, model, &p, &e, &t);
+    target_close(&t);
     if (!code && !g.quiet) {
         fr_run_summary(run, e.count, 0, db);
         fprintf(stderr, "enroll: %zu image(s) of %zu person(s) added to %s\n", e.count,

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli/guard.h"
 #include "cli/matching.h"
 #include "core/alloc.h"
 #include "core/error.h"
@@ -34,6 +35,7 @@ static void help(FILE *out)
             "                         and merged into the exact answer of one database\n"
             "  -k K                   the K nearest people (default 1)\n"
             "  -o, --output FILE      where the rows go (default: standard output)\n"
+            "  --force                write -o even where it is an input or the database\n"
             "  --aggregate min|mean   a person's distance: to their nearest embedding (default),\n"
             "                         or to the mean of their embeddings\n");
     fr_run_help(out);
@@ -293,7 +295,8 @@ int fr_cmd_identify(int argc, char **argv)
 {
     static const struct option own[] = {
         {"db", required_argument, NULL, 'd'}, {"output", required_argument, NULL, 'o'},
-        {"aggregate", required_argument, NULL, 'a'}, {"help", no_argument, NULL, 'h'}};
+        {"aggregate", required_argument, NULL, 'a'}, {"force", no_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'}};
     struct option *options = fr_run_options_merge(own, sizeof own / sizeof own[0]);
     fr_global_options g;
     fr_global_defaults(&g);
@@ -303,11 +306,12 @@ int fr_cmd_identify(int argc, char **argv)
     char **dbs = calloc((size_t)argc + 1, sizeof *dbs);
     size_t db_count = 0, k = 1;
     fr_aggregate aggregate = FR_AGGREGATE_MIN;
-    int c, code = dbs ? FR_EXIT_OK : FR_EXIT_FATAL;
+    int c, force = 0, code = dbs ? FR_EXIT_OK : FR_EXIT_FATAL;
     while (!code && options && (c = getopt_long(argc, argv, "k:o:h", options, NULL)) != -1) {
         switch (c) {
         case 'd': dbs[db_count++] = optarg; break;
         case 'o': output = optarg; break;
+        case 'f': force = 1; break;
         case 'k':
             if (!parse_k(optarg, &k))
                 code = FR_EXIT_USAGE;
@@ -367,6 +371,19 @@ int fr_cmd_identify(int argc, char **argv)
         code = fr_cli_fail("identify", st);
     if (!code)
         code = check_databases(dbs, db_count, model);
+    /* the table opened before the first image is read: refused where it would replace an
+     * input or a database, failing at once where it cannot be written */
+    fr_cli_table t;
+    memset(&t, 0, sizeof t);
+    if (!code && !single) {
+        char *list[1] = {(char *)ro.list};
+        fr_cli_guard guard = {"identify", ro.list ? list : argv + optind,
+                              ro.list ? 1 : (size_t)(argc - optind), fr_run_paths(run),
+                              fr_run_count(run), dbs, db_count, force};
+        code = fr_cli_guard_output(&guard, "-o", output);
+        if (!code)
+            code = fr_cli_table_open("identify", output, g.json, &t);
+    }
     if (!code)
         code = fr_cli_embed_all("identify", run, &e);
     if (!code)
@@ -391,9 +408,7 @@ int fr_cmd_identify(int argc, char **argv)
             code = found[0].accepted ? FR_EXIT_OK : FR_EXIT_NO;
         }
     } else if (!code) {
-        fr_cli_table t;
-        code = fr_cli_table_open("identify", output, g.json, &t);
-        if (!code && t.format == FR_TABLE_CSV) {
+        if (t.format == FR_TABLE_CSV) {
             fputs("path,identity,distance", t.file);
             for (size_t q = 1; k > 1 && q <= k; q++)
                 fprintf(t.file, ",name_%zu,distance_%zu", q, q);
@@ -425,6 +440,7 @@ int fr_cmd_identify(int argc, char **argv)
         if (!code && e.failures)
             code = FR_EXIT_PARTIAL;
     }
+    fr_cli_table_abort(&t);
     fr_list_digest_free(digest);
     gallery_shards_free(&shards);
     fr_cli_embeddings_free(&e);

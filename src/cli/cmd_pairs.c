@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/guard.h"
 #include "cli/matching.h"
 #include "core/error.h"
 #include "match/pairs.h"
@@ -28,7 +29,8 @@ static void help(FILE *out)
             "gives; empty for files without folds, which eval then assigns). Pairs with an\n"
             "unreadable image are named on stderr and left out (exit 3).\n\n"
             "  --root DIR          where the images are\n"
-            "  -o, --output FILE   the scores (CSV; - for standard output)\n");
+            "  -o, --output FILE   the scores (CSV; - for standard output)\n"
+            "  --force             write -o even where it is one of the images or PAIRS\n");
     fr_run_help(out);
     fr_global_help(out);
 }
@@ -115,6 +117,7 @@ int fr_cmd_pairs(int argc, char **argv)
 {
     static const struct option own[] = {{"output", required_argument, NULL, 'o'},
                                         {"root", required_argument, NULL, 'r'},
+                                        {"force", no_argument, NULL, 'f'},
                                         {"help", no_argument, NULL, 'h'}};
     struct option *options = fr_run_options_merge(own, sizeof own / sizeof own[0]);
     fr_global_options g;
@@ -122,11 +125,12 @@ int fr_cmd_pairs(int argc, char **argv)
     fr_run_options ro;
     fr_run_defaults(&ro);
     const char *output = NULL, *root = NULL;
-    int c;
+    int c, force = 0;
     while (options && (c = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
         switch (c) {
         case 'o': output = optarg; break;
         case 'r': root = optarg; break;
+        case 'f': force = 1; break;
         case 'h': help(stdout); free(options); return FR_EXIT_OK;
         default:
             if (!fr_run_option(&g, &ro, c, optarg, help)) {
@@ -161,6 +165,15 @@ int fr_cmd_pairs(int argc, char **argv)
     if (!code)
         code = pairs_manifest(&ro, &pairs, run, first, end, &manifest);
     size_t images = 0, failures = 0, left_out = 0;
+    /* before the first image is read: an output that would replace PAIRS or an image */
+    fr_cli_guard first_images = {"pairs", argv + optind, 1, pairs.first, pairs.count,
+                                 NULL, 0, force};
+    fr_cli_guard second_images = first_images;
+    second_images.inputs = pairs.second;
+    if (!code)
+        code = fr_cli_guard_output(&first_images, "-o", output);
+    if (!code)
+        code = fr_cli_guard_output(&second_images, "-o", output);
     fr_cli_table t;
     if (!code)
         code = fr_cli_table_open("pairs", output, 0, &t);

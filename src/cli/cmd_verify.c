@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/guard.h"
 #include "cli/matching.h"
 #include "core/alloc.h"
 #include "core/error.h"
@@ -34,6 +35,7 @@ static void help(FILE *out)
             "  --claims FILE          many claims at once\n"
             "  --root DIR             where the claims' relative image paths start\n"
             "  -o, --output FILE      where the rows go (default: standard output)\n"
+            "  --force                write -o even where it is an input or the database\n"
             "  --aggregate min|mean   a person's distance: to their nearest embedding (default),\n"
             "                         or to the mean of their embeddings\n");
     fr_global_help(out);
@@ -174,13 +176,13 @@ int fr_cmd_verify(int argc, char **argv)
         {"db", required_argument, NULL, 'd'},     {"name", required_argument, NULL, 'n'},
         {"claims", required_argument, NULL, 'c'}, {"root", required_argument, NULL, 'r'},
         {"output", required_argument, NULL, 'o'}, {"aggregate", required_argument, NULL, 'a'},
-        {"help", no_argument, NULL, 'h'}};
+        {"force", no_argument, NULL, 'f'},        {"help", no_argument, NULL, 'h'}};
     struct option *options = fr_options_merge(own, sizeof own / sizeof own[0]);
     fr_global_options g;
     fr_global_defaults(&g);
     const char *db = NULL, *name = NULL, *claims_file = NULL, *root = NULL, *output = NULL;
     fr_aggregate aggregate = FR_AGGREGATE_MIN;
-    int c;
+    int c, force = 0;
     while (options && (c = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
@@ -188,6 +190,7 @@ int fr_cmd_verify(int argc, char **argv)
         case 'c': claims_file = optarg; break;
         case 'r': root = optarg; break;
         case 'o': output = optarg; break;
+        case 'f': force = 1; break;
         case 'a':
             if (!fr_cli_parse_aggregate(optarg, &aggregate)) {
                 free(options);
@@ -243,6 +246,15 @@ int fr_cmd_verify(int argc, char **argv)
                      "is there)", db, name, db);
         code = FR_EXIT_USAGE;
     }
+    fr_cli_table t;
+    memset(&t, 0, sizeof t);
+    if (!code && !single) {
+        char *list[1] = {(char *)claims_file}, *dbs[1] = {(char *)db};
+        fr_cli_guard guard = {"verify", list, 1, unique, images, dbs, 1, force};
+        code = fr_cli_guard_output(&guard, "-o", output);
+        if (!code)
+            code = fr_cli_table_open("verify", output, g.json, &t);
+    }
     if (!code)
         code = fr_cli_embed_all("verify", run, &e);
     size_t skipped = 0;
@@ -278,9 +290,7 @@ int fr_cmd_verify(int argc, char **argv)
             code = open ? FR_EXIT_OK : FR_EXIT_NO;
         }
     } else if (!code) {
-        fr_cli_table t;
-        code = fr_cli_table_open("verify", output, g.json, &t);
-        if (!code && t.format == FR_TABLE_CSV)
+        if (t.format == FR_TABLE_CSV)
             fputs("path,name,distance,threshold,verified\n", t.file);
         for (size_t i = 0; i < cl.count && !code; i++) {
             if (answers[i].person < 0)
@@ -311,6 +321,7 @@ int fr_cmd_verify(int argc, char **argv)
             code = FR_EXIT_PARTIAL;
         }
     }
+    fr_cli_table_abort(&t);
     free(answers);
     fr_cli_embeddings_free(&e);
     fr_cli_identities_close(&ids);

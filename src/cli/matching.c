@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/signals.h"
 #include "core/alloc.h"
 #include "core/error.h"
 
@@ -165,13 +166,17 @@ int fr_cli_table_open(const char *command, const char *path, int json, fr_cli_ta
 
 int fr_cli_table_close(const char *command, fr_cli_table *t)
 {
+    fr_cli_commit_begin();
     fr_status st = fr_output_commit(&t->output);
+    fr_cli_commit_end(st == FR_OK);
+    t->file = NULL;
     return st ? fr_cli_fail(command, st) : FR_EXIT_OK;
 }
 
 void fr_cli_table_abort(fr_cli_table *t)
 {
     fr_output_abort(&t->output);
+    t->file = NULL;
 }
 
 static int compare_strings(const void *a, const void *b)

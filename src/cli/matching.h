@@ -73,9 +73,12 @@ typedef struct fr_cli_table {
     FILE *file;
 } fr_cli_table;
 
+/* Opened before the work, so that an output that cannot be written fails at once. */
 int fr_cli_table_open(const char *command, const char *path, int json, fr_cli_table *out);
-/* Commits the file (exit code; an error is printed). */
+/* Commits the file, in a commit section (signals.h), as a command's last step (exit code; an
+ * error is printed). */
 int fr_cli_table_close(const char *command, fr_cli_table *table);
+/* Removes the file being written; safe on a closed or zeroed table. */
 void fr_cli_table_abort(fr_cli_table *table);
 
 /* Strings (paths, names) sorted and without duplicates, e.g. to embed each image once: *out

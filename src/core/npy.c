@@ -2,6 +2,7 @@
 #include "core/npy.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,7 +232,7 @@ fr_status fr_npy_write(FILE *file, const char *path, fr_npy_dtype dtype, int ndi
             return fr_fail(FR_E_TOO_LARGE, "%s: array too large", path);
     fr_status st = fr_npy_write_header(file, dtype, ndim, shape);
     if (!st && count && fwrite(data, dtype_size(dtype), count, file) != count)
-        st = fr_fail(FR_E_IO, "%s: write failed", path);
+        st = fr_fail(FR_E_IO, "%s: write failed: %s", path, strerror(errno));
     return st;
 }
 

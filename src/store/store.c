@@ -23,6 +23,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/file.h"
 
 #define FORMAT_NAME "facerec-identities"
 #define FORMAT_VERSION "1"
@@ -282,6 +283,12 @@ fr_status fr_store_open(const char *path, fr_store_mode mode, fr_store **out)
                        "one)", path, path);
     if (exists && S_ISDIR(info.st_mode))
         return fr_fail(FR_E_IO, "%s: is a directory, not a database", path);
+    /* a FIFO would block SQLite's open for ever, a device is not a database */
+    if (exists && !S_ISREG(info.st_mode))
+        return fr_fail(FR_E_IO, "%s: not a regular file (%s), not a database", path,
+                       fr_file_kind(info.st_mode));
+    /* an empty file made to be the database (enroll's temporary: core/file.h) is a new one */
+    int fresh = !exists || (mode == FR_STORE_CREATE && info.st_size == 0);
     fr_store *s = fr_calloc(1, sizeof *s, "a database");
     if (!s)
         return FR_E_NOMEM;
@@ -299,7 +306,7 @@ fr_status fr_store_open(const char *path, fr_store_mode mode, fr_store **out)
         sqlite3_exec(s->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) ==
             SQLITE_READONLY_ROLLBACK)
         st = roll_back_journal(s);
-    if (!st && !exists) {
+    if (!st && fresh) {
         st = exec(s, "BEGIN", "cannot start a transaction");
         for (size_t i = 0; i < SCHEMA_OBJECTS && !st; i++)
             if (SCHEMA[i].sql)
