@@ -9,8 +9,7 @@
  * The cap is 4 Mpx rather than the default 64 so that a mutated header cannot make one input
  * take seconds; DCT scaling is switched on for inputs of even length, so both paths run.
  *
- *   cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DFACEREC_FUZZ=ON
- *   cmake --build build-fuzz --target fuzz_decode
+ *   scripts/fuzz.sh 60 decode      (or by hand, as fuzz/CMakeLists.txt says:)
  *   ASAN_OPTIONS=quarantine_size_mb=64 build-fuzz/fuzz/fuzz_decode -max_len=65536 \
  *       -rss_limit_mb=2048 corpus/ tests/data/images/
  *

@@ -24,6 +24,8 @@ if [ "$tests" = 1 ]; then
   packages+=(python3-numpy python3-h5py python3-torch python3-pil python3-opencv python3-onnx python3-sklearn)
   # a single-node Slurm cluster that tests/test_slurm.sh starts and stops itself
   packages+=(slurmctld slurmd slurm-client munge)
+  # libFuzzer (clang's -fsanitize=fuzzer, its runtime and OpenMP) for scripts/fuzz.sh
+  packages+=(clang libclang-rt-dev libomp-dev)
 fi
 missing=()
 for p in "${packages[@]}"; do
