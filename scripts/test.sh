@@ -21,4 +21,4 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 (cd "$root/build-asan" && ctest --output-on-failure -j"$jobs" -LE heavy)
 
 echo "test: every libFuzzer harness briefly over its seeds (scripts/fuzz.sh)" >&2
-FUZZ_SEEDS_ONLY=keras "$root/scripts/fuzz.sh" "${FUZZ_SECONDS:-15}"
+FUZZ_SEEDS_ONLY=keras "$root/scripts/fuzz.sh" "${FUZZ_SECONDS:-12}"
