@@ -61,6 +61,9 @@ typedef struct fr_global_options {
     fr_align_mode align;  /* --align none|auto|mtcnn|landmarks68 (default auto) */
     int all_faces;        /* --all-faces: one result per detected face */
     fr_face_rule face;    /* --face largest|central: an image's main face (default largest) */
+    int face_index;       /* --face INDEX: 1 + the face's index in the detector's order (0: by
+                             the rule) */
+    int face_given;       /* --face was given: a group photo's face was chosen (enroll) */
     int flip;             /* --flip: each face's embedding averaged with its mirror image's */
     int jitter;           /* --jitter N: the mean of N jittered copies (0: none) */
 } fr_global_options;

@@ -551,6 +551,11 @@ int fr_cmd_detect(int argc, char **argv)
                      "--align auto, mtcnn or landmarks68)");
         return FR_EXIT_USAGE;
     }
+    if (g.face_index) { /* every face is reported: an index would choose nothing */
+        fr_cli_error("detect", "--face %d: detect lists every face (its face column); "
+                     "--face largest|central marks the main one on --draw", g.face_index - 1);
+        return FR_EXIT_USAGE;
+    }
     if (!fr_run_check_output("detect", &ro, output))
         return FR_EXIT_USAGE;
     /* the detector runs on the CPU threads whatever --device says: faster than on a GPU so

@@ -133,6 +133,26 @@ static int store_all(const char *db, const fr_model_info *model, const fr_people
     return st ? fr_cli_fail("enroll", st) : FR_EXIT_OK;
 }
 
+/* A photo with several faces would enrol whoever is largest under the person's name: refused
+ * unless --face says which face is theirs (exit code). */
+static int refuse_group_photos(const fr_people *p, const fr_cli_embeddings *e)
+{
+    size_t groups = 0;
+    for (size_t i = 0; i < e->count; i++)
+        if (e->ok[i] && e->faces[i] > 1) {
+            fr_cli_error("enroll", "%s: %d faces: which one is %s? (--face largest|central|INDEX; "
+                         "facerec detect lists them)", p->paths.paths[i], e->faces[i],
+                         p->names[i]);
+            groups++;
+        }
+    if (!groups)
+        return FR_EXIT_OK;
+    fr_cli_error("enroll", "nothing enrolled: %zu photo(s) with several faces would enrol the "
+                 "largest one under the person's name; crop them, or choose the face with "
+                 "--face", groups);
+    return FR_EXIT_USAGE;
+}
+
 static size_t count_people(const fr_people *p)
 {
     char **unique = NULL;
@@ -201,6 +221,7 @@ int fr_cmd_enroll(int argc, char **argv)
 
     fr_run_options ro;
     fr_run_defaults(&ro);
+    ro.names_groups = !g.face_given;
     fr_run *run;
     int code = fr_run_open_paths("enroll", &g, &ro, p.paths.paths, p.paths.count, &run);
     if (code) {
@@ -225,6 +246,8 @@ int fr_cmd_enroll(int argc, char **argv)
                      e.failures, e.count);
         code = FR_EXIT_PARTIAL;
     }
+    if (!code && !g.face_given)
+        code = refuse_group_photos(&p, &e);
     if (!code)
         code = store_all(db, model, &p, &e, &t);
     target_close(&t);

@@ -145,8 +145,20 @@ int fr_global_option(fr_global_options *g, int code, const char *arg)
         g->all_faces = 1;
         return 1;
     case OPT_FACE:
+        g->face_given = 1;
+        g->face_index = 0;
+        if (*arg >= '0' && *arg <= '9') {
+            int index;
+            if (!parse_int(arg, 0, 9999, &index)) {
+                fprintf(stderr, "facerec: --face %s: give largest, central or a face's index "
+                        "(0 for the first face detect lists)\n", arg);
+                return -1;
+            }
+            g->face_index = index + 1;
+            return 1;
+        }
         if (fr_face_rule_parse(arg, &g->face) != FR_OK) {
-            fprintf(stderr, "facerec: --face: %s\n", fr_error_message());
+            fprintf(stderr, "facerec: --face: %s, or a face's index\n", fr_error_message());
             return -1;
         }
         return 1;
@@ -197,9 +209,12 @@ void fr_global_help(FILE *out)
             "                            arcface's from the same five points of the 68);\n"
             "                            an image without a face is an error\n"
             "  --all-faces               one result per face found (default: the main face)\n"
-            "  --face largest|central    the main face: the largest (default), or FaceNet's rule\n"
+            "  --face largest|central|INDEX\n"
+            "                            the main face: the largest (default), FaceNet's rule\n"
             "                            (the largest unless another is much nearer the middle:\n"
-            "                            FaceNet's LFW protocol)\n"
+            "                            FaceNet's LFW protocol), or face INDEX as `facerec\n"
+            "                            detect` numbers them (0: the best score); an image with\n"
+            "                            several faces is named on stderr with the one used\n"
             "  --flip                    also run each face mirrored left-right and average the\n"
             "                            two embeddings (each L2-normalized, summed, normalized;\n"
             "                            with embed --raw: the mean of the two raw outputs); a\n"

@@ -32,6 +32,7 @@ static int keep(void *ctx, const fr_embed_result *r)
     }
     memcpy(c->e->rows + r->index * c->e->dim, r->embedding, c->e->dim * sizeof(float));
     c->e->ok[r->index] = 1;
+    c->e->faces[r->index] = r->face_count;
     return 0;
 }
 
@@ -54,7 +55,8 @@ int fr_cli_embed_list(const char *command, fr_run *run, char *const *paths, size
     if (fr_mul_size(e.count, e.dim * sizeof(float), &bytes))
         e.rows = fr_calloc(1, bytes ? bytes : 1, "the embeddings");
     e.ok = fr_calloc(e.count ? e.count : 1, 1, "the embeddings");
-    if (!e.rows || !e.ok) {
+    e.faces = fr_calloc(e.count ? e.count : 1, sizeof *e.faces, "the embeddings");
+    if (!e.rows || !e.ok || !e.faces) {
         fr_cli_embeddings_free(&e);
         fr_cli_error(command, "out of memory holding %zu embeddings", e.count);
         return FR_EXIT_FATAL;
@@ -74,6 +76,7 @@ void fr_cli_embeddings_free(fr_cli_embeddings *e)
 {
     free(e->rows);
     free(e->ok);
+    free(e->faces);
     memset(e, 0, sizeof *e);
 }
 

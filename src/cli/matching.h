@@ -26,6 +26,7 @@ typedef struct fr_cli_embeddings {
     size_t count, dim;
     float *rows;
     unsigned char *ok;
+    int *faces; /* the faces found in each image (0 without detection) */
     size_t failures;
 } fr_cli_embeddings;
 

@@ -28,6 +28,7 @@ struct fr_run {
     fr_path_list paths;
     fr_manifest *manifest;
     double started;
+    size_t group_photos; /* inputs with several faces, of which the main one was used */
 };
 
 void fr_run_defaults(fr_run_options *o)
@@ -279,7 +280,10 @@ void fr_run_describe(const fr_run *r, fr_manifest *m)
     fr_manifest_option(m, "precision", fr_precision_name(fr_runner_precision(runner)));
     fr_manifest_option_number(m, "batch", fr_runner_max_batch(runner));
     fr_manifest_option(m, "align", fr_align_name(r->global.align));
-    fr_manifest_option(m, "face", fr_face_rule_name(r->global.face));
+    if (r->global.face_index)
+        fr_manifest_option_number(m, "face", r->global.face_index - 1);
+    else
+        fr_manifest_option(m, "face", fr_face_rule_name(r->global.face));
     fr_manifest_option_flag(m, "all-faces", r->global.all_faces);
     fr_manifest_option_flag(m, "flip", r->global.flip);
     fr_manifest_option_number(m, "jitter", r->global.jitter);
@@ -318,6 +322,7 @@ static int open_common(const char *command, const fr_global_options *g,
     eo.align = g->align;
     eo.all_faces = g->all_faces;
     eo.face = g->face;
+    eo.face_index = g->face_index;
     eo.flip = g->flip;
     eo.jitter = g->jitter;
     /* FACEREC_DECODE=nvjpeg: JPEGs decoded on the GPU (docs/cuda.md), not yet the default:
@@ -431,10 +436,43 @@ fr_status fr_run_embed(fr_run *r, fr_embed_sink sink, void *ctx)
     return fr_run_embed_paths(r, r->paths.paths, r->paths.count, sink, ctx);
 }
 
+/* The command's sink, behind one that names the images with several faces (the first
+ * GROUP_NOTICES of them; the summary counts them all). */
+#define GROUP_NOTICES 20
+typedef struct notice_sink {
+    fr_run *run;
+    fr_embed_sink sink;
+    void *ctx;
+} notice_sink;
+
+static int notice(void *ctx, const fr_embed_result *result)
+{
+    notice_sink *n = ctx;
+    fr_run *r = n->run;
+    if (!r->global.all_faces && result->face_count > 1 && result->face >= 0) {
+        if (!r->global.quiet && !r->options.names_groups && r->group_photos < GROUP_NOTICES) {
+            char used[48];
+            if (r->global.face_index)
+                snprintf(used, sizeof used, "face %d", result->face);
+            else
+                snprintf(used, sizeof used, "the %s, face %d",
+                         r->global.face == FR_FACE_CENTRAL ? "central one" : "largest",
+                         result->face);
+            int every = strcmp(r->command, "embed") == 0 || strcmp(r->command, "cluster") == 0;
+            fr_cli_error(r->command, "%d faces in %s; used %s (--face chooses another%s)",
+                         result->face_count, result->path, used,
+                         every ? ", --all-faces takes each" : "");
+        }
+        r->group_photos++;
+    }
+    return n->sink(n->ctx, result);
+}
+
 fr_status fr_run_embed_paths(fr_run *r, char *const *paths, size_t count, fr_embed_sink sink,
                              void *ctx)
 {
-    return fr_embed_files(r->embedder, (const char *const *)paths, count, sink, ctx);
+    notice_sink n = {r, sink, ctx};
+    return fr_embed_files(r->embedder, (const char *const *)paths, count, notice, &n);
 }
 
 void fr_run_summary(const fr_run *r, size_t done, size_t failed, const char *output)
@@ -443,9 +481,12 @@ void fr_run_summary(const fr_run *r, size_t done, size_t failed, const char *out
         return;
     double seconds = fr_seconds() - r->started;
     const fr_runner *runner = fr_embedder_runner(r->embedder);
-    fprintf(stderr, "%s: %zu images", r->command, done);
+    fprintf(stderr, "%s: %zu image%s", r->command, done, done == 1 ? "" : "s");
     if (failed)
         fprintf(stderr, " (%zu unreadable)", failed);
+    if (r->group_photos)
+        fprintf(stderr, ", %zu with several faces (the main one used%s)", r->group_photos,
+                r->group_photos > GROUP_NOTICES ? "; the first ones named above" : "");
     fprintf(stderr, " with %s on %s (%s) in %.2f s, %.1f images/s%s%s\n",
             fr_model_get_info(r->model)->arch, fr_runner_backend(runner),
             fr_precision_name(fr_runner_precision(runner)), seconds,

@@ -24,6 +24,8 @@ typedef struct fr_run_options {
     const char *list;       /* --list FILE: the inputs' paths (NULL: the arguments) */
     size_t unit_multiple;   /* the shard's unit is also a multiple of this (0: of the batch
                                alone): e.g. the distance engine's probe block */
+    int names_groups;       /* the command names the images with several faces itself (enroll
+                               refusing them): no notice from the run */
 } fr_run_options;
 
 void fr_run_defaults(fr_run_options *options);

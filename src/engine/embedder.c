@@ -447,6 +447,10 @@ static int chosen_faces(const fr_embedder *e, const fr_image *image, const fr_fa
         return 0;
     if (e->options.all_faces)
         return faces->count;
+    if (e->options.face_index > 0) {
+        *first = e->options.face_index - 1;
+        return *first < faces->count;
+    }
     *first = fr_faces_main(faces, image->width, image->height, e->options.face);
     return 1;
 }
@@ -470,7 +474,11 @@ static fr_status cut_group(fr_embedder *e, worker_state *w, batch_buffer *b, siz
         const fr_image *image = &w->images[j];
         sf->face_count = faces[d].count;
         int first_face, rows = chosen_faces(e, image, &faces[d], &first_face);
-        fr_status st = rows ? FR_OK : fr_fail(FR_E_NO_FACE, "no face found");
+        fr_status st = rows ? FR_OK
+                   : faces[d].count ? fr_fail(FR_E_NO_FACE, "%d face(s) found, no face %d "
+                                              "(--face)", faces[d].count,
+                                              e->options.face_index - 1)
+                                    : fr_fail(FR_E_NO_FACE, "no face found");
         if (!st && rows > sf->capacity) {
             fr_face *f = realloc(sf->faces, (size_t)rows * sizeof *f);
             if (f)

@@ -58,6 +58,8 @@ typedef struct fr_embedder_options {
     fr_align_mode align;
     int all_faces;      /* with alignment: one result per face instead of the main one */
     fr_face_rule face;  /* with alignment: which face is the main one */
+    int face_index;     /* N > 0: face N - 1 in the detector's order instead (an image with
+                           fewer faces has none: FR_E_NO_FACE) */
     const char *detector; /* MTCNN weights (NULL: mtcnn.frw in the weights directory) */
     const char *landmarks; /* landmark68 weights (NULL: landmark68.frw in the weights
                               directory), for 68-point alignment */

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# test_cli_faces.sh: group photos in the matching commands (issue 9, items 4 and 5). An image
+# with several faces is named on stderr with the face used; --face INDEX picks a face as
+# `facerec detect` numbers them; enroll refuses a group photo (nothing enrolled, exit 2)
+# unless --face says which face is the person's.
+set -uo pipefail
+bin="${FACEREC_BIN:?}"; data="${FACEREC_DATA:?}"; python="${FACEREC_PYTHON:-python3}"
+[ -f "${FACEREC_WEIGHTS:?}/dlib.frw" ] || { echo "no dlib weights (weights/fetch.sh)"; exit 77; }
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+# expect CODE PATTERN COMMAND...: exit code CODE and stderr matching PATTERN (extended regex)
+expect() {
+  local want="$1" pattern="$2"; shift 2
+  timeout 120 "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?
+  if [ "$got" != "$want" ] || { [ -n "$pattern" ] && ! grep -Eq -- "$pattern" "$tmp/err"; }; then
+    fail "exit $got (want $want, stderr /$pattern/): $* -- $(head -c 500 "$tmp/err")"
+  else
+    echo "ok: $*"
+  fi
+}
+rows() { "$python" -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM embeddings').fetchone()[0])" "$1"; }
+
+# a group photo: Aaron Peirsol at full size on the left, Aaron Sorkin smaller on the right
+# (the detector lists the smaller face first: best score; the largest face is Peirsol's); the
+# database holds another photo of each
+lfw="$data/lfw_devtrain/images"
+peirsol="$lfw/Aaron_Peirsol/Aaron_Peirsol_0002.jpg"
+sorkin="$lfw/Aaron_Sorkin/Aaron_Sorkin_0002.jpg"
+"$python" - "$lfw" "$tmp/group.jpg" <<'EOF' || { echo "no PIL"; exit 77; }
+import os, sys
+from PIL import Image
+lfw, out = sys.argv[1:]
+group = Image.new("RGB", (500, 250))
+group.paste(Image.open(os.path.join(lfw, "Aaron_Peirsol/Aaron_Peirsol_0001.jpg")), (0, 0))
+group.paste(Image.open(os.path.join(lfw, "Aaron_Sorkin/Aaron_Sorkin_0001.jpg")).resize((200, 200)),
+            (275, 25))
+group.save(out, quality=95)
+EOF
+"$bin" detect --quiet "$tmp/group.jpg" -o "$tmp/faces.csv" || fail "detect"
+[ "$(grep -c group.jpg "$tmp/faces.csv")" = 2 ] || fail "the group photo should have 2 faces: $(cat "$tmp/faces.csv")"
+db="$tmp/people.db"
+"$bin" enroll --quiet --db "$db" --name peirsol "$peirsol" && "$bin" enroll --quiet --db "$db" --name sorkin "$sorkin" \
+  || fail "enroll the two people"
+
+# ---- the notice, and the face chosen ---------------------------------------------------------
+expect 0 "2 faces in .*group.jpg; used the largest, face 1 \(--face chooses another\)" \
+  "$bin" identify --db "$db" "$tmp/group.jpg"
+grep -q "it's peirsol" "$tmp/out" || fail "the largest face should be peirsol: $(cat "$tmp/out")"
+expect 0 "2 faces in .*group.jpg; used face 0" "$bin" identify --db "$db" --face 0 "$tmp/group.jpg"
+grep -q "it's sorkin" "$tmp/out" || fail "--face 0 should be sorkin: $(cat "$tmp/out")"
+expect 3 "group.jpg: 2 face\(s\) found, no face 5 \(--face\)" \
+  "$bin" identify --db "$db" --face 5 "$tmp/group.jpg"
+expect 2 "--face: unknown face rule 'seven'.*or a face's index" \
+  "$bin" identify --db "$db" --face seven "$tmp/group.jpg"
+expect 2 "--face 0: detect lists every face" "$bin" detect --face 0 "$tmp/group.jpg"
+# a batch: one line per group photo, counted in the summary; one image says "1 image"
+expect 0 "1 with several faces" "$bin" identify --db "$db" "$tmp/group.jpg" "$peirsol" -o "$tmp/who.csv"
+[ "$(grep -c "faces in" "$tmp/err")" = 1 ] || fail "one notice per group photo: $(cat "$tmp/err")"
+expect 0 "identify: 1 image with" "$bin" identify --db "$db" "$peirsol" -o "$tmp/who.csv"
+[ "$(grep -c "faces in" "$tmp/err")" = 0 ] || fail "a notice for a photo of one face: $(cat "$tmp/err")"
+expect 0 "" "$bin" identify --quiet --db "$db" "$tmp/group.jpg" -o "$tmp/who.csv"
+[ -s "$tmp/err" ] && fail "--quiet printed: $(cat "$tmp/err")"
+expect 0 "2 faces in .*group.jpg; used the largest, face 1 \(--face chooses another, --all-faces takes each\)" \
+  "$bin" embed "$tmp/group.jpg" -o "$tmp/e.npy"
+
+# ---- enroll: a group photo needs --face ------------------------------------------------------
+before="$(rows "$db")"
+expect 2 "group.jpg: 2 faces: which one is newcomer\? \(--face largest\|central\|INDEX" \
+  "$bin" enroll --db "$db" --name newcomer "$sorkin" "$tmp/group.jpg"
+grep -q "nothing enrolled: 1 photo(s) with several faces" "$tmp/err" || fail "enroll: no summary line"
+grep -q "faces in" "$tmp/err" && fail "enroll: the notice beside the refusal: $(cat "$tmp/err")"
+[ "$(rows "$db")" = "$before" ] || fail "a refused enrolment changed the database"
+mkdir -p "$tmp/people/newcomer" && cp "$tmp/group.jpg" "$tmp/people/newcomer/"
+expect 2 "nothing enrolled" "$bin" enroll --quiet --db "$db" --dir "$tmp/people"
+[ "$(rows "$db")" = "$before" ] || fail "a refused --dir enrolment changed the database"
+expect 0 "2 faces in .*group.jpg; used face 0" \
+  "$bin" enroll --db "$db" --name sorkin --face 0 "$tmp/group.jpg"
+[ "$(rows "$db")" = "$((before + 1))" ] || fail "enroll --face 0 did not add one embedding"
+expect 0 "" "$bin" enroll --quiet --db "$db" --name peirsol --face largest "$tmp/group.jpg"
+[ "$(rows "$db")" = "$((before + 2))" ] || fail "enroll --face largest did not add one embedding"
+
+[ "$failures" = 0 ] || { echo "$failures failure(s)"; exit 1; }
+echo "all passed"
