@@ -76,12 +76,25 @@ void fr_global_defaults(fr_global_options *g);
  * -1 after printing a usage error. */
 int fr_global_option(fr_global_options *g, int code, const char *arg);
 /* The default branch of every command's option loop: 1 if CODE was a valid global option;
- * 0 after a usage error (an unknown option also prints the command's HELP on stderr). */
+ * 0 after a usage error: an unknown option or a missing value is one line naming it, with the
+ * nearest option of the command's table ("did you mean --threshold?"), not the whole HELP
+ * (kept in the signature for the commands' loops). */
 int fr_cli_common_option(fr_global_options *g, int code, const char *arg, void (*help)(FILE *));
+/* For a command parsing its own table (without the global options): fr_cli_options_begin
+ * before the getopt_long loop, fr_cli_bad_option in its default branch (the same one line). */
+void fr_cli_options_begin(const struct option *options);
+void fr_cli_bad_option(void);
+/* The command line a command parses (argv[0]: the command's name), for those messages: main
+ * sets it before running the command. */
+void fr_cli_set_args(int argc, char **argv);
+/* The name among NAMES nearest to WORD by edit distance (a prefix counts as near), or NULL
+ * when none is near enough to be a likely typo. */
+const char *fr_cli_nearest(const char *word, const char *const *names, size_t count);
 /* Help text lines for the global options. */
 void fr_global_help(FILE *out);
 
-/* Builds the long-option table: the command's own entries then the global ones. */
+/* Builds the long-option table: the command's own entries then the global ones (remembered
+ * for fr_cli_common_option's messages; getopt's own are turned off). */
 struct option *fr_options_merge(const struct option *own, size_t own_count);
 
 /* The weights file --model / --weights name: --weights, else the model's file in the weights

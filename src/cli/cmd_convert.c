@@ -45,6 +45,7 @@ int fr_cmd_convert(int argc, char **argv)
     const char *from = NULL, *output = NULL;
     fr_convert_options copt = {NULL, 0};
     int c;
+    fr_cli_options_begin(options);
     while ((c = getopt_long(argc, argv, "f:o:h", options, NULL)) != -1) {
         switch (c) {
         case 'f': from = optarg; break;
@@ -60,7 +61,7 @@ int fr_cmd_convert(int argc, char **argv)
             break;
         }
         case 'h': help(stdout); return FR_EXIT_OK;
-        default: help(stderr); return FR_EXIT_USAGE;
+        default: fr_cli_bad_option(); return FR_EXIT_USAGE;
         }
     }
     if (!from || !output || optind != argc - 1) {

@@ -180,13 +180,14 @@ int fr_cmd_db(int argc, char **argv)
         return split(argc - 1, argv + 1);
     const char *db = NULL;
     int json = 0, quiet = 0, c;
+    fr_cli_options_begin(options);
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
         case 'j': json = 1; break;
         case 'q': quiet = 1; break;
         case 'h': help(stdout); return FR_EXIT_OK;
-        default: help(stderr); return FR_EXIT_USAGE;
+        default: fr_cli_bad_option(); return FR_EXIT_USAGE;
         }
     }
     const char *action = optind < argc ? argv[optind++] : NULL;

@@ -227,6 +227,7 @@ int fr_cmd_eval(int argc, char **argv)
     double folds_value = 10, far = 1e-3;
     const char *prefix = NULL;
     int json = 0, plots = 1, folds_given = 0, c;
+    fr_cli_options_begin(options);
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (c) {
         case 'f':
@@ -248,7 +249,7 @@ int fr_cmd_eval(int argc, char **argv)
         case 'n': plots = 0; break;
         case 'j': json = 1; break;
         case 'h': help(stdout); return FR_EXIT_OK;
-        default: help(stderr); return FR_EXIT_USAGE;
+        default: fr_cli_bad_option(); return FR_EXIT_USAGE;
         }
     }
     int files = argc - optind;

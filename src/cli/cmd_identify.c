@@ -24,8 +24,10 @@ static void help(FILE *out)
     fprintf(out,
             "usage: facerec identify --db FILE IMG|DIR... [-k K] [-o OUT] [--threshold D]\n"
             "                        [--aggregate min|mean]\n\n"
-            "For one image: prints \"it's NAME, the distance is D\" or \"Not in the database.\";\n"
-            "exit 0 when identified, 1 when not. For directories or several images: one row per\n"
+            "For one image: prints \"it's NAME, the distance is D\" or \"Not in the database\n"
+            "(nearest: NAME, D >= THRESHOLD)\", then with -k the K nearest; exit 0 when\n"
+            "identified, 1 when not (also when its row goes to -o). For directories or several\n"
+            "images: one row per\n"
             "image to OUT or standard output, CSV (path,identity,distance, then name_i,distance_i\n"
             "for the K nearest when K > 1) or JSON Lines (.jsonl or --json). identity is empty\n"
             "(null) when the nearest person is not under the threshold. Unreadable images are\n"
@@ -343,8 +345,8 @@ int fr_cmd_identify(int argc, char **argv)
     }
     /* the seed's who_is_it(): one image file, answered in words */
     struct stat sb;
-    int single = !output && argc - optind == 1 && stat(argv[optind], &sb) == 0 &&
-                 S_ISREG(sb.st_mode);
+    int one_image = argc - optind == 1 && stat(argv[optind], &sb) == 0 && S_ISREG(sb.st_mode);
+    int single = one_image && !output;
 
     fr_run *run = NULL;
     fr_cli_embeddings e;
@@ -400,9 +402,14 @@ int fr_cmd_identify(int argc, char **argv)
             if (found[0].accepted)
                 printf("it's %s, the distance is %.3f\n", candidate_name(&shards, &found[0]),
                        found[0].distance);
+            else if (found[0].person >= 0)
+                printf("Not in the database (nearest: %s, %.3f >= %.3f).\n",
+                       candidate_name(&shards, &found[0]), found[0].distance, threshold);
             else
-                printf("Not in the database.\n");
-            for (size_t q = 1; q < k && found[q].person >= 0; q++)
+                printf("Not in the database (it holds nobody).\n");
+            /* the nearest people: after the one named, or all of them when none was */
+            for (size_t q = found[0].accepted ? 1 : 0; k > 1 && q < k && found[q].person >= 0;
+                 q++)
                 printf("  %zu. %s, distance %.3f\n", q + 1, candidate_name(&shards, &found[q]),
                        found[q].distance);
             code = found[0].accepted ? FR_EXIT_OK : FR_EXIT_NO;
@@ -439,6 +446,9 @@ int fr_cmd_identify(int argc, char **argv)
                            output);
         if (!code && e.failures)
             code = FR_EXIT_PARTIAL;
+        /* one image: the same exit code with its row in a file as in words */
+        if (!code && one_image && e.count == 1 && !found[0].accepted)
+            code = FR_EXIT_NO;
     }
     fr_cli_table_abort(&t);
     fr_list_digest_free(digest);

@@ -496,12 +496,13 @@ int fr_cmd_merge(int argc, char **argv)
                                             {NULL, 0, NULL, 0}};
     const char *output = NULL;
     int quiet = 0, c;
+    fr_cli_options_begin(options);
     while ((c = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
         switch (c) {
         case 'o': output = optarg; break;
         case 'q': quiet = 1; break;
         case 'h': help(stdout); return FR_EXIT_OK;
-        default: help(stderr); return FR_EXIT_USAGE;
+        default: fr_cli_bad_option(); return FR_EXIT_USAGE;
         }
     }
     if (!output || optind >= argc) {

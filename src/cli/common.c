@@ -176,11 +176,117 @@ int fr_global_option(fr_global_options *g, int code, const char *arg)
     return 0;
 }
 
+static int cli_argc;
+static char **cli_argv;
+static const struct option *cli_options; /* the table being parsed (fr_options_merge) */
+
+void fr_cli_set_args(int argc, char **argv)
+{
+    cli_argc = argc;
+    cli_argv = argv;
+}
+
+/* Levenshtein distance, capped at 255 (option names are short). */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t n = strlen(a), m = strlen(b), row[64];
+    if (n > 62 || m > 62)
+        return 255;
+    for (size_t j = 0; j <= m; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= n; i++) {
+        size_t diagonal = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= m; j++) {
+            size_t up = row[j];
+            size_t best = diagonal + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diagonal = up;
+        }
+    }
+    return row[m];
+}
+
+const char *fr_cli_nearest(const char *word, const char *const *names, size_t count)
+{
+    const char *best = NULL;
+    size_t best_distance = 0, length = strlen(word);
+    for (size_t i = 0; i < count; i++) {
+        size_t d = strncmp(names[i], word, length) == 0 && length >= 2 ? 0
+                   : edit_distance(word, names[i]);
+        if (!best || d < best_distance) {
+            best = names[i];
+            best_distance = d;
+        }
+    }
+    /* a typo: a letter or two (a third of a long name) */
+    size_t allowed = length >= 9 ? 3 : length >= 4 ? 2 : 1;
+    return best && best_distance <= allowed ? best : NULL;
+}
+
+/* The long option whose short code or value is VAL, or NULL. */
+static const struct option *option_of(int val)
+{
+    for (const struct option *o = cli_options; o && o->name; o++)
+        if (o->val == val)
+            return o;
+    return NULL;
+}
+
+void fr_cli_options_begin(const struct option *options)
+{
+    cli_options = options;
+    opterr = 0;
+}
+
+/* One line for what getopt_long stopped at (opterr is off): the element at optind - 1. */
+void fr_cli_bad_option(void)
+{
+    const char *command = cli_argv ? cli_argv[0] : "facerec";
+    const char *given = cli_argv && optind >= 1 && optind <= cli_argc ? cli_argv[optind - 1] : "";
+    if (strncmp(given, "--", 2) == 0) {
+        char name[128];
+        snprintf(name, sizeof name, "%s", given + 2);
+        name[strcspn(name, "=")] = 0;
+        const struct option *o = optopt ? option_of(optopt) : NULL;
+        if (o && o->has_arg == required_argument) {
+            fr_cli_error(command, "--%s needs a value (facerec %s --help)", o->name, command);
+            return;
+        }
+        if (o) {
+            fr_cli_error(command, "--%s takes no value (facerec %s --help)", o->name, command);
+            return;
+        }
+        const char *names[256];
+        size_t n = 0;
+        for (const struct option *p = cli_options; p && p->name && n < 256; p++)
+            names[n++] = p->name;
+        const char *near = fr_cli_nearest(name, names, n);
+        if (near)
+            fr_cli_error(command, "unknown option --%s; did you mean --%s?", name, near);
+        else
+            fr_cli_error(command, "unknown option --%s (facerec %s --help lists the options)",
+                         name, command);
+        return;
+    }
+    const struct option *o = option_of(optopt);
+    if (o && o->has_arg == required_argument)
+        fr_cli_error(command, "-%c (--%s) needs a value", optopt, o->name);
+    else
+        fr_cli_error(command, "unknown option -%c (facerec %s --help lists the options)",
+                     optopt ? optopt : '?', command);
+}
+
 int fr_cli_common_option(fr_global_options *g, int code, const char *arg, void (*help)(FILE *))
 {
+    (void)help;
     int r = fr_global_option(g, code, arg);
-    if (r == 0 && help)
-        help(stderr);
+    if (r == 0)
+        fr_cli_bad_option();
     return r == 1;
 }
 
@@ -236,6 +342,8 @@ struct option *fr_options_merge(const struct option *own, size_t own_count)
         return NULL;
     memcpy(all, own, own_count * sizeof *own);
     memcpy(all + own_count, fr_global_long_options, sizeof fr_global_long_options);
+    fr_cli_options_begin(all); /* fr_cli_common_option says it in one line, with the nearest
+                                  option */
     return all; /* last entry stays zeroed */
 }
 

@@ -51,9 +51,19 @@ int main(int argc, char **argv)
         printf("facerec %s\n", FR_VERSION_STRING);
         return FR_EXIT_OK;
     }
-    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
-        if (strcmp(argv[1], COMMANDS[i].name) == 0)
+    const char *names[sizeof COMMANDS / sizeof COMMANDS[0]];
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++) {
+        if (strcmp(argv[1], COMMANDS[i].name) == 0) {
+            fr_cli_set_args(argc - 1, argv + 1);
             return COMMANDS[i].run(argc - 1, argv + 1);
+        }
+        names[i] = COMMANDS[i].name;
+    }
+    const char *near = fr_cli_nearest(argv[1], names, sizeof names / sizeof names[0]);
+    if (near) {
+        fprintf(stderr, "facerec: unknown command '%s'; did you mean %s?\n", argv[1], near);
+        return FR_EXIT_USAGE;
+    }
     fprintf(stderr, "facerec: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return FR_EXIT_USAGE;

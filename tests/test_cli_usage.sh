@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# test_cli_usage.sh: the command line's own messages (issue 9, "Smaller" and item 7). An unknown
+# option or command is one line with the nearest name ("did you mean --threshold?"), not the
+# whole help; a missing value names the option. identify on one image with -k names the nearest
+# person when the face is unknown and lists candidates 1..k; -o keeps the exit code's meaning.
+set -uo pipefail
+bin="${FACEREC_BIN:?}"; data="${FACEREC_DATA:?}"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+# expect CODE PATTERN COMMAND...: exit code CODE, and stderr of ONE line matching PATTERN
+expect_line() {
+  local want="$1" pattern="$2"; shift 2
+  timeout 60 "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?
+  if [ "$got" != "$want" ] || ! grep -Eq -- "$pattern" "$tmp/err" || [ "$(wc -l < "$tmp/err")" != 1 ]; then
+    fail "exit $got (want $want, one stderr line /$pattern/): $* -- $(head -c 400 "$tmp/err")"
+  else
+    echo "ok: $(cat "$tmp/err")"
+  fi
+}
+
+# ---- unknown options and commands: one line, the nearest name ----------------------------------
+expect_line 2 "^facerec identify: unknown option --treshold; did you mean --threshold\?$" \
+  "$bin" identify --treshold 0.5 x.jpg
+expect_line 2 "^facerec embed: unknown option --outptu; did you mean --output\?$" \
+  "$bin" embed --outptu e.npy x.jpg
+expect_line 2 "^facerec verify: unknown option --calims; did you mean --claims\?$" \
+  "$bin" verify --calims c.tsv
+expect_line 2 "^facerec merge: unknown option --ouput; did you mean --output\?$" \
+  "$bin" merge --ouput x a b
+expect_line 2 "^facerec db: unknown option --jsn; did you mean --json\?$" "$bin" db list --jsn
+expect_line 2 "^facerec eval: unknown option --fodls; did you mean --folds\?$" "$bin" eval --fodls 3 s.csv
+expect_line 2 "unknown option --zzzzzz \(facerec embed --help lists the options\)" \
+  "$bin" embed --zzzzzz
+expect_line 2 "^facerec identify: --db needs a value" "$bin" identify --db
+expect_line 2 "^facerec embed: -o \(--output\) needs a value$" "$bin" embed -o
+expect_line 2 "^facerec embed: --quiet takes no value" "$bin" embed --quiet=1 x.jpg -o e.npy
+expect_line 2 "^facerec convert: unknown option -z" "$bin" convert -z
+expect_line 2 "^facerec: unknown command 'indentify'; did you mean identify\?$" "$bin" indentify
+
+# ---- identify one image with -k: the nearest person named, candidates 1..k ---------------------
+if [ -f "${FACEREC_WEIGHTS:?}/dlib.frw" ]; then
+  db="$tmp/office.db"
+  "$bin" enroll --quiet --db "$db" --dir "$data/happyhouse/database" || fail "enroll"
+  cam="$data/happyhouse/camera/camera_0.jpg"
+  "$bin" identify --db "$db" --threshold 0.15 -k 3 "$cam" > "$tmp/out" 2>/dev/null; code=$?
+  [ "$code" = 1 ] || fail "identify -k 3 unknown: exit $code"
+  head -1 "$tmp/out" | grep -Eq "^Not in the database \(nearest: younes, 0\.[0-9]+ >= 0\.150\)\.$" \
+    || fail "identify -k 3 unknown: $(head -1 "$tmp/out")"
+  [ "$(sed -n 2p "$tmp/out" | grep -Ec '^  1\. younes, distance 0\.[0-9]+$')" = 1 ] \
+    && [ "$(grep -c '^  [0-9]\. ' "$tmp/out")" = 3 ] || fail "identify -k 3: not candidates 1..3: $(cat "$tmp/out")"
+  "$bin" identify --db "$db" -k 3 "$cam" > "$tmp/out" 2>/dev/null || fail "identify -k 3 known"
+  head -1 "$tmp/out" | grep -q "^it's younes" && [ "$(grep -c '^  [23]\. ' "$tmp/out")" = 2 ] \
+    || fail "identify -k 3 known: $(cat "$tmp/out")"
+  # -o: the row goes to the file, the exit code still says whether it was identified
+  "$bin" identify --quiet --db "$db" --threshold 0.15 "$cam" -o "$tmp/who.csv"; code=$?
+  [ "$code" = 1 ] && grep -q "camera_0.jpg,," "$tmp/who.csv" || fail "identify -o, unknown: exit $code"
+  "$bin" identify --quiet --db "$db" "$cam" -o "$tmp/who.csv" || fail "identify -o, known: exit $?"
+else
+  echo "skipped: identify (no dlib weights)"
+fi
+
+[ "$failures" = 0 ] || { echo "$failures failure(s)"; exit 1; }
+echo "all passed"
