@@ -404,30 +404,7 @@ fr_status fr_cli_weights_file(const fr_global_options *g, char *buffer, size_t s
 
 fr_status fr_cli_load_model(const fr_global_options *g, fr_model **out)
 {
-    const char *model = g->model ? g->model : g->weights ? NULL : FR_ARCH_DEFAULT;
-    const fr_arch *named = model ? fr_arch_find(model) : NULL;
-    char path[4096];
-    const char *file;
-    fr_status st = fr_cli_weights_file(g, path, sizeof path, &file);
-    if (st)
-        return st;
-    if (!file) {
-        st = fr_model_new_pixels(named->input_size, out);
-    } else {
-        st = fr_model_load(file, out);
-        const fr_arch *arch = st ? NULL : fr_arch_find(fr_model_get_info(*out)->arch);
-        if (arch && arch->auxiliary) {
-            st = fr_fail(FR_E_MODEL_MISMATCH, "%s holds the %s network (face alignment), not a "
-                         "face-recognition model", file, arch->name);
-            fr_model_free(*out);
-            *out = NULL;
-        } else if (!st && model && strcmp(fr_model_get_info(*out)->arch, model) != 0) {
-            st = fr_fail(FR_E_MODEL_MISMATCH, "%s holds a %s model, not %s", file,
-                         fr_model_get_info(*out)->arch, model);
-            fr_model_free(*out);
-            *out = NULL;
-        }
-    }
+    fr_status st = fr_model_open(g->model, g->weights, out);
     if (!st && g->preprocess != FR_PREPROCESS_DEFAULT) {
         st = fr_model_set_preprocess(*out, g->preprocess);
         if (st) {

@@ -239,6 +239,43 @@ fr_status fr_model_default_path(const char *arch, char *buffer, size_t size)
                    "--weights FILE", arch, dirs[0], dirs[1], hint);
 }
 
+fr_status fr_model_open(const char *name, const char *weights, fr_model **out)
+{
+    if (!name && !weights)
+        name = FR_ARCH_DEFAULT;
+    const fr_arch *named = name ? fr_arch_find(name) : NULL;
+    if (name && (!named || named->auxiliary)) {
+        char names[256];
+        return fr_fail(FR_E_INVALID, "unknown model '%s' (choose %s)", name,
+                       fr_arch_names(names, sizeof names, ", ", FR_ARCHS_RECOGNITION));
+    }
+    if (named && !named->build && !weights)
+        return fr_model_new_pixels(named->input_size, out);
+    char path[4096];
+    if (!weights) {
+        fr_status st = fr_model_default_path(name, path, sizeof path);
+        if (st)
+            return st;
+        weights = path;
+    }
+    fr_model *m;
+    fr_status st = fr_model_load(weights, &m);
+    if (st)
+        return st;
+    if (m->entry->auxiliary)
+        st = fr_fail(FR_E_MODEL_MISMATCH, "%s holds the %s network (face alignment), not a "
+                     "face-recognition model", weights, m->entry->name);
+    else if (named && m->entry != named)
+        st = fr_fail(FR_E_MODEL_MISMATCH, "%s holds a %s model, not %s", weights,
+                     m->entry->name, named->name);
+    if (st) {
+        fr_model_free(m);
+        return st;
+    }
+    *out = m;
+    return FR_OK;
+}
+
 fr_status fr_model_new_pixels(int input_size, fr_model **out)
 {
     if (input_size < 8 || input_size > 512)
