@@ -143,7 +143,8 @@ struct fr_embedder {
     /* the run in progress */
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    const char *const *paths;
+    const char *const *paths; /* the inputs' names: files, or labels of images */
+    const fr_image *images;   /* fr_embed_images: the decoded inputs (borrowed), else NULL */
     size_t count;
     size_t next;         /* next input to claim */
     long released;       /* batches handed back: buffer k is free for batch k + released.. */
@@ -364,6 +365,12 @@ static void fail_slot(batch_buffer *b, int slot, fr_status st)
     fail_slot_with(b, slot, st, fr_error_message());
 }
 
+static void release_input(const fr_embedder *e, fr_image *image)
+{
+    if (!e->images)
+        fr_image_free(image);
+}
+
 /* The one place inputs are decoded: inputs [first, first + k) of batch buffer b into images
  * (pixels NULL where an input failed, its slot then marked with the reason) and, for boxes in
  * file pixels, the scale from decoded to file pixels. libjpeg-turbo on this thread, or one
@@ -372,6 +379,17 @@ static void fail_slot(batch_buffer *b, int slot, fr_status st)
 static void decode_inputs(fr_embedder *e, size_t first, int k, batch_buffer *b, fr_image *images,
                           fr_source_scale *scales)
 {
+    if (e->images) { /* fr_embed_images: the caller's, borrowed (release_input keeps them) */
+        for (int j = 0; j < k; j++) {
+            size_t i = first + (size_t)j;
+            fr_status st = fr_image_check(&e->images[i], e->paths[i]);
+            images[j] = st ? (fr_image){0, 0, NULL} : e->images[i];
+            scales[j].x = scales[j].y = 1.0;
+            if (st)
+                fail_slot(b, (int)(i % (size_t)e->batch), st);
+        }
+        return;
+    }
     fr_decode_options dopt = {0, e->min_side};
     if (!e->gpu) {
         for (int j = 0; j < k; j++) {
@@ -434,7 +452,7 @@ static void prepare_plain(fr_embedder *e, size_t first, int k, batch_buffer *b)
         } else {
             b->slots[slot].rows = 1;
         }
-        fr_image_free(&images[j]);
+        release_input(e, &images[j]);
     }
 }
 
@@ -585,7 +603,8 @@ static void prepare_group(fr_embedder *e, worker_state *w, size_t first, int k, 
         }
     }
     for (int j = 0; j < k; j++)
-        fr_image_free(&w->images[j]);
+        if (w->images[j].pixels)
+            release_input(e, &w->images[j]);
 }
 
 static void *decode_worker(void *arg)
@@ -804,10 +823,28 @@ static void release_batch(fr_embedder *e, size_t done)
     pthread_mutex_unlock(&e->lock);
 }
 
+static fr_status embed_inputs(fr_embedder *e, const char *const *paths, const fr_image *images,
+                             size_t count, fr_embed_sink sink, void *ctx);
+
 fr_status fr_embed_files(fr_embedder *e, const char *const *paths, size_t count,
                          fr_embed_sink sink, void *ctx)
 {
+    return embed_inputs(e, paths, NULL, count, sink, ctx);
+}
+
+fr_status fr_embed_images(fr_embedder *e, const fr_image *images, const char *const *names,
+                          size_t count, fr_embed_sink sink, void *ctx)
+{
+    if (count && (!images || !names))
+        return fr_fail(FR_E_INVALID, "embedding %zu images: no images or no names", count);
+    return embed_inputs(e, names, images, count, sink, ctx);
+}
+
+static fr_status embed_inputs(fr_embedder *e, const char *const *paths, const fr_image *images,
+                             size_t count, fr_embed_sink sink, void *ctx)
+{
     e->paths = paths;
+    e->images = images;
     e->count = count;
     e->next = 0;
     e->released = 0;

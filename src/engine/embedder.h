@@ -85,5 +85,9 @@ const fr_runner *fr_embedder_runner(const fr_embedder *embedder);
  * failed: the sink saw each), or the fatal error that stopped it. */
 fr_status fr_embed_files(fr_embedder *embedder, const char *const *paths, size_t count,
                          fr_embed_sink sink, void *ctx);
+/* The same for images already decoded (RGB, borrowed: read, never changed or freed), which
+ * names[i] labels in results and errors; their boxes are in the images' own pixels. */
+fr_status fr_embed_images(fr_embedder *embedder, const fr_image *images,
+                          const char *const *names, size_t count, fr_embed_sink sink, void *ctx);
 
 #endif

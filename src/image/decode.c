@@ -464,3 +464,11 @@ void fr_image_free(fr_image *image)
     image->pixels = NULL;
     image->width = image->height = 0;
 }
+
+fr_status fr_image_check(const fr_image *image, const char *name)
+{
+    if (image->pixels && image->width > 0 && image->height > 0)
+        return FR_OK;
+    return fr_fail(FR_E_INVALID, "%s: an image of %d x %d pixels%s", name, image->width,
+                   image->height, image->pixels ? "" : " with no pixel data");
+}

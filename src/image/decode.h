@@ -18,4 +18,8 @@ int fr_jpeg_reduction(int width, int height, int min_side);
 /* fr_image_load refuses files larger than this before reading them. */
 #define FR_MAX_FILE_BYTES ((size_t)256 * 1024 * 1024)
 
+/* An image a caller decoded (the API takes them): FR_E_INVALID naming it unless it has
+ * pixels and a positive size. */
+fr_status fr_image_check(const fr_image *image, const char *name);
+
 #endif
