@@ -329,7 +329,7 @@ static int tensor_names(tensor_file *files)
 
 static fr_status check_mtcnn(const char *path)
 {
-    fr_mtcnn *m;
+    fr_mtcnn *m = NULL; /* set on success (gcc cannot see it through the inlined free) */
     fr_status st = fr_mtcnn_load(path, &m);
     if (!st)
         fr_mtcnn_free(m);

@@ -731,6 +731,20 @@ fr_status fr_store_load(fr_store *s, const fr_model_info *m, fr_gallery *out)
     return FR_OK;
 }
 
+fr_status fr_store_data_version(fr_store *s, int64_t *out)
+{
+    sqlite3_stmt *q;
+    fr_status st = prepare(s, "PRAGMA data_version", &q);
+    if (st)
+        return st;
+    if (sqlite3_step(q) == SQLITE_ROW)
+        *out = sqlite3_column_int64(q, 0);
+    else
+        st = db_fail(s, FR_E_IO, "cannot read the data version");
+    sqlite3_finalize(q);
+    return st;
+}
+
 void fr_gallery_free(fr_gallery *g)
 {
     if (!g)

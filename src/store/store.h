@@ -90,6 +90,10 @@ int32_t fr_gallery_find(const fr_gallery *gallery, const char *name);
  * chosen for single embeddings still applies). vectors: people x dim floats. */
 fr_status fr_gallery_means(const fr_gallery *gallery, float **vectors);
 
+/* A number that changes whenever another connection (another process, say) commits a change
+ * to the file: a gallery loaded earlier is stale once it differs. */
+fr_status fr_store_data_version(fr_store *store, int64_t *out);
+
 /* Names must be non-empty, at most 256 bytes, without control characters (they are printed
  * in one-line messages and written to CSV and JSON). */
 fr_status fr_store_check_name(const char *name);
