@@ -95,13 +95,6 @@ fr_status fr_database_enroll(fr_database *d, const fr_model *model, size_t count
         return fr_fail(FR_E_INVALID, "enroll: no model, names or embeddings");
     const fr_model_info *info = fr_model_get_info(model);
     size_t dim = (size_t)info->embedding_size;
-    /* embeddings from a caller, unlike the network's, may be anything: a NaN would make
-     * every later distance to this person NaN, never under any threshold */
-    for (size_t i = 0; i < count; i++)
-        for (size_t k = 0; k < dim; k++)
-            if (!isfinite(embeddings[i * dim + k]))
-                return fr_fail(FR_E_INVALID, "enroll: embedding %zu of '%s' has a non-finite "
-                               "value at %zu", i, names[i] ? names[i] : "(null)", k);
     fr_enrollment *items = fr_malloc((count ? count : 1) * sizeof *items, "enrolments");
     if (!items)
         return FR_E_NOMEM;
