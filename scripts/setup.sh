@@ -23,7 +23,7 @@ packages=(build-essential cmake pkg-config
 if [ "$tests" = 1 ]; then
   packages+=(python3-numpy python3-h5py python3-torch python3-pil python3-opencv python3-onnx
              python3-sklearn python3-pytest python3-venv python3-pip python3-setuptools
-             python3-wheel)
+             python3-wheel groff-base)
   # a single-node Slurm cluster that tests/test_slurm.sh starts and stops itself
   packages+=(slurmctld slurmd slurm-client munge)
   # libFuzzer (clang's -fsanitize=fuzzer, its runtime and OpenMP) for scripts/fuzz.sh

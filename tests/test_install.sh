@@ -24,12 +24,13 @@ lib="$prefix/${libdir:-lib}"
 version="$(sed -n 's/^#define FR_VERSION_STRING "\(.*\)"/\1/p' "$prefix/include/facerec_version.h")"
 soname="libfacerec.so.${version%.*}"
 
-check "installed: library $version, soname $soname, headers, pkg-config, CMake package" \
+check "installed: library $version, soname $soname, headers, pkg-config, CMake package, man page, completion" \
     '[ -f "$lib/libfacerec.so.$version" ] && [ "$(readlink "$lib/$soname")" = "libfacerec.so.$version" ] &&
      [ "$(readlink "$lib/libfacerec.so")" = "$soname" ] && [ -f "$lib/libfacerec.a" ] &&
      [ -f "$prefix/include/facerec.h" ] && [ -f "$lib/pkgconfig/facerec.pc" ] &&
      [ -f "$lib/cmake/facerec/facerecConfig.cmake" ] && [ -f "$lib/cmake/facerec/facerecConfigVersion.cmake" ] &&
-     [ -x "$prefix/bin/facerec" ] && [ -f "$prefix/share/facerec/weights/dlib.frw" ]'
+     [ -x "$prefix/bin/facerec" ] && [ -f "$prefix/share/facerec/weights/dlib.frw" ] &&
+     [ -f "$prefix/share/man/man1/facerec.1" ] && [ -f "$prefix/share/bash-completion/completions/facerec" ]'
 check "the soname recorded in the library is $soname" \
     '[[ "$(readelf -d "$lib/libfacerec.so.$version")" == *"soname: [$soname]"* ]]'
 

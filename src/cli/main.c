@@ -31,7 +31,12 @@ static void usage(FILE *out)
                  "error (including an unknown name); 3 some inputs failed (each named on stderr,\n"
                  "the rest answered); 4 failure; 130 interrupted (SIGINT, SIGTERM: nothing\n"
                  "written, the database unchanged).\n"
-                 "\n`facerec COMMAND --help` describes a command and its options.\n"
+                 "\nenvironment: FACEREC_WEIGHTS_DIR, the weights directory (default: the source\n"
+                 "tree's weights/, then the installed share/facerec/weights). Progress (images/s,\n"
+                 "ETA) goes to stderr only when stderr is a terminal; --quiet drops it and the\n"
+                 "summary line. facerec never colours its output, so NO_COLOR needs nothing.\n"
+                 "\n`facerec COMMAND --help` describes a command and its options; --version, with\n"
+                 "or without a command, prints the version.\n"
                  "facerec %s\n", FR_VERSION_STRING);
 }
 
@@ -54,6 +59,13 @@ int main(int argc, char **argv)
     const char *names[sizeof COMMANDS / sizeof COMMANDS[0]];
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++) {
         if (strcmp(argv[1], COMMANDS[i].name) == 0) {
+            /* `facerec CMD --version`, for every command in one place (an option anywhere
+             * before `--`, as getopt would read it) */
+            for (int a = 2; a < argc && strcmp(argv[a], "--") != 0; a++)
+                if (strcmp(argv[a], "--version") == 0) {
+                    printf("facerec %s\n", FR_VERSION_STRING);
+                    return FR_EXIT_OK;
+                }
             fr_cli_set_args(argc - 1, argv + 1);
             return COMMANDS[i].run(argc - 1, argv + 1);
         }

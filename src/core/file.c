@@ -89,7 +89,7 @@ fr_status fr_file_read(const char *path, size_t max_size, void **data, size_t *s
 
 fr_status fr_file_map(const char *path, fr_mapping *out)
 {
-    int fd;
+    int fd = -1; /* set on success (gcc, inlining, cannot see it) */
     struct stat st;
     fr_status status = fr_file_open_regular(path, &fd, &st);
     if (status)
