@@ -5,6 +5,11 @@
 
   cluster_bench.py BUILD_DIR synthetic N [N ...]   synthetic people (10 faces each, 128-d unit
                                                    embeddings, the dlib threshold 0.428)
+  cluster_bench.py BUILD_DIR part N K             facerec's methods, and scikit-learn's
+                                                   radius search (DBSCAN's neighbourhoods) for
+                                                   N/K of the N queries: where a whole DBSCAN
+                                                   run does not fit (K x its time, +
+                                                   a linear pass)
   cluster_bench.py BUILD_DIR lfw LFW.npy           real embeddings (facerec embed of LFW
                                                    DevTrain with its .paths): quality too
 
@@ -31,7 +36,15 @@ import sys, time, json, numpy as np
 from sklearn.cluster import DBSCAN, AgglomerativeClustering
 x = np.load(sys.argv[1]); method = sys.argv[2]; t = float(sys.argv[3])
 start = time.time()
-if method.startswith("dbscan"):
+if method.startswith("radius-"):
+    # DBSCAN's expensive part alone, for 1/k of the queries: its brute-force radius search
+    # (what DBSCAN(algorithm='brute') runs over every row, then a linear label pass)
+    from sklearn.neighbors import NearestNeighbors
+    k = int(method.split("-")[1])
+    nn = NearestNeighbors(radius=t, algorithm="brute", n_jobs=2).fit(x)
+    nn.radius_neighbors(x[:len(x) // k], return_distance=False)
+    labels = np.zeros(len(x), np.int32)
+elif method.startswith("dbscan"):
     algorithm = "auto" if method == "dbscan-auto" else "brute"
     labels = DBSCAN(eps=t, min_samples=1, algorithm=algorithm, n_jobs=2).fit(x).labels_
 else:
@@ -94,7 +107,9 @@ def run(build, npy, truth, tmp, peers, methods=("whispers", "components", "avera
         if m is None:
             rows.append({"who": "sklearn " + method, "failed": log})
             continue
-        rows.append(dict({"who": "sklearn " + method}, **m, **scores(np.load(lab), truth)))
+        # a partial radius search makes no partition to score
+        quality = {} if method.startswith("radius-") else scores(np.load(lab), truth)
+        rows.append(dict({"who": "sklearn " + method}, **m, **quality))
     return rows
 
 
@@ -121,6 +136,13 @@ def main():
                                   else [])
             for r in run(build, npy, truth, tmp, peers):
                 print(json.dumps(dict({"n": n}, **r)), flush=True)
+    elif mode == "part":
+        n, k = int(sys.argv[3]), int(sys.argv[4])
+        x, truth = synthetic(n)
+        npy = os.path.join(tmp, "x.npy")
+        np.save(npy, x)
+        for r in run(build, npy, truth, tmp, ["radius-%d" % k], methods=("components",)):
+            print(json.dumps(dict({"n": n, "queries": n // k}, **r)), flush=True)
     else:
         npy = sys.argv[3]
         paths = open(npy[:-4] + ".paths").read().splitlines()
