@@ -57,6 +57,22 @@ if [ -f "${FACEREC_WEIGHTS:?}/dlib.frw" ]; then
   "$bin" identify --quiet --db "$db" --threshold 0.15 "$cam" -o "$tmp/who.csv"; code=$?
   [ "$code" = 1 ] && grep -q "camera_0.jpg,," "$tmp/who.csv" || fail "identify -o, unknown: exit $code"
   "$bin" identify --quiet --db "$db" "$cam" -o "$tmp/who.csv" || fail "identify -o, known: exit $?"
+
+  # ---- exit codes: one image that cannot be read is 3 in identify as in verify; nothing to
+  # work on at all (missing paths, empty folders) is 4 in every command -------------------------
+  code_of() { timeout 60 "$@" >/dev/null 2>"$tmp/err"; echo $?; }
+  [ "$(code_of "$bin" identify --db "$db" "$tmp/nope.jpg")" = 3 ] || fail "identify nope.jpg: $(cat "$tmp/err")"
+  grep -q "nope.jpg: No such file" "$tmp/err" || fail "identify nope.jpg: $(cat "$tmp/err")"
+  [ "$(code_of "$bin" verify --db "$db" --name younes "$tmp/nope.jpg")" = 3 ] || fail "verify nope.jpg"
+  [ "$(code_of "$bin" identify --db "$db" "$tmp/nope.jpg" -o "$tmp/w.csv")" = 3 ] || fail "identify nope.jpg -o"
+  mkdir -p "$tmp/empty"
+  for cmd in "identify --db $db" "embed -o $tmp/e.npy" "detect" "distmat -o $tmp/d.npy" \
+             "cluster -o $tmp/c.csv"; do
+    for where in "$tmp/empty" "$tmp/nowhere/"; do
+      [ "$(code_of $bin $cmd "$where")" = 4 ] && grep -q "no images found" "$tmp/err" \
+        || fail "$cmd $where: not 4 'no images found': $(cat "$tmp/err")"
+    done
+  done
 else
   echo "skipped: identify (no dlib weights)"
 fi

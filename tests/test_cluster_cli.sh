@@ -65,7 +65,7 @@ expect "a .npy that is not embeddings" 4 "bad.npy" \
     "$bin" cluster "$tmp/bad.npy" -o "$out"
 expect "a missing folder" 4 "nowhere" "$bin" cluster "$tmp/nowhere" -o "$out"
 mkdir "$tmp/blank"
-expect "a folder without images" 2 "no images found" "$bin" cluster "$tmp/blank" -o "$out"
+expect "a folder without images" 4 "no images found" "$bin" cluster "$tmp/blank" -o "$out"
 expect "a bad --method" 2 "--method single: choose whispers, components or average" \
     "$bin" cluster "$tmp/johns.npy" --method single -o "$out"
 expect "a bad --min-size" 2 "--min-size 0: give a whole number from 1" \

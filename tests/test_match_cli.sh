@@ -86,7 +86,7 @@ ok "identify --json: invalid UTF-8 in a path comes out as U+FFFD, valid JSON" \
     '"$py" -c "import json,sys; rows=[json.loads(l) for l in open(sys.argv[1], encoding=\"utf-8\")]; assert len(rows) == 1 and \"\\ufffd\" in rows[0][\"path\"]" "$tmp/u8.jsonl"'
 
 mkdir -p "$tmp/no-images"
-expect "distmat: a folder without images" 2 "no-images: no images found" \
+expect "distmat: a folder without images" 4 "no-images: no images found" \
     "$bin" distmat "$tmp/no-images" -o "$tmp/D.npy"
 expect "distmat: a missing folder" 4 "nowhere: No such file;nowhere: no images found" \
     "$bin" distmat "$camera" "$tmp/nowhere" -o "$tmp/D.npy"

@@ -272,7 +272,7 @@ int fr_cmd_distmat(int argc, char **argv)
     for (int i = 0; !code && i < sets; i++)
         if (!set[i].is_npy && set[i].paths.count == 0) {
             fr_cli_error("distmat", "%s: no images found", set[i].arg);
-            code = image_errors ? FR_EXIT_FATAL : FR_EXIT_USAGE;
+            code = FR_EXIT_FATAL; /* missing or empty: nothing to work on */
         }
     size_t images = 0;
     for (int i = 0; i < sets; i++)

@@ -345,7 +345,12 @@ int fr_cmd_identify(int argc, char **argv)
     }
     /* the seed's who_is_it(): one image file, answered in words */
     struct stat sb;
-    int one_image = argc - optind == 1 && stat(argv[optind], &sb) == 0 && S_ISREG(sb.st_mode);
+    /* one argument that is not a folder (nor a missing one, NAME/): one image, answered (or failed, exit 3, when it
+     * cannot be read: missing, or not an image) as verify answers one */
+    size_t length = optind < argc ? strlen(argv[optind]) : 0;
+    int one_image = argc - optind == 1 && !ro.list && !ro.shard.count && length &&
+                    argv[optind][length - 1] != '/' &&
+                    !(stat(argv[optind], &sb) == 0 && S_ISDIR(sb.st_mode));
     int single = one_image && !output;
 
     fr_run *run = NULL;
@@ -365,7 +370,9 @@ int fr_cmd_identify(int argc, char **argv)
     if (!code)
         ro.unit_multiple = fr_distance_probe_block(engine);
     if (!code)
-        code = fr_run_open("identify", &g, &ro, argv + optind, (size_t)(argc - optind), &run);
+        code = one_image ? fr_run_open_paths("identify", &g, &ro, argv + optind, 1, &run)
+                         : fr_run_open("identify", &g, &ro, argv + optind, (size_t)(argc - optind),
+                                       &run);
     const fr_model_info *model = code ? NULL : fr_model_get_info(fr_run_model(run));
     fr_manifest *manifest = code ? NULL : fr_run_manifest(run);
     fr_status st;

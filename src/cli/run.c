@@ -204,8 +204,9 @@ int fr_run_inputs(const char *command, const fr_run_options *o, char *const *arg
     }
     if (total == 0) {
         fr_list_digest_free(digest);
+        /* nothing to work on, whether the paths were missing or the folders empty */
         fr_cli_error(command, "no images found in %s", o->list ? o->list : "the arguments");
-        return list->errors ? FR_EXIT_FATAL : FR_EXIT_USAGE;
+        return FR_EXIT_FATAL;
     }
     if (!digest)
         return FR_EXIT_OK;
