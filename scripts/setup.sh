@@ -26,11 +26,20 @@ if [ "$tests" = 1 ]; then
              python3-wheel groff-base)
   # a single-node Slurm cluster that tests/test_slurm.sh starts and stops itself
   packages+=(slurmctld slurmd slurm-client munge)
+  # tests/test_docker.sh: the Dockerfile built on a Debian 12 root made offline from the mirror
+  packages+=(podman debootstrap debian-archive-keyring)
   # libFuzzer (clang's -fsanitize=fuzzer, its runtime and OpenMP) for scripts/fuzz.sh
   packages+=(clang libclang-rt-dev libomp-dev)
 fi
+# nodejs and npm fetch face-api's package: not needed when its checked tarball (or the weights
+# converted from it) is already here, unless the tests want them (face-api's own harness)
+if [ "$tests" = 0 ] && { { [ -f "$root/weights/dlib.frw" ] && [ -f "$root/weights/landmark68.frw" ]; } ||
+                         "$root/weights/fetch.sh" --cached; }; then
+  packages=("${packages[@]/nodejs/}"); packages=("${packages[@]/npm/}")
+fi
 missing=()
 for p in "${packages[@]}"; do
+  [ -n "$p" ] || continue
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 # Node.js may come from elsewhere (nodesource, nvm): then Debian's nodejs/npm are not needed.

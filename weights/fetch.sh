@@ -6,6 +6,8 @@
 #   facerec convert --from keras-h5 model.h5 -o weights/irv1.frw
 #
 # usage: weights/fetch.sh [path/to/facerec]
+#        weights/fetch.sh --cached     (exit 0 when the checked tarball is already in cache/:
+#                                       then nothing needs fetching, and npm is not needed)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 facerec="${1:-$here/../build/facerec}"
@@ -15,6 +17,10 @@ TARBALL="vladmandic-face-api-1.7.15.tgz"
 SHA256="0d77fffeef362ef9c0939cf6c567f3a2e8e177f114fa257a3270cbd2e509b031"  # the npm tarball
 
 cache="$here/cache"
+if [ "${1:-}" = "--cached" ]; then
+  [ -f "$cache/$TARBALL" ] && echo "$SHA256  $cache/$TARBALL" | sha256sum -c --status
+  exit
+fi
 mkdir -p "$cache"
 if [ ! -f "$cache/$TARBALL" ] || ! echo "$SHA256  $cache/$TARBALL" | sha256sum -c --status; then
   echo "fetching $PACKAGE from the npm registry" >&2
