@@ -38,6 +38,11 @@ expect_line 2 "^facerec embed: -o \(--output\) needs a value$" "$bin" embed -o
 expect_line 2 "^facerec embed: --quiet takes no value" "$bin" embed --quiet=1 x.jpg -o e.npy
 expect_line 2 "^facerec convert: unknown option -z" "$bin" convert -z
 expect_line 2 "^facerec: unknown command 'indentify'; did you mean identify\?$" "$bin" indentify
+# options that were accepted and ignored: refused
+expect_line 2 "^facerec embed: --json: embed writes a .npy" "$bin" embed --json x.jpg -o e.npy
+expect_line 2 "^facerec enroll: --json: enroll writes no rows" "$bin" enroll --json --db x.db --name a x.jpg
+expect_line 2 "^facerec detect: --threshold: a distance threshold" "$bin" detect --threshold 0.5 x.jpg
+expect_line 2 "^facerec db: --json: only db list prints rows" "$bin" db remove --json --db x.db someone
 
 # ---- identify one image with -k: the nearest person named, candidates 1..k ---------------------
 if [ -f "${FACEREC_WEIGHTS:?}/dlib.frw" ]; then

@@ -205,6 +205,10 @@ int fr_cmd_db(int argc, char **argv)
                      "--db FILE (see --help)");
         return FR_EXIT_USAGE;
     }
+    if (json && !is_list) { /* accepted and ignored before */
+        fr_cli_error("db", "--json: only db list prints rows");
+        return FR_EXIT_USAGE;
+    }
     fr_store *store;
     fr_status st = fr_store_open(db, is_list ? FR_STORE_READ : FR_STORE_WRITE, &store);
     if (st)

@@ -551,6 +551,11 @@ int fr_cmd_detect(int argc, char **argv)
                      "--align auto, mtcnn or landmarks68)");
         return FR_EXIT_USAGE;
     }
+    if (g.threshold > 0) { /* accepted and ignored before */
+        fr_cli_error("detect", "--threshold: a distance threshold for matching faces; detect "
+                     "matches none (--min-face sets the smallest face searched)");
+        return FR_EXIT_USAGE;
+    }
     if (g.face_index) { /* every face is reported: an index would choose nothing */
         fr_cli_error("detect", "--face %d: detect lists every face (its face column); "
                      "--face largest|central marks the main one on --draw", g.face_index - 1);

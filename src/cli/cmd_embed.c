@@ -212,6 +212,11 @@ int fr_cmd_embed(int argc, char **argv)
         }
     }
     free(options);
+    if (g.json) { /* accepted and ignored before */
+        fr_cli_error("embed", "--json: embed writes a .npy and its .paths (JSON rows: identify "
+                     "or detect)");
+        return FR_EXIT_USAGE;
+    }
     if (!output) {
         fr_cli_error("embed", "give images or directories and -o OUT.npy (see --help)");
         return FR_EXIT_USAGE;

@@ -188,6 +188,11 @@ int fr_cmd_enroll(int argc, char **argv)
         }
     }
     free(options);
+    if (g.json) { /* accepted and ignored before */
+        fr_cli_error("enroll", "--json: enroll writes no rows (its summary goes to stderr; "
+                     "facerec db list --json lists the database)");
+        return FR_EXIT_USAGE;
+    }
     if (!db || !!name == !!people || (name && optind >= argc) || (people && optind < argc)) {
         fr_cli_error("enroll", "give --db FILE and either --name NAME IMG... or --dir PEOPLE "
                      "(see --help)");
