@@ -44,6 +44,15 @@ expect_line 2 "^facerec enroll: --json: enroll writes no rows" "$bin" enroll --j
 expect_line 2 "^facerec detect: --threshold: a distance threshold" "$bin" detect --threshold 0.5 x.jpg
 expect_line 2 "^facerec db: --json: only db list prints rows" "$bin" db remove --json --db x.db someone
 
+# ---- wording: "the other 1 fold", thresholds as written --------------------------------------
+{ echo "path1,path2,same,distance,fold"
+  for i in 1 2 3 4 5 6 7 8; do echo "a$i.jpg,b$i.jpg,$((i % 2)),0.$((i % 2 ? 3 : 6)),"; done; } > "$tmp/s.csv"
+"$bin" eval --folds 2 "$tmp/s.csv" > "$tmp/out" 2>&1 || fail "eval --folds 2: $(cat "$tmp/out")"
+grep -q "on the other 1 fold)" "$tmp/out" || fail "eval --folds 2: $(grep accuracy "$tmp/out")"
+if [ -f "${FACEREC_WEIGHTS:?}/dlib.frw" ]; then
+  "$bin" info --json | grep -Eq '"threshold":[[:space:]]*0\.428[,}]' || fail "info --json: $("$bin" info --json | grep -o '"threshold[^,]*' | head -1)"
+fi
+
 # ---- identify one image with -k: the nearest person named, candidates 1..k ---------------------
 if [ -f "${FACEREC_WEIGHTS:?}/dlib.frw" ]; then
   db="$tmp/office.db"

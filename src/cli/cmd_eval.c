@@ -158,8 +158,8 @@ static void report_text(const scores *s)
     const fr_eval *e = &s->eval;
     printf("%s: %zu pairs (%zu same, %zu different), %d folds\n", s->path, e->pairs, e->same,
            e->different, e->folds);
-    printf("  accuracy          %.4f \xc2\xb1 %.4f  (threshold chosen on the other %d folds)\n",
-           e->accuracy_mean, e->accuracy_std, e->folds - 1);
+    printf("  accuracy          %.4f \xc2\xb1 %.4f  (threshold chosen on the other %d fold%s)\n",
+           e->accuracy_mean, e->accuracy_std, e->folds - 1, e->folds == 2 ? "" : "s");
     printf("  best threshold    %.4f  (on all pairs: accuracy %.4f, TAR %.4f, FAR %.4f)\n",
            e->threshold, e->accuracy, e->tar_at_threshold, e->far_at_threshold);
     printf("  TAR at FAR %-6g %.4f  (threshold %.4f, FAR %.4f", e->far_target, e->tar_at_far,

@@ -18,6 +18,18 @@ static void help(FILE *out)
                  "  --json    machine-readable output\n");
 }
 
+/* A float as the double of its shortest decimal (0.428f is 0.428, not 0.42800000309944153). */
+static double float_as_written(float value)
+{
+    char text[32];
+    for (int digits = 1; digits < 10; digits++) {
+        snprintf(text, sizeof text, "%.*g", digits, value);
+        if (strtof(text, NULL) == value)
+            break;
+    }
+    return strtod(text, NULL);
+}
+
 /* arch NULL: whatever the weights file holds */
 static cJSON *describe_model(const char *arch, const char *weights)
 {
@@ -45,7 +57,7 @@ static cJSON *describe_model(const char *arch, const char *weights)
     cJSON_AddNumberToObject(m, "input_size", info->input_size);
     cJSON_AddNumberToObject(m, "embedding_size", info->embedding_size);
     cJSON_AddStringToObject(m, "preprocess", fr_preprocess_name(info->preprocess));
-    cJSON_AddNumberToObject(m, "threshold", info->threshold);
+    cJSON_AddNumberToObject(m, "threshold", float_as_written(info->threshold));
     cJSON_AddStringToObject(m, "source", info->source);
     cJSON_AddStringToObject(m, "source_sha256", info->source_sha256);
     cJSON_AddNumberToObject(m, "gflops_per_image", fr_graph_flops(model->graph) * 1e-9);
