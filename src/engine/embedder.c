@@ -9,6 +9,10 @@
  * CPUs decode b + 1), hands its results to the sink in input order, and frees its buffer
  * for batch b - 1 + FR_EMBED_BUFFERS.
  *
+ * Before decoding, a worker takes from the decode memory budget (core/budget.h) what its
+ * inputs will hold (file bytes and pixels, probed from their headers), in runs of its claim
+ * that fit, and gives it back once their images are freed: large images wait for room.
+ *
  * Decoding has one home, decode_inputs: libjpeg-turbo on the worker's thread, or (gpu_decode)
  * one call of a GPU decoder shared by all workers for the inputs a worker claimed (32 at a
  * time without alignment), whose images come back to the host for the preparation below:
@@ -46,6 +50,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/budget.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/file.h"
@@ -139,6 +144,9 @@ struct fr_embedder {
     worker_state *workers; /* with alignment: one per decode thread */
     fr_model *landmark_net; /* 68-point alignment: face-api's landmark network */
     fr_chip_spec chip;   /* with alignment: the chip the model takes */
+    fr_budget *budget;   /* decode memory: options.decode_budget, or own_budget */
+    fr_budget *own_budget;
+    size_t pixel_bytes;  /* what a decoded pixel costs until its group is prepared */
 
     /* the run in progress */
     pthread_mutex_t lock;
@@ -288,6 +296,19 @@ fr_status fr_embedder_new(const fr_model *model, const fr_embedder_options *opti
         fr_embedder_free(e);
         return st;
     }
+    /* The decoded RGB image (3 bytes a pixel) and, with alignment, the detector's and the
+     * chipper's working copies of it (2 more: a 64 Mpx PNG held 320 MB beyond the floor) */
+    e->pixel_bytes = e->options.align == FR_ALIGN_NONE ? 3 : 5;
+    e->budget = e->options.decode_budget;
+    if (!e->budget) {
+        size_t capacity;
+        if ((st = fr_budget_default_capacity(&capacity)) != FR_OK ||
+            (st = fr_budget_new(capacity, &e->own_budget)) != FR_OK) {
+            fr_embedder_free(e);
+            return st;
+        }
+        e->budget = e->own_budget;
+    }
     if (e->options.gpu_decode) {
         if (e->options.align == FR_ALIGN_NONE)
             e->group = GPU_DECODE_GROUP;
@@ -343,6 +364,7 @@ void fr_embedder_free(fr_embedder *e)
     free(e->packed);
     fr_runner_free(e->runner);
     fr_gpu_decoder_free(e->gpu);
+    fr_budget_free(e->own_budget);
     pthread_mutex_destroy(&e->gpu_lock);
     pthread_mutex_destroy(&e->lock);
     pthread_cond_destroy(&e->changed);
@@ -607,6 +629,52 @@ static void prepare_group(fr_embedder *e, worker_state *w, size_t first, int k, 
             release_input(e, &w->images[j]);
 }
 
+/* What decoding input i will hold (its file's bytes and its pixels, budget.h), from its first
+ * 64 KiB; 0 for a file that cannot be opened (the decode says why). */
+static size_t input_cost(const fr_embedder *e, size_t i)
+{
+    int fd;
+    struct stat st;
+    char saved[512];
+    fr_error_save(saved, sizeof saved);
+    if (fr_file_open_regular(e->paths[i], &fd, &st) != FR_OK) {
+        fr_error_restore(saved);
+        return 0;
+    }
+    uint8_t head[65536];
+    ssize_t n = pread(fd, head, sizeof head, 0);
+    close(fd);
+    if (n < 0)
+        return 0;
+    fr_decode_options dopt = {0, e->min_side};
+    int64_t pixels = fr_image_decode_pixels(head, (size_t)n, &dopt);
+    return (size_t)st.st_size + (size_t)pixels * e->pixel_bytes;
+}
+
+/* Prepares inputs [first, end) of b in runs that fit the decode budget: each run is taken
+ * whole before its decoding (at least one input, however large) and given back once its
+ * images are freed, so that nothing is held while waiting (budget.h). */
+static void prepare_within_budget(fr_embedder *e, worker_state *w, size_t first, size_t end,
+                                  batch_buffer *b)
+{
+    size_t cost[MAX_GROUP], capacity = fr_budget_capacity(e->budget);
+    for (size_t i = first; i < end; i++)
+        cost[i - first] = input_cost(e, i);
+    while (first < end) {
+        size_t n = 1, total = cost[0];
+        while (first + n < end && total + cost[n] <= capacity)
+            total += cost[n++];
+        fr_budget_take(e->budget, total);
+        if (w)
+            prepare_group(e, w, first, (int)n, b);
+        else
+            prepare_plain(e, first, (int)n, b);
+        fr_budget_give(e->budget, total);
+        memmove(cost, cost + n, (end - first - n) * sizeof *cost);
+        first += n;
+    }
+}
+
 static void *decode_worker(void *arg)
 {
     const worker_arg *wa = arg;
@@ -640,10 +708,7 @@ static void *decode_worker(void *arg)
             sf->first_face = -1;
             sf->face_count = 0;
         }
-        if (w)
-            prepare_group(e, w, first, (int)(end - first), b);
-        else
-            prepare_plain(e, first, (int)(end - first), b);
+        prepare_within_budget(e, w, first, end, b);
         pthread_mutex_lock(&e->lock);
         b->remaining -= (int)(end - first);
         pthread_cond_broadcast(&e->changed);

@@ -72,6 +72,9 @@ typedef struct fr_embedder_options {
     int gpu_decode;     /* 1: JPEGs decoded by nvJPEG (image/gpu_decode.h), one decoder shared
                            by the decode threads, a group of inputs per call; fr_embedder_new
                            fails where there is none. 0: libjpeg-turbo on each decode thread */
+    struct fr_budget *decode_budget; /* the memory the decode threads' images may hold at once
+                           (core/budget.h), shared with other embedders; NULL: one of its own,
+                           of fr_budget_default_capacity (FACEREC_DECODE_MEMORY) */
 } fr_embedder_options;
 
 typedef struct fr_embedder fr_embedder;

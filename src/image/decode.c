@@ -409,6 +409,46 @@ static image_format sniff_format(const uint8_t *p, size_t n, const char **other)
     return FORMAT_UNKNOWN;
 }
 
+int64_t fr_image_decode_pixels(const uint8_t *head, size_t head_size,
+                               const fr_decode_options *options)
+{
+    int64_t cap = options && options->max_pixels > 0 ? options->max_pixels
+                                                     : FR_DEFAULT_MAX_PIXELS;
+    int min_side = options ? options->min_side : 0;
+    const char *other;
+    int64_t pixels = 0;
+    switch (sniff_format(head, head_size, &other)) {
+    case FORMAT_JPEG: {
+        pixels = cap;
+        tjhandle tj = head_size <= ULONG_MAX ? tjInitDecompress() : NULL;
+        int width, height, subsampling, colorspace;
+        if (tj && tjDecompressHeader3(tj, head, (unsigned long)head_size, &width, &height,
+                                      &subsampling, &colorspace) == 0 && width > 0 &&
+            height > 0 && (int64_t)width * height <= cap) {
+            tjscalingfactor f = choose_scale(width, height, min_side);
+            pixels = (int64_t)TJSCALED(width, f) * TJSCALED(height, f);
+            if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK)
+                pixels = pixels / 3 * 7 + 7;
+        }
+        if (tj)
+            tjDestroy(tj);
+        break;
+    }
+    case FORMAT_PNG:
+        if (head_size >= 24 && memcmp(head + 12, "IHDR", 4) == 0) {
+            uint32_t w = (uint32_t)head[16] << 24 | (uint32_t)head[17] << 16 |
+                         (uint32_t)head[18] << 8 | head[19];
+            uint32_t h = (uint32_t)head[20] << 24 | (uint32_t)head[21] << 16 |
+                         (uint32_t)head[22] << 8 | head[23];
+            pixels = (int64_t)w * h;
+        }
+        break;
+    case FORMAT_UNKNOWN:
+        break;
+    }
+    return pixels < cap ? pixels : cap;
+}
+
 fr_status fr_image_decode(const void *data, size_t size, const char *name,
                           const fr_decode_options *options, fr_image *out)
 {

@@ -15,6 +15,15 @@
  * same sizes (image/gpu_decode.h). */
 int fr_jpeg_reduction(int width, int height, int min_side);
 
+/* The pixels decoding will produce, from a file's first bytes (head; its whole size is
+ * file_size), without decoding: the JPEG's (DCT-scaled as options->min_side asks, times 7/3
+ * for a CMYK one, which passes through a 4-byte buffer) or the PNG's dimensions, capped at
+ * options->max_pixels. A JPEG whose frame header lies beyond head, or one over the cap
+ * before scaling, counts as the cap; a format no decoder reads as 0 (the decode refuses it). The decode memory budget's
+ * measure (engine/embedder.c, core/budget.h). */
+int64_t fr_image_decode_pixels(const uint8_t *head, size_t head_size,
+                               const fr_decode_options *options);
+
 /* fr_image_load refuses files larger than this before reading them. */
 #define FR_MAX_FILE_BYTES ((size_t)256 * 1024 * 1024)
 
