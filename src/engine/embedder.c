@@ -630,9 +630,15 @@ static void prepare_group(fr_embedder *e, worker_state *w, size_t first, int k, 
 }
 
 /* What decoding input i will hold (its file's bytes and its pixels, budget.h), from its first
- * 64 KiB; 0 for a file that cannot be opened (the decode says why). */
+ * 64 KiB; 0 for a file that cannot be opened (the decode says why). A caller's decoded image
+ * (fr_embed_images) counts only the working copies beyond its own pixels. */
 static size_t input_cost(const fr_embedder *e, size_t i)
 {
+    if (e->images)
+        return e->images[i].pixels && e->images[i].width > 0 && e->images[i].height > 0
+                   ? (size_t)e->images[i].width * (size_t)e->images[i].height *
+                         (e->pixel_bytes - 3)
+                   : 0;
     int fd;
     struct stat st;
     char saved[512];
