@@ -476,7 +476,7 @@ static fr_status merge(job *j, const command_rule *rule, const char *output)
                      "nothing either; %s not written", output);
     /* as the command commits them: files that go together (embed's, distmat's, a cluster
      * graph's) as one set with its record (OUT.sha256, core/file.h), a table alone */
-    if (!st && count > 1) {
+    if (!st && (count > 1 || rule->roles[0].kind == JOIN_NPY_ROWS)) {
         char *record = fr_side_path(output, ".sha256");
         st = record ? fr_output_commit_set(outs, count, record) : FR_E_NOMEM;
         free(record);
