@@ -107,6 +107,11 @@ fr_status fr_cli_load_model(const fr_global_options *g, fr_model **out);
  * installed share/facerec/weights. */
 const char *fr_cli_weights_dir(void);
 
+/* An embeddings .npy a command reads (and the .paths beside it, with_paths, when there is
+ * one): refused, naming the file and the record, when the .sha256 record beside it says they
+ * were not written together (an embed killed between its renames; core/file.h). */
+fr_status fr_cli_check_npy_set(const char *npy, int with_paths);
+
 /* text on one line: '\' and newline written as \\ and \n (the escaping of .paths files);
  * with controls, also '\r' as \r and the other control bytes but tab as \xHH. */
 void fr_cli_write_escaped(FILE *out, const char *text, int controls);

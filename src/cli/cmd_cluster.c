@@ -90,7 +90,9 @@ static int ends_with(const char *s, const char *suffix)
 /* A .npy of embeddings, and the paths of its rows when embed's .paths file is beside it. */
 static fr_status load_npy(const char *path, faces *f)
 {
-    fr_status st = fr_npy_load_embeddings(path, &f->npy);
+    fr_status st = fr_cli_check_npy_set(path, 1);
+    if (!st)
+        st = fr_npy_load_embeddings(path, &f->npy);
     if (st)
         return st;
     f->rows = f->npy.data;

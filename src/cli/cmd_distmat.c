@@ -64,7 +64,9 @@ static int ends_with(const char *s, const char *suffix)
 
 static fr_status load_npy(embedding_set *s)
 {
-    fr_status st = fr_npy_load_embeddings(s->arg, &s->npy);
+    fr_status st = fr_cli_check_npy_set(s->arg, 0);
+    if (!st)
+        st = fr_npy_load_embeddings(s->arg, &s->npy);
     if (st)
         return st;
     s->rows = s->npy.data;

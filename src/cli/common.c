@@ -4,7 +4,9 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/alloc.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "model/model_internal.h"
 
 enum {
@@ -413,4 +415,18 @@ fr_status fr_cli_load_model(const fr_global_options *g, fr_model **out)
         }
     }
     return st;
+}
+
+fr_status fr_cli_check_npy_set(const char *npy, int with_paths)
+{
+    char *record = fr_side_path(npy, ".sha256"), *paths = fr_side_path(npy, ".paths");
+    const char *members[2] = {npy, paths};
+    int checked;
+    struct stat st;
+    size_t count = with_paths && paths && stat(paths, &st) == 0 ? 2 : 1;
+    fr_status status = record && paths ? fr_output_set_check(record, members, count, &checked)
+                                       : FR_E_NOMEM;
+    free(record);
+    free(paths);
+    return status;
 }
