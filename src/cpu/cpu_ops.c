@@ -154,6 +154,18 @@ void fr_cpu_global_avg(const fr_cpu_view *in, const fr_cpu_view *out, int image)
     }
 }
 
+/* A short run of floats: the spans of a kernel row of the small-channel convolutions (MTCNN's
+ * 3 to 48 channels: 9 to 144 floats) are too short for memcpy's call to pay. */
+static inline void copy_floats(float *restrict dst, const float *restrict src, size_t n)
+{
+    if (n > 64) {
+        memcpy(dst, src, n * sizeof *dst);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        dst[i] = src[i];
+}
+
 void fr_cpu_im2col(const fr_node *node, const fr_cpu_view *in, int ho, int wo, long p_begin,
                    long p_end, float *columns)
 {
@@ -162,10 +174,11 @@ void fr_cpu_im2col(const fr_node *node, const fr_cpu_view *in, int ho, int wo, l
     /* A kernel row's taps that fall inside the image are consecutive input pixels: one copy
      * of (taps x c) floats when the view is dense (ld == c), else one copy per tap. */
     int dense = in->ld == c;
+    /* the output pixel's image, row and column, stepped along with p */
+    long plane = (long)ho * wo;
+    int n = (int)(p_begin / plane), rem = (int)(p_begin % plane);
+    int oy = rem / wo, ox = rem % wo;
     for (long p = p_begin; p < p_end; p++) {
-        int n = (int)(p / ((long)ho * wo));
-        int rem = (int)(p % ((long)ho * wo));
-        int oy = rem / wo, ox = rem % wo;
         int y0 = oy * node->stride_h - node->pad_top, x0 = ox * node->stride_w - node->pad_left;
         int kx_lo = x0 < 0 ? -x0 : 0;
         int kx_hi = in->w - x0 < kw ? in->w - x0 : kw;
@@ -184,13 +197,20 @@ void fr_cpu_im2col(const fr_node *node, const fr_cpu_view *in, int ho, int wo, l
             const float *src =
                 in->data + (((size_t)n * in->h + iy) * in->w + (x0 + kx_lo)) * in->ld;
             if (dense) {
-                memcpy(dst + (size_t)kx_lo * c, src, (size_t)(kx_hi - kx_lo) * c * sizeof *dst);
+                copy_floats(dst + (size_t)kx_lo * c, src, (size_t)(kx_hi - kx_lo) * c);
             } else {
                 for (int kx = kx_lo; kx < kx_hi; kx++, src += in->ld)
-                    memcpy(dst + (size_t)kx * c, src, (size_t)c * sizeof *dst);
+                    copy_floats(dst + (size_t)kx * c, src, (size_t)c);
             }
             if (kx_hi < kw)
                 memset(dst + (size_t)kx_hi * c, 0, (size_t)(kw - kx_hi) * c * sizeof *dst);
+        }
+        if (++ox == wo) {
+            ox = 0;
+            if (++oy == ho) {
+                oy = 0;
+                n++;
+            }
         }
     }
 }

@@ -12,11 +12,16 @@
 #include "image/resize_area.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
+
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 
 #define MAX_SIDE 65536
 
@@ -64,6 +69,19 @@ static inline uint8_t saturate_u8(float v)
     return (uint8_t)(r <= 0.0f ? 0.0f : r >= 255.0f ? 255.0f : r);
 }
 
+/* A destination row from planar sums (3, stride), interleaved. */
+static void store_planar(const float *sum, size_t stride, int dw, uint8_t *du8, float *df)
+{
+    for (int d = 0; d < dw; d++)
+        for (int c = 0; c < 3; c++) {
+            float v = sum[(size_t)c * stride + (size_t)d];
+            if (du8)
+                du8[(size_t)d * 3 + (size_t)c] = saturate_u8(v);
+            else
+                df[(size_t)d * 3 + (size_t)c] = v;
+        }
+}
+
 static void store_row(const float *sum, int n, uint8_t *du8, float *df)
 {
     if (du8)
@@ -73,48 +91,93 @@ static void store_row(const float *sum, int n, uint8_t *du8, float *df)
         memcpy(df, sum, (size_t)n * sizeof *df);
 }
 
-/* resizeArea: general shrinking by factors >= 1. */
+/* resizeArea: general shrinking by factors >= 1.
+ *
+ * OpenCV sums each source row's contributions to a destination pixel in table order into a
+ * row buffer (buf[d] += s * alpha), then the rows into the destination (sum = beta * buf, or
+ * += for the destination's later rows). Here each destination pixel's taps are regrouped as
+ * a column of the table (tap t of pixel d: its t-th entry, padding with weight 0 past its
+ * last), so eight destination pixels are summed at once, each lane in OpenCV's order: adding
+ * the padding's 0 * 0 leaves a sum of non-negative terms unchanged. The row buffers are kept
+ * per channel (planar) and interleaved when a destination row is stored. */
 static fr_status shrink(const uint8_t *src, size_t stride, int sw, int sh, uint8_t *du8, float *df,
                         int dw, int dh, double sx_scale, double sy_scale, fr_scratch *scratch)
 {
-    size_t xn_max = (size_t)sw * 2, yn_max = (size_t)sh * 2, row = (size_t)dw * 3;
-    size_t bytes = (xn_max + yn_max) * sizeof(decimate) + 2 * row * sizeof(float);
+    size_t xn_max = (size_t)sw * 2, yn_max = (size_t)sh * 2;
+    size_t dwp = ((size_t)dw + 7) & ~(size_t)7; /* pixels, padded to whole vectors */
+    /* a destination pixel takes at most ceil(scale) + 1 source pixels */
+    int taps = (int)ceil(sx_scale) + 2;
+    size_t bytes = (xn_max + yn_max) * sizeof(decimate) + (size_t)taps * dwp * 2 * sizeof(float) +
+                   ((size_t)sw * 3 + 8) * sizeof(float) + 6 * dwp * sizeof(float) + 64;
     char *mem = fr_scratch_get(scratch, bytes, "resize tables");
     if (!mem)
         return FR_E_NOMEM;
     decimate *xtab = (decimate *)mem, *ytab = xtab + xn_max;
-    float *buf = (float *)(ytab + yn_max), *sum = buf + row;
+    int32_t *tap_at = (int32_t *)(ytab + yn_max); /* (taps, dwp): source element of channel 0 */
+    float *tap_w = (float *)(tap_at + (size_t)taps * dwp);
+    float *rowf = tap_w + (size_t)taps * dwp;     /* the source row as floats */
+    float *buf = rowf + (size_t)sw * 3 + 8;       /* (3, dwp) */
+    float *sum = buf + 3 * dwp;                   /* (3, dwp) */
     int xn = area_tab(sw, dw, 3, sx_scale, xtab);
     int yn = area_tab(sh, dh, 1, sy_scale, ytab);
-    for (size_t i = 0; i < row; i++)
+    for (size_t i = 0; i < (size_t)taps * dwp; i++) {
+        tap_at[i] = 0;
+        tap_w[i] = 0.0f;
+    }
+    int max_taps = 0;
+    for (int k = 0, t = 0; k < xn; k++) {
+        int dx = xtab[k].di / 3;
+        t = k > 0 && xtab[k - 1].di / 3 == dx ? t + 1 : 0;
+        if (t >= taps)
+            return fr_fail(FR_E_INTERNAL, "area resize: %d taps for %g", t + 1, sx_scale);
+        tap_at[(size_t)t * dwp + (size_t)dx] = xtab[k].si;
+        tap_w[(size_t)t * dwp + (size_t)dx] = xtab[k].alpha;
+        max_taps = t + 1 > max_taps ? t + 1 : max_taps;
+    }
+    for (size_t i = 0; i < 3 * dwp; i++)
         sum[i] = 0.0f;
     int prev_dy = ytab[0].di;
     for (int j = 0; j < yn; j++) {
         float beta = ytab[j].alpha;
         int dy = ytab[j].di;
         const uint8_t *s = src + (size_t)ytab[j].si * stride;
-        for (size_t i = 0; i < row; i++)
-            buf[i] = 0.0f;
-        for (int k = 0; k < xn; k++) {
-            int dxn = xtab[k].di, sxn = xtab[k].si;
-            float alpha = xtab[k].alpha;
-            buf[dxn] = buf[dxn] + s[sxn] * alpha;
-            buf[dxn + 1] = buf[dxn + 1] + s[sxn + 1] * alpha;
-            buf[dxn + 2] = buf[dxn + 2] + s[sxn + 2] * alpha;
+        for (int i = 0; i < sw * 3; i++)
+            rowf[i] = s[i];
+        for (int c = 0; c < 3; c++) {
+            float *b = buf + (size_t)c * dwp;
+            size_t d = 0;
+#ifdef __AVX2__
+            for (; d < dwp; d += 8) {
+                __m256 acc = _mm256_setzero_ps();
+                for (int t = 0; t < max_taps; t++) {
+                    __m256i at = _mm256_loadu_si256((const __m256i *)(tap_at + (size_t)t * dwp + d));
+                    __m256 v = _mm256_i32gather_ps(rowf + c, at, 4);
+                    __m256 w = _mm256_loadu_ps(tap_w + (size_t)t * dwp + d);
+                    acc = _mm256_add_ps(acc, _mm256_mul_ps(v, w));
+                }
+                _mm256_storeu_ps(b + d, acc);
+            }
+#endif
+            for (; d < dwp; d++) {
+                float acc = 0.0f;
+                for (int t = 0; t < max_taps; t++)
+                    acc = acc + rowf[tap_at[(size_t)t * dwp + d] + c] * tap_w[(size_t)t * dwp + d];
+                b[d] = acc;
+            }
         }
         if (dy != prev_dy) {
-            store_row(sum, (int)row, du8 ? du8 + (size_t)prev_dy * row : NULL,
-                      df ? df + (size_t)prev_dy * row : NULL);
-            for (size_t i = 0; i < row; i++)
+            store_planar(sum, dwp, dw, du8 ? du8 + (size_t)prev_dy * dw * 3 : NULL,
+                         df ? df + (size_t)prev_dy * dw * 3 : NULL);
+            for (size_t i = 0; i < 3 * dwp; i++)
                 sum[i] = beta * buf[i];
             prev_dy = dy;
         } else {
-            for (size_t i = 0; i < row; i++)
+            for (size_t i = 0; i < 3 * dwp; i++)
                 sum[i] += beta * buf[i];
         }
     }
-    store_row(sum, (int)row, du8 ? du8 + (size_t)prev_dy * row : NULL,
-              df ? df + (size_t)prev_dy * row : NULL);
+    store_planar(sum, dwp, dw, du8 ? du8 + (size_t)prev_dy * dw * 3 : NULL,
+                 df ? df + (size_t)prev_dy * dw * 3 : NULL);
     return FR_OK;
 }
 
