@@ -331,14 +331,37 @@ fi
 mkdir -p "$work/data/group300"
 ls "$work/data/group" 2>/dev/null | head -n 300 | sed "s|^|$work/data/group/|" |
   xargs -r -d '\n' ln -sf -t "$work/data/group300/"
+# The batched pipeline (engine/embedder.h: detection, chips and network per batch on the
+# device; auto's choice on a GPU) named explicitly, so that the dry run on the CPU runs it too;
+# then the threads pipeline (CPU detection on the decode threads) on the same files, and how
+# far apart the two are (bit-identical on the CPU; on a GPU within the fp16 tolerances).
 if want e2e10; then
-  timed e2e10_align 240 "${FR[@]}" "$bin/facerec" embed --device "$device" "$work/data/lfw" \
-    -o "$work/e2e10.npy"
+  timed e2e10_align 240 "${FR[@]}" "$bin/facerec" embed --device "$device" --pipeline batched \
+    "$work/data/lfw" -o "$work/e2e10.npy"
   echo "{\"bench\": \"rows\", \"step\": \"e2e10_align\", \"rows\": $(rows "$work/e2e10.npy")}" >> "$results"
+  timed e2e10_align_threads 240 "${FR[@]}" "$bin/facerec" embed --device "$device" \
+    --pipeline threads "$work/data/lfw" -o "$work/e2e10_threads.npy"
+  echo "{\"bench\": \"rows\", \"step\": \"e2e10_align_threads\", \"rows\": $(rows "$work/e2e10_threads.npy")}" >> "$results"
+  step e2e10_agreement 30 $py - "$work/e2e10.npy" "$work/e2e10_threads.npy" <<'PY'
+import json, sys
+import numpy as np
+a, b = sys.argv[1:]
+pa, pb = (open(x[:-4] + ".paths").read().split("\n") for x in (a, b))
+ea, eb = np.load(a), np.load(b)
+rows_b = {p: i for i, p in enumerate(pb) if p}
+common = [(i, rows_b[p]) for i, p in enumerate(pa) if p in rows_b]
+d = np.array([np.linalg.norm(ea[i] - eb[j]) for i, j in common]) if common else np.zeros(0)
+print(json.dumps({"bench": "pipeline_agreement", "batched": len(ea), "threads": len(eb),
+                  "common": len(common), "identical": bool(len(ea) == len(eb) and
+                                                            np.array_equal(ea, eb) and pa == pb),
+                  "max_l2": float(d.max()) if len(d) else None,
+                  "median_l2": float(np.median(d)) if len(d) else None}))
+PY
+  grep -hs '^{' "$logs/e2e10_agreement.log" >> "$results"
 fi
 if want group; then
   timed group_align 240 "${FR[@]}" "$bin/facerec" embed --device "$device" --all-faces \
-    "$work/data/group" -o "$work/group.npy"
+    --pipeline batched "$work/data/group" -o "$work/group.npy"
   echo "{\"bench\": \"rows\", \"step\": \"group_align\", \"rows\": $(rows "$work/group.npy")}" >> "$results"
 fi
 if want peer; then
@@ -712,7 +735,9 @@ if nvd:
     out.append("nvJPEG: " + nvd.get("describe", "")[:300])
 out.append("| end to end (default alignment) | images | img/s | GPU busy % | faces |")
 out.append("|---|---|---|---|---|")
-for step, n, what in (("e2e10_align", n_lfw, "LFW-size, embed"), ("e2e10_detect", n_lfw, "LFW-size, detect only"),
+for step, n, what in (("e2e10_align", n_lfw, "LFW-size, embed (batched pipeline)"),
+                      ("e2e10_align_threads", n_lfw, "LFW-size, embed --pipeline threads"),
+                      ("e2e10_detect", n_lfw, "LFW-size, detect only"),
                       ("e2e10_noalign", n_lfw, "LFW-size, embed --align none"),
                       ("e2e10_noalign_nvjpeg", n_lfw, "LFW-size, embed --align none, FACEREC_DECODE=nvjpeg"),
                       ("group_align", n_group, "1080p group, embed --all-faces"),
@@ -728,6 +753,11 @@ for step, n, what in (("e2e10_align", n_lfw, "LFW-size, embed"), ("e2e10_detect"
         r = peer.get("images_per_s")
     faces = one(bench="rows", step=step).get("rows") if not peer else peer.get("faces")
     out.append(f"| {what} | {n} | {f(r)} | {f(busy)} | {f(faces)} |")
+agree = one(bench="pipeline_agreement")
+if agree:
+    out.append(f"batched against threads pipeline: {agree['batched']} / {agree['threads']} rows, "
+               f"{agree['common']} paths in common, identical {agree['identical']}, L2 max "
+               f"{f(agree['max_l2'], '.2e')} median {f(agree['median_l2'], '.2e')}")
 rec = one(bench="recall")
 if rec:
     out.append("group-photo recall (pasted faces found, IoU >= 0.3): " + ", ".join(

@@ -66,10 +66,12 @@ typedef struct fr_global_options {
     int face_given;       /* --face was given: a group photo's face was chosen (enroll) */
     int flip;             /* --flip: each face's embedding averaged with its mirror image's */
     int jitter;           /* --jitter N: the mean of N jittered copies (0: none) */
+    fr_pipeline pipeline; /* --pipeline auto|threads|batched: where faces are found and cut */
+    const char *decode;   /* --decode cpu|nvjpeg (NULL: $FACEREC_DECODE, else cpu) */
 } fr_global_options;
 
 /* getopt_long entries for the global options; commands append their own. Codes >= 1000. */
-#define FR_GLOBAL_OPTION_COUNT 15
+#define FR_GLOBAL_OPTION_COUNT 17
 extern const struct option fr_global_long_options[FR_GLOBAL_OPTION_COUNT];
 void fr_global_defaults(fr_global_options *g);
 /* Handles a global option code: 1 if it was one (and valid), 0 if not a global option,

@@ -24,7 +24,9 @@ enum {
     OPT_ALL_FACES,
     OPT_FACE,
     OPT_FLIP,
-    OPT_JITTER
+    OPT_JITTER,
+    OPT_PIPELINE,
+    OPT_DECODE
 };
 
 const struct option fr_global_long_options[FR_GLOBAL_OPTION_COUNT] = {
@@ -43,6 +45,8 @@ const struct option fr_global_long_options[FR_GLOBAL_OPTION_COUNT] = {
     {"face", required_argument, NULL, OPT_FACE},
     {"flip", no_argument, NULL, OPT_FLIP},
     {"jitter", required_argument, NULL, OPT_JITTER},
+    {"pipeline", required_argument, NULL, OPT_PIPELINE},
+    {"decode", required_argument, NULL, OPT_DECODE},
 };
 
 void fr_global_defaults(fr_global_options *g)
@@ -173,6 +177,19 @@ int fr_global_option(fr_global_options *g, int code, const char *arg)
                     FR_MAX_JITTER);
             return -1;
         }
+        return 1;
+    case OPT_PIPELINE:
+        if (fr_pipeline_parse(arg, &g->pipeline) != FR_OK) {
+            fprintf(stderr, "facerec: --pipeline: %s\n", fr_error_message());
+            return -1;
+        }
+        return 1;
+    case OPT_DECODE:
+        if (strcmp(arg, "cpu") != 0 && strcmp(arg, "nvjpeg") != 0) {
+            fprintf(stderr, "facerec: --decode %s: expected cpu or nvjpeg\n", arg);
+            return -1;
+        }
+        g->decode = arg;
         return 1;
     }
     return 0;
@@ -332,6 +349,18 @@ void fr_global_help(FILE *out)
             "                            (+-3 deg), scaled, moved (+-2%%) and mirrored copies,\n"
             "                            dlib's num_jitters; deterministic; N network passes\n"
             "                            per face (a batch holds at least N); not with --flip\n"
+            "  --pipeline auto|threads|batched\n"
+            "                            with alignment, where faces are found and cut: threads\n"
+            "                            (each decode thread detects and cuts its own images on\n"
+            "                            the CPU), batched (decode threads only decode; each\n"
+            "                            batch is detected, cut and embedded as a whole on the\n"
+            "                            network's device, nothing but faces and embeddings\n"
+            "                            back from a GPU); default auto: batched with a GPU,\n"
+            "                            threads on the CPU; the same results either way\n"
+            "  --decode cpu|nvjpeg       JPEG decoding: libjpeg-turbo on the decode threads\n"
+            "                            (cpu, the default), or nvJPEG on the GPU, batched\n"
+            "                            (with --pipeline batched the images stay there for\n"
+            "                            detection); default: $FACEREC_DECODE, else cpu\n"
             "  --json                    machine-readable output\n"
             "  --quiet                   no progress or summary on stderr\n");
 }

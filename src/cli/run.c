@@ -326,9 +326,10 @@ static int open_common(const char *command, const fr_global_options *g,
     eo.face_index = g->face_index;
     eo.flip = g->flip;
     eo.jitter = g->jitter;
-    /* FACEREC_DECODE=nvjpeg: JPEGs decoded on the GPU (docs/cuda.md), not yet the default:
-     * the batched device pipeline it is made for is still to come */
-    const char *decode = getenv("FACEREC_DECODE");
+    eo.pipeline = g->pipeline;
+    /* --decode, else FACEREC_DECODE: nvjpeg decodes JPEGs on the GPU (docs/cuda.md), not yet
+     * the default: unmeasured on a card */
+    const char *decode = g->decode ? g->decode : getenv("FACEREC_DECODE");
     if (decode && *decode && strcmp(decode, "cpu") != 0 && strcmp(decode, "nvjpeg") != 0) {
         fr_cli_error(command, "FACEREC_DECODE=%s: expected cpu or nvjpeg", decode);
         return FR_EXIT_USAGE;

@@ -38,7 +38,17 @@
  * With jitter N the same happens with N copies of each chip, each randomly turned, scaled,
  * moved and mirrored (dlib's jitter_image, detect/chips.h), seeded by the input's index, the
  * face and the copy, so that a result does not depend on batching or threads; the face's
- * embedding is the mean of the N raw outputs (dlib's num_jitters), normalized after.
+ * embedding is the mean of the N raw outputs (dlib's num_jitters), normalized after. *
+ * The batched pipeline (embedder.h, fr_pipeline; the default with a GPU) keeps the buffers and
+ * the decode workers but gives the workers decoding alone (prepare_decoded: each slot keeps its
+ * image); the main thread then runs a complete batch through run_batch on one execution
+ * context of the network's device (runtime/vision.h), which also holds the detector and the
+ * chipper: the images to the context (uploaded to a GPU), the detector over the images of
+ * each window of DETECT_IMAGES positions, one chipper call per window for the faces it chose,
+ * the network over the batch's chips, the results in input order. The workers decode the
+ * next FR_EMBED_BUFFERS - 1 batches meanwhile. On the CPU its windows are the threads
+ * pipeline's groups and its runner batches are packed in the same input order, so that both
+ * pipelines give the same bits (tests/test_pipeline.sh).
  */
 #include "engine/embedder.h"
 
@@ -60,6 +70,7 @@
 #include "image/decode.h"
 #include "image/gpu_decode.h"
 #include "runtime/backend.h"
+#include "runtime/vision.h"
 #include "model/model_internal.h"
 
 /* Inputs a worker detects together: enough to batch P-Net's levels, few enough that every
@@ -68,6 +79,12 @@
 /* Inputs a worker decodes together on the GPU without alignment: one nvJPEG call. */
 #define GPU_DECODE_GROUP 32
 #define MAX_GROUP GPU_DECODE_GROUP
+/* The batched pipeline's detector groups: the inputs of each window of this many positions
+ * (at most FR_DETECT_PIXELS pixels), one detector run and one chipper call each. On the CPU the
+ * threads pipeline's groups, so that every network sees the same batches in both and the
+ * results are bit-identical (the CPU's GEMM rounds by batch shape); on a GPU large ones. */
+#define DETECT_IMAGES_CPU ALIGN_GROUP
+#define DETECT_IMAGES_GPU 64
 
 /* What one input yields besides its first chip. */
 typedef struct slot_faces {
@@ -76,7 +93,15 @@ typedef struct slot_faces {
     int face_count; /* faces detected (0 without detection) */
     int capacity;   /* rows faces[] holds (extra: capacity - 1 chips) */
     fr_face *faces; /* per row */
-    uint8_t *extra; /* chips of rows 1.. */
+    uint8_t *extra; /* chips of rows 1.. (threads pipeline) */
+    /* batched pipeline */
+    int prepared;   /* row 0 is in the batch's pixels already (an image of the model's size) */
+    int chip;       /* the batch's chip of row 0, rows following on */
+    fr_image image; /* decoded, waiting for the detector (pixels NULL: none; with gpu_decode
+                       only its size: the pixels are the decoder's, on the device) */
+    fr_source_scale scale;
+    void *data;     /* with gpu_decode: the file's bytes, for the batch's decode call */
+    size_t size;
 } slot_faces;
 
 typedef struct batch_buffer {
@@ -109,6 +134,35 @@ typedef struct worker_arg {
     struct fr_embedder *e;
     int id;
 } worker_arg;
+
+/* The batched pipeline's stage state (fr_pipeline): the context of the network's device, its
+ * detector and chipper, and per batch the image table, the faces to cut and the chips. */
+typedef struct batched_stage {
+    fr_exec *exec;
+    fr_detector *detector;
+    fr_chipper *chipper;
+    int detect_images;       /* images per detector run at most */
+    fr_exec_buffer images;   /* the batch's images in context memory (GPU) */
+    fr_exec_buffer chips;    /* the batch's chips, in chip order */
+    fr_exec_buffer outputs;  /* the network's outputs for them (context memory) */
+    fr_vision_image *table;  /* images to detect, in slot order */
+    int *table_slot;         /* their slots */
+    fr_faces *faces;         /* per table entry, for one detector run */
+    int *group_end;          /* per detector group: the chip after its last */
+    size_t table_cap;
+    fr_chip_face *cut;       /* faces to cut, in chip order */
+    int *chip_slot, *chip_row; /* per chip: its input's slot and row */
+    int *order;              /* the chips in input order (slot, then row) */
+    size_t chip_cap;
+    float *embeddings;       /* host: chips x embedding_size */
+    size_t embeddings_cap;
+    uint8_t *host_chips;     /* flip / jitter on a GPU: the chips, for their host-made copies */
+    size_t host_chips_cap;
+    fr_encoded *encoded;     /* with gpu_decode: the batch's files, their images, their slots */
+    fr_gpu_image *decoded;
+    int *encoded_slot;
+    size_t encoded_cap;
+} batched_stage;
 
 /* One result of a chunk: slot of its batch, and which chip (-1: a failed input). */
 typedef struct chunk_entry {
@@ -147,6 +201,9 @@ struct fr_embedder {
     fr_budget *budget;   /* decode memory: options.decode_budget, or own_budget */
     fr_budget *own_budget;
     size_t pixel_bytes;  /* what a decoded pixel costs until its group is prepared */
+    int batched;         /* the batched pipeline (fr_pipeline); else threads */
+    int stage_decodes;   /* batched, gpu_decode, on a GPU: run_batch decodes on the device */
+    batched_stage stage;
 
     /* the run in progress */
     pthread_mutex_t lock;
@@ -158,6 +215,28 @@ struct fr_embedder {
     long released;       /* batches handed back: buffer k is free for batch k + released.. */
     int stopping;
 };
+
+/* The batched pipeline's context on the network's device, and its detector and chipper there:
+ * on the CPU a pool of every core (the decode threads only decode). */
+static fr_status start_stage(fr_embedder *e)
+{
+    batched_stage *g = &e->stage;
+    int gpu = strcmp(fr_runner_backend(e->runner), "cpu") != 0;
+    fr_status st = fr_exec_new(gpu ? FR_DEVICE_CUDA : FR_DEVICE_CPU, e->threads, &g->exec);
+    if (st)
+        return st;
+    g->detect_images = gpu ? DETECT_IMAGES_GPU : DETECT_IMAGES_CPU;
+    fr_detect_options dopt;
+    memset(&dopt, 0, sizeof dopt);
+    dopt.runner = e->options.runner;
+    dopt.runner.device = gpu ? FR_DEVICE_CUDA : FR_DEVICE_CPU;
+    dopt.runner.threads = e->threads;
+    dopt.runner.max_batch = g->detect_images;
+    st = fr_detector_new_on(e->mtcnn, &dopt, g->exec, &g->detector);
+    if (!st)
+        st = fr_chipper_new(&e->chip, e->landmark_net, &dopt.runner, g->exec, &g->chipper);
+    return st;
+}
 
 /* The detector weights, one detector and one chip cutter per decode thread (both on the CPU:
  * see the top of this file), and the landmark network where the chips need it. */
@@ -179,6 +258,8 @@ static fr_status start_alignment(fr_embedder *e)
         st = fr_chip_load_landmarks(&e->chip, e->options.landmarks, &e->landmark_net);
     if (st)
         return st;
+    if (e->batched)
+        return start_stage(e);
     e->group = ALIGN_GROUP;
     e->workers = fr_calloc((size_t)e->threads, sizeof *e->workers, "decode threads");
     if (!e->workers)
@@ -288,6 +369,9 @@ fr_status fr_embedder_new(const fr_model *model, const fr_embedder_options *opti
             return FR_E_NOMEM;
         }
     e->group = 1;
+    e->batched = e->options.align != FR_ALIGN_NONE &&
+                 (e->options.pipeline == FR_PIPELINE_BATCHED ||
+                  (e->options.pipeline == FR_PIPELINE_AUTO && gpu));
     /* the resizers need no more than twice the model's side; detection a face a quarter of
      * the shorter side at the chip's full detail */
     e->min_side = e->options.full_decode ? 0
@@ -312,7 +396,11 @@ fr_status fr_embedder_new(const fr_model *model, const fr_embedder_options *opti
     if (e->options.gpu_decode) {
         if (e->options.align == FR_ALIGN_NONE)
             e->group = GPU_DECODE_GROUP;
-        fr_gpu_decoder_options go = {e->group, FR_GPU_BACKEND_AUTO, {0, e->min_side}, 0};
+        /* batched on a GPU: the whole batch in one call, its images on the device until the
+         * next, read there by the detector; else the images come back to the decode threads */
+        e->stage_decodes = e->batched && gpu;
+        fr_gpu_decoder_options go = {e->stage_decodes ? e->batch : e->group, FR_GPU_BACKEND_AUTO,
+                                     {0, e->min_side}, 0};
         if ((st = fr_gpu_decoder_new(&go, &e->gpu)) != FR_OK) {
             fr_embedder_free(e);
             return st;
@@ -335,12 +423,36 @@ void fr_embedder_free(fr_embedder *e)
             for (int i = 0; i < e->batch; i++) {
                 free(b->slots[i].faces);
                 free(b->slots[i].extra);
+                fr_image_free(&b->slots[i].image);
+                free(b->slots[i].data);
             }
         free(b->pixels);
         free(b->status);
         free(b->errors);
         free(b->slots);
     }
+    batched_stage *g = &e->stage;
+    fr_chipper_free(g->chipper); /* then the detector, then their context */
+    fr_detector_free(g->detector);
+    if (g->exec) {
+        fr_exec_buffer_free(g->exec, &g->images);
+        fr_exec_buffer_free(g->exec, &g->chips);
+        fr_exec_buffer_free(g->exec, &g->outputs);
+        fr_exec_free(g->exec);
+    }
+    free(g->table);
+    free(g->table_slot);
+    free(g->faces);
+    free(g->group_end);
+    free(g->cut);
+    free(g->chip_slot);
+    free(g->chip_row);
+    free(g->order);
+    free(g->embeddings);
+    free(g->host_chips);
+    free(g->encoded);
+    free(g->decoded);
+    free(g->encoded_slot);
     if (e->workers)
         for (int i = 0; i < e->threads; i++) {
             worker_state *w = &e->workers[i];
@@ -391,6 +503,14 @@ static void release_input(const fr_embedder *e, fr_image *image)
 {
     if (!e->images)
         fr_image_free(image);
+    else
+        *image = (fr_image){0, 0, NULL};
+}
+
+/* The batched pipeline decodes on the device this run (files, not the caller's images). */
+static int stage_decoding(const fr_embedder *e)
+{
+    return e->stage_decodes && !e->images;
 }
 
 /* The one place inputs are decoded: inputs [first, first + k) of batch buffer b into images
@@ -500,6 +620,33 @@ static int slot_of(const fr_embedder *e, size_t index)
     return (int)(index % (size_t)e->batch);
 }
 
+/* Room in a slot for `rows` faces (and, with extra, the chips of rows 1..: the threads
+ * pipeline keeps them in the slot; the batched one never), or FR_E_NOMEM with the reason. */
+static fr_status slot_reserve(const fr_embedder *e, slot_faces *sf, int rows, int extra)
+{
+    if (rows <= sf->capacity)
+        return FR_OK;
+    fr_face *f = realloc(sf->faces, (size_t)rows * sizeof *f);
+    if (f)
+        sf->faces = f;
+    uint8_t *x = extra && rows > 1 ? realloc(sf->extra, (size_t)(rows - 1) * e->image_bytes)
+                                   : sf->extra;
+    if (x)
+        sf->extra = x;
+    if (!f || (extra && rows > 1 && !x))
+        return fr_fail(FR_E_NOMEM, "out of memory for %d faces", rows);
+    sf->capacity = rows; /* an embedder's slots serve one pipeline: extra or never */
+    return FR_OK;
+}
+
+/* Why an image with `count` faces yields none: none found, or not the one --face asked for. */
+static fr_status no_face(const fr_embedder *e, int count)
+{
+    return count ? fr_fail(FR_E_NO_FACE, "%d face(s) found, no face %d (--face)", count,
+                           e->options.face_index - 1)
+                 : fr_fail(FR_E_NO_FACE, "no face found");
+}
+
 /* The chips of the nd detected inputs which[] of the group starting at `first`: each one's main
  * face, or all of them, cut in one chipper call (one landmark network pass). An input without
  * a face (or without memory for its faces) fails on its own; the return value is the failure
@@ -514,24 +661,9 @@ static fr_status cut_group(fr_embedder *e, worker_state *w, batch_buffer *b, siz
         const fr_image *image = &w->images[j];
         sf->face_count = faces[d].count;
         int first_face, rows = chosen_faces(e, image, &faces[d], &first_face);
-        fr_status st = rows ? FR_OK
-                   : faces[d].count ? fr_fail(FR_E_NO_FACE, "%d face(s) found, no face %d "
-                                              "(--face)", faces[d].count,
-                                              e->options.face_index - 1)
-                                    : fr_fail(FR_E_NO_FACE, "no face found");
-        if (!st && rows > sf->capacity) {
-            fr_face *f = realloc(sf->faces, (size_t)rows * sizeof *f);
-            if (f)
-                sf->faces = f;
-            uint8_t *x = rows > 1 ? realloc(sf->extra, (size_t)(rows - 1) * e->image_bytes)
-                                  : sf->extra;
-            if (x)
-                sf->extra = x;
-            if (f && (rows == 1 || x))
-                sf->capacity = rows;
-            else
-                st = fr_fail(FR_E_NOMEM, "out of memory for %d faces", rows);
-        }
+        fr_status st = rows ? FR_OK : no_face(e, faces[d].count);
+        if (!st)
+            st = slot_reserve(e, sf, rows, 1);
         size_t need = (size_t)n + (size_t)rows;
         if (!st && need > w->cut_cap) {
             const fr_image **im = realloc(w->cut_images, need * sizeof *im);
@@ -629,6 +761,55 @@ static void prepare_group(fr_embedder *e, worker_state *w, size_t first, int k, 
             release_input(e, &w->images[j]);
 }
 
+/* The batched pipeline's decode stage: inputs [first, first + k) decoded into their slots for
+ * the batch's detector, but for images of the model's own size under auto (chips already),
+ * prepared into the batch's pixels here as the threads pipeline does. */
+static void prepare_decoded(fr_embedder *e, size_t first, int k, batch_buffer *b)
+{
+    int size = e->model->info.input_size;
+    fr_image images[MAX_GROUP];
+    fr_source_scale scales[MAX_GROUP];
+    decode_inputs(e, first, k, b, images, scales);
+    for (int j = 0; j < k; j++) {
+        int slot = slot_of(e, first + (size_t)j);
+        slot_faces *sf = &b->slots[slot];
+        if (!images[j].pixels)
+            continue;
+        if (e->options.align == FR_ALIGN_AUTO && images[j].width == size &&
+            images[j].height == size) {
+            fr_status st = fr_model_prepare_image(e->model, &images[j],
+                                                  b->pixels + (size_t)slot * e->image_bytes);
+            release_input(e, &images[j]);
+            if (st) {
+                fr_error_prefix(e->paths[first + (size_t)j]);
+                fail_slot(b, slot, st);
+            } else {
+                sf->rows = 1;
+                sf->prepared = 1;
+            }
+            continue;
+        }
+        sf->image = images[j];
+        sf->scale = scales[j];
+    }
+}
+
+/* The batched pipeline with gpu_decode: the workers only read the files; run_batch decodes
+ * the batch on the device (decode_batch_on_device). */
+static void read_encoded(fr_embedder *e, size_t first, int k, batch_buffer *b)
+{
+    for (int j = 0; j < k; j++) {
+        int slot = slot_of(e, first + (size_t)j);
+        slot_faces *sf = &b->slots[slot];
+        fr_status st = fr_file_read(e->paths[first + (size_t)j], FR_MAX_FILE_BYTES, &sf->data,
+                                    &sf->size);
+        if (st) {
+            sf->data = NULL;
+            fail_slot(b, slot, st);
+        }
+    }
+}
+
 /* What decoding input i will hold (its file's bytes and its pixels, budget.h), from its first
  * 64 KiB; 0 for a file that cannot be opened (the decode says why). A caller's decoded image
  * (fr_embed_images) counts only the working copies beyond its own pixels. */
@@ -659,7 +840,10 @@ static size_t input_cost(const fr_embedder *e, size_t i)
 
 /* Prepares inputs [first, end) of b in runs that fit the decode budget: each run is taken
  * whole before its decoding (at least one input, however large) and given back once its
- * images are freed, so that nothing is held while waiting (budget.h). */
+ * images are freed, so that nothing is held while waiting (budget.h).
+ * The batched pipeline gives it back once its run is decoded, the images still held for the
+ * batch's detector: waiting for them there could never end (a batch is run only when all of
+ * it is decoded); its held images are bounded by FR_EMBED_BUFFERS batches instead. */
 static void prepare_within_budget(fr_embedder *e, worker_state *w, size_t first, size_t end,
                                   batch_buffer *b)
 {
@@ -673,6 +857,10 @@ static void prepare_within_budget(fr_embedder *e, worker_state *w, size_t first,
         fr_budget_take(e->budget, total);
         if (w)
             prepare_group(e, w, first, (int)n, b);
+        else if (stage_decoding(e))
+            read_encoded(e, first, (int)n, b);
+        else if (e->batched)
+            prepare_decoded(e, first, (int)n, b);
         else
             prepare_plain(e, first, (int)n, b);
         fr_budget_give(e->budget, total);
@@ -713,6 +901,8 @@ static void *decode_worker(void *arg)
             sf->rows = 0;
             sf->first_face = -1;
             sf->face_count = 0;
+            sf->prepared = 0;
+            sf->chip = 0;
         }
         prepare_within_budget(e, w, first, end, b);
         pthread_mutex_lock(&e->lock);
@@ -757,13 +947,28 @@ static void mirror_chip(const uint8_t *src, uint8_t *dst, int size)
     }
 }
 
+/* A chip's `passes` network inputs into dst: its jittered copies, or the chip and its mirror
+ * (flip), or the chip. input, row: which input and face it is (the jitter's seed). */
+static void pack_copies(const fr_embedder *e, const uint8_t *chip, size_t input, int row,
+                        uint8_t *dst)
+{
+    int size = e->model->info.input_size;
+    if (e->options.jitter > 0) {
+        for (int k = 0; k < e->passes; k++)
+            fr_chip_jitter(size, chip, input, row, k, dst + (size_t)k * e->image_bytes);
+    } else {
+        memcpy(dst, chip, e->image_bytes);
+    }
+    if (e->options.flip)
+        mirror_chip(chip, dst + e->image_bytes, size);
+}
+
 /* The next chunk of a batch from position (*slot, *row): up to B / passes chips packed for the
  * runner (each followed by its mirror with flip) and the results they answer, failed inputs
  * included, in input order. */
 static void build_chunk(fr_embedder *e, const batch_buffer *b, int n, int *slot, int *row,
                         chunk *c)
 {
-    int size = e->model->info.input_size;
     c->count = c->chips = 0;
     while (*slot < n) {
         int s = *slot;
@@ -776,17 +981,8 @@ static void build_chunk(fr_embedder *e, const batch_buffer *b, int n, int *slot,
         for (; *row < sf->rows && c->chips < e->chunk_chips; (*row)++) {
             const uint8_t *chip = *row == 0 ? b->pixels + (size_t)s * e->image_bytes
                                             : sf->extra + (size_t)(*row - 1) * e->image_bytes;
-            uint8_t *dst = e->packed + (size_t)c->chips++ * e->passes * e->image_bytes;
-            if (e->options.jitter > 0) {
-                size_t input = c->batch * (size_t)e->batch + (size_t)s;
-                for (int k = 0; k < e->passes; k++)
-                    fr_chip_jitter(size, chip, input, *row, k,
-                                   dst + (size_t)k * e->image_bytes);
-            } else {
-                memcpy(dst, chip, e->image_bytes);
-            }
-            if (e->options.flip)
-                mirror_chip(chip, dst + e->image_bytes, size);
+            pack_copies(e, chip, c->batch * (size_t)e->batch + (size_t)s, *row,
+                        e->packed + (size_t)c->chips++ * e->passes * e->image_bytes);
             c->entries[c->count++] = (chunk_entry){s, *row};
         }
         if (*row < sf->rows)
@@ -828,6 +1024,52 @@ static void fold_jitters(float *outputs, int chips, int passes, size_t dim)
     }
 }
 
+/* The network's outputs for `chips` chips (passes each) folded into one row per chip: the
+ * mirrors' (flip) or the jittered copies' (jitter); nothing to do with one pass. */
+static void fold_copies(const fr_embedder *e, float *outputs, int chips)
+{
+    size_t dim = (size_t)e->model->info.embedding_size;
+    if (e->options.flip)
+        fold_mirrors(outputs, chips, dim, e->options.raw);
+    else if (e->passes > 1)
+        fold_jitters(outputs, chips, e->passes, dim);
+}
+
+/* One result to the sink: input `slot` of the batch from input `first`, its face `row`
+ * (-1: a failed input) with its embedding. */
+static fr_status emit_row(const fr_embedder *e, const batch_buffer *b, size_t first, int slot,
+                          int row, const float *embedding, fr_embed_sink sink, void *ctx)
+{
+    const slot_faces *sf = &b->slots[slot];
+    /* a failed input whose message could not be copied (out of memory) still says why */
+    const char *error = b->status[slot] && !b->errors[slot] ? fr_status_name(b->status[slot])
+                                                             : b->errors[slot];
+    fr_embed_result r = {first + (size_t)slot, e->paths[first + (size_t)slot], b->status[slot],
+                         error, NULL, -1, sf->face_count, NULL};
+    char why[1200];
+    if (row >= 0) {
+        r.embedding = embedding;
+        if (sf->first_face >= 0) {
+            r.face = sf->first_face + row;
+            r.box = &sf->faces[row];
+        }
+        /* never an embedding with a NaN or infinity in it (weights that overflow on this
+         * input): the input fails, named, and nothing downstream sees the numbers */
+        size_t d = 0, dim = (size_t)e->model->info.embedding_size;
+        while (d < dim && isfinite(r.embedding[d]))
+            d++;
+        if (d < dim) {
+            snprintf(why, sizeof why, "%s: the network's output is not finite (%s): no "
+                     "embedding (weights that overflow on this input?)", r.path,
+                     isnan(r.embedding[d]) ? "NaN" : "infinity");
+            r.status = FR_E_FORMAT;
+            r.error = why;
+            r.embedding = NULL;
+        }
+    }
+    return sink(ctx, &r) != 0 ? fr_fail(FR_E_INVALID, "stopped") : FR_OK;
+}
+
 /* Hands a collected chunk's results to the sink. */
 static fr_status emit_chunk(fr_embedder *e, const chunk *c, int good, fr_embed_sink sink, void *ctx)
 {
@@ -836,43 +1078,15 @@ static fr_status emit_chunk(fr_embedder *e, const chunk *c, int good, fr_embed_s
     if (good != c->chips * e->passes)
         return fr_fail(FR_E_INTERNAL, "runner returned %d embeddings for %d images", good,
                        c->chips * e->passes);
-    if (e->options.flip)
-        fold_mirrors(e->outputs, c->chips, dim, e->options.raw);
-    else if (e->passes > 1)
-        fold_jitters(e->outputs, c->chips, e->passes, dim);
+    fold_copies(e, e->outputs, c->chips);
     if (!e->options.raw)
         fr_l2_normalize(e->outputs, (size_t)c->chips, dim);
     for (int i = 0, k = 0; i < c->count; i++) {
-        int s = c->entries[i].slot, row = c->entries[i].row;
-        const slot_faces *sf = &b->slots[s];
-        /* a failed input whose message could not be copied (out of memory) still says why */
-        const char *error = b->status[s] && !b->errors[s] ? fr_status_name(b->status[s])
-                                                           : b->errors[s];
-        fr_embed_result r = {first + (size_t)s, e->paths[first + (size_t)s], b->status[s],
-                             error, NULL, -1, sf->face_count, NULL};
-        char why[1200];
-        if (row >= 0) {
-            r.embedding = e->outputs + (size_t)k++ * dim;
-            if (sf->first_face >= 0) {
-                r.face = sf->first_face + row;
-                r.box = &sf->faces[row];
-            }
-            /* never an embedding with a NaN or infinity in it (weights that overflow on this
-             * input): the input fails, named, and nothing downstream sees the numbers */
-            size_t d = 0;
-            while (d < dim && isfinite(r.embedding[d]))
-                d++;
-            if (d < dim) {
-                snprintf(why, sizeof why, "%s: the network's output is not finite (%s): no "
-                         "embedding (weights that overflow on this input?)", r.path,
-                         isnan(r.embedding[d]) ? "NaN" : "infinity");
-                r.status = FR_E_FORMAT;
-                r.error = why;
-                r.embedding = NULL;
-            }
-        }
-        if (sink(ctx, &r) != 0)
-            return fr_fail(FR_E_INVALID, "stopped");
+        int row = c->entries[i].row;
+        fr_status st = emit_row(e, b, first, c->entries[i].slot, row,
+                                row >= 0 ? e->outputs + (size_t)k++ * dim : NULL, sink, ctx);
+        if (st)
+            return st;
     }
     return FR_OK;
 }
@@ -885,6 +1099,11 @@ static void release_batch(fr_embedder *e, size_t done)
         free(b->errors[i]);
         b->errors[i] = NULL;
     }
+    for (int i = 0; i < e->batch; i++) {
+        release_input(e, &b->slots[i].image); /* batched: decoded, detected */
+        free(b->slots[i].data);
+        b->slots[i].data = NULL;
+    }
     pthread_mutex_lock(&e->lock);
     size_t later = done + FR_EMBED_BUFFERS;
     b->batch = (long)later;
@@ -892,6 +1111,323 @@ static void release_batch(fr_embedder *e, size_t done)
     e->released = (long)done + 1;
     pthread_cond_broadcast(&e->changed);
     pthread_mutex_unlock(&e->lock);
+}
+
+/* ---- the batched pipeline: one batch at a time on the stage's context ---------------------- */
+
+/* *p holds at least n elements of elem bytes (contents kept); 0 when out of memory. */
+static int grow_array(void **p, size_t *cap, size_t n, size_t elem)
+{
+    if (n <= *cap)
+        return 1;
+    size_t want = n > 2 * *cap ? n : 2 * *cap;
+    void *q = realloc(*p, want * elem);
+    if (!q)
+        return 0;
+    *p = q;
+    *cap = want;
+    return 1;
+}
+
+/* Room for n chips in the stage's chip tables. */
+static fr_status grow_chips(batched_stage *g, size_t n)
+{
+    size_t cap = g->chip_cap, c2 = cap, c3 = cap, c4 = cap;
+    if (!grow_array((void **)&g->cut, &cap, n, sizeof *g->cut) ||
+        !grow_array((void **)&g->chip_slot, &c2, n, sizeof *g->chip_slot) ||
+        !grow_array((void **)&g->chip_row, &c3, n, sizeof *g->chip_row) ||
+        !grow_array((void **)&g->order, &c4, n, sizeof *g->order))
+        return fr_fail(FR_E_NOMEM, "out of memory for the chips of %zu faces", n);
+    g->chip_cap = cap;
+    return FR_OK;
+}
+
+/* Faces of table entries [a, a + k), one detector run; each image's chosen faces (its main
+ * one, or all) go to the cut list in slot order, its faces in file pixels to its slot. An
+ * image without a face fails on its own; a run that fails is retried image by image, so that
+ * an error names the file that caused it. */
+static void detect_range(fr_embedder *e, batch_buffer *b, size_t first, int a, int k,
+                         int *nchips)
+{
+    batched_stage *g = &e->stage;
+    fr_status st = fr_detector_run_on(g->detector, g->table + a, k, g->faces + a);
+    if (st && k > 1) {
+        for (int i = 0; i < k; i++)
+            detect_range(e, b, first, a + i, 1, nchips);
+        return;
+    }
+    for (int i = 0; i < k; i++) {
+        int t = a + i, slot = g->table_slot[t];
+        slot_faces *sf = &b->slots[slot];
+        int first_face = 0, rows = 0;
+        if (!st) {
+            sf->face_count = g->faces[t].count;
+            rows = chosen_faces(e, &sf->image, &g->faces[t], &first_face);
+        }
+        fr_status sj = st ? st : rows ? FR_OK : no_face(e, g->faces[t].count);
+        if (!sj)
+            sj = slot_reserve(e, sf, rows, 0);
+        if (!sj)
+            sj = grow_chips(g, (size_t)*nchips + (size_t)rows);
+        if (sj) {
+            fr_error_prefix(e->paths[first + (size_t)slot]);
+            fail_slot(b, slot, sj);
+            continue;
+        }
+        sf->first_face = first_face;
+        sf->rows = rows;
+        sf->chip = *nchips;
+        for (int r = 0; r < rows; r++, (*nchips)++) {
+            const fr_face *face = &g->faces[t].faces[first_face + r];
+            g->cut[*nchips] = (fr_chip_face){t, *face};
+            g->chip_slot[*nchips] = slot;
+            g->chip_row[*nchips] = r;
+            sf->faces[r] = *face;
+            fr_source_face(&sf->faces[r], &sf->scale);
+        }
+    }
+}
+
+/* Chips [a, a + k) of the cut list into the chip buffer, one chipper call (one landmark
+ * network pass); a call that fails is retried face by face, and a face that fails fails its
+ * input. */
+static void cut_range(fr_embedder *e, batch_buffer *b, size_t first, int ntable, int a, int k)
+{
+    batched_stage *g = &e->stage;
+    fr_status st = fr_chipper_cut_on(g->chipper, g->table, ntable, g->cut + a, k,
+                                     (uint8_t *)g->chips.data + (size_t)a * e->image_bytes);
+    if (!st)
+        return;
+    if (k > 1) {
+        for (int i = 0; i < k; i++)
+            cut_range(e, b, first, ntable, a + i, 1);
+        return;
+    }
+    int slot = g->chip_slot[a];
+    if (b->status[slot] == FR_OK) {
+        fr_error_prefix(e->paths[first + (size_t)slot]);
+        fail_slot(b, slot, st);
+    }
+}
+
+/* The embeddings of the batch's chips into the stage's host rows (by chip): the `live` ones
+ * of g->order (all `total` on a GPU), folded (flip, jitter), not yet normalized. On a GPU with one pass the network reads the chips where
+ * they were cut and writes where they are: only the embeddings come to the host. Otherwise the
+ * runner's batches are packed on the host in input order, B / passes chips each, as the
+ * threads pipeline packs them (the CPU's network rounds by its batch's contents, so the same
+ * batches give the same bits), with the copies of flip and jitter made by the same code. */
+static fr_status embed_chips(fr_embedder *e, int total, int live, size_t first)
+{
+    batched_stage *g = &e->stage;
+    size_t dim = (size_t)e->model->info.embedding_size, ib = e->image_bytes;
+    if (!grow_array((void **)&g->embeddings, &g->embeddings_cap, (size_t)total * dim,
+                    sizeof *g->embeddings))
+        return fr_fail(FR_E_NOMEM, "out of memory for %d embeddings", total);
+    int host = strcmp(fr_exec_backend(g->exec), "cpu") == 0;
+    fr_status st = FR_OK;
+    if (!host && e->passes == 1) {
+        st = fr_exec_reserve(g->exec, &g->outputs, (size_t)total * dim * sizeof(float),
+                             "embeddings");
+        for (int a = 0; a < total && !st; a += e->batch) {
+            int k = total - a < e->batch ? total - a : e->batch;
+            st = fr_runner_run_on(e->runner, g->exec, (uint8_t *)g->chips.data + (size_t)a * ib,
+                                  k, (float *)g->outputs.data + (size_t)a * dim);
+        }
+        return st ? st : fr_exec_download(g->exec, g->embeddings, g->outputs.data,
+                                          (size_t)total * dim * sizeof(float));
+    }
+    const uint8_t *chips = g->chips.data;
+    if (!host) {
+        if (!grow_array((void **)&g->host_chips, &g->host_chips_cap, (size_t)total * ib, 1))
+            return fr_fail(FR_E_NOMEM, "out of memory for %d chips", total);
+        st = fr_exec_download(g->exec, g->host_chips, g->chips.data, (size_t)total * ib);
+        chips = g->host_chips;
+    }
+    for (int a = 0; a < live && !st; a += e->chunk_chips) {
+        int k = live - a < e->chunk_chips ? live - a : e->chunk_chips;
+        for (int i = 0; i < k; i++) {
+            int c = g->order[a + i];
+            pack_copies(e, chips + (size_t)c * ib, first + (size_t)g->chip_slot[c],
+                        g->chip_row[c], e->packed + (size_t)i * e->passes * ib);
+        }
+        st = fr_runner_run(e->runner, e->packed, k * e->passes, e->outputs);
+        if (st)
+            break;
+        fold_copies(e, e->outputs, k);
+        for (int i = 0; i < k; i++)
+            memcpy(g->embeddings + (size_t)g->order[a + i] * dim, e->outputs + (size_t)i * dim,
+                   dim * sizeof(float));
+    }
+    return st;
+}
+
+/* With gpu_decode: the batch's files (read by the workers) in one nvJPEG call into the
+ * decoder's device memory, where the detector and the chipper read them: the table's entries
+ * from *nt on. A file nvJPEG cannot take is libjpeg-turbo's and uploaded by the decoder; one
+ * that fails has the CPU path's line. An image of the model's own size under auto comes to the
+ * host for the model's preparation, as in the other paths. */
+static fr_status decode_batch_on_device(fr_embedder *e, batch_buffer *b, int n, size_t first,
+                                        int *nt)
+{
+    batched_stage *g = &e->stage;
+    size_t cap = g->encoded_cap, c2 = cap, c3 = cap;
+    if (!grow_array((void **)&g->encoded, &cap, (size_t)n, sizeof *g->encoded) ||
+        !grow_array((void **)&g->decoded, &c2, (size_t)n, sizeof *g->decoded) ||
+        !grow_array((void **)&g->encoded_slot, &c3, (size_t)n, sizeof *g->encoded_slot))
+        return fr_fail(FR_E_NOMEM, "out of memory for a batch of %d files", n);
+    g->encoded_cap = cap;
+    int k = 0, size = e->model->info.input_size;
+    for (int s = 0; s < n; s++)
+        if (b->status[s] == FR_OK && b->slots[s].data) {
+            g->encoded[k] = (fr_encoded){b->slots[s].data, b->slots[s].size,
+                                         e->paths[first + (size_t)s]};
+            g->encoded_slot[k++] = s;
+        }
+    fr_status st = k ? fr_gpu_decode_device(e->gpu, g->encoded, k, g->decoded) : FR_OK;
+    for (int s = 0; s < n; s++) {
+        free(b->slots[s].data);
+        b->slots[s].data = NULL;
+    }
+    for (int i = 0; i < k && !st; i++) {
+        int s = g->encoded_slot[i];
+        slot_faces *sf = &b->slots[s];
+        const fr_gpu_image *d = &g->decoded[i];
+        if (d->status) {
+            fail_slot_with(b, s, d->status, d->error);
+            continue;
+        }
+        if (e->options.align == FR_ALIGN_AUTO && d->width == size && d->height == size) {
+            fr_image host = {size, size, fr_malloc((size_t)size * size * 3, "an image")};
+            fr_status sj = host.pixels ? fr_exec_download(g->exec, host.pixels, d->pixels,
+                                                          (size_t)size * size * 3)
+                                       : FR_E_NOMEM;
+            if (!sj)
+                sj = fr_model_prepare_image(e->model, &host, b->pixels + (size_t)s * e->image_bytes);
+            fr_image_free(&host);
+            if (sj) {
+                fr_error_prefix(e->paths[first + (size_t)s]);
+                fail_slot(b, s, sj);
+            } else {
+                sf->rows = 1;
+                sf->prepared = 1;
+            }
+            continue;
+        }
+        sf->image = (fr_image){d->width, d->height, NULL};
+        sf->scale = (fr_source_scale){(double)d->file_width / d->width,
+                                      (double)d->file_height / d->height};
+        g->table_slot[*nt] = s;
+        g->table[(*nt)++] = (fr_vision_image){d->pixels, d->width, d->height};
+    }
+    return st;
+}
+
+/* A decoded batch through the stages: its images to the context (a GPU's memory), the
+ * detector over them in groups, the chips of every chosen face, the images that were chips
+ * already after them, the network over all, and the results to the sink in input order. */
+static fr_status run_batch(fr_embedder *e, size_t batch, fr_embed_sink sink, void *ctx)
+{
+    batched_stage *g = &e->stage;
+    batch_buffer *b = &e->buffers[batch % FR_EMBED_BUFFERS];
+    int n = batch_inputs(e, batch);
+    size_t first = batch * (size_t)e->batch, ib = e->image_bytes;
+    size_t cap = g->table_cap, c2 = cap, c3 = cap, c4 = cap;
+    if (!grow_array((void **)&g->table, &cap, (size_t)n, sizeof *g->table) ||
+        !grow_array((void **)&g->table_slot, &c2, (size_t)n, sizeof *g->table_slot) ||
+        !grow_array((void **)&g->faces, &c3, (size_t)n, sizeof *g->faces) ||
+        !grow_array((void **)&g->group_end, &c4, (size_t)n, sizeof *g->group_end))
+        return fr_fail(FR_E_NOMEM, "out of memory for a batch of %d images", n);
+    g->table_cap = cap;
+    int nt = 0, prepared = 0;
+    size_t bytes = 0;
+    int on_device = stage_decoding(e);
+    fr_status st = on_device ? decode_batch_on_device(e, b, n, first, &nt) : FR_OK;
+    for (int s = 0; s < n && !on_device; s++) {
+        const slot_faces *sf = &b->slots[s];
+        if (b->status[s] != FR_OK || sf->prepared)
+            continue;
+        g->table_slot[nt] = s;
+        g->table[nt++] = (fr_vision_image){sf->image.pixels, sf->image.width, sf->image.height};
+        bytes += (size_t)sf->image.width * sf->image.height * 3;
+    }
+    for (int s = 0; s < n; s++)
+        prepared += b->status[s] == FR_OK && b->slots[s].prepared;
+    if (!on_device && strcmp(fr_exec_backend(g->exec), "cpu") != 0 && nt > 0) {
+        st = fr_exec_reserve(g->exec, &g->images, bytes, "a batch of images");
+        size_t at = 0;
+        for (int t = 0; t < nt && !st; t++) {
+            uint8_t *dst = (uint8_t *)g->images.data + at;
+            size_t size = (size_t)g->table[t].width * g->table[t].height * 3;
+            st = fr_exec_upload(g->exec, dst, g->table[t].pixels, size);
+            g->table[t].pixels = dst;
+            at += size;
+        }
+    }
+    /* the groups: the images of each window of detect_images positions, cut short at
+     * FR_DETECT_PIXELS pixels (one image at least) */
+    int nchips = 0, groups = 0;
+    for (int a = 0, z; a < nt && !st; a = z) {
+        int window = g->table_slot[a] / g->detect_images;
+        long pixels = 0;
+        for (z = a; z < nt && g->table_slot[z] / g->detect_images == window; z++) {
+            long p = (long)g->table[z].width * g->table[z].height;
+            if (z > a && pixels + p > FR_DETECT_PIXELS)
+                break;
+            pixels += p;
+        }
+        detect_range(e, b, first, a, z - a, &nchips);
+        g->group_end[groups++] = nchips;
+    }
+    int total = nchips + prepared;
+    if (!st)
+        st = grow_chips(g, (size_t)total);
+    if (!st)
+        st = fr_exec_reserve(g->exec, &g->chips, (size_t)(total ? total : 1) * ib, "face chips");
+    for (int k = 0, a = 0; k < groups && !st; a = g->group_end[k++])
+        if (g->group_end[k] > a)
+            cut_range(e, b, first, nt, a, g->group_end[k] - a);
+    for (int s = 0, k = nchips; s < n && !st; s++) {
+        slot_faces *sf = &b->slots[s];
+        if (b->status[s] != FR_OK || !sf->prepared)
+            continue;
+        sf->chip = k;
+        g->chip_slot[k] = s;
+        g->chip_row[k] = 0;
+        st = fr_exec_upload(g->exec, (uint8_t *)g->chips.data + (size_t)k++ * ib,
+                            b->pixels + (size_t)s * ib, ib);
+    }
+    /* the chips in input order, failed inputs' left out (they are cut, never embedded) */
+    int live = 0;
+    for (int s = 0; s < n && !st; s++)
+        for (int row = 0; b->status[s] == FR_OK && row < b->slots[s].rows; row++)
+            g->order[live++] = b->slots[s].chip + row;
+    if (!st && live > 0)
+        st = embed_chips(e, total, live, first);
+    size_t dim = (size_t)e->model->info.embedding_size;
+    for (int i = 0; i < live && !st && !e->options.raw; i++)
+        fr_l2_normalize(g->embeddings + (size_t)g->order[i] * dim, 1, dim);
+    for (int s = 0; s < n && !st; s++) {
+        const slot_faces *sf = &b->slots[s];
+        if (b->status[s] != FR_OK) {
+            st = emit_row(e, b, first, s, -1, NULL, sink, ctx);
+            continue;
+        }
+        for (int row = 0; row < sf->rows && !st; row++)
+            st = emit_row(e, b, first, s, row,
+                          g->embeddings + (size_t)(sf->chip + row) * dim, sink, ctx);
+    }
+    return st;
+}
+
+/* Progress after a batch's results. */
+static void batch_shown(const fr_embedder *e, size_t batch, size_t batches, double t0,
+                        double *last_shown)
+{
+    if (fr_seconds() - *last_shown > 0.5 || batch + 1 == batches) {
+        size_t done = batch * (size_t)e->batch + (size_t)batch_inputs(e, batch);
+        show_progress(done, e->count, t0, batch + 1 == batches);
+        *last_shown = fr_seconds();
+    }
 }
 
 static fr_status embed_inputs(fr_embedder *e, const char *const *paths, const fr_image *images,
@@ -946,7 +1482,20 @@ static fr_status embed_inputs(fr_embedder *e, const char *const *paths, const fr
     chunk *prev = NULL;   /* the chunk in flight */
     size_t batch = 0;     /* the batch being cut into chunks */
     int ready = 0, slot = 0, row = 0;
-    while (!st) {
+    for (; e->batched && !st && batch < batches; batch++) {
+        batch_buffer *b = &e->buffers[batch % FR_EMBED_BUFFERS];
+        pthread_mutex_lock(&e->lock);
+        while (b->remaining > 0)
+            pthread_cond_wait(&e->changed, &e->lock);
+        pthread_mutex_unlock(&e->lock);
+        st = run_batch(e, batch, sink, ctx);
+        if (!st) {
+            release_batch(e, batch);
+            if (progress)
+                batch_shown(e, batch, batches, t0, &last_shown);
+        }
+    }
+    while (!st && !e->batched) {
         chunk *cur = NULL;
         if (batch < batches) {
             batch_buffer *b = &e->buffers[batch % FR_EMBED_BUFFERS];
@@ -978,11 +1527,8 @@ static fr_status embed_inputs(fr_embedder *e, const char *const *paths, const fr
                 st = emit_chunk(e, prev, good, sink, ctx);
             if (!st && prev->last) {
                 release_batch(e, prev->batch);
-                if (progress && (fr_seconds() - last_shown > 0.5 || prev->batch + 1 == batches)) {
-                    size_t done = prev->batch * (size_t)e->batch + (size_t)batch_inputs(e, prev->batch);
-                    show_progress(done, count, t0, prev->batch + 1 == batches);
-                    last_shown = fr_seconds();
-                }
+                if (progress)
+                    batch_shown(e, prev->batch, batches, t0, &last_shown);
             }
         }
         if (!cur)
@@ -1010,6 +1556,27 @@ static fr_status embed_inputs(fr_embedder *e, const char *const *paths, const fr
         for (int i = 0; i < e->batch; i++) {
             free(e->buffers[k].errors[i]);
             e->buffers[k].errors[i] = NULL;
+            release_input(e, &e->buffers[k].slots[i].image);
+            free(e->buffers[k].slots[i].data);
+            e->buffers[k].slots[i].data = NULL;
         }
     return st;
+}
+
+const char *fr_pipeline_name(fr_pipeline pipeline)
+{
+    return pipeline == FR_PIPELINE_THREADS   ? "threads"
+           : pipeline == FR_PIPELINE_BATCHED ? "batched"
+                                             : "auto";
+}
+
+fr_status fr_pipeline_parse(const char *name, fr_pipeline *out)
+{
+    static const fr_pipeline all[] = {FR_PIPELINE_AUTO, FR_PIPELINE_THREADS, FR_PIPELINE_BATCHED};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        if (strcmp(name, fr_pipeline_name(all[i])) == 0) {
+            *out = all[i];
+            return FR_OK;
+        }
+    return fr_fail(FR_E_INVALID, "'%s': expected auto, threads or batched", name);
 }

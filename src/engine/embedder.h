@@ -14,6 +14,8 @@
  * 5, FaceNet crops from MTCNN's box; an image yields its main face
  * (fr_faces_main by the face rule), or one result per face (all_faces), or, without a face,
  * an FR_E_NO_FACE result: never an embedding of something that is not a face.
+ * That is the threads pipeline; the batched one (fr_pipeline below) detects and cuts a whole
+ * batch at a time on the network's device, with the same results.
  *
  * With flip, every chip also goes through the network mirrored left-right, and its
  * embedding is the two outputs each L2-normalized, summed and normalized again (raw: the
@@ -33,6 +35,31 @@
 
 #define FR_EMBED_BUFFERS 3
 #define FR_MAX_JITTER 1000
+
+/* Where faces are found and cut (with alignment):
+ *   threads  on the decode threads: each decodes a few inputs, detects their faces and cuts
+ *            their chips on the CPU, while the main thread runs the network over whole
+ *            batches (the fastest arrangement on CPU cores: every core runs every stage)
+ *   batched  in stages: the decode threads only decode (up to FR_EMBED_BUFFERS batches ahead);
+ *            then each batch as a whole, on one execution context of the network's device
+ *            (runtime/vision.h): the detector over all its images (groups of up to
+ *            FR_DETECT_PIXELS pixels), the chips of all its faces in one chipper call, the
+ *            network over all its chips in runs of B, reading them where they were cut (on a
+ *            GPU nothing but faces, counts and embeddings comes back to the host)
+ *   auto     batched where the network runs on a GPU, threads on the CPU
+ * Both give the same results (tests/test_pipeline.c). */
+typedef enum fr_pipeline {
+    FR_PIPELINE_AUTO = 0,
+    FR_PIPELINE_THREADS,
+    FR_PIPELINE_BATCHED
+} fr_pipeline;
+
+/* Decoded pixels the batched pipeline detects in one detector run (bounds its pyramid). */
+#define FR_DETECT_PIXELS (64L << 20)
+
+/* "auto", "threads", "batched" */
+const char *fr_pipeline_name(fr_pipeline pipeline);
+fr_status fr_pipeline_parse(const char *name, fr_pipeline *out);
 
 typedef struct fr_embed_result {
     size_t index;           /* position in the input list */
@@ -69,6 +96,7 @@ typedef struct fr_embedder_options {
     int jitter;         /* N > 0: each chip's embedding is the mean of N jittered copies'
                            (dlib's num_jitters; a batch holds B / N chips, B planned as at
                            least N); not with flip */
+    fr_pipeline pipeline; /* with alignment: where faces are found and cut (above) */
     int gpu_decode;     /* 1: JPEGs decoded by nvJPEG (image/gpu_decode.h), one decoder shared
                            by the decode threads, a group of inputs per call; fr_embedder_new
                            fails where there is none. 0: libjpeg-turbo on each decode thread */
