@@ -67,6 +67,7 @@ compare mtcnn_all --align mtcnn --all-faces --batch 7
 compare lm68_central --align landmarks68 --face central
 compare flip_all --all-faces --flip --batch 6 --threads 1
 compare jitter --jitter 2 --batch 9 --raw
+compare face_index --face 2 --batch 7
 
 # the counts the comparison relies on: faces found in the mosaics, chips and failures in place
 "$py" - "$tmp" <<'EOF' || fail "the inputs do not exercise what they should"
