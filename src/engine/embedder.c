@@ -38,7 +38,8 @@
  * With jitter N the same happens with N copies of each chip, each randomly turned, scaled,
  * moved and mirrored (dlib's jitter_image, detect/chips.h), seeded by the input's index, the
  * face and the copy, so that a result does not depend on batching or threads; the face's
- * embedding is the mean of the N raw outputs (dlib's num_jitters), normalized after. *
+ * embedding is the mean of the N raw outputs (dlib's num_jitters), normalized after.
+ *
  * The batched pipeline (embedder.h, fr_pipeline; the default with a GPU) keeps the buffers and
  * the decode workers but gives the workers decoding alone (prepare_decoded: each slot keeps its
  * image); the main thread then runs a complete batch through run_batch on one execution
@@ -576,6 +577,29 @@ static void decode_inputs(fr_embedder *e, size_t first, int k, batch_buffer *b, 
     }
 }
 
+/* Input `index` (decoded as im) prepared whole into its slot's pixels as its one row: without
+ * alignment, or under auto an image of the model's own size (a chip already); or its slot
+ * failed, named. */
+static void prepare_whole(fr_embedder *e, batch_buffer *b, size_t index, const fr_image *im)
+{
+    int slot = (int)(index % (size_t)e->batch);
+    fr_status st = fr_model_prepare_image(e->model, im, b->pixels + (size_t)slot * e->image_bytes);
+    if (st) {
+        fr_error_prefix(e->paths[index]);
+        fail_slot(b, slot, st);
+    } else {
+        b->slots[slot].rows = 1;
+        b->slots[slot].prepared = 1;
+    }
+}
+
+/* Under auto, an image of the model's input size is a chip already. */
+static int is_chip(const fr_embedder *e, int width, int height)
+{
+    int size = e->model->info.input_size;
+    return e->options.align == FR_ALIGN_AUTO && width == size && height == size;
+}
+
 /* Without alignment: prepares decoded inputs [first, first + k) into their slots. */
 static void prepare_plain(fr_embedder *e, size_t first, int k, batch_buffer *b)
 {
@@ -585,15 +609,7 @@ static void prepare_plain(fr_embedder *e, size_t first, int k, batch_buffer *b)
     for (int j = 0; j < k; j++) {
         if (!images[j].pixels)
             continue;
-        int slot = (int)((first + (size_t)j) % (size_t)e->batch);
-        fr_status st = fr_model_prepare_image(e->model, &images[j],
-                                              b->pixels + (size_t)slot * e->image_bytes);
-        if (st) {
-            fr_error_prefix(e->paths[first + (size_t)j]);
-            fail_slot(b, slot, st);
-        } else {
-            b->slots[slot].rows = 1;
-        }
+        prepare_whole(e, b, first + (size_t)j, &images[j]);
         release_input(e, &images[j]);
     }
 }
@@ -704,24 +720,15 @@ static fr_status cut_group(fr_embedder *e, worker_state *w, batch_buffer *b, siz
  * chipper call for all). */
 static void prepare_group(fr_embedder *e, worker_state *w, size_t first, int k, batch_buffer *b)
 {
-    int size = e->model->info.input_size;
     fr_image *detect = w->detect;
     int *which = w->which, nd = 0;
     decode_inputs(e, first, k, b, w->images, w->scales);
     for (int j = 0; j < k; j++) {
-        int slot = slot_of(e, first + (size_t)j);
         fr_image *im = &w->images[j];
-        fr_status st;
         if (!im->pixels) {
             /* failed: its slot says why */
-        } else if (e->options.align == FR_ALIGN_AUTO && im->width == size && im->height == size) {
-            st = fr_model_prepare_image(e->model, im, b->pixels + (size_t)slot * e->image_bytes);
-            if (st) {
-                fr_error_prefix(e->paths[first + (size_t)j]);
-                fail_slot(b, slot, st);
-            } else {
-                b->slots[slot].rows = 1;
-            }
+        } else if (is_chip(e, im->width, im->height)) {
+            prepare_whole(e, b, first + (size_t)j, im);
         } else {
             which[nd] = j;
             detect[nd++] = *im;
@@ -766,27 +773,16 @@ static void prepare_group(fr_embedder *e, worker_state *w, size_t first, int k, 
  * prepared into the batch's pixels here as the threads pipeline does. */
 static void prepare_decoded(fr_embedder *e, size_t first, int k, batch_buffer *b)
 {
-    int size = e->model->info.input_size;
     fr_image images[MAX_GROUP];
     fr_source_scale scales[MAX_GROUP];
     decode_inputs(e, first, k, b, images, scales);
     for (int j = 0; j < k; j++) {
-        int slot = slot_of(e, first + (size_t)j);
-        slot_faces *sf = &b->slots[slot];
+        slot_faces *sf = &b->slots[slot_of(e, first + (size_t)j)];
         if (!images[j].pixels)
             continue;
-        if (e->options.align == FR_ALIGN_AUTO && images[j].width == size &&
-            images[j].height == size) {
-            fr_status st = fr_model_prepare_image(e->model, &images[j],
-                                                  b->pixels + (size_t)slot * e->image_bytes);
+        if (is_chip(e, images[j].width, images[j].height)) {
+            prepare_whole(e, b, first + (size_t)j, &images[j]);
             release_input(e, &images[j]);
-            if (st) {
-                fr_error_prefix(e->paths[first + (size_t)j]);
-                fail_slot(b, slot, st);
-            } else {
-                sf->rows = 1;
-                sf->prepared = 1;
-            }
             continue;
         }
         sf->image = images[j];
@@ -1296,21 +1292,18 @@ static fr_status decode_batch_on_device(fr_embedder *e, batch_buffer *b, int n, 
             fail_slot_with(b, s, d->status, d->error);
             continue;
         }
-        if (e->options.align == FR_ALIGN_AUTO && d->width == size && d->height == size) {
+        if (is_chip(e, d->width, d->height)) {
             fr_image host = {size, size, fr_malloc((size_t)size * size * 3, "an image")};
             fr_status sj = host.pixels ? fr_exec_download(g->exec, host.pixels, d->pixels,
                                                           (size_t)size * size * 3)
                                        : FR_E_NOMEM;
-            if (!sj)
-                sj = fr_model_prepare_image(e->model, &host, b->pixels + (size_t)s * e->image_bytes);
-            fr_image_free(&host);
             if (sj) {
                 fr_error_prefix(e->paths[first + (size_t)s]);
                 fail_slot(b, s, sj);
             } else {
-                sf->rows = 1;
-                sf->prepared = 1;
+                prepare_whole(e, b, first + (size_t)s, &host);
             }
+            fr_image_free(&host);
             continue;
         }
         sf->image = (fr_image){d->width, d->height, NULL};
