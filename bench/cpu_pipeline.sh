@@ -17,7 +17,7 @@ py="${FACEREC_PYTHON:-/usr/bin/python3}"
 data="${FACEREC_DATA:-$root/../shared/data}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-find "$data/lfw_devtrain/images" -name '*.jpg' | LC_ALL=C sort | head -n "$count" > "$work/list"
+find "$data/lfw_devtrain/images" -name '*.jpg' | LC_ALL=C sort | awk -v n="$count" 'NR <= n' > "$work/list"
 
 configs=("--align none" "--pipeline threads" "--pipeline batched" "--align mtcnn --pipeline threads"
          "--align mtcnn --pipeline batched")
