@@ -258,7 +258,7 @@ timed() {
   local t1; t1=$(date +%s.%N)
   busy_stop
   printf '{"bench": "timed", "step": "%s", "rc": %d, "seconds": %s, "gpu_busy": %s}\n' \
-    "$name" "$rc" "$(echo "$t1 - $t0" | bc -l 2>/dev/null || $py -c "print($t1 - $t0)")" \
+    "$name" "$rc" "$(echo "$t1 - $t0" | bc -l 2>/dev/null | sed 's/^\./0./' || $py -c "print($t1 - $t0)")" \
     "$(gpu_busy "$name")" >> "$results"
   return $rc
 }
