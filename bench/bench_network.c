@@ -5,7 +5,7 @@
  * PyTorch runs exactly the same network with exactly the same weights.
  *
  *   bench_network --weights W [--batch B] [--iters N] [--threads T] [--device cpu|cuda]
- *                 [--precision fp32|tf32|fp16] [--input in.npy --output out.npy]
+ *                 [--precision fp32|tf32|fp16|bf16] [--input in.npy --output out.npy]
  *   bench_network --weights W --export DIR       -> DIR/graph.json, DIR/params.bin
  *   bench_network --peak [--threads T]           -> FMA peak GFLOP/s of T cores
  *
@@ -206,8 +206,10 @@ int main(int argc, char **argv)
                                                                                : FR_DEVICE_CPU;
         } else if (!strcmp(a, "--precision") && v) {
             const char *p = argv[++i];
-            precision = !strcmp(p, "fp16") ? FR_PRECISION_FP16 : !strcmp(p, "tf32") ? FR_PRECISION_TF32
-                                                                                   : FR_PRECISION_FP32;
+            precision = !strcmp(p, "fp16")   ? FR_PRECISION_FP16
+                        : !strcmp(p, "tf32") ? FR_PRECISION_TF32
+                        : !strcmp(p, "bf16") ? FR_PRECISION_BF16
+                                             : FR_PRECISION_FP32;
         } else {
             fprintf(stderr, "bench_network: unknown or incomplete option %s (see the top of "
                             "bench/bench_network.c)\n", a);
@@ -250,10 +252,12 @@ int main(int argc, char **argv)
     }
     fr_runner_options ro = {device, precision, batch, threads};
     fr_runner *runner;
+    double plan_start = fr_seconds();
     if (fr_runner_new(model, &ro, &runner)) {
         fprintf(stderr, "bench_network: %s\n", fr_error_message());
         return 1;
     }
+    double plan_seconds = fr_seconds() - plan_start;
     uint8_t *inputs = in.data ? in.data : malloc((size_t)batch * image);
     float *outputs = malloc((size_t)batch * info->embedding_size * sizeof(float));
     uint64_t s = 88172645463325252ull;
@@ -283,9 +287,10 @@ int main(int argc, char **argv)
     double gflop = fr_graph_flops(model->graph) * 1e-9;
     printf("{\"arch\": \"%s\", \"backend\": \"%s\", \"precision\": \"%s\", \"batch\": %d, "
            "\"threads\": %d, \"median_s\": %.6f, \"images_per_s\": %.2f, \"gflop_per_image\": %.4f, "
-           "\"gflops\": %.1f}\n",
+           "\"gflops\": %.1f, \"plan_s\": %.3f, \"path\": \"%s\"}\n",
            info->arch, fr_runner_backend(runner), fr_precision_name(fr_runner_precision(runner)),
-           batch, threads, median, batch / median, gflop, gflop * batch / median);
+           batch, threads, median, batch / median, gflop, gflop * batch / median, plan_seconds,
+           fr_runner_describe(runner));
     free(times);
     free(outputs);
     if (!in.data)

@@ -147,12 +147,14 @@ FR_API fr_status fr_model_prepare_image(const fr_model *model, const fr_image *i
 /* ---- running a model --------------------------------------------------------------------- */
 
 typedef enum fr_device { FR_DEVICE_AUTO = 0, FR_DEVICE_CPU, FR_DEVICE_CUDA } fr_device;
+/* CUDA: fp32, tf32 or fp16 (the default). CPU: fp32 (the default) or bf16 (where the CPU has
+ * AVX512-BF16 or AMX; refused elsewhere, and on CUDA). */
 typedef enum fr_precision { FR_PRECISION_DEFAULT = 0, FR_PRECISION_FP32, FR_PRECISION_TF32,
-                            FR_PRECISION_FP16 } fr_precision;
+                            FR_PRECISION_FP16, FR_PRECISION_BF16 } fr_precision;
 
 typedef struct fr_runner_options {
     fr_device device;
-    fr_precision precision; /* CUDA only; the CPU computes in fp32 */
+    fr_precision precision; /* CUDA: fp32, tf32, fp16; CPU: fp32, bf16 (tf32, fp16: fp32) */
     int max_batch;          /* largest batch run() will be given (default 64) */
     int threads;            /* CPU threads (default: all cores) */
 } fr_runner_options;

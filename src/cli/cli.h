@@ -51,7 +51,7 @@ typedef struct fr_global_options {
     const char *model;    /* --model irv1|dlib|pixels (NULL: the --weights file's, else dlib) */
     const char *weights;  /* --weights FILE (default: the model's file in the weights dir) */
     fr_device device;     /* --device auto|cpu|cuda */
-    fr_precision precision; /* --precision fp32|tf32|fp16 */
+    fr_precision precision; /* --precision fp32|tf32|fp16|bf16 */
     fr_preprocess preprocess; /* --preprocess */
     int batch;            /* --batch N */
     int threads;          /* --threads N */

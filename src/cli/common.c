@@ -102,8 +102,11 @@ int fr_global_option(fr_global_options *g, int code, const char *arg)
             g->precision = FR_PRECISION_TF32;
         else if (strcmp(arg, "fp16") == 0)
             g->precision = FR_PRECISION_FP16;
+        else if (strcmp(arg, "bf16") == 0)
+            g->precision = FR_PRECISION_BF16;
         else {
-            fprintf(stderr, "facerec: --precision %s: choose fp32, tf32 or fp16\n", arg);
+            fprintf(stderr, "facerec: --precision %s: choose fp32, tf32, fp16 (CUDA) or bf16 "
+                            "(CPU)\n", arg);
             return -1;
         }
         return 1;
@@ -320,7 +323,9 @@ void fr_global_help(FILE *out)
             "  --preprocess MODE         seed|facenet (irv1), faceapi (dlib), arcface|raw\n"
             "                            (arcface); default: the model's\n"
             "  --device auto|cpu|cuda    where to run (default auto: CUDA when a GPU is present)\n"
-            "  --precision fp32|tf32|fp16  CUDA arithmetic (default fp16; the CPU uses fp32)\n"
+            "  --precision P             arithmetic: on CUDA fp32, tf32 or fp16 (default fp16);\n"
+            "                            on the CPU fp32 (default) or bf16 (CPUs with\n"
+            "                            AVX512-BF16 or AMX; refused elsewhere)\n"
             "  --batch N                 images per batch (default 64 on CPU, 256 on CUDA)\n"
             "  --threads N               CPU threads (default: all cores)\n"
             "  --threshold D             distance threshold (default: the model's)\n"

@@ -1,8 +1,12 @@
 /*
- * cpu_backend.c: the reference backend. NHWC float32; convolutions as GEMM over im2col tiles
- * (a 1x1 stride-1 convolution is a GEMM straight on its input, whose pixel stride may be a
- * wider concatenation: GEMM's leading dimensions absorb the views), with bias, residual and
- * activation applied to each output tile while it is still in cache.
+ * cpu_backend.c: the CPU backend. Its main path is oneDNN's primitives (cpu_primitives.c);
+ * this file holds the backend table, the choice between the paths, and the reference path:
+ * NHWC float32, convolutions as GEMM over im2col tiles (a 1x1 stride-1 convolution is a GEMM
+ * straight on its input, whose pixel stride may be a wider concatenation: GEMM's leading
+ * dimensions absorb the views), with bias, residual and activation applied to each output
+ * tile while it is still in cache. The reference path runs a graph the primitives cannot
+ * plan (an operation no primitive takes), and FACEREC_CPU_CONV=im2col picks it for tests and
+ * benchmarks (auto, the default: the primitives where they plan; primitives: those or fail).
  *
  * GEMM: oneDNN's sgemm, whose JIT kernels follow the CPU's instruction set (AVX2, AVX-512)
  * from CPUID features; OpenBLAS 0.3.21 picks kernels from a table of CPU models and falls
@@ -24,6 +28,7 @@
 #include "core/error.h"
 #include "core/pool.h"
 #include "cpu/cpu_ops.h"
+#include "cpu/cpu_primitives.h"
 #include "runtime/backend.h"
 
 #define TILE_FLOATS (256 * 1024)
@@ -39,6 +44,8 @@ typedef struct cpu_state {
     float *taps;      /* depthwise weights, (kh * kw, c) per node, at tap_offset[node] */
     size_t *tap_offset;
     int n;            /* batch size of the run in progress */
+    fr_cpu_primitives *primitives; /* the main path; NULL: the reference path above */
+    char description[512];
 } cpu_state;
 
 static int is_depthwise(const fr_node *node)
@@ -219,17 +226,60 @@ static void cpu_release(void *state)
     free(s->tap_offset);
     free(s->arena);
     fr_pool_free(s->pool);
+    fr_cpu_primitives_free(s->primitives);
     free(s);
+}
+
+typedef enum cpu_path { PATH_AUTO, PATH_PRIMITIVES, PATH_IM2COL } cpu_path;
+
+static fr_status parse_path(cpu_path *out)
+{
+    const char *v = getenv("FACEREC_CPU_CONV");
+    if (!v || !*v || !strcmp(v, "auto"))
+        *out = PATH_AUTO;
+    else if (!strcmp(v, "primitives"))
+        *out = PATH_PRIMITIVES;
+    else if (!strcmp(v, "im2col"))
+        *out = PATH_IM2COL;
+    else
+        return fr_fail(FR_E_INVALID, "FACEREC_CPU_CONV=%s: expected auto, primitives or im2col", v);
+    return FR_OK;
 }
 
 static fr_status cpu_plan(const fr_graph *graph, const fr_runner_options *options, void **out)
 {
+    cpu_path path;
+    fr_status st = parse_path(&path);
+    if (st)
+        return st;
+    int bf16 = options->precision == FR_PRECISION_BF16;
+    if (bf16 && path == PATH_IM2COL)
+        return fr_fail(FR_E_INVALID, "--precision bf16 runs on oneDNN's primitives, not with "
+                       "FACEREC_CPU_CONV=im2col");
     cpu_state *s = fr_calloc(1, sizeof *s, "the CPU backend");
     if (!s)
         return FR_E_NOMEM;
     s->graph = graph;
     s->max_batch = options->max_batch > 0 ? options->max_batch : 64;
-    fr_status st = fr_pool_new(options->threads, &s->pool);
+    int threads = options->threads > 0 ? options->threads : fr_cpu_count();
+    if (path != PATH_IM2COL) {
+        st = fr_cpu_primitives_plan(graph, s->max_batch, threads, options->precision,
+                                    &s->primitives);
+        if (!st) {
+            *out = s;
+            return FR_OK;
+        }
+        if (st != FR_E_UNSUPPORTED || path == PATH_PRIMITIVES || bf16) {
+            free(s);
+            return st;
+        }
+        /* a graph the primitives cannot plan: the reference path runs it, and says why */
+        snprintf(s->description, sizeof s->description, "im2col + sgemm (%s)",
+                 fr_error_message());
+    } else {
+        snprintf(s->description, sizeof s->description, "im2col + sgemm (FACEREC_CPU_CONV=im2col)");
+    }
+    st = fr_pool_new(threads, &s->pool);
     if (st) {
         free(s);
         return st;
@@ -273,7 +323,7 @@ static fr_status cpu_plan(const fr_graph *graph, const fr_runner_options *option
                 s->taps[s->tap_offset[i] + t * c + k] =
                     graph->params[node->weight + k * k_taps + t];
     }
-    int threads = fr_pool_threads(s->pool);
+    threads = fr_pool_threads(s->pool);
     s->scratch = fr_calloc((size_t)threads, sizeof *s->scratch, "im2col buffers");
     if (!s->arena || !s->scratch || !s->taps || !s->tap_offset) {
         cpu_release(s);
@@ -292,6 +342,8 @@ static fr_status cpu_plan(const fr_graph *graph, const fr_runner_options *option
 static fr_status cpu_run(void *state, const uint8_t *inputs, int n, float *outputs)
 {
     cpu_state *s = state;
+    if (s->primitives)
+        return fr_cpu_primitives_run(s->primitives, inputs, n, outputs);
     if (n < 1 || n > s->max_batch)
         return fr_fail(FR_E_INVALID, "batch of %d images (planned for 1..%d)", n, s->max_batch);
     s->n = n;
@@ -311,8 +363,14 @@ static fr_status cpu_run(void *state, const uint8_t *inputs, int n, float *outpu
 
 static fr_precision cpu_precision(const void *state)
 {
-    (void)state;
-    return FR_PRECISION_FP32;
+    const cpu_state *s = state;
+    return s->primitives ? fr_cpu_primitives_precision(s->primitives) : FR_PRECISION_FP32;
+}
+
+static const char *cpu_describe(void *state)
+{
+    cpu_state *s = state;
+    return s->primitives ? fr_cpu_primitives_describe(s->primitives) : s->description;
 }
 
 static int cpu_max_batch(const void *state)
@@ -322,4 +380,4 @@ static int cpu_max_batch(const void *state)
 
 const fr_backend fr_cpu_backend = {.name = "cpu", .plan = cpu_plan, .run = cpu_run,
                                    .release = cpu_release, .precision = cpu_precision,
-                                   .max_batch = cpu_max_batch};
+                                   .max_batch = cpu_max_batch, .describe = cpu_describe};

@@ -373,41 +373,72 @@ fr_status fr_graph_finalize(fr_graph *g, int output)
     }
     g->tensors[output].last = g->node_count; /* the output outlives the last node */
 
-    /* First-fit placement, roots in order of first use: a root may share bytes with any root
-     * whose lifetime it does not overlap. Lifetimes touching at one node do overlap, so an
-     * operation never reads and writes the same storage. */
-    int *placed = fr_malloc((size_t)g->tensor_count * sizeof *placed, "the memory planner");
-    if (!placed)
-        return FR_E_NOMEM;
-    int placed_count = 0;
-    g->arena_size = 0;
-    for (int node = 0; node < g->node_count; node++) {
-        for (int t = 0; t < g->tensor_count; t++) {
-            fr_tensor *r = &g->tensors[t];
-            if (r->root != t || r->first != node)
+    /* Roots placed first-fit in order of first use (graph.h: fr_graph_place), each rounded up
+     * to 16 elements so that every root starts 64-byte aligned. */
+    int *first = fr_malloc((size_t)g->tensor_count * sizeof *first, "the memory planner");
+    int *last = fr_malloc((size_t)g->tensor_count * sizeof *last, "the memory planner");
+    size_t *size = fr_malloc((size_t)g->tensor_count * sizeof *size, "the memory planner");
+    size_t *offset = fr_malloc((size_t)g->tensor_count * sizeof *offset, "the memory planner");
+    fr_status st = first && last && size && offset ? FR_OK : FR_E_NOMEM;
+    for (int t = 0; !st && t < g->tensor_count; t++) {
+        const fr_tensor *r = &g->tensors[t];
+        int used = r->root == t && r->first >= 0;
+        first[t] = used ? r->first : -1; /* views and unused tensors take no storage */
+        last[t] = used ? r->last : -1;
+        size[t] = used ? (root_size(r) + 15) & ~(size_t)15 : 0;
+    }
+    if (!st) {
+        g->arena_size = fr_graph_place(g->tensor_count, size, first, last, offset);
+        for (int t = 0; t < g->tensor_count; t++)
+            if (g->tensors[t].root == t)
+                g->tensors[t].offset = offset[t];
+    }
+    free(first);
+    free(last);
+    free(size);
+    free(offset);
+    return st;
+}
+
+size_t fr_graph_place(int count, const size_t *size, const int *first, const int *last,
+                      size_t *offset)
+{
+    /* In order of first use, ties by index: a buffer may share bytes with any buffer whose
+     * lifetime it does not overlap. Lifetimes touching at one node do overlap, so an
+     * operation never reads and writes the same storage. Quadratic, and graphs have hundreds
+     * of tensors: nothing to gain from an interval tree. */
+    int begin = 0, end = -1;
+    for (int i = 0; i < count; i++)
+        if (first[i] >= 0) {
+            begin = first[i] < begin || end < 0 ? first[i] : begin;
+            end = first[i] > end ? first[i] : end;
+        }
+    size_t total = 0;
+    for (int i = 0; i < count; i++)
+        offset[i] = 0;
+    for (int node = begin; node <= end; node++)
+        for (int i = 0; i < count; i++) {
+            if (first[i] != node)
                 continue;
-            size_t size = (root_size(r) + 15) & ~(size_t)15;
-            size_t offset = 0;
+            size_t at = 0;
             for (int moved = 1; moved;) {
                 moved = 0;
-                for (int k = 0; k < placed_count; k++) {
-                    const fr_tensor *o = &g->tensors[placed[k]];
-                    size_t osize = (root_size(o) + 15) & ~(size_t)15;
-                    int live = !(o->last < r->first || r->last < o->first);
-                    if (live && offset < o->offset + osize && o->offset < offset + size) {
-                        offset = o->offset + osize;
+                for (int k = 0; k < count; k++) {
+                    /* placed already: first used earlier, or at this node with a lower index */
+                    if (k == i || first[k] < 0 || first[k] > node || (first[k] == node && k > i))
+                        continue;
+                    int live = !(last[k] < first[i] || last[i] < first[k]);
+                    if (live && at < offset[k] + size[k] && offset[k] < at + size[i]) {
+                        at = offset[k] + size[k];
                         moved = 1;
                     }
                 }
             }
-            r->offset = offset;
-            placed[placed_count++] = t;
-            if (offset + size > g->arena_size)
-                g->arena_size = offset + size;
+            offset[i] = at;
+            if (at + size[i] > total)
+                total = at + size[i];
         }
-    }
-    free(placed);
-    return FR_OK;
+    return total;
 }
 
 double fr_graph_flops(const fr_graph *g)

@@ -123,6 +123,13 @@ int fr_graph_global_avg(fr_graph *g, const char *name, int in);
 /* Plans memory, checks shapes and operands; the graph is read-only afterwards. */
 fr_status fr_graph_finalize(fr_graph *g, int output);
 
+/* First-fit placement of `count` buffers in one arena: buffer i (size[i] bytes or elements,
+ * any unit) is alive from node first[i] to node last[i] inclusive (first[i] < 0: no storage).
+ * Returns the arena's size and each buffer's offset; buffers alive at the same node never
+ * overlap. fr_graph_finalize places roots with it, the CPU primitives their buffers. */
+size_t fr_graph_place(int count, const size_t *size, const int *first, const int *last,
+                      size_t *offset);
+
 /* Per-image multiply-adds x 2 of the convolutions (the FLOP count benchmarks report). */
 double fr_graph_flops(const fr_graph *g);
 /* One line per node: kind, name, shapes, kernel, stride, padding, activation. */

@@ -76,6 +76,7 @@ const char *fr_precision_name(fr_precision precision)
     case FR_PRECISION_FP32: return "fp32";
     case FR_PRECISION_TF32: return "tf32";
     case FR_PRECISION_FP16: return "fp16";
+    case FR_PRECISION_BF16: return "bf16";
     }
     return "?";
 }
@@ -134,6 +135,9 @@ fr_status fr_runner_new(const fr_model *model, const fr_runner_options *options,
     r->max_batch = opt.max_batch;
     if (model->graph) {
         fr_status st = choose_backend(opt.device, &r->backend);
+        if (!st && opt.precision == FR_PRECISION_BF16 && r->backend != &fr_cpu_backend)
+            st = fr_fail(FR_E_INVALID, "--precision bf16 is for the CPU (the CUDA backend "
+                         "computes in fp32, tf32 or fp16): add --device cpu");
         if (!st)
             st = r->backend->plan(model->graph, &opt, &r->state);
         if (st) {
