@@ -8,13 +8,15 @@
  * fp32 with different summation orders lands near 1e-6). A second comparison feeds face-api
  * the decoded images at their own size (96x96 office images), so that its padding and
  * bilinear resize run too: there facerec rounds the resized pixels to integers and face-api
- * does not, which this test measures and bounds at 0.02.
+ * does not, which this test measures and bounds at 0.02. The CPU's default path (oneDNN's
+ * primitives) is also checked against its reference path (im2col + sgemm) and against bf16.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/npy.h"
+#include "cpu/cpu_primitives.h"
 #include "engine/paths.h"
 #include "testutil.h"
 
@@ -90,6 +92,48 @@ int main(void)
     }
     printf("batch of %zu vs one at a time: max L2 %.3g\n", n, batch_diff);
     CHECK(batch_diff < 1e-5);
+
+    /* the default path is oneDNN's primitives; the reference path (im2col + sgemm) must agree
+     * as closely as two fp32 summation orders do, and bf16 (where the CPU has it) within 0.02,
+     * a thirtieth of the model's 0.6 threshold */
+    const char *path_used = fr_runner_describe(runner);
+    printf("CPU path: %s\n", path_used);
+    CHECK(strncmp(path_used, "oneDNN", 6) == 0);
+    float *other = malloc(n * 128 * sizeof(float));
+    setenv("FACEREC_CPU_CONV", "im2col", 1);
+    fr_runner *reference;
+    CHECK_OK(fr_runner_new(model, &ro, &reference));
+    unsetenv("FACEREC_CPU_CONV");
+    if (!fr_test_failures) {
+        CHECK_OK(fr_runner_run(reference, inputs, (int)n, other));
+        fr_runner_free(reference);
+        double worst = 0;
+        for (size_t i = 0; i < n; i++)
+            worst = fmax(worst, l2(ours + i * 128, other + i * 128, 128));
+        printf("oneDNN primitives vs im2col + sgemm: max L2 %.3g\n", worst);
+        CHECK(worst < 1e-5);
+    }
+    if (fr_cpu_has_bf16()) {
+        fr_runner_options bf = ro;
+        bf.precision = FR_PRECISION_BF16;
+        fr_runner *half;
+        CHECK_OK(fr_runner_new(model, &bf, &half));
+        if (!fr_test_failures) {
+            CHECK_OK(fr_runner_run(half, inputs, (int)n, other));
+            fr_runner_free(half);
+            double worst = 0, mean = 0;
+            for (size_t i = 0; i < n; i++) {
+                double d = l2(ours + i * 128, other + i * 128, 128);
+                worst = fmax(worst, d);
+                mean += d / (double)n;
+            }
+            printf("bf16 vs fp32: max L2 %.3g, mean %.3g\n", worst, mean);
+            CHECK(worst < 0.02);
+        }
+    } else {
+        printf("bf16: SKIPPED (this CPU has no AVX512-BF16 or AMX)\n");
+    }
+    free(other);
 
     char in_npy[4200], ref_npy[4200];
     snprintf(in_npy, sizeof in_npy, "%s/inputs.npy", fr_test_tmpdir());

@@ -56,6 +56,9 @@ static fr_status run_model(const char *frw, const fr_npy *images, fr_device devi
     *out = calloc((size_t)n * (size_t)*dim, sizeof(float));
     if (!st && !*out)
         st = FR_E_NOMEM;
+    if (!st && device == FR_DEVICE_CPU) /* which CPU path the graph planned on */
+        printf("%s: %.100s\n", strrchr(frw, '/') ? strrchr(frw, '/') + 1 : frw,
+               fr_runner_describe(runner));
     if (!st)
         st = fr_runner_run(runner, images->data, n, *out);
     fr_runner_free(runner);

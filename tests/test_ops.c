@@ -6,13 +6,17 @@
  * views on input and output; depthwise convolutions: groups == channels, 3x3, 5x5, stride 2,
  * PReLU, accumulation, views, on the 3-channel input, separable pairs), max/avg pooling with
  * padding, zero-extended adds, global average, and both normalizations with and without
- * transposition; batch 1 and 3, one and two threads. Tolerance: 1e-4 relative to the output's largest magnitude (fp32 sums of up
- * to a few thousand products against double).
+ * transposition; batch 1, 3 and 11, one and two threads; on both CPU paths (oneDNN's primitives,
+ * the default, and the im2col + sgemm reference: FACEREC_CPU_CONV) and, where the CPU has
+ * AVX512-BF16 or AMX, the primitives in bf16. Tolerance: 1e-4 relative to the output's largest
+ * magnitude in fp32 (sums of up to a few thousand products against double); 3e-2 in bf16
+ * (8-bit mantissas for activations and weights, rounded again at every layer).
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu/cpu_primitives.h"
 #include "runtime/backend.h"
 #include "model/graph.h"
 #include "testutil.h"
@@ -186,7 +190,8 @@ static int conv_acc(fr_graph *g, const char *name, int in, int out, int kh, int 
 
 /* Runs graph g (input h x w) on the CPU backend and the interpreter; returns the max error
  * relative to the output's largest magnitude. */
-static double check_graph(fr_graph *g, int output, int batch, int threads, const char *what)
+static double check_graph(fr_graph *g, int output, int batch, int threads, fr_precision precision,
+                          const char *what)
 {
     CHECK_OK(fr_graph_finalize(g, output));
     if (g->status)
@@ -200,11 +205,14 @@ static double check_graph(fr_graph *g, int output, int batch, int threads, const
     float *got = malloc((size_t)batch * dim * sizeof *got);
     for (size_t i = 0; i < (size_t)batch * dim; i++)
         got[i] = NAN; /* poison: every output must be written */
-    fr_runner_options opt = {FR_DEVICE_CPU, FR_PRECISION_DEFAULT, batch, threads};
-    void *state;
-    CHECK_OK(fr_cpu_backend.plan(g, &opt, &state));
-    CHECK_OK(fr_cpu_backend.run(state, input, batch, got));
-    fr_cpu_backend.release(state);
+    fr_runner_options opt = {FR_DEVICE_CPU, precision, batch, threads};
+    void *state = NULL;
+    fr_status st = fr_cpu_backend.plan(g, &opt, &state);
+    CHECK_OK(st);
+    if (!st) {
+        CHECK_OK(fr_cpu_backend.run(state, input, batch, got));
+        fr_cpu_backend.release(state);
+    }
 
     ref_state s = {g, batch, calloc((size_t)g->tensor_count, sizeof(double *))};
     for (int t = 0; t < g->tensor_count; t++)
@@ -225,8 +233,8 @@ static double check_graph(fr_graph *g, int output, int batch, int threads, const
                     worst = isnan(have) ? INFINITY : fmax(worst, e);
                 }
     worst /= big;
-    printf("%-44s batch %d threads %d: max error %.2e (of %.3g)\n", what, batch, threads, worst,
-           big);
+    printf("%-44s %-10s %s batch %d threads %d: max error %.2e (of %.3g)\n", what,
+           getenv("FACEREC_CPU_CONV"), fr_precision_name(precision), batch, threads, worst, big);
     for (int t = 0; t < g->tensor_count; t++)
         free(s.roots[t]);
     free(s.roots);
@@ -346,16 +354,35 @@ int main(void)
         {"depthwise and separable", g_depthwise, 21, 17, FR_NORM_AFFINE, 0},
     };
     const float mean[3] = {128, 120, 110}, scale[3] = {1 / 64.f, 1 / 60.f, 1 / 70.f};
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        for (int batch = 1; batch <= 3; batch += 2)
-            for (int threads = 1; threads <= 2; threads++) {
-                fr_graph *g = fr_graph_new(cases[i].h, cases[i].w);
-                int x = fr_graph_normalize(g, cases[i].norm, mean, scale, cases[i].transpose);
-                int out = cases[i].build(g, x);
-                double e = check_graph(g, out, batch, threads, cases[i].what);
-                CHECK(e <= 1e-4);
-                fr_graph_free(g);
-            }
+    /* "primitives" fails rather than falling back: every case must plan on them */
+    struct {
+        const char *path;
+        fr_precision precision;
+        double tolerance;
+    } paths[] = {{"primitives", FR_PRECISION_FP32, 1e-4},
+                 {"im2col", FR_PRECISION_FP32, 1e-4},
+                 {"primitives", FR_PRECISION_BF16, 3e-2}};
+    for (size_t k = 0; k < sizeof paths / sizeof paths[0]; k++) {
+        if (paths[k].precision == FR_PRECISION_BF16 && !fr_cpu_has_bf16()) {
+            printf("bf16: SKIPPED (this CPU has no AVX512-BF16 or AMX)\n");
+            continue;
+        }
+        setenv("FACEREC_CPU_CONV", paths[k].path, 1);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            for (int b = 0; b < 3; b++)
+                for (int threads = 1; threads <= 2; threads++) {
+                    /* 11 images: the primitives' chunks of 4 and 2, and a short last chunk */
+                    int batch = b == 0 ? 1 : b == 1 ? 3 : 11;
+                    fr_graph *g = fr_graph_new(cases[i].h, cases[i].w);
+                    int x = fr_graph_normalize(g, cases[i].norm, mean, scale, cases[i].transpose);
+                    int out = cases[i].build(g, x);
+                    double e = check_graph(g, out, batch, threads, paths[k].precision,
+                                           cases[i].what);
+                    CHECK(e <= paths[k].tolerance);
+                    fr_graph_free(g);
+                }
+    }
+    unsetenv("FACEREC_CPU_CONV");
 
     /* the planner: tensors alive at the same time never share bytes */
     fr_graph *g = fr_graph_new(16, 16);
