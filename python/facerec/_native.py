@@ -75,7 +75,7 @@ class Candidate(ctypes.Structure):
 
 # enum values, as facerec.h numbers them
 DEVICES = {"auto": 0, "cpu": 1, "cuda": 2}
-PRECISIONS = {None: 0, "fp32": 1, "tf32": 2, "fp16": 3}
+PRECISIONS = {None: 0, "fp32": 1, "tf32": 2, "fp16": 3, "bf16": 4}
 ALIGNMENTS = {"auto": 0, "none": 1, "mtcnn": 2, "landmarks68": 3}
 FACES = {"largest": 0, "central": 1, "all": 2}
 AGGREGATIONS = {"min": 0, "mean": 1}
