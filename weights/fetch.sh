@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# weights/fetch.sh: fetch the dlib face-recognition ResNet and the 68-point landmark network
-# shipped in face-api's npm package, check it, and convert them to weights/dlib.frw and
-# weights/landmark68.frw (the dlib chips' alignment) with the facerec binary given (or found
-# in build/). The irv1 weights cannot be fetched: bring your Keras .h5 and run
+# weights/fetch.sh: fetch the dlib face-recognition ResNet, the 68-point landmark network and
+# the tiny face detector shipped in face-api's npm package, check it, and convert them to
+# weights/dlib.frw, weights/landmark68.frw (the dlib chips' alignment) and weights/tinyface.frw
+# (--detector tiny) with the facerec binary given (or found in build/). The irv1 weights cannot be fetched: bring your Keras .h5 and run
 #   facerec convert --from keras-h5 model.h5 -o weights/irv1.frw
 #
 # usage: weights/fetch.sh [path/to/facerec]
@@ -42,5 +42,7 @@ fi
 "$facerec" convert --from tfjs "$models/face_recognition_model-weights_manifest.json" -o "$here/dlib.frw"
 "$facerec" convert --from tfjs "$models/face_landmark_68_model-weights_manifest.json" \
   -o "$here/landmark68.frw"
-echo "weights: $here/dlib.frw, $here/landmark68.frw (from $PACKAGE, MIT licence:" \
+"$facerec" convert --from tfjs "$models/tiny_face_detector_model-weights_manifest.json" \
+  -o "$here/tinyface.frw"
+echo "weights: $here/dlib.frw, $here/landmark68.frw, $here/tinyface.frw (from $PACKAGE, MIT licence:" \
   "$cache/face-api/package/LICENSE)" >&2

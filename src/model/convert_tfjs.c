@@ -1,6 +1,7 @@
 /*
  * convert_tfjs.c: a TensorFlow.js weights manifest to .frw: face-api's face_recognition_model
- * (architecture dlib) or face_landmark_68_model (landmark68), told apart by their tensors.
+ * (architecture dlib), face_landmark_68_model (landmark68) or tiny_face_detector_model
+ * (tinyface), told apart by their tensors.
  *
  * The manifest is a list of groups, each with shard files ("paths", concatenated in order)
  * and the tensors stored back to back in them. Quantized tensors are dequantized exactly as
@@ -150,7 +151,8 @@ static fr_status decode_tensor(const char *manifest_path, const cJSON *spec,
 }
 
 /* face-api's landmark networks are FaceFeatureExtractors: dense blocks "dense0/..."; its
- * recognition ResNet has none. */
+ * TinyFaceDetector is a Tiny-YOLOv2 whose last layer is "conv8/..."; its recognition ResNet
+ * has neither. */
 static const char *manifest_arch(const cJSON *manifest)
 {
     const cJSON *group;
@@ -162,6 +164,8 @@ static const char *manifest_arch(const cJSON *manifest)
             const cJSON *name = cJSON_GetObjectItemCaseSensitive(spec, "name");
             if (cJSON_IsString(name) && strncmp(name->valuestring, "dense0/", 7) == 0)
                 return "landmark68";
+            if (cJSON_IsString(name) && strncmp(name->valuestring, "conv8/", 6) == 0)
+                return "tinyface";
         }
     }
     return "dlib";

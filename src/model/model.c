@@ -50,6 +50,13 @@ static const fr_arch ARCHS[] = {
      .preprocess_allowed = BIT(FR_PREPROCESS_FACEAPI), .threshold = 0.0f,
      .chip = FR_CHIP_DLIB, .landmarks68 = 0, .build = fr_landmark68_build,
      .obtain = "run weights/fetch.sh", .auxiliary = 1},
+    /* face-api's TinyFaceDetector (model/tinyface.c): the --detector tiny network; its input
+     * side is the detector's choice (fr_model_load_sized), 416 is face-api's default; its
+     * normalization (the detector's own mean RGB, /255) is set by the builder */
+    {.name = "tinyface", .input_size = FR_TINYFACE_SIZE, .embedding_size = 0,
+     .preprocess = FR_PREPROCESS_FACEAPI, .preprocess_allowed = BIT(FR_PREPROCESS_FACEAPI),
+     .threshold = 0.0f, .chip = FR_CHIP_DLIB, .landmarks68 = 0, .build = fr_tinyface_build,
+     .obtain = "run weights/fetch.sh", .auxiliary = 1},
 };
 
 #define ARCH_COUNT (sizeof ARCHS / sizeof ARCHS[0])
@@ -133,9 +140,9 @@ void fr_model_free(fr_model *m)
     free(m);
 }
 
-static fr_status build(fr_model *m, const fr_weights *w, const fr_arch *arch)
+static fr_status build(fr_model *m, const fr_weights *w, const fr_arch *arch, int size)
 {
-    fr_graph *g = fr_graph_new(arch->input_size, arch->input_size);
+    fr_graph *g = fr_graph_new(size, size);
     if (!g)
         return FR_E_NOMEM;
     fr_norm_kind kind;
@@ -145,7 +152,8 @@ static fr_status build(fr_model *m, const fr_weights *w, const fr_arch *arch)
     int output = arch->build(w, g, input);
     fr_status st = output >= 0 ? fr_graph_finalize(g, output) : g->status;
     if (!st && arch->embedding_size == 0)
-        m->info.embedding_size = g->tensors[output].c; /* the imported network's own */
+        /* the imported network's own; a detector's whole (h, w, c) map */
+        m->info.embedding_size = g->tensors[output].h * g->tensors[output].w * g->tensors[output].c;
     else if (!st && g->tensors[output].c != arch->embedding_size)
         st = fr_fail(FR_E_INTERNAL, "%s: network output has %d values, not %d", arch->name,
                      g->tensors[output].c, arch->embedding_size);
@@ -158,6 +166,11 @@ static fr_status build(fr_model *m, const fr_weights *w, const fr_arch *arch)
 }
 
 fr_status fr_model_load(const char *path, fr_model **out)
+{
+    return fr_model_load_sized(path, 0, out);
+}
+
+fr_status fr_model_load_sized(const char *path, int size, fr_model **out)
 {
     fr_weights *w;
     fr_status st = fr_weights_open(path, &w);
@@ -186,7 +199,7 @@ fr_status fr_model_load(const char *path, fr_model **out)
     m->source = fr_strdup(source ? source : "");
     m->source_sha256 = fr_strdup(sha ? sha : "");
     m->info.arch = m->arch;
-    m->info.input_size = arch->input_size;
+    m->info.input_size = size > 0 ? size : arch->input_size;
     m->info.embedding_size = arch->embedding_size;
     m->info.preprocess = arch->preprocess;
     m->info.threshold = arch->threshold;
@@ -206,7 +219,7 @@ fr_status fr_model_load(const char *path, fr_model **out)
             m->info.preprocess = p;
     }
     if (!st)
-        st = build(m, w, arch);
+        st = build(m, w, arch, m->info.input_size);
     if (st && st != FR_E_NOMEM && !strstr(fr_error_message(), path))
         fr_error_prefix(path);
     fr_weights_close(w);

@@ -82,6 +82,15 @@ extern const fr_head_spec fr_irv1_head, fr_dlib_head;
 #define FR_LANDMARK68_SIZE 112
 #define FR_LANDMARK68_OUTPUTS 136
 int fr_landmark68_build(const fr_weights *weights, fr_graph *graph, int input);
+/* face-api's TinyFaceDetector (tinyface.c): a square input of FR_TINYFACE_SIZE by default (any
+ * multiple of 32 builds), out (side / 32, side / 32, 25): 5 anchors x (x, y, w, h, score). */
+#define FR_TINYFACE_SIZE 416
+#define FR_TINYFACE_ANCHORS 5
+#define FR_TINYFACE_OUTPUTS 25
+int fr_tinyface_build(const fr_weights *weights, fr_graph *graph, int input);
+
+/* fr_model_load with the graph built for a size x size input (0: the architecture's). */
+fr_status fr_model_load_sized(const char *path, int size, fr_model **out);
 
 /* The normalize node's parameters for a preprocessing mode. */
 void fr_preprocess_normalization(fr_preprocess preprocess, fr_norm_kind *kind, float mean[3],
