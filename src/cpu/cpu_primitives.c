@@ -470,6 +470,21 @@ static fr_status packed_weights(builder *bd, const fr_node *node, const dnnl_mem
 
 /* A convolution's primitive descriptor for src and dst layouts (NULL: oneDNN's choice) at
  * batch n; dst_type: the output's data type. */
+/* A PReLU whose slopes are all one value (face-api's leaky ReLU): oneDNN's eltwise ReLU with
+ * that negative slope, exactly the same function; its PReLU post-op has only the reference
+ * implementation for most convolutions (measured: 5.4 s of 5.5 for the tiny detector's
+ * network at 416, against 0.1 s with the eltwise). */
+static int uniform_slope(const fr_graph *g, const fr_node *node, float *slope)
+{
+    const float *a = g->params + node->alpha;
+    int c = g->tensors[node->out].c;
+    for (int k = 1; k < c; k++)
+        if (a[k] != a[0])
+            return 0;
+    *slope = a[0];
+    return 1;
+}
+
 static dnnl_status_t conv_pd(fr_cpu_primitives *p, const fr_node *node, int n,
                              const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
                              dnnl_data_type_t dst_type, dnnl_primitive_desc_t *out)
@@ -508,7 +523,11 @@ static dnnl_status_t conv_pd(fr_cpu_primitives *p, const fr_node *node, int n,
         st = dnnl_post_ops_append_sum(po, 1.0f);
     if (st == dnnl_success && node->act == FR_ACT_RELU)
         st = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
-    if (st == dnnl_success && node->act == FR_ACT_PRELU)
+    float slope;
+    int leaky = node->act == FR_ACT_PRELU && uniform_slope(p->g, node, &slope);
+    if (st == dnnl_success && leaky)
+        st = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, slope, 0.0f);
+    else if (st == dnnl_success && node->act == FR_ACT_PRELU)
         st = dnnl_post_ops_append_prelu(po, 1 << 1);
     dnnl_primitive_attr_t attr = st == dnnl_success ? new_attr(po) : NULL;
     dnnl_post_ops_destroy(po);
@@ -557,9 +576,11 @@ static fr_status build_conv(builder *bd, const fr_node *node)
         dnnl_memory_desc_init_by_tag(&alpha, 4, alpha_dims, dnnl_f32, dnnl_abcd);
         wm = bind(bd, wei_md, AT_FIXED, -1, weights);
         bm = bind(bd, &bias, AT_FIXED, -1, p->g->params + node->bias);
-        if (node->act == FR_ACT_PRELU)
+        float slope;
+        int prelu = node->act == FR_ACT_PRELU && !uniform_slope(p->g, node, &slope);
+        if (prelu)
             am = bind(bd, &alpha, AT_FIXED, -1, p->g->params + node->alpha);
-        if (wm < 0 || bm < 0 || (node->act == FR_ACT_PRELU && am < 0))
+        if (wm < 0 || bm < 0 || (prelu && am < 0))
             fs = fr_fail(FR_E_NOMEM, "out of memory planning the CPU primitives");
     }
     if (!fs)
