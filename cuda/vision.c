@@ -335,6 +335,38 @@ static fr_status cv_landmark_crops(void *state, const fr_vision_image *images, i
     return fr_cv_landmark_crops(v->stream, d_images, d_jobs, n, size, out);
 }
 
+static fr_status cv_tiny_inputs(void *state, const fr_vision_image *images, int n, int size,
+                                uint8_t *out)
+{
+    if (n <= 0)
+        return FR_OK;
+    cuda_vision *v = state;
+    fr_crop_job *jobs = malloc((size_t)n * sizeof *jobs);
+    if (!jobs)
+        return fr_fail(FR_E_NOMEM, "out of memory for %d detector inputs", n);
+    for (int i = 0; i < n; i++)
+        jobs[i] = (fr_crop_job){i, 0, 0, images[i].width, images[i].height};
+    void *d_images, *d_jobs;
+    fr_status st = images_and(v, images, n, jobs, (size_t)n * sizeof *jobs, &d_images, &d_jobs);
+    free(jobs);
+    return st ? st : fr_cv_tiny_inputs(v->stream, d_images, d_jobs, n, size, out);
+}
+
+static fr_status cv_tiny_boxes(void *state, const float *outputs, const fr_tiny_job *jobs, int n,
+                               double threshold, fr_cand *cands, int *counts)
+{
+    if (n <= 0)
+        return FR_OK;
+    cuda_vision *v = state;
+    const void *parts[1] = {jobs};
+    size_t sizes[1] = {(size_t)n * sizeof *jobs};
+    void *d_jobs;
+    TRY(stage(v, parts, sizes, 1, &d_jobs));
+    TRY(ensure_counts(v, (size_t)n));
+    TRY(fr_cv_tiny_boxes(v->stream, outputs, d_jobs, n, threshold, cands, v->device_counts));
+    return read_counts(v, n, counts);
+}
+
 static fr_status cv_facenet_crops(void *state, const fr_vision_image *images, int nimages,
                                   const fr_crop_job *jobs, int n, int size, uint8_t *out)
 {
@@ -398,6 +430,8 @@ const fr_vision_ops fr_cuda_vision = {
     .crop_resize = cv_crop_resize,
     .read_net = cv_read_net,
     .landmark_crops = cv_landmark_crops,
+    .tiny_inputs = cv_tiny_inputs,
+    .tiny_boxes = cv_tiny_boxes,
     .landmark_transforms = cv_landmark_transforms,
     .warp_chips = cv_warp_chips,
     .facenet_crops = cv_facenet_crops,

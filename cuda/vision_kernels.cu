@@ -7,6 +7,7 @@
  *                              of each source row then the vertical one, in the table order
  *   pnet_cells, nms, read_net  runtime/vision_math.h (detect_face's box arithmetic, double)
  *   landmark_crops             face-api's pad and TensorFlow's legacy bilinear (image/resize.c)
+ *   tiny_inputs, tiny_boxes    the same pad after the image; TinyYolov2's decode (vision_math.h)
  *   facenet_crops              Pillow's bilinear, fixed point, horizontal pass rounded first
  *   landmark_transforms        face-api's mapping and dlib's similarity (vision_math.h)
  *   warp_chips                 dlib's sampler over the 2x2-mean pyramid (image/warp.c), each
@@ -246,12 +247,45 @@ __global__ void pnet_cells_kernel(const float *outputs, const fr_pnet_job *jobs,
         counts[blockIdx.x] = base;
 }
 
+/* TinyYolov2Base.extractBoxes of one image a block: candidates in (row, column, anchor) order,
+ * as the CPU's loop writes them. */
+__global__ void tiny_boxes_kernel(const float *outputs, const fr_tiny_job *jobs, double threshold,
+                                  fr_cand *cands, int *counts)
+{
+    __shared__ int warp_counts[THREADS / 32];
+    const fr_tiny_job j = jobs[blockIdx.x];
+    int total_boxes = j.cells * j.cells * 5, base = 0;
+    for (int start = 0; start < total_boxes; start += blockDim.x) {
+        int i = start + threadIdx.x, cell = i / 5, a = i % 5;
+        bool flag = false;
+        double score = 0, box[4] = {0, 0, 0, 0};
+        if (i < total_boxes) {
+            score = fr_vm_tiny_box(outputs + j.outputs + (size_t)cell * 25, cell / j.cells,
+                                   cell % j.cells, a, j.cells, j.fx, j.fy, box);
+            flag = score > threshold;
+        }
+        int total, rank = block_rank(flag, &total, warp_counts);
+        if (flag) {
+            fr_cand *d = &cands[j.first + base + rank];
+            memset(d, 0, sizeof *d);
+            for (int k = 0; k < 4; k++)
+                d->box[k] = box[k];
+            d->score = score;
+            d->image = j.image;
+        }
+        base += total;
+    }
+    if (threadIdx.x == 0)
+        counts[blockIdx.x] = base;
+}
+
 /* ---- NMS ------------------------------------------------------------------------------------- */
 
 struct nms_params {
     double threshold, min_score;
     int use_min, filter;
     fr_box_step before, after;
+    int continuous;
 };
 
 /* Filter and step `before`, keeping the order, into work; the sort's keys and positions. */
@@ -309,7 +343,8 @@ __global__ void nms_greedy_kernel(fr_cand *cands, const fr_cand *work, const int
         for (int j = i + 1 + threadIdx.x; j < m; j += blockDim.x)
             /* kept where o <= threshold, as numpy's: an undefined overlap suppresses */
             if (alive[first + j] &&
-                !(fr_vm_overlap(a.box, sorted[first + j].box, p.use_min) <= p.threshold))
+                !(fr_vm_overlap(a.box, sorted[first + j].box, p.use_min,
+                                p.continuous ? 0.0 : 1.0) <= p.threshold))
                 alive[first + j] = 0;
     }
     if (threadIdx.x == 0)
@@ -365,9 +400,11 @@ __global__ void read_net_kernel(fr_cand *cands, int n, const float *outputs, int
 
 /* ---- alignment ------------------------------------------------------------------------------- */
 
-/* face-api's padToSquare + tfjs' resizeBilinear, rounded (image/resize.c: fr_resize_faceapi). */
+/* face-api's padToSquare + tfjs' resizeBilinear, rounded (image/resize.c:
+ * fr_resize_faceapi_padded): the padding centred (the landmark crops) or after the image (centre
+ * 0: the TinyFaceDetector's input). */
 __global__ void landmark_crops_kernel(const fr_vision_image *images, const fr_crop_job *jobs,
-                                      int size, uint8_t *out)
+                                      int size, uint8_t *out, int centre)
 {
     const fr_crop_job j = jobs[blockIdx.x];
     const fr_vision_image im = images[j.image];
@@ -376,7 +413,7 @@ __global__ void landmark_crops_kernel(const fr_vision_image *images, const fr_cr
     uint8_t *dst = out + (size_t)blockIdx.x * elements;
     int side = w > h ? w : h;
     int diff = side - (w < h ? w : h);
-    int append = (diff + 1) / 2, prepend = diff - append;
+    int append = centre ? (diff + 1) / 2 : diff, prepend = diff - append;
     int top = h < w ? prepend : 0, left = w < h ? prepend : 0;
     double ratio = (double)side / size;
     for (int e = threadIdx.x; e < elements; e += blockDim.x) {
@@ -747,6 +784,26 @@ fr_status fr_cv_pnet_cells(cudaStream_t stream, const float *outputs, const fr_p
     return FR_OK;
 }
 
+fr_status fr_cv_tiny_boxes(cudaStream_t stream, const float *outputs, const fr_tiny_job *jobs,
+                           int n, double threshold, fr_cand *cands, int *counts)
+{
+    if (n <= 0)
+        return FR_OK;
+    tiny_boxes_kernel<<<n, THREADS, 0, stream>>>(outputs, jobs, threshold, cands, counts);
+    FR_CUDA_LAUNCHED("tiny_boxes_kernel");
+    return FR_OK;
+}
+
+fr_status fr_cv_tiny_inputs(cudaStream_t stream, const fr_vision_image *images,
+                            const fr_crop_job *jobs, int n, int size, uint8_t *out)
+{
+    if (n <= 0)
+        return FR_OK;
+    landmark_crops_kernel<<<n, THREADS, 0, stream>>>(images, jobs, size, out, 0);
+    FR_CUDA_LAUNCHED("landmark_crops_kernel");
+    return FR_OK;
+}
+
 size_t fr_cv_nms_scratch(size_t span, int n)
 {
     return layout_for(span, n).total;
@@ -770,7 +827,7 @@ fr_status fr_cv_nms(cudaStream_t stream, fr_cand *cands, size_t span, const fr_s
     int *begin = reinterpret_cast<int *>(s + l.begin), *end = reinterpret_cast<int *>(s + l.end);
     unsigned char *alive = reinterpret_cast<unsigned char *>(s + l.alive);
     nms_params p = {spec->threshold, spec->min_score, spec->use_min, spec->filter, spec->before,
-                    spec->after};
+                    spec->after, spec->continuous};
     nms_prepare_kernel<<<n, THREADS, 0, stream>>>(cands, segments, p, work, keys, pos, begin, end);
     FR_CUDA_LAUNCHED("nms_prepare_kernel");
     size_t temp_bytes = l.temp_bytes;
@@ -818,7 +875,7 @@ fr_status fr_cv_landmark_crops(cudaStream_t stream, const fr_vision_image *image
 {
     if (n <= 0)
         return FR_OK;
-    landmark_crops_kernel<<<n, THREADS, 0, stream>>>(images, jobs, size, out);
+    landmark_crops_kernel<<<n, THREADS, 0, stream>>>(images, jobs, size, out, 1);
     FR_CUDA_LAUNCHED("landmark_crops_kernel");
     return FR_OK;
 }

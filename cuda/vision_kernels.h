@@ -41,6 +41,12 @@ fr_status fr_cv_read_net(cudaStream_t stream, fr_cand *cands, int n, const float
                          int stride, int points);
 fr_status fr_cv_landmark_crops(cudaStream_t stream, const fr_vision_image *images,
                                const fr_crop_job *jobs, int n, int size, uint8_t *out);
+/* the whole images jobs[k] (x = y = 0, the image's size), padded after the image */
+fr_status fr_cv_tiny_inputs(cudaStream_t stream, const fr_vision_image *images,
+                            const fr_crop_job *jobs, int n, int size, uint8_t *out);
+/* counts: device, per job */
+fr_status fr_cv_tiny_boxes(cudaStream_t stream, const float *outputs, const fr_tiny_job *jobs,
+                           int n, double threshold, fr_cand *cands, int *counts);
 fr_status fr_cv_facenet_crops(cudaStream_t stream, const fr_vision_image *images,
                               const fr_crop_job *jobs, int n, int size, uint8_t *out);
 fr_status fr_cv_landmark_transforms(cudaStream_t stream, const float *outputs, int input_size,

@@ -136,9 +136,10 @@ static void check_ops(fr_exec *cpu, side *g, const fr_image *images, fr_vision_i
     free(cg);
 
     /* nms in the detector's four variants, over clustered candidates */
-    static const fr_nms_spec specs[4] = {
-        {0.5, 0, 0, 0, FR_BOX_KEEP, FR_BOX_KEEP}, {0.7, 0, 0, 0, FR_BOX_KEEP, FR_BOX_PNET},
-        {0.7, 0, 1, 0.5, FR_BOX_KEEP, FR_BOX_RNET}, {0.7, 1, 1, 0.4, FR_BOX_ONET, FR_BOX_KEEP}};
+    static const fr_nms_spec specs[5] = {
+        {0.5, 0, 0, 0, FR_BOX_KEEP, FR_BOX_KEEP, 0}, {0.7, 0, 0, 0, FR_BOX_KEEP, FR_BOX_PNET, 0},
+        {0.7, 0, 1, 0.5, FR_BOX_KEEP, FR_BOX_RNET, 0}, {0.7, 1, 1, 0.4, FR_BOX_ONET, FR_BOX_KEEP, 0},
+        {0.4, 0, 0, 0, FR_BOX_KEEP, FR_BOX_KEEP, 1}}; /* the tiny detector's: continuous boxes */
     static const int sizes[6] = {0, 1, 3, 250, 4000, 40};
     fr_segment seg[6];
     int total = 0;
@@ -156,7 +157,7 @@ static void check_ops(fr_exec *cpu, side *g, const fr_image *images, fr_vision_i
             for (int k = 0; k < 4; k++)
                 orig[i].box[k] = orig[i - 1].box[k] + (double)(fr_test_rand(&rng) % 7) - 3;
         }
-    for (int v = 0; v < 4; v++) {
+    for (int v = 0; v < 5; v++) {
         int kw[6], kg[6];
         memcpy(cw, orig, (size_t)total * sizeof *cw);
         CHECK_OK(co->nms(cs, cw, seg, 6, &specs[v], kw));

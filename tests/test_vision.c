@@ -6,7 +6,8 @@
  *                  position, keep a candidate no kept better one overlaps by more than the
  *                  threshold), in every variant the detector uses (per level, per image with
  *                  P-Net's regression, after R-Net's threshold, O-Net's landmarks and the
- *                  overlap over the smaller area); segments empty, single, large
+ *                  overlap over the smaller area, and the tiny detector's over continuous
+ *                  boxes); segments empty, single, large
  *   pnet_cells     against a loop over the cells in x-major order
  *   gather         copies land where they are told
  *   resize_area, crop_resize, landmark_crops, facenet_crops, warp_chips,
@@ -37,11 +38,13 @@ static uint64_t rng = 77;
 
 /* ---- NMS against a plain greedy selection ---------------------------------------------------- */
 
-static double plain_overlap(const double *a, const double *b, int use_min)
+static double plain_overlap(const double *a, const double *b, int use_min, int continuous)
 {
-    double wa = a[2] - a[0] + 1, ha = a[3] - a[1] + 1, wb = b[2] - b[0] + 1, hb = b[3] - b[1] + 1;
-    double iw = fmin(a[2], b[2]) - fmax(a[0], b[0]) + 1;
-    double ih = fmin(a[3], b[3]) - fmax(a[1], b[1]) + 1;
+    double one = continuous ? 0 : 1;
+    double wa = a[2] - a[0] + one, ha = a[3] - a[1] + one, wb = b[2] - b[0] + one,
+           hb = b[3] - b[1] + one;
+    double iw = fmin(a[2], b[2]) - fmax(a[0], b[0]) + one;
+    double ih = fmin(a[3], b[3]) - fmax(a[1], b[1]) + one;
     double inter = (iw > 0 ? iw : 0) * (ih > 0 ? ih : 0);
     return use_min ? inter / fmin(wa * ha, wb * hb) : inter / (wa * ha + wb * hb - inter);
 }
@@ -74,7 +77,8 @@ static int plain_nms(const fr_cand *in, int n, const fr_nms_spec *spec, fr_cand 
         for (int k = 0; k < kept && !suppressed; k++) {
             /* the picks were stepped after; compare with their boxes before. numpy keeps
              * o <= threshold, so an undefined overlap (0 / 0, two empty boxes) suppresses */
-            suppressed = !(plain_overlap(c[rank[k]].box, x->box, spec->use_min) <= spec->threshold);
+            suppressed = !(plain_overlap(c[rank[k]].box, x->box, spec->use_min, spec->continuous) <=
+                           spec->threshold);
         }
         if (!suppressed)
             rank[kept++] = rank[r];
@@ -97,9 +101,10 @@ static int same_cand(const fr_cand *a, const fr_cand *b)
 
 static void check_nms(fr_exec *exec, const fr_image *images)
 {
-    static const fr_nms_spec specs[4] = {
-        {0.5, 0, 0, 0, FR_BOX_KEEP, FR_BOX_KEEP}, {0.7, 0, 0, 0, FR_BOX_KEEP, FR_BOX_PNET},
-        {0.7, 0, 1, 0.5, FR_BOX_KEEP, FR_BOX_RNET}, {0.7, 1, 1, 0.4, FR_BOX_ONET, FR_BOX_KEEP}};
+    static const fr_nms_spec specs[5] = {
+        {0.5, 0, 0, 0, FR_BOX_KEEP, FR_BOX_KEEP, 0}, {0.7, 0, 0, 0, FR_BOX_KEEP, FR_BOX_PNET, 0},
+        {0.7, 0, 1, 0.5, FR_BOX_KEEP, FR_BOX_RNET, 0}, {0.7, 1, 1, 0.4, FR_BOX_ONET, FR_BOX_KEEP, 0},
+        {0.4, 0, 0, 0, FR_BOX_KEEP, FR_BOX_KEEP, 1}}; /* the tiny detector's: continuous boxes */
     static const int sizes[7] = {0, 1, 2, 37, 300, 5, 1200};
     int total = 0;
     fr_segment seg[7];
@@ -119,7 +124,7 @@ static void check_nms(fr_exec *exec, const fr_image *images)
                 orig[i].box[k] = orig[i - 1].box[k] + (double)(fr_test_rand(&rng) % 7) - 3;
         }
     int mismatches = 0, kept_total = 0;
-    for (int v = 0; v < 4; v++) {
+    for (int v = 0; v < 5; v++) {
         memcpy(ours, orig, (size_t)total * sizeof *ours);
         int kept[7];
         CHECK_OK(fr_exec_ops(exec)->nms(fr_exec_state(exec), ours, seg, 7, &specs[v], kept));
@@ -135,7 +140,7 @@ static void check_nms(fr_exec *exec, const fr_image *images)
                 mismatches += !same_cand(&ours[seg[s].first + i], &want[i]);
         }
     }
-    printf("nms: 4 variants x 7 segments (%d candidates), %d kept, %d mismatches\n", total,
+    printf("nms: 5 variants x 7 segments (%d candidates), %d kept, %d mismatches\n", total,
            kept_total, mismatches);
     CHECK(mismatches == 0);
     CHECK(kept_total > 100); /* suppression and filtering happened, and picks remained */

@@ -192,6 +192,72 @@ static fr_status cpu_pnet_cells(void *state, const float *outputs, const fr_pnet
     return run_tasks(state, n, cells_task, &c);
 }
 
+/* ---- TinyFaceDetector ---------------------------------------------------------------------- */
+
+typedef struct tiny_ctx {
+    cpu_vision *v;
+    const fr_vision_image *images;
+    int size;
+    uint8_t *out;
+    const float *outputs;
+    const fr_tiny_job *jobs;
+    double threshold;
+    fr_cand *cands;
+    int *counts;
+} tiny_ctx;
+
+static void tiny_inputs_task(void *ctx, int task, int worker_id)
+{
+    (void)worker_id;
+    const tiny_ctx *c = ctx;
+    const fr_vision_image *im = &c->images[task];
+    fr_status st = fr_resize_faceapi_padded(im->pixels, im->width, im->height,
+                                            c->out + (size_t)task * c->size * c->size * 3,
+                                            c->size, 0);
+    if (st)
+        task_failed(c->v, st);
+}
+
+static fr_status cpu_tiny_inputs(void *state, const fr_vision_image *images, int n, int size,
+                                 uint8_t *out)
+{
+    tiny_ctx c = {.v = state, .images = images, .size = size, .out = out};
+    return run_tasks(state, n, tiny_inputs_task, &c);
+}
+
+static void tiny_boxes_task(void *ctx, int task, int worker_id)
+{
+    (void)worker_id;
+    const tiny_ctx *c = ctx;
+    const fr_tiny_job *j = &c->jobs[task];
+    const float *o = c->outputs + j->outputs;
+    fr_cand *out = c->cands + j->first;
+    int count = 0;
+    for (int row = 0; row < j->cells; row++)
+        for (int col = 0; col < j->cells; col++)
+            for (int a = 0; a < 5; a++) {
+                double box[4];
+                double score = fr_vm_tiny_box(o + ((size_t)row * j->cells + (size_t)col) * 25,
+                                              row, col, a, j->cells, j->fx, j->fy, box);
+                if (!(score > c->threshold))
+                    continue;
+                fr_cand *k = &out[count++];
+                memset(k, 0, sizeof *k);
+                memcpy(k->box, box, sizeof box);
+                k->score = score;
+                k->image = j->image;
+            }
+    c->counts[task] = count;
+}
+
+static fr_status cpu_tiny_boxes(void *state, const float *outputs, const fr_tiny_job *jobs, int n,
+                                double threshold, fr_cand *cands, int *counts)
+{
+    tiny_ctx c = {.v = state, .outputs = outputs, .jobs = jobs, .threshold = threshold,
+                  .cands = cands, .counts = counts};
+    return run_tasks(state, n, tiny_boxes_task, &c);
+}
+
 /* ---- NMS ------------------------------------------------------------------------------------- */
 
 typedef struct nms_ctx {
@@ -239,7 +305,8 @@ static void nms_task(void *ctx, int task, int worker_id)
         picks[count++] = *a;
         int k = 0;
         for (int j = 1; j < m; j++)
-            if (fr_vm_overlap(a->box, c[idx[j]].box, spec->use_min) <= spec->threshold)
+            if (fr_vm_overlap(a->box, c[idx[j]].box, spec->use_min,
+                              spec->continuous ? 0.0 : 1.0) <= spec->threshold)
                 idx[k++] = idx[j];
         m = k;
     }
@@ -494,4 +561,6 @@ const fr_vision_ops fr_cpu_vision = {
     .landmark_transforms = cpu_landmark_transforms,
     .warp_chips = cpu_warp_chips,
     .facenet_crops = cpu_facenet_crops,
+    .tiny_inputs = cpu_tiny_inputs,
+    .tiny_boxes = cpu_tiny_boxes,
 };

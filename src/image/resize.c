@@ -300,6 +300,12 @@ done:
  * An image that is already size x size is passed through, as toBatchTensor skips the resize. */
 fr_status fr_resize_faceapi(const uint8_t *src, int src_w, int src_h, uint8_t *dst, int size)
 {
+    return fr_resize_faceapi_padded(src, src_w, src_h, dst, size, 1);
+}
+
+fr_status fr_resize_faceapi_padded(const uint8_t *src, int src_w, int src_h, uint8_t *dst,
+                                   int size, int centre)
+{
     if (!src || !dst || !valid_sizes(src_w, src_h, size, size))
         return fr_fail(FR_E_INVALID, "resize: invalid sizes %d x %d -> %d x %d", src_w, src_h,
                        size, size);
@@ -311,7 +317,7 @@ fr_status fr_resize_faceapi(const uint8_t *src, int src_w, int src_h, uint8_t *d
     /* The padded square and where the image sits in it. */
     int side = src_w > src_h ? src_w : src_h;
     int diff = side - (src_w < src_h ? src_w : src_h);
-    int append = (diff + 1) / 2; /* Math.round(diff * 0.5) */
+    int append = centre ? (diff + 1) / 2 : diff; /* Math.round(diff * (centre ? 0.5 : 1)) */
     int prepend = diff - append;
     int top = src_h < src_w ? prepend : 0;
     int left = src_w < src_h ? prepend : 0;

@@ -31,5 +31,10 @@ fr_status fr_resize_bilinear_pil(const uint8_t *src, int src_w, int src_h, uint8
  * to the nearest integer (halves up): within 0.5 of face-api's float input, equal to its
  * rounding. An image already size x size is copied. */
 fr_status fr_resize_faceapi(const uint8_t *src, int src_w, int src_h, uint8_t *dst, int size);
+/* The same with the padding centred (centre 1: fr_resize_faceapi) or all of it after the
+ * image, on the right or at the bottom (centre 0: toBatchTensor(size, false), the input of
+ * face-api's TinyFaceDetector). */
+fr_status fr_resize_faceapi_padded(const uint8_t *src, int src_w, int src_h, uint8_t *dst,
+                                   int size, int centre);
 
 #endif

@@ -96,7 +96,19 @@ typedef struct fr_nms_spec {
     double min_score;
     fr_box_step before; /* to every candidate kept by the filter, before the NMS */
     fr_box_step after;  /* to every pick */
+    int continuous;     /* 1: boxes are continuous, x2 - x1 wide (face-api's iou); 0: 1-based
+                           inclusive pixels, x2 - x1 + 1 (detect_face's) */
 } fr_nms_spec;
+
+/* The TinyFaceDetector output of one image: (cells, cells, 25) floats at `outputs`,
+ * face-api's correction factors fx, fy (input side / the image's side scaled to it), its
+ * candidates from slot `first` (room for cells * cells * 5). */
+typedef struct fr_tiny_job {
+    int image;
+    int cells;
+    double fx, fy;
+    size_t outputs, first;
+} fr_tiny_job;
 
 /* A region of an image: the crop of the 68-point landmark net, or of FaceNet's aligner. */
 typedef struct fr_crop_job {
@@ -181,6 +193,16 @@ typedef struct fr_vision_ops {
     fr_status (*warp_chips)(void *state, const fr_vision_image *images, int nimages,
                             const int *image_of, const double *m, int n, int size,
                             fr_chip_sampler sampler, uint8_t *out);
+    /* face-api's TinyFaceDetector input of n whole images (images[0..n)): zero-padded on the
+     * right or at the bottom to a square, TensorFlow's legacy bilinear to size x size,
+     * rounded (image/resize.h: fr_resize_faceapi_padded, centre 0): n x size x size x 3 */
+    fr_status (*tiny_inputs)(void *state, const fr_vision_image *images, int n, int size,
+                             uint8_t *out);
+    /* TinyYolov2Base.extractBoxes of n images: every anchor of every cell (row, column,
+     * anchor order) whose score is above threshold, box in fractions of the image
+     * (vision_math.h: fr_vm_tiny_box), from each job's slot on; counts[job] (host) */
+    fr_status (*tiny_boxes)(void *state, const float *outputs, const fr_tiny_job *jobs, int n,
+                            double threshold, fr_cand *cands, int *counts);
     /* n FaceNet crops: each region resized to size x size with Pillow's bilinear filter */
     fr_status (*facenet_crops)(void *state, const fr_vision_image *images, int nimages,
                                const fr_crop_job *jobs, int n, int size, uint8_t *out);

@@ -37,16 +37,39 @@ FR_HD void fr_vm_cell_box(int x, int y, double scale, double box[4])
     box[3] = trunc((2.0 * y + 12) / scale);
 }
 
-/* nms(): overlap of two boxes in 1-based inclusive pixels (a box x1..x2 spans x2 - x1 + 1),
- * over their union or over the smaller area. */
-FR_HD double fr_vm_overlap(const double *a, const double *b, int use_min)
+/* nms(): overlap of two boxes over their union or over the smaller area; in 1-based
+ * inclusive pixels (one 1: a box x1..x2 spans x2 - x1 + 1, detect_face's), or continuous
+ * (one 0: x2 - x1, face-api's iou()). */
+FR_HD double fr_vm_overlap(const double *a, const double *b, int use_min, double one)
 {
-    double area_a = (a[2] - a[0] + 1) * (a[3] - a[1] + 1);
-    double area_b = (b[2] - b[0] + 1) * (b[3] - b[1] + 1);
-    double w = fmax(0.0, fmin(a[2], b[2]) - fmax(a[0], b[0]) + 1);
-    double h = fmax(0.0, fmin(a[3], b[3]) - fmax(a[1], b[1]) + 1);
+    double area_a = (a[2] - a[0] + one) * (a[3] - a[1] + one);
+    double area_b = (b[2] - b[0] + one) * (b[3] - b[1] + one);
+    double w = fmax(0.0, fmin(a[2], b[2]) - fmax(a[0], b[0]) + one);
+    double h = fmax(0.0, fmin(a[3], b[3]) - fmax(a[1], b[1]) + one);
     double inter = w * h;
     return use_min ? inter / fmin(area_a, area_b) : inter / (area_a + area_b - inter);
+}
+
+/* TinyYolov2Base.extractBoxes for one anchor of one output cell: o the cell's 25 outputs
+ * (anchor a's x, y, w, h, score at 5a..5a+4), cells the map's side, fx and fy face-api's
+ * correction factors (input side / the image's scaled side). The box (x1, y1, x2, y2) is in
+ * fractions of the image (face-api's relativeBox); returns the score, sigmoid(o[5a + 4]). */
+FR_HD double fr_vm_tiny_box(const float *o, int row, int col, int a, int cells, double fx,
+                            double fy, double box[4])
+{
+    /* face-api's BOX_ANCHORS (tinyFaceDetector/const.ts), in cells */
+    const double ax[5] = {1.603231, 6.041143, 2.882459, 4.266906, 9.041765};
+    const double ay[5] = {2.094468, 7.080126, 3.518061, 5.178857, 10.66308};
+    const float *p = o + 5 * a;
+    double cx = (col + 1.0 / (1.0 + exp(-(double)p[0]))) / cells * fx;
+    double cy = (row + 1.0 / (1.0 + exp(-(double)p[1]))) / cells * fy;
+    double w = exp((double)p[2]) * ax[a] / cells * fx;
+    double h = exp((double)p[3]) * ay[a] / cells * fy;
+    box[0] = cx - w / 2;
+    box[1] = cy - h / 2;
+    box[2] = box[0] + w;
+    box[3] = box[1] + h;
+    return 1.0 / (1.0 + exp(-(double)p[4]));
 }
 
 /* rerec(): the square of the longer side around the box's centre. */
