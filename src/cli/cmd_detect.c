@@ -8,6 +8,7 @@
  * writes the chunk's rows in input order.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -224,8 +225,13 @@ static void write_rows(FILE *out, fr_table_format format, const char *path, cons
         fprintf(out, ", \"width\": %d, \"height\": %d, \"faces\": [", r->width, r->height);
         for (int f = 0; f < r->count; f++) {
             const fr_face *x = &r->faces[f];
-            fprintf(out, "%s{\"box\": [%.2f, %.2f, %.2f, %.2f], \"score\": %.6f, \"landmarks\": {",
+            fprintf(out, "%s{\"box\": [%.2f, %.2f, %.2f, %.2f], \"score\": %.6f, \"landmarks\": ",
                     f ? ", " : "", x->box[0], x->box[1], x->box[2], x->box[3], x->score);
+            if (isnan(x->landmarks[0][0])) { /* the tiny detector finds none */
+                fputs("null}", out);
+                continue;
+            }
+            fputc('{', out);
             for (int k = 0; k < 5; k++)
                 fprintf(out, "%s\"%s\": [%.2f, %.2f]", k ? ", " : "", names[k], x->landmarks[k][0],
                         x->landmarks[k][1]);
@@ -240,7 +246,10 @@ static void write_rows(FILE *out, fr_table_format format, const char *path, cons
         fprintf(out, ",%d,%.6f,%.2f,%.2f,%.2f,%.2f", f, x->score, x->box[0], x->box[1], x->box[2],
                 x->box[3]);
         for (int k = 0; k < 5; k++)
-            fprintf(out, ",%.2f,%.2f", x->landmarks[k][0], x->landmarks[k][1]);
+            if (isnan(x->landmarks[k][0])) /* the tiny detector finds none: empty fields */
+                fputs(",,", out);
+            else
+                fprintf(out, ",%.2f,%.2f", x->landmarks[k][0], x->landmarks[k][1]);
         fputc('\n', out);
     }
 }
@@ -342,6 +351,11 @@ static void describe(fr_manifest *m, const fr_global_options *g, const fr_detect
     fr_manifest_option_number(m, "min-face", dopt->min_face);
     fr_manifest_option(m, "face", fr_face_rule_name(g->face));
     fr_manifest_option(m, "align", fr_align_name(g->align));
+    if (g->detector == FR_DETECTOR_TINY) { /* absent for MTCNN: earlier shards stay comparable */
+        fr_manifest_option(m, "detector", "tiny");
+        fr_manifest_option_number(m, "detector-size",
+                                  g->detector_size ? g->detector_size : FR_TINY_SIZE_DEFAULT);
+    }
     fr_manifest_option(m, "format", format == FR_TABLE_CSV ? "csv" : "jsonl");
     fr_run_describe_detection(m, model != NULL);
 }
@@ -392,15 +406,25 @@ static int run(const fr_global_options *g, const fr_run_options *ro,
     fr_mtcnn *mtcnn = NULL;
     fr_pool *pool = NULL;
     char weights[4096];
-    st = fr_model_default_path("mtcnn", weights, sizeof weights);
-    if (!st)
-        st = fr_mtcnn_load(weights, &mtcnn);
+    fr_model *tiny_net = NULL;
+    fr_detect_options tiny_opt = *dopt;
+    if (g->detector == FR_DETECTOR_TINY) {
+        st = fr_tiny_load(NULL, g->detector_size, &tiny_net);
+        tiny_opt.tiny = tiny_net;
+        dopt = &tiny_opt;
+    } else {
+        st = fr_model_default_path("mtcnn", weights, sizeof weights);
+        if (!st)
+            st = fr_mtcnn_load(weights, &mtcnn);
+    }
     /* chips as the embedding commands cut them (detect/chips.h) */
     fr_chip_spec spec;
     if (!st && chips_dir)
         st = fr_cli_load_model(g, &model);
     if (!st && chips_dir)
         st = fr_chip_spec_for(model->entry, g->align, &spec);
+    if (!st && chips_dir)
+        st = fr_chip_spec_check_detector(&spec, g->detector);
     if (!st && chips_dir)
         st = fr_chip_load_landmarks(&spec, NULL, &landmark_net);
     if (!st && (draw_dir || chips_dir)) {
@@ -492,6 +516,7 @@ static int run(const fr_global_options *g, const fr_run_options *ro,
     free(job.names);
     fr_pool_free(pool);
     fr_mtcnn_free(mtcnn);
+    fr_model_free(tiny_net);
     fr_model_free(model);
     fr_model_free(landmark_net);
     fr_paths_free(&list);

@@ -26,7 +26,9 @@ enum {
     OPT_FLIP,
     OPT_JITTER,
     OPT_PIPELINE,
-    OPT_DECODE
+    OPT_DECODE,
+    OPT_DETECTOR,
+    OPT_DETECTOR_SIZE
 };
 
 const struct option fr_global_long_options[FR_GLOBAL_OPTION_COUNT] = {
@@ -47,6 +49,8 @@ const struct option fr_global_long_options[FR_GLOBAL_OPTION_COUNT] = {
     {"jitter", required_argument, NULL, OPT_JITTER},
     {"pipeline", required_argument, NULL, OPT_PIPELINE},
     {"decode", required_argument, NULL, OPT_DECODE},
+    {"detector", required_argument, NULL, OPT_DETECTOR},
+    {"detector-size", required_argument, NULL, OPT_DETECTOR_SIZE},
 };
 
 void fr_global_defaults(fr_global_options *g)
@@ -152,6 +156,19 @@ int fr_global_option(fr_global_options *g, int code, const char *arg)
         return 1;
     case OPT_ALL_FACES:
         g->all_faces = 1;
+        return 1;
+    case OPT_DETECTOR:
+        if (fr_detector_kind_parse(arg, &g->detector) != FR_OK) {
+            fprintf(stderr, "facerec: --detector: %s\n", fr_error_message());
+            return -1;
+        }
+        return 1;
+    case OPT_DETECTOR_SIZE:
+        if (!parse_int(arg, 128, 608, &g->detector_size) || g->detector_size % 32) {
+            fprintf(stderr, "facerec: --detector-size %s: give a multiple of 32 from 128 to 608\n",
+                    arg);
+            return -1;
+        }
         return 1;
     case OPT_FACE:
         g->face_given = 1;
@@ -339,6 +356,14 @@ void fr_global_help(FILE *out)
             "                            face-api's 68 landmarks (dlib's as dlib makes them;\n"
             "                            arcface's from the same five points of the 68);\n"
             "                            an image without a face is an error\n"
+            );
+    fprintf(out,
+            "  --detector mtcnn|tiny     the face detector: MTCNN (default; boxes and 5\n"
+            "                            landmarks) or face-api's TinyFaceDetector (boxes only:\n"
+            "                            chips from its box need the 68 landmarks, --align\n"
+            "                            landmarks68 or auto for dlib; docs/alignment.md)\n"
+            "  --detector-size N         the tiny detector's input side, a multiple of 32 from\n"
+            "                            128 to 608 (default 416, face-api's)\n"
             "  --all-faces               one result per face found (default: the main face)\n"
             "  --face largest|central|INDEX\n"
             "                            the main face: the largest (default), FaceNet's rule\n"

@@ -321,6 +321,8 @@ static int open_common(const char *command, const fr_global_options *g,
     eo.full_decode = options->full_decode;
     eo.progress = !g->quiet;
     eo.align = g->align;
+    eo.detector_kind = g->detector;
+    eo.detector_size = g->detector_size;
     eo.all_faces = g->all_faces;
     eo.face = g->face;
     eo.face_index = g->face_index;

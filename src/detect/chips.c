@@ -73,6 +73,15 @@ fr_status fr_align_parse(const char *name, fr_align_mode *out)
     return fr_fail(FR_E_INVALID, "unknown alignment '%s' (none, auto, mtcnn, landmarks68)", name);
 }
 
+fr_status fr_chip_spec_check_detector(const fr_chip_spec *spec, fr_detector_kind detector)
+{
+    if (detector != FR_DETECTOR_TINY || spec->landmarks68)
+        return FR_OK;
+    return fr_fail(FR_E_INVALID, "--detector tiny finds boxes without landmarks, and a %s needs "
+                   "MTCNN's (use --detector mtcnn, or --align landmarks68 for chips from the 68 "
+                   "landmarks)", fr_chip_spec_name(spec));
+}
+
 const char *fr_chip_spec_name(const fr_chip_spec *spec)
 {
     if (spec->kind == FR_CHIP_FACENET)

@@ -58,6 +58,11 @@ typedef struct fr_chip_spec {
 /* The chip an architecture takes under `mode` (not FR_ALIGN_NONE), resolved as
  * fr_align_resolve does; FR_E_INVALID, with the reason, where the mode cannot serve it. */
 fr_status fr_chip_spec_for(const fr_arch *arch, fr_align_mode mode, fr_chip_spec *out);
+/* FR_E_INVALID, with the reason, where a detector cannot serve a spec: the tiny detector
+ * finds boxes without landmarks, so chips cut from MTCNN's 5 points need MTCNN. */
+fr_status fr_chip_spec_check_detector(const fr_chip_spec *spec, fr_detector_kind detector);
+/* FaceNet crops too: they are cut from MTCNN's box, the geometry FaceNet was trained on. */
+
 /* What a spec cuts, for messages: "dlib chip from 68 landmarks" and the like. */
 const char *fr_chip_spec_name(const fr_chip_spec *spec);
 

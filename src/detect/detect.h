@@ -1,5 +1,6 @@
 /*
- * detect.h: face detection (MTCNN) over batches of images.
+ * detect.h: face detection over batches of images: MTCNN (the default), or face-api's
+ * TinyFaceDetector (detect/tiny.h) where the options give its network (options->tiny).
  *
  * The algorithm is facenet's detect_face() (src/align/detect_face.py): an image pyramid
  * (factor 0.709 from 12 / min_face), P-Net over every level, NMS, box regression, squaring;
@@ -41,7 +42,25 @@ typedef struct fr_detect_options {
     /* device and precision; threads for the CPU (default 1: one detector per thread);
      * max_batch: images per P-Net run (default 4) */
     fr_runner_options runner;
+    /* face-api's TinyFaceDetector (fr_detector_load with FR_DETECTOR_TINY): when set, the
+     * detector is that network and `mtcnn` may be NULL; min_face, thresholds, factor and
+     * max_level_pixels are MTCNN's and unused. tiny_threshold: the score a face must pass
+     * (default 0.5, face-api's). */
+    const struct fr_model *tiny;
+    double tiny_threshold;
 } fr_detect_options;
+
+typedef enum fr_detector_kind { FR_DETECTOR_MTCNN = 0, FR_DETECTOR_TINY } fr_detector_kind;
+
+/* "mtcnn", "tiny" */
+const char *fr_detector_kind_name(fr_detector_kind kind);
+fr_status fr_detector_kind_parse(const char *name, fr_detector_kind *out);
+
+/* The tiny detector's network from `path` (NULL: tinyface.frw in the weights directory), its
+ * graph built for a size x size input (a multiple of 32 from 128 to 608; 0: 416, face-api's
+ * default). */
+#define FR_TINY_SIZE_DEFAULT 416
+fr_status fr_tiny_load(const char *path, int size, fr_model **out);
 
 typedef struct fr_faces {
     const fr_face *faces; /* best score first */

@@ -22,6 +22,7 @@
  * engine's networks take 8-bit images): within 0.5 levels, i.e. 0.004 after normalization.
  */
 #include "detect/detect.h"
+#include "detect/tiny.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -57,6 +58,7 @@ typedef struct level_job {
 
 struct fr_detector {
     const fr_mtcnn *mtcnn;
+    fr_tiny *tiny; /* --detector tiny: everything below but exec is unused */
     fr_detect_options opt;
     fr_exec *exec;
     int own_exec;
@@ -219,6 +221,7 @@ void fr_detector_free(fr_detector *d)
 {
     if (!d)
         return;
+    fr_tiny_free(d->tiny);
     for (int i = 0; i < d->pnet_count; i++)
         net_close(&d->pnets[i]);
     free(d->pnets);
@@ -264,6 +267,11 @@ static fr_status check_options(const fr_detect_options *options, fr_detect_optio
         o->runner.threads = 1;
     if (o->runner.max_batch == 0)
         o->runner.max_batch = 4;
+    if (o->tiny_threshold == 0)
+        o->tiny_threshold = FR_TINY_THRESHOLD;
+    if (!(o->tiny_threshold > 0 && o->tiny_threshold < 1))
+        return fr_fail(FR_E_INVALID, "tiny detector threshold %g outside (0, 1)",
+                       o->tiny_threshold);
     if (o->min_face < FR_MTCNN_PNET_MIN || o->min_face > 100000)
         return fr_fail(FR_E_INVALID, "minimum face size %d outside %d..100000", o->min_face,
                        FR_MTCNN_PNET_MIN);
@@ -298,6 +306,17 @@ fr_status fr_detector_new_on(const fr_mtcnn *mtcnn, const fr_detect_options *opt
     if (d->exec)
         d->runner.device = strcmp(fr_exec_backend(d->exec), "cpu") == 0 ? FR_DEVICE_CPU
                                                                           : FR_DEVICE_CUDA;
+    if (!st && o.tiny) {
+        st = fr_tiny_new(o.tiny, o.tiny_threshold, &d->runner, d->exec, &d->tiny);
+        if (st) {
+            fr_detector_free(d);
+            return st;
+        }
+        *out = d;
+        return FR_OK;
+    }
+    if (!st && !mtcnn)
+        st = fr_fail(FR_E_INVALID, "detector: no MTCNN networks given");
     int stage_batch = d->runner.device == FR_DEVICE_CPU ? STAGE_BATCH_CPU : STAGE_BATCH_GPU;
     d->pnets = st ? NULL : fr_calloc(PNET_CACHE_MAX, sizeof *d->pnets, "a face detector");
     fr_graph *g = NULL;
@@ -473,7 +492,7 @@ static fr_status stage1(fr_detector *d, const fr_vision_image *images, int n, si
     /* NMS 0.5 within each level */
     for (size_t k = 0; k < jobs && !st; k++)
         d->segments[k] = (fr_segment){d->pnet_jobs[k].first, d->counts[k]};
-    fr_nms_spec level = {0.5, 0, 0, 0, FR_BOX_KEEP, FR_BOX_KEEP};
+    fr_nms_spec level = {0.5, 0, 0, 0, FR_BOX_KEEP, FR_BOX_KEEP, 0};
     if (!st)
         st = ops->nms(vs, d->cands.data, d->segments, (int)jobs, &level, d->counts);
     if (st)
@@ -498,7 +517,7 @@ static fr_status stage1(fr_detector *d, const fr_vision_image *images, int n, si
     d->cands = d->spare;
     d->spare = t;
     /* NMS 0.7 per image, then P-Net's regression, squaring, truncation */
-    fr_nms_spec across = {0.7, 0, 0, 0, FR_BOX_KEEP, FR_BOX_PNET};
+    fr_nms_spec across = {0.7, 0, 0, 0, FR_BOX_KEEP, FR_BOX_PNET, 0};
     if (!st)
         st = ops->nms(vs, d->cands.data, d->segments, n, &across, d->counts);
     if (!st)
@@ -532,7 +551,7 @@ static fr_status refine(fr_detector *d, const fr_vision_image *images, int n, in
     }
     fr_nms_spec spec = {0.7, stage == 3, 1, d->opt.thresholds[stage - 1],
                         stage == 3 ? FR_BOX_ONET : FR_BOX_KEEP,
-                        stage == 2 ? FR_BOX_RNET : FR_BOX_KEEP};
+                        stage == 2 ? FR_BOX_RNET : FR_BOX_KEEP, 0};
     if (!st)
         st = ops->nms(vs, cands, d->segments, n, &spec, d->counts);
     if (!st)
@@ -549,6 +568,8 @@ fr_status fr_detector_run_on(fr_detector *d, const fr_vision_image *images, int 
     for (int i = 0; i < n; i++)
         if (!images[i].pixels || images[i].width <= 0 || images[i].height <= 0)
             return fr_fail(FR_E_INVALID, "detector: empty image %d", i);
+    if (d->tiny)
+        return fr_tiny_run_on(d->tiny, images, n, out);
     size_t total = 0;
     fr_status st = stage1(d, images, n, &total);
     if (!st && total)
@@ -617,6 +638,50 @@ fr_status fr_detector_run(fr_detector *d, const fr_image *images, int n, fr_face
         }
     }
     return st ? st : fr_detector_run_on(d, d->images, n, out);
+}
+
+const char *fr_detector_kind_name(fr_detector_kind kind)
+{
+    return kind == FR_DETECTOR_TINY ? "tiny" : "mtcnn";
+}
+
+fr_status fr_detector_kind_parse(const char *name, fr_detector_kind *out)
+{
+    if (strcmp(name, "mtcnn") == 0)
+        *out = FR_DETECTOR_MTCNN;
+    else if (strcmp(name, "tiny") == 0)
+        *out = FR_DETECTOR_TINY;
+    else
+        return fr_fail(FR_E_INVALID, "unknown detector '%s' (mtcnn, tiny)", name);
+    return FR_OK;
+}
+
+fr_status fr_tiny_load(const char *path, int size, fr_model **out)
+{
+    if (size == 0)
+        size = FR_TINY_SIZE_DEFAULT;
+    if (size < 128 || size > 608 || size % 32)
+        return fr_fail(FR_E_INVALID, "tiny detector input %d: give a multiple of 32 from 128 "
+                       "to 608", size);
+    char buffer[4096];
+    if (!path) {
+        fr_status st = fr_model_default_path("tinyface", buffer, sizeof buffer);
+        if (st)
+            return st;
+        path = buffer;
+    }
+    fr_model *m;
+    fr_status st = fr_model_load_sized(path, size, &m);
+    if (st)
+        return st;
+    if (strcmp(fr_model_get_info(m)->arch, "tinyface") != 0) {
+        st = fr_fail(FR_E_INVALID, "%s: a %s model, not the tiny face detector (tinyface)", path,
+                     fr_model_get_info(m)->arch);
+        fr_model_free(m);
+        return st;
+    }
+    *out = m;
+    return FR_OK;
 }
 
 const char *fr_face_rule_name(fr_face_rule rule)

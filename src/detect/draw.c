@@ -45,7 +45,7 @@ void fr_draw_faces(fr_image *im, const fr_face *faces, int count, fr_face_rule r
     int thick = side >= 600 ? 3 : side >= 200 ? 2 : 1, dot = thick;
     for (int i = 0; i < count; i++) {
         rectangle(im, faces[i].box, thick, i == main_face ? yellow : green);
-        for (int k = 0; k < 5; k++) {
+        for (int k = 0; k < 5 && !isnan(faces[i].landmarks[k][0]); k++) { /* tiny: none */
             long cx = lrintf(faces[i].landmarks[k][0]), cy = lrintf(faces[i].landmarks[k][1]);
             for (long y = cy - dot; y <= cy + dot; y++)
                 for (long x = cx - dot; x <= cx + dot; x++)

@@ -195,7 +195,8 @@ struct fr_embedder {
     int min_side;        /* JPEG DCT scaling (decode.h): what the preparation still needs */
     fr_gpu_decoder *gpu; /* with gpu_decode: shared by the decode threads, under gpu_lock */
     pthread_mutex_t gpu_lock;
-    fr_mtcnn *mtcnn;     /* with alignment */
+    fr_mtcnn *mtcnn;     /* with alignment and the MTCNN detector */
+    fr_model *tiny_net;  /* with alignment and the tiny detector */
     worker_state *workers; /* with alignment: one per decode thread */
     fr_model *landmark_net; /* 68-point alignment: face-api's landmark network */
     fr_chip_spec chip;   /* with alignment: the chip the model takes */
@@ -233,6 +234,7 @@ static fr_status start_stage(fr_embedder *e)
     dopt.runner.device = gpu ? FR_DEVICE_CUDA : FR_DEVICE_CPU;
     dopt.runner.threads = e->threads;
     dopt.runner.max_batch = g->detect_images;
+    dopt.tiny = e->tiny_net;
     st = fr_detector_new_on(e->mtcnn, &dopt, g->exec, &g->detector);
     if (!st)
         st = fr_chipper_new(&e->chip, e->landmark_net, &dopt.runner, g->exec, &g->chipper);
@@ -246,15 +248,20 @@ static fr_status start_alignment(fr_embedder *e)
     fr_status st = fr_chip_spec_for(e->model->entry, e->options.align, &e->chip);
     if (st)
         return st;
+    int tiny = e->options.detector_kind == FR_DETECTOR_TINY;
+    st = fr_chip_spec_check_detector(&e->chip, e->options.detector_kind);
+    if (st)
+        return st;
     char path[4096];
     const char *file = e->options.detector;
-    if (!file) {
+    if (!file && !tiny) {
         st = fr_model_default_path("mtcnn", path, sizeof path);
         if (st)
             return fr_fail(st, "face alignment needs the MTCNN detector: %s", fr_error_message());
         file = path;
     }
-    st = fr_mtcnn_load(file, &e->mtcnn);
+    st = tiny ? fr_tiny_load(file, e->options.detector_size, &e->tiny_net)
+              : fr_mtcnn_load(file, &e->mtcnn);
     if (!st)
         st = fr_chip_load_landmarks(&e->chip, e->options.landmarks, &e->landmark_net);
     if (st)
@@ -281,6 +288,7 @@ static fr_status start_alignment(fr_embedder *e)
     dopt.runner.device = FR_DEVICE_CPU; /* see the top of this file */
     dopt.runner.threads = 1;            /* the decode threads are the parallelism */
     dopt.runner.max_batch = e->group;
+    dopt.tiny = e->tiny_net;
     for (int i = 0; i < e->threads && !st; i++) {
         st = fr_detector_new(e->mtcnn, &dopt, &e->workers[i].detector);
         if (!st)
@@ -471,6 +479,7 @@ void fr_embedder_free(fr_embedder *e)
     fr_model_free(e->landmark_net);
     free(e->workers);
     fr_mtcnn_free(e->mtcnn);
+    fr_model_free(e->tiny_net);
     free(e->chunks[0].entries);
     free(e->chunks[1].entries);
     free(e->outputs);

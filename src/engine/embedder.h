@@ -87,7 +87,10 @@ typedef struct fr_embedder_options {
     fr_face_rule face;  /* with alignment: which face is the main one */
     int face_index;     /* N > 0: face N - 1 in the detector's order instead (an image with
                            fewer faces has none: FR_E_NO_FACE) */
-    const char *detector; /* MTCNN weights (NULL: mtcnn.frw in the weights directory) */
+    const char *detector; /* the detector's weights (NULL: mtcnn.frw, or tinyface.frw for the
+                             tiny detector, in the weights directory) */
+    fr_detector_kind detector_kind; /* MTCNN (default) or face-api's TinyFaceDetector */
+    int detector_size;  /* the tiny detector's input side (0: FR_TINY_SIZE_DEFAULT) */
     const char *landmarks; /* landmark68 weights (NULL: landmark68.frw in the weights
                               directory), for 68-point alignment */
     int flip;           /* 1: average each chip's embedding with its mirror image's; a
