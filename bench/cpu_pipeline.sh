@@ -5,8 +5,11 @@
 # images (dlib, all threads, --device cpu), in rounds that run every configuration in turn
 # (alternating, so a load change on a shared machine hits all of them alike); each figure is
 # the median over the rounds. Prints a Markdown table; the ratios are to --align none.
+# DETECTORS chooses the detectors timed (default "mtcnn tiny": MTCNN, then face-api's
+# TinyFaceDetector at TINY_SIZE, default 416, face-api's; both pipelines each).
 #
-# usage: [ROUNDS=3] bench/cpu_pipeline.sh [build-dir] [images]   (run on an otherwise idle machine)
+# usage: [ROUNDS=3] [DETECTORS="mtcnn tiny"] [TINY_SIZE=416] bench/cpu_pipeline.sh [build-dir] [images]
+#        (run on an otherwise idle machine)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$here/.."
@@ -19,8 +22,16 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 find "$data/lfw_devtrain/images" -name '*.jpg' | LC_ALL=C sort | awk -v n="$count" 'NR <= n' > "$work/list"
 
-configs=("--align none" "--pipeline threads" "--pipeline batched" "--align mtcnn --pipeline threads"
-         "--align mtcnn --pipeline batched")
+configs=("--align none")
+for d in ${DETECTORS:-mtcnn tiny}; do
+  case "$d" in
+    mtcnn) configs+=("--pipeline threads" "--pipeline batched" "--align mtcnn --pipeline threads"
+                     "--align mtcnn --pipeline batched") ;;
+    tiny) t="--detector tiny --detector-size ${TINY_SIZE:-416}"
+          configs+=("$t --pipeline threads" "$t --pipeline batched") ;;
+    *) echo "bench/cpu_pipeline.sh: DETECTORS: $d is not mtcnn or tiny" >&2; exit 2 ;;
+  esac
+done
 : > "$work/times"
 for ((r = 0; r < rounds; r++)); do
   for i in "${!configs[@]}"; do
@@ -43,6 +54,6 @@ for line in open(times):
 base = count / statistics.median(runs[0])
 for i, what in enumerate(configs):
     s = statistics.median(runs[i])
-    label = what if "align" in what else f"default alignment (dlib: 68 landmarks), {what}"
+    label = what if "align" in what else f"68-point alignment (the dlib default), {what}"
     print(f"| `{label}` | {s:.2f} | {count / s:.1f} | {count / s / base:.2f}x |")
 EOF
