@@ -468,8 +468,6 @@ static fr_status packed_weights(builder *bd, const fr_node *node, const dnnl_mem
     return FR_OK;
 }
 
-/* A convolution's primitive descriptor for src and dst layouts (NULL: oneDNN's choice) at
- * batch n; dst_type: the output's data type. */
 /* A PReLU whose slopes are all one value (face-api's leaky ReLU): oneDNN's eltwise ReLU with
  * that negative slope, exactly the same function; its PReLU post-op has only the reference
  * implementation for most convolutions (measured: 5.4 s of 5.5 for the tiny detector's
@@ -485,9 +483,12 @@ static int uniform_slope(const fr_graph *g, const fr_node *node, float *slope)
     return 1;
 }
 
+/* A convolution's primitive descriptor for src and dst layouts (NULL: oneDNN's choice) at
+ * batch n; dst_type: the output's data type; prelu: a PReLU of per-channel slopes as the
+ * last post-op (0: left to a primitive of its own, see build_conv). */
 static dnnl_status_t conv_pd(fr_cpu_primitives *p, const fr_node *node, int n,
                              const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
-                             dnnl_data_type_t dst_type, dnnl_primitive_desc_t *out)
+                             dnnl_data_type_t dst_type, int prelu, dnnl_primitive_desc_t *out)
 {
     const fr_tensor *x = &p->g->tensors[node->in], *y = &p->g->tensors[node->out];
     dnnl_memory_desc_t any_src, any_dst, weights, bias;
@@ -527,7 +528,7 @@ static dnnl_status_t conv_pd(fr_cpu_primitives *p, const fr_node *node, int n,
     int leaky = node->act == FR_ACT_PRELU && uniform_slope(p->g, node, &slope);
     if (st == dnnl_success && leaky)
         st = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, slope, 0.0f);
-    else if (st == dnnl_success && node->act == FR_ACT_PRELU)
+    else if (st == dnnl_success && node->act == FR_ACT_PRELU && prelu)
         st = dnnl_post_ops_append_prelu(po, 1 << 1);
     dnnl_primitive_attr_t attr = st == dnnl_success ? new_attr(po) : NULL;
     dnnl_post_ops_destroy(po);
@@ -538,6 +539,26 @@ static dnnl_status_t conv_pd(fr_cpu_primitives *p, const fr_node *node, int n,
     return st;
 }
 
+/* PReLU with per-channel slopes (binding slopes, of layout slopes_md) in place on binding
+ * data: after a convolution whose kernel takes no PReLU post-op. */
+static fr_status prelu_step(builder *bd, int data, const dnnl_memory_desc_t *slopes_md,
+                            int slopes)
+{
+    dnnl_prelu_desc_t desc;
+    dnnl_primitive_desc_t pd;
+    dnnl_status_t st = dnnl_prelu_forward_desc_init(&desc, dnnl_forward_inference,
+                                                    &bd->b->bindings[data].md, slopes_md);
+    dnnl_primitive_attr_t attr = st == dnnl_success ? new_attr(NULL) : NULL;
+    if (!attr)
+        return dnnl_failed(st == dnnl_success ? dnnl_out_of_memory : st, "a PReLU", bd->name);
+    st = dnnl_primitive_desc_create(&pd, &desc, attr, bd->p->engine, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    if (st != dnnl_success)
+        return dnnl_failed(st, "a PReLU", bd->name);
+    step_arg args[3] = {{DNNL_ARG_SRC, data}, {DNNL_ARG_WEIGHTS, slopes}, {DNNL_ARG_DST, data}};
+    return primitive_step(bd, pd, 3, args);
+}
+
 static fr_status build_conv(builder *bd, const fr_node *node)
 {
     fr_cpu_primitives *p = bd->p;
@@ -546,14 +567,31 @@ static fr_status build_conv(builder *bd, const fr_node *node)
     /* oneDNN's own choice first; the tensors' layouts as they are when that is the same
      * implementation (a slice of a concatenation read or written in place) */
     dnnl_primitive_desc_t pd = NULL, exact = NULL;
-    dnnl_status_t st = conv_pd(p, node, n, NULL, NULL, dst_type, &pd);
+    int fused = 1; /* the PReLU (if any) a post-op of the convolution */
+    dnnl_status_t st = conv_pd(p, node, n, NULL, NULL, dst_type, fused, &pd);
     if (st != dnnl_success)
         return dnnl_failed(st, "a convolution", node->name);
+    /* oneDNN 2.6's brgconv takes no PReLU post-op at most shapes: the convolution then falls
+     * to ref:any, 100x slower (MTCNN: 5.7 s an image). Then the convolution runs alone on
+     * its JIT kernel and the PReLU (of per-channel slopes; one slope is an eltwise post-op,
+     * uniform_slope) is a primitive of its own, in place on its output. */
+    dnnl_primitive_desc_t alone = NULL;
+    float slope;
+    if (node->act == FR_ACT_PRELU && !uniform_slope(p->g, node, &slope) && is_ref(pd) &&
+        conv_pd(p, node, n, NULL, NULL, dst_type, 0, &alone) == dnnl_success) {
+        if (is_ref(alone)) {
+            dnnl_primitive_desc_destroy(alone);
+        } else {
+            dnnl_primitive_desc_destroy(pd);
+            pd = alone;
+            fused = 0;
+        }
+    }
     const dnnl_memory_desc_t *src = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *dst = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
     if ((!dnnl_memory_desc_equal(src, &bd->md[node->in]) ||
          !dnnl_memory_desc_equal(dst, &bd->md[node->out])) &&
-        conv_pd(p, node, n, &bd->md[node->in], &bd->md[node->out], dst_type, &exact) ==
+        conv_pd(p, node, n, &bd->md[node->in], &bd->md[node->out], dst_type, fused, &exact) ==
             dnnl_success) {
         if (same_impl(pd, exact)) {
             dnnl_primitive_desc_destroy(pd);
@@ -567,6 +605,8 @@ static fr_status build_conv(builder *bd, const fr_node *node)
     const dnnl_memory_desc_t *wei_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     void *weights = NULL;
     int in = -1, out = -1, wm = -1, bm = -1, am = -1, copy_back = 0;
+    dnnl_memory_desc_t alpha_md;
+    memset(&alpha_md, 0, sizeof alpha_md);
     fr_status fs = packed_weights(bd, node, wei_md, &weights);
     if (!fs) {
         dnnl_memory_desc_t bias, alpha;
@@ -576,10 +616,10 @@ static fr_status build_conv(builder *bd, const fr_node *node)
         dnnl_memory_desc_init_by_tag(&alpha, 4, alpha_dims, dnnl_f32, dnnl_abcd);
         wm = bind(bd, wei_md, AT_FIXED, -1, weights);
         bm = bind(bd, &bias, AT_FIXED, -1, p->g->params + node->bias);
-        float slope;
         int prelu = node->act == FR_ACT_PRELU && !uniform_slope(p->g, node, &slope);
         if (prelu)
             am = bind(bd, &alpha, AT_FIXED, -1, p->g->params + node->alpha);
+        alpha_md = alpha;
         if (wm < 0 || bm < 0 || (prelu && am < 0))
             fs = fr_fail(FR_E_NOMEM, "out of memory planning the CPU primitives");
     }
@@ -594,11 +634,13 @@ static fr_status build_conv(builder *bd, const fr_node *node)
     step_arg args[5] = {{DNNL_ARG_SRC, in}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_BIAS, bm},
                         {DNNL_ARG_DST, out}};
     int nargs = 4;
-    if (am >= 0) {
+    if (am >= 0 && fused) {
         int index = node->accumulate ? 1 : 0; /* the PReLU's place among the post-ops */
         args[nargs++] = (step_arg){DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_WEIGHTS, am};
     }
     fs = primitive_step(bd, pd, nargs, args);
+    if (!fs && am >= 0 && !fused)
+        fs = prelu_step(bd, out, &alpha_md, am);
     if (!fs && copy_back)
         fs = output_done(bd, node->out, out);
     return fs;
@@ -984,7 +1026,7 @@ static fr_status choose_layout(fr_cpu_primitives *p, int n)
     p->tag = dnnl_acdb;
     if (best) {
         dnnl_primitive_desc_t pd;
-        dnnl_status_t st = conv_pd(p, best, n, NULL, NULL, p->dt, &pd);
+        dnnl_status_t st = conv_pd(p, best, n, NULL, NULL, p->dt, 0, &pd);
         if (st != dnnl_success)
             return dnnl_failed(st, "a convolution", best->name);
         const dnnl_memory_desc_t *src = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
