@@ -70,10 +70,11 @@ typedef struct fr_global_options {
     const char *decode;   /* --decode cpu|nvjpeg (NULL: $FACEREC_DECODE, else cpu) */
     fr_detector_kind detector; /* --detector mtcnn|tiny (default mtcnn) */
     int detector_size;    /* --detector-size N: the tiny detector's input side (0: 416) */
+    double detector_threshold; /* --detector-threshold P: the tiny detector's score (0: 0.5) */
 } fr_global_options;
 
 /* getopt_long entries for the global options; commands append their own. Codes >= 1000. */
-#define FR_GLOBAL_OPTION_COUNT 19
+#define FR_GLOBAL_OPTION_COUNT 20
 extern const struct option fr_global_long_options[FR_GLOBAL_OPTION_COUNT];
 void fr_global_defaults(fr_global_options *g);
 /* Handles a global option code: 1 if it was one (and valid), 0 if not a global option,

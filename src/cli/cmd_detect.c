@@ -27,6 +27,7 @@
 #include "detect/chips.h"
 #include "detect/draw.h"
 #include "detect/source.h"
+#include "detect/tiny.h"
 #include "engine/paths.h"
 #include "match/table.h"
 #include "model/model_internal.h"
@@ -355,6 +356,9 @@ static void describe(fr_manifest *m, const fr_global_options *g, const fr_detect
         fr_manifest_option(m, "detector", "tiny");
         fr_manifest_option_number(m, "detector-size",
                                   g->detector_size ? g->detector_size : FR_TINY_SIZE_DEFAULT);
+        fr_manifest_option_number(m, "detector-threshold", g->detector_threshold > 0
+                                                               ? g->detector_threshold
+                                                               : FR_TINY_THRESHOLD);
     }
     fr_manifest_option(m, "format", format == FR_TABLE_CSV ? "csv" : "jsonl");
     fr_run_describe_detection(m, model != NULL);
@@ -411,6 +415,7 @@ static int run(const fr_global_options *g, const fr_run_options *ro,
     if (g->detector == FR_DETECTOR_TINY) {
         st = fr_tiny_load(NULL, g->detector_size, &tiny_net);
         tiny_opt.tiny = tiny_net;
+        tiny_opt.tiny_threshold = g->detector_threshold;
         dopt = &tiny_opt;
     } else {
         st = fr_model_default_path("mtcnn", weights, sizeof weights);

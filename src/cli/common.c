@@ -28,7 +28,8 @@ enum {
     OPT_PIPELINE,
     OPT_DECODE,
     OPT_DETECTOR,
-    OPT_DETECTOR_SIZE
+    OPT_DETECTOR_SIZE,
+    OPT_DETECTOR_THRESHOLD
 };
 
 const struct option fr_global_long_options[FR_GLOBAL_OPTION_COUNT] = {
@@ -51,6 +52,7 @@ const struct option fr_global_long_options[FR_GLOBAL_OPTION_COUNT] = {
     {"decode", required_argument, NULL, OPT_DECODE},
     {"detector", required_argument, NULL, OPT_DETECTOR},
     {"detector-size", required_argument, NULL, OPT_DETECTOR_SIZE},
+    {"detector-threshold", required_argument, NULL, OPT_DETECTOR_THRESHOLD},
 };
 
 void fr_global_defaults(fr_global_options *g)
@@ -163,6 +165,16 @@ int fr_global_option(fr_global_options *g, int code, const char *arg)
             return -1;
         }
         return 1;
+    case OPT_DETECTOR_THRESHOLD: {
+        char *end;
+        double v = strtod(arg, &end);
+        if (*arg == 0 || *end != 0 || !(v > 0 && v < 1)) {
+            fprintf(stderr, "facerec: --detector-threshold %s: give a score in (0, 1)\n", arg);
+            return -1;
+        }
+        g->detector_threshold = v;
+        return 1;
+    }
     case OPT_DETECTOR_SIZE:
         if (!parse_int(arg, 128, 608, &g->detector_size) || g->detector_size % 32) {
             fprintf(stderr, "facerec: --detector-size %s: give a multiple of 32 from 128 to 608\n",
@@ -364,6 +376,8 @@ void fr_global_help(FILE *out)
             "                            landmarks68 or auto for dlib; docs/alignment.md)\n"
             "  --detector-size N         the tiny detector's input side, a multiple of 32 from\n"
             "                            128 to 608 (default 416, face-api's)\n"
+            "  --detector-threshold P    the tiny detector's score a face must pass, in (0, 1)\n"
+            "                            (default 0.5, face-api's)\n"
             "  --all-faces               one result per face found (default: the main face)\n"
             "  --face largest|central|INDEX\n"
             "                            the main face: the largest (default), FaceNet's rule\n"

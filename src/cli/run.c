@@ -323,6 +323,7 @@ static int open_common(const char *command, const fr_global_options *g,
     eo.align = g->align;
     eo.detector_kind = g->detector;
     eo.detector_size = g->detector_size;
+    eo.detector_threshold = g->detector_threshold;
     eo.all_faces = g->all_faces;
     eo.face = g->face;
     eo.face_index = g->face_index;

@@ -235,6 +235,7 @@ static fr_status start_stage(fr_embedder *e)
     dopt.runner.threads = e->threads;
     dopt.runner.max_batch = g->detect_images;
     dopt.tiny = e->tiny_net;
+    dopt.tiny_threshold = e->options.detector_threshold;
     st = fr_detector_new_on(e->mtcnn, &dopt, g->exec, &g->detector);
     if (!st)
         st = fr_chipper_new(&e->chip, e->landmark_net, &dopt.runner, g->exec, &g->chipper);
@@ -289,6 +290,7 @@ static fr_status start_alignment(fr_embedder *e)
     dopt.runner.threads = 1;            /* the decode threads are the parallelism */
     dopt.runner.max_batch = e->group;
     dopt.tiny = e->tiny_net;
+    dopt.tiny_threshold = e->options.detector_threshold;
     for (int i = 0; i < e->threads && !st; i++) {
         st = fr_detector_new(e->mtcnn, &dopt, &e->workers[i].detector);
         if (!st)

@@ -91,6 +91,7 @@ typedef struct fr_embedder_options {
                              tiny detector, in the weights directory) */
     fr_detector_kind detector_kind; /* MTCNN (default) or face-api's TinyFaceDetector */
     int detector_size;  /* the tiny detector's input side (0: FR_TINY_SIZE_DEFAULT) */
+    double detector_threshold; /* the tiny detector's score threshold (0: FR_TINY_THRESHOLD) */
     const char *landmarks; /* landmark68 weights (NULL: landmark68.frw in the weights
                               directory), for 68-point alignment */
     int flip;           /* 1: average each chip's embedding with its mirror image's; a
