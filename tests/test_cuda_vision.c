@@ -11,6 +11,8 @@
  *       differences are expected; a 1 is a rounding tie decided by a last-bit difference
  *   boxes, counts, picks (pnet_cells, nms, gather): equal; scores within 1e-12 (CUDA's exp
  *       may differ from glibc's by an ulp)
+ *   tiny_inputs: as the pixels above; tiny_boxes: counts equal, boxes and scores within 1e-12
+ *       (their exp)
  *   landmark_transforms: the mapping within 1e-9 of its magnitude (atan2, hypot, cos, sin:
  *       CUDA's are within 2 ulp)
  *   the detector (issue 10's correctness goal): every CPU face has a GPU face of IoU >= 0.95
@@ -276,6 +278,54 @@ static void check_ops(fr_exec *cpu, side *g, const fr_image *images, fr_vision_i
         CHECK(worst <= 1e-9);
     }
     free(out);
+
+    /* tiny_inputs: every image (mixed sizes, wider and taller ones) padded after it, at 224 */
+    size_t tb = (size_t)IMAGES * 224 * 224 * 3;
+    want = malloc(tb);
+    got = malloc(tb);
+    d = gpu_copy(g, &b1, NULL, tb);
+    CHECK_OK(co->tiny_inputs(cs, host, IMAGES, 224, want));
+    CHECK_OK(go->tiny_inputs(gs, g->images, IMAGES, 224, d));
+    CHECK_OK(fr_exec_download(g->exec, got, d, tb));
+    compare_bytes("tiny_inputs", got, want, tb);
+    free(want);
+    free(got);
+
+    /* tiny_boxes over random 7x7 output maps (scores on both sides of the threshold) */
+    enum { TINY_N = 3, TINY_CELLS = 7 };
+    size_t per = TINY_CELLS * TINY_CELLS * 25, slots = TINY_CELLS * TINY_CELLS * 5;
+    float *maps = malloc(TINY_N * per * sizeof *maps);
+    for (size_t i = 0; i < TINY_N * per; i++)
+        maps[i] = fr_test_uniform(&rng, -3.0f, 3.0f);
+    fr_tiny_job tj[TINY_N];
+    for (int j = 0; j < TINY_N; j++)
+        tj[j] = (fr_tiny_job){j, TINY_CELLS, 1.0 + 0.3 * j, 1.0, (size_t)j * per, (size_t)j * slots};
+    fr_cand *tw = calloc(TINY_N * slots, sizeof *tw), *tg = calloc(TINY_N * slots, sizeof *tg);
+    int kw[TINY_N], kg[TINY_N];
+    CHECK_OK(co->tiny_boxes(cs, maps, tj, TINY_N, 0.5, tw, kw));
+    void *dmaps = gpu_copy(g, &b1, maps, TINY_N * per * sizeof *maps);
+    void *tdc = gpu_copy(g, &b2, NULL, TINY_N * slots * sizeof *tg);
+    CHECK_OK(go->tiny_boxes(gs, dmaps, tj, TINY_N, 0.5, tdc, kg));
+    CHECK_OK(fr_exec_download(g->exec, tg, tdc, TINY_N * slots * sizeof *tg));
+    int tiny_bad = 0, tiny_count = 0;
+    double tiny_worst = 0;
+    for (int j = 0; j < TINY_N; j++) {
+        tiny_bad += kw[j] != kg[j];
+        for (int i = 0; i < kw[j] && kw[j] == kg[j]; i++) {
+            const fr_cand *a = &tg[(size_t)j * slots + i], *b = &tw[(size_t)j * slots + i];
+            tiny_bad += a->image != b->image;
+            tiny_worst = fmax(tiny_worst, fabs(a->score - b->score));
+            for (int k = 0; k < 4; k++) /* CUDA's exp within an ulp or two of glibc's */
+                tiny_worst = fmax(tiny_worst, fabs(a->box[k] - b->box[k]));
+            tiny_count++;
+        }
+    }
+    printf("%-20s %d candidates: %d counts or images differ, worst box/score difference %.2g "
+           "(tolerance 1e-12)\n", "tiny_boxes", tiny_count, tiny_bad, tiny_worst);
+    CHECK(tiny_bad == 0 && tiny_count > 0 && tiny_worst <= 1e-12);
+    free(maps);
+    free(tw);
+    free(tg);
     fr_exec_buffer_free(g->exec, &b1);
     fr_exec_buffer_free(g->exec, &b2);
     fr_exec_buffer_free(g->exec, &b3);
