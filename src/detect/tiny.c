@@ -154,16 +154,17 @@ fr_status fr_tiny_run_on(fr_tiny *t, const fr_vision_image *images, int n, fr_fa
         st = ops->nms(state, t->cands.data, t->segments, n, &spec, t->kept);
     for (int i = 0; i < n && !st; i++)
         total += (size_t)t->kept[i];
-    if (!st && total > t->found_cap) {
-        fr_cand *f = realloc(t->found, total * sizeof *f);
-        fr_face *faces = f ? realloc(t->faces, total * sizeof *faces) : NULL;
+    if (!st && (total > t->found_cap || !t->faces)) { /* at least one: never NULL + 0 */
+        size_t cap = total ? total : 1;
+        fr_cand *f = realloc(t->found, cap * sizeof *f);
+        fr_face *faces = f ? realloc(t->faces, cap * sizeof *faces) : NULL;
         if (f)
             t->found = f;
         if (faces)
             t->faces = faces;
         st = f && faces ? FR_OK : fr_fail(FR_E_NOMEM, "out of memory for %zu faces", total);
         if (!st)
-            t->found_cap = total;
+            t->found_cap = cap;
     }
     size_t at = 0;
     for (int i = 0; i < n && !st; i++) {
