@@ -1,4 +1,5 @@
 /* cmd_embed.c: `facerec embed IMG|DIR... -o emb.npy`: embeddings and the list of their paths. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -157,7 +158,10 @@ static void write_faces(FILE *f, const embed_sink *s)
         fprintf(f, ",%.6f,%.2f,%.2f,%.2f,%.2f", face->score, face->box[0], face->box[1],
                 face->box[2], face->box[3]);
         for (int k = 0; k < 5; k++)
-            fprintf(f, ",%.2f,%.2f", face->landmarks[k][0], face->landmarks[k][1]);
+            if (isnan(face->landmarks[k][0])) /* --detector tiny finds none: empty fields */
+                fputs(",,", f);
+            else
+                fprintf(f, ",%.2f,%.2f", face->landmarks[k][0], face->landmarks[k][1]);
         fputc('\n', f);
     }
 }
