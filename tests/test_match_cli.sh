@@ -114,15 +114,15 @@ ok "distance to bertrand's mean: larger" '[[ "$mean" != *"\"distance\": 0.00"* ]
 expect "identify: an empty database" 4 "the database is empty" \
     "$bin" identify --db "$db" "$camera/camera_0.jpg"
 
-# ---- identify in bulk: an unreadable image is named, the rest are answered ---------------------
+# ---- identify in bulk: an unreadable image is named and keeps its row, the rest are answered ----
 "$bin" enroll --quiet --db "$tmp/b.db" --dir "$people"
 mkdir "$tmp/mixed"
 cp "$camera"/camera_0.jpg "$camera"/camera_1.jpg "$tmp/mixed/"
 cp "${FACEREC_SOURCE_DIR}/tests/data/images/truncated.png" "$tmp/mixed/broken.png"
 expect "identify: a broken image in a folder" 3 "broken.png" \
     "$bin" identify --db "$tmp/b.db" "$tmp/mixed" -o "$tmp/who.jsonl"
-ok "... the two others answered, as JSON Lines" \
-    '[ "$(wc -l < "$tmp/who.jsonl")" = 2 ] && grep -q "\"identity\": \"younes\"" "$tmp/who.jsonl" && "$py" -c "import json,sys; [json.loads(l) for l in open(sys.argv[1])]" "$tmp/who.jsonl"'
+ok "... the two others answered, as JSON Lines, the broken one a row with status unreadable" \
+    '[ "$(wc -l < "$tmp/who.jsonl")" = 3 ] && grep -q "\"identity\": \"younes\"" "$tmp/who.jsonl" && "$py" -c "import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; assert [x[\"status\"] for x in r].count(\"ok\") == 2; b=[x for x in r if x[\"path\"].endswith(\"broken.png\")][0]; assert b[\"status\"] == \"unreadable\" and b[\"identity\"] is None and b[\"distance\"] is None" "$tmp/who.jsonl"'
 
 # ---- distmat against numpy ----------------------------------------------------------------------
 "$bin" embed --quiet "$data/dlib_johns" -o "$tmp/johns.npy"

@@ -27,11 +27,13 @@ static void help(FILE *out)
             "For one image: prints \"it's NAME, the distance is D\" or \"Not in the database\n"
             "(nearest: NAME, D >= THRESHOLD)\", then with -k the K nearest; exit 0 when\n"
             "identified, 1 when not (also when its row goes to -o). For directories or several\n"
-            "images: one row per\n"
-            "image to OUT or standard output, CSV (path,identity,distance, then name_i,distance_i\n"
-            "for the K nearest when K > 1) or JSON Lines (.jsonl or --json). identity is empty\n"
-            "(null) when the nearest person is not under the threshold. Unreadable images are\n"
-            "named on stderr and left out (exit 3).\n\n"
+            "images: one row per image to OUT or standard output, CSV (path,identity,distance,\n"
+            "then name_i,distance_i for the K nearest when K > 1, then\n"
+            "status,faces,face,x1,y1,x2,y2,error) or JSON Lines (.jsonl or --json). identity is\n"
+            "empty (null) when the nearest person is not under the threshold. status is ok,\n"
+            "no_face or unreadable: an image without an answer keeps its row, with the reason\n"
+            "in error (and on stderr; exit 3). faces counts the faces found; face (as `facerec\n"
+            "detect` numbers them) and x1..y2 are the one used.\n\n"
             "  --db FILE              the identity database; several: one gallery split over\n"
             "                         databases (each person in one), searched one at a time\n"
             "                         and merged into the exact answer of one database\n"
@@ -170,25 +172,31 @@ static void gallery_shards_free(gallery_shards *g)
     memset(g, 0, sizeof *g);
 }
 
+/* Image i's row: its answer when it has an embedding, empty cells (null) otherwise; then
+ * what became of it (matching.h's status columns). */
 static void write_row(FILE *f, fr_table_format format, const gallery_shards *g,
-                      const char *path, const candidate *list)
+                      const char *path, const candidate *list, const fr_cli_embeddings *e,
+                      size_t i)
 {
-    int known = list[0].accepted;
+    int ok = e->ok[i], known = ok && list[0].accepted;
     if (format == FR_TABLE_CSV) {
         fr_csv_field(f, path);
         fputc(',', f);
         if (known)
             fr_csv_field(f, candidate_name(g, &list[0]));
-        fprintf(f, ",%.6f", list[0].distance);
+        fputc(',', f);
+        if (ok)
+            fprintf(f, "%.6f", list[0].distance);
         for (size_t q = 0; g->k > 1 && q < g->k; q++) {
             fputc(',', f);
-            if (list[q].person >= 0) {
+            if (ok && list[q].person >= 0) {
                 fr_csv_field(f, candidate_name(g, &list[q]));
                 fprintf(f, ",%.6f", list[q].distance);
             } else {
                 fputc(',', f);
             }
         }
+        fr_cli_status_csv(f, e, i, NULL, NULL);
         fputc('\n', f);
         return;
     }
@@ -196,10 +204,13 @@ static void write_row(FILE *f, fr_table_format format, const gallery_shards *g,
     fr_json_string(f, path);
     fputs(", \"identity\": ", f);
     fr_json_string(f, known ? candidate_name(g, &list[0]) : NULL);
-    fprintf(f, ", \"distance\": %.6f", list[0].distance);
+    if (ok)
+        fprintf(f, ", \"distance\": %.6f", list[0].distance);
+    else
+        fputs(", \"distance\": null", f);
     if (g->k > 1) {
         fputs(", \"candidates\": [", f);
-        for (size_t q = 0; q < g->k && list[q].person >= 0; q++) {
+        for (size_t q = 0; ok && q < g->k && list[q].person >= 0; q++) {
             fputs(q ? ", {\"name\": " : "{\"name\": ", f);
             fr_json_string(f, candidate_name(g, &list[q]));
             fprintf(f, ", \"distance\": %.6f", list[q].distance);
@@ -211,6 +222,7 @@ static void write_row(FILE *f, fr_table_format format, const gallery_shards *g,
         }
         fputc(']', f);
     }
+    fr_cli_status_json(f, e, i, NULL, NULL);
     fputs("}\n", f);
 }
 
@@ -401,9 +413,11 @@ int fr_cmd_identify(int argc, char **argv)
     const candidate *found = shards.lists;
     if (!code && single) {
         if (!e.ok[0]) {
+            if (g.json) /* the row says why, as in a table */
+                write_row(stdout, FR_TABLE_JSONL, &shards, fr_run_paths(run)[0], found, &e, 0);
             code = FR_EXIT_PARTIAL;
         } else if (g.json) {
-            write_row(stdout, FR_TABLE_JSONL, &shards, fr_run_paths(run)[0], found);
+            write_row(stdout, FR_TABLE_JSONL, &shards, fr_run_paths(run)[0], found, &e, 0);
             code = found[0].accepted ? FR_EXIT_OK : FR_EXIT_NO;
         } else {
             if (found[0].accepted)
@@ -426,11 +440,10 @@ int fr_cmd_identify(int argc, char **argv)
             fputs("path,identity,distance", t.file);
             for (size_t q = 1; k > 1 && q <= k; q++)
                 fprintf(t.file, ",name_%zu,distance_%zu", q, q);
-            fputc('\n', t.file);
+            fputs("," FR_CLI_STATUS_COLUMNS "\n", t.file);
         }
         for (size_t i = 0; !code && i < e.count; i++)
-            if (e.ok[i])
-                write_row(t.file, t.format, &shards, fr_run_paths(run)[i], found + i * k);
+            write_row(t.file, t.format, &shards, fr_run_paths(run)[i], found + i * k, &e, i);
         if (!code)
             code = fr_cli_table_close("identify", &t);
         if (!code && manifest) {

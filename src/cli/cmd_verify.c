@@ -27,9 +27,12 @@ static void help(FILE *out)
             "A list of claims: CLAIMS.tsv holds image<TAB>name lines (blank lines and lines\n"
             "starting with # skipped; a first line whose image does not exist is a header),\n"
             "images relative to --root DIR when given. One row per claim to OUT or standard\n"
-            "output: path,name,distance,threshold,verified (CSV, or JSON Lines for .jsonl or\n"
-            "--json). Claims whose image cannot be read or whose name is not in the database\n"
-            "are named on stderr and left out (exit 3); otherwise exit 0.\n\n"
+            "output: path,name,distance,threshold,verified,status,faces,face,x1,y1,x2,y2,error\n"
+            "(CSV, or JSON Lines for .jsonl or --json). status is ok, no_face, unreadable or\n"
+            "unknown_name (the name is not in the database). A claim without an answer keeps\n"
+            "its row, with distance and verified empty and the reason in error, is named on\n"
+            "stderr, and makes the exit code 3; otherwise 0. faces counts the faces found in\n"
+            "the image; face (as `facerec detect` numbers them) and x1..y2 are the one used.\n\n"
             "  --db FILE              the identity database\n"
             "  --name NAME            the person claimed\n"
             "  --claims FILE          many claims at once\n"
@@ -133,10 +136,12 @@ static fr_status claims_load(const char *file, const char *root, claims *out)
 
 /* The claims that can be answered (a readable image, a known name), put to the matcher in one
  * call: answers[i] for claim i, with person -1 for a claim left out (an unknown name is named
- * on stderr; an unreadable image was already). Returns how many were left out. */
+ * on stderr and marked in known[]; an unreadable image was already). Returns how many were
+ * left out. */
 static size_t answer_claims(const claims *cl, char *const *unique, size_t images,
                             const fr_cli_embeddings *e, const fr_cli_identities *ids,
-                            const char *db, fr_match *answers, fr_status *status)
+                            const char *db, fr_match *answers, unsigned char *known,
+                            fr_status *status)
 {
     size_t dim = e->dim, n = 0, skipped = 0;
     int32_t *persons = fr_malloc(cl->count * sizeof *persons, "the claims");
@@ -148,6 +153,7 @@ static size_t answer_claims(const claims *cl, char *const *unique, size_t images
         long image = fr_cli_find_sorted(unique, images, cl->paths[i]);
         int32_t person = fr_gallery_find(&ids->gallery, cl->names[i]);
         answers[i].person = -1;
+        known[i] = person >= 0;
         if (person < 0)
             fr_cli_error("verify", "%s: no person named '%s' in %s", cl->paths[i], cl->names[i],
                          db);
@@ -168,6 +174,41 @@ static size_t answer_claims(const claims *cl, char *const *unique, size_t images
     free(which);
     free(found);
     return skipped;
+}
+
+/* Claim i's row: its answer, or empty cells (null) where it has none, then the image's status
+ * columns (matching.h); a claim of a name the database lacks says so in error. */
+static void write_claim(FILE *f, fr_table_format format, const claims *cl, size_t i,
+                        const fr_match *answer, int known, float threshold,
+                        const fr_cli_embeddings *e, size_t image)
+{
+    int answered = answer->person >= 0;
+    const char *status = known ? NULL : "unknown_name";
+    const char *error = known ? NULL : "no person of that name in the database";
+    if (format == FR_TABLE_CSV) {
+        fr_csv_field(f, cl->paths[i]);
+        fputc(',', f);
+        fr_csv_field(f, cl->names[i]);
+        if (answered)
+            fprintf(f, ",%.6f,%.6g,%s", answer->distance, threshold,
+                    answer->accepted ? "true" : "false");
+        else
+            fprintf(f, ",,%.6g,", threshold);
+        fr_cli_status_csv(f, e, image, status, error);
+        fputc('\n', f);
+        return;
+    }
+    fputs("{\"path\": ", f);
+    fr_json_string(f, cl->paths[i]);
+    fputs(", \"name\": ", f);
+    fr_json_string(f, cl->names[i]);
+    if (answered)
+        fprintf(f, ", \"distance\": %.6f, \"threshold\": %.6g, \"verified\": %s",
+                answer->distance, threshold, answer->accepted ? "true" : "false");
+    else
+        fprintf(f, ", \"distance\": null, \"threshold\": %.6g, \"verified\": null", threshold);
+    fr_cli_status_json(f, e, image, status, error);
+    fputs("}\n", f);
 }
 
 int fr_cmd_verify(int argc, char **argv)
@@ -237,6 +278,7 @@ int fr_cmd_verify(int argc, char **argv)
     fr_cli_embeddings e;
     memset(&e, 0, sizeof e);
     fr_match *answers = NULL;
+    unsigned char *known = NULL;
     int code = fr_run_open_paths("verify", &g, &ro, unique, images, &run);
     const fr_model_info *model = code ? NULL : fr_model_get_info(fr_run_model(run));
     if (!code)
@@ -260,9 +302,10 @@ int fr_cmd_verify(int argc, char **argv)
     size_t skipped = 0;
     if (!code) {
         answers = fr_malloc(cl.count * sizeof *answers, "the answers");
-        st = answers ? FR_OK : FR_E_NOMEM;
+        known = fr_malloc(cl.count, "the answers");
+        st = answers && known ? FR_OK : FR_E_NOMEM;
         if (!st)
-            skipped = answer_claims(&cl, unique, images, &e, &ids, db, answers, &st);
+            skipped = answer_claims(&cl, unique, images, &e, &ids, db, answers, known, &st);
         if (st)
             code = fr_cli_fail("verify", st);
     }
@@ -291,38 +334,23 @@ int fr_cmd_verify(int argc, char **argv)
         }
     } else if (!code) {
         if (t.format == FR_TABLE_CSV)
-            fputs("path,name,distance,threshold,verified\n", t.file);
-        for (size_t i = 0; i < cl.count && !code; i++) {
-            if (answers[i].person < 0)
-                continue;
-            double d = answers[i].distance;
-            const char *verdict = answers[i].accepted ? "true" : "false";
-            if (t.format == FR_TABLE_CSV) {
-                fr_csv_field(t.file, cl.paths[i]);
-                fputc(',', t.file);
-                fr_csv_field(t.file, cl.names[i]);
-                fprintf(t.file, ",%.6f,%.6g,%s\n", d, threshold, verdict);
-            } else {
-                fputs("{\"path\": ", t.file);
-                fr_json_string(t.file, cl.paths[i]);
-                fputs(", \"name\": ", t.file);
-                fr_json_string(t.file, cl.names[i]);
-                fprintf(t.file, ", \"distance\": %.6f, \"threshold\": %.6g, \"verified\": %s}\n",
-                        d, threshold, verdict);
-            }
-        }
+            fputs("path,name,distance,threshold,verified," FR_CLI_STATUS_COLUMNS "\n", t.file);
+        for (size_t i = 0; i < cl.count && !code; i++)
+            write_claim(t.file, t.format, &cl, i, &answers[i], known[i], threshold, &e,
+                        (size_t)fr_cli_find_sorted(unique, images, cl.paths[i]));
         if (!code)
             code = fr_cli_table_close("verify", &t);
         if (!code && !g.quiet)
             fr_run_summary(run, images - e.failures, e.failures, output);
         if (!code && skipped) {
-            fr_cli_error("verify", "%zu of %zu claims left out (unreadable image or unknown "
-                         "name)", skipped, cl.count);
+            fr_cli_error("verify", "%zu of %zu claims without an answer (no face, an unreadable "
+                         "image or an unknown name: see their rows' status)", skipped, cl.count);
             code = FR_EXIT_PARTIAL;
         }
     }
     fr_cli_table_abort(&t);
     free(answers);
+    free(known);
     fr_cli_embeddings_free(&e);
     fr_cli_identities_close(&ids);
     fr_run_close(run);

@@ -25,15 +25,61 @@ typedef struct embed_ctx {
 static int keep(void *ctx, const fr_embed_result *r)
 {
     embed_ctx *c = ctx;
+    fr_cli_embeddings *e = c->e;
+    e->faces[r->index] = r->face_count;
     if (r->status != FR_OK) {
-        c->e->failures++;
+        e->failures++;
         fr_cli_error(c->command, "%s", r->error);
+        e->status[r->index] = r->status == FR_E_NO_FACE ? FR_CLI_NO_FACE : FR_CLI_UNREADABLE;
+        /* a message that cannot be kept leaves the cell empty: the status still says it */
+        e->errors[r->index] = fr_strdup(r->error ? r->error : "");
         return 0;
     }
-    memcpy(c->e->rows + r->index * c->e->dim, r->embedding, c->e->dim * sizeof(float));
-    c->e->ok[r->index] = 1;
-    c->e->faces[r->index] = r->face_count;
+    memcpy(e->rows + r->index * e->dim, r->embedding, e->dim * sizeof(float));
+    e->ok[r->index] = 1;
+    e->status[r->index] = FR_CLI_OK;
+    if (r->face >= 0 && r->box) {
+        e->boxes[r->index] = *r->box;
+        e->face[r->index] = r->face;
+        e->has_box[r->index] = 1;
+    }
     return 0;
+}
+
+const char *fr_cli_status_name(fr_cli_status status)
+{
+    return status == FR_CLI_OK ? "ok" : status == FR_CLI_NO_FACE ? "no_face" : "unreadable";
+}
+
+void fr_cli_status_csv(FILE *f, const fr_cli_embeddings *e, size_t i, const char *status,
+                       const char *error)
+{
+    fprintf(f, ",%s,%d", status ? status : fr_cli_status_name((fr_cli_status)e->status[i]),
+            e->faces[i]);
+    if (e->has_box[i])
+        fprintf(f, ",%d,%.2f,%.2f,%.2f,%.2f,", e->face[i], e->boxes[i].box[0],
+                e->boxes[i].box[1], e->boxes[i].box[2], e->boxes[i].box[3]);
+    else
+        fputs(",,,,,,", f);
+    if (!error)
+        error = e->errors[i];
+    if (error)
+        fr_csv_field(f, error);
+}
+
+void fr_cli_status_json(FILE *f, const fr_cli_embeddings *e, size_t i, const char *status,
+                        const char *error)
+{
+    fputs(", \"status\": ", f);
+    fr_json_string(f, status ? status : fr_cli_status_name((fr_cli_status)e->status[i]));
+    fprintf(f, ", \"faces\": %d", e->faces[i]);
+    if (e->has_box[i])
+        fprintf(f, ", \"face\": %d, \"box\": [%.2f, %.2f, %.2f, %.2f]", e->face[i],
+                e->boxes[i].box[0], e->boxes[i].box[1], e->boxes[i].box[2], e->boxes[i].box[3]);
+    else
+        fputs(", \"face\": null, \"box\": null", f);
+    fputs(", \"error\": ", f);
+    fr_json_string(f, error ? error : e->errors[i]);
 }
 
 int fr_cli_embed_all(const char *command, fr_run *run, fr_cli_embeddings *out)
@@ -56,7 +102,13 @@ int fr_cli_embed_list(const char *command, fr_run *run, char *const *paths, size
         e.rows = fr_calloc(1, bytes ? bytes : 1, "the embeddings");
     e.ok = fr_calloc(e.count ? e.count : 1, 1, "the embeddings");
     e.faces = fr_calloc(e.count ? e.count : 1, sizeof *e.faces, "the embeddings");
-    if (!e.rows || !e.ok || !e.faces) {
+    e.status = fr_calloc(e.count ? e.count : 1, 1, "the embeddings");
+    e.errors = fr_calloc(e.count ? e.count : 1, sizeof *e.errors, "the embeddings");
+    e.boxes = fr_calloc(e.count ? e.count : 1, sizeof *e.boxes, "the embeddings");
+    e.has_box = fr_calloc(e.count ? e.count : 1, 1, "the embeddings");
+    e.face = fr_calloc(e.count ? e.count : 1, sizeof *e.face, "the embeddings");
+    if (!e.rows || !e.ok || !e.faces || !e.status || !e.errors || !e.boxes || !e.has_box ||
+        !e.face) {
         fr_cli_embeddings_free(&e);
         fr_cli_error(command, "out of memory holding %zu embeddings", e.count);
         return FR_EXIT_FATAL;
@@ -74,8 +126,15 @@ int fr_cli_embed_list(const char *command, fr_run *run, char *const *paths, size
 
 void fr_cli_embeddings_free(fr_cli_embeddings *e)
 {
+    for (size_t i = 0; e->errors && i < e->count; i++)
+        free(e->errors[i]);
+    free(e->errors);
     free(e->rows);
     free(e->ok);
+    free(e->status);
+    free(e->boxes);
+    free(e->has_box);
+    free(e->face);
     free(e->faces);
     memset(e, 0, sizeof *e);
 }

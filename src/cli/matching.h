@@ -20,15 +20,41 @@
 /* Parses --aggregate min|mean; prints a usage error and returns 0 when neither. */
 int fr_cli_parse_aggregate(const char *text, fr_aggregate *out);
 
+/* What became of one input image: its row in the result tables' status column. */
+typedef enum fr_cli_status {
+    FR_CLI_UNREADABLE = 0, /* not decoded: missing, not an image, truncated, ... */
+    FR_CLI_OK,
+    FR_CLI_NO_FACE         /* decoded, but no face (or not the face --face asked for) */
+} fr_cli_status;
+
 /* Every image of a run, embedded: row i belongs to path i; ok[i] says whether it could be
  * read (the rows of unreadable images stay zero, their errors are printed). */
 typedef struct fr_cli_embeddings {
     size_t count, dim;
     float *rows;
     unsigned char *ok;
+    unsigned char *status; /* fr_cli_status of each image */
+    char **errors;         /* why an image has no row (NULL when ok) */
+    fr_face *boxes;        /* the face embedded, when has_box[i] */
+    int *face;             /* its index in the detector's order (as `facerec detect` numbers) */
+    unsigned char *has_box;
     int *faces; /* the faces found in each image (0 without detection) */
     size_t failures;
 } fr_cli_embeddings;
+
+/* The columns that follow a row's own in identify's and verify's tables (docs/outputs.md):
+ * what became of the input, the faces found in it, the face used (its index and box) and why
+ * there is no answer. */
+#define FR_CLI_STATUS_COLUMNS "status,faces,face,x1,y1,x2,y2,error"
+const char *fr_cli_status_name(fr_cli_status status);
+/* ",status,faces,face,x1,y1,x2,y2,error" of image i; a status and error given (verify's claim of
+ * an unknown name: unknown_name) replace the image's. */
+void fr_cli_status_csv(FILE *f, const fr_cli_embeddings *e, size_t i, const char *status,
+                       const char *error);
+/* The same as JSON members: status, faces, face and box ([x1, y1, x2, y2]; null without a
+ * detected face), error (or null). */
+void fr_cli_status_json(FILE *f, const fr_cli_embeddings *e, size_t i, const char *status,
+                        const char *error);
 
 /* Returns FR_EXIT_OK, or the exit code of a fatal failure after printing it. failures
  * counts the run's unreadable arguments too. */

@@ -29,6 +29,7 @@ struct fr_run {
     fr_manifest *manifest;
     double started;
     size_t group_photos; /* inputs with several faces, of which the main one was used */
+    size_t no_face;      /* inputs decoded without a face (of the failures the summary counts) */
 };
 
 void fr_run_defaults(fr_run_options *o)
@@ -454,6 +455,8 @@ static int notice(void *ctx, const fr_embed_result *result)
 {
     notice_sink *n = ctx;
     fr_run *r = n->run;
+    if (result->status == FR_E_NO_FACE)
+        r->no_face++;
     if (!r->global.all_faces && result->face_count > 1 && result->face >= 0) {
         if (!r->global.quiet && !r->options.names_groups && r->group_photos < GROUP_NOTICES) {
             char used[48];
@@ -487,8 +490,14 @@ void fr_run_summary(const fr_run *r, size_t done, size_t failed, const char *out
     double seconds = fr_seconds() - r->started;
     const fr_runner *runner = fr_embedder_runner(r->embedder);
     fprintf(stderr, "%s: %zu image%s", r->command, done, done == 1 ? "" : "s");
-    if (failed)
-        fprintf(stderr, " (%zu unreadable)", failed);
+    /* an image without a face was read: said apart from those that could not be */
+    size_t no_face = r->no_face < failed ? r->no_face : failed;
+    if (failed - no_face && no_face)
+        fprintf(stderr, " (%zu unreadable, %zu without a face)", failed - no_face, no_face);
+    else if (failed - no_face)
+        fprintf(stderr, " (%zu unreadable)", failed - no_face);
+    else if (no_face)
+        fprintf(stderr, " (%zu without a face)", no_face);
     if (r->group_photos)
         fprintf(stderr, ", %zu with several faces (the main one used%s)", r->group_photos,
                 r->group_photos > GROUP_NOTICES ? "; the first ones named above" : "");
