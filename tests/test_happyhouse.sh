@@ -65,9 +65,9 @@ printf 'image\tname\ncamera_2.jpg\tkian\ncamera_2.jpg\tbenoit\ncamera_0.jpg\tyou
 cat "$tmp/claims.csv"
 check "one row per claim" '[ "$(wc -l < "$tmp/claims.csv")" = 4 ]'
 check "claims: camera_2 as kian false, as benoit true, camera_0 as younes true" \
-    "grep -q 'camera_2.jpg,kian,.*,false$' '$tmp/claims.csv' &&
-     grep -q 'camera_2.jpg,benoit,.*,true$' '$tmp/claims.csv' &&
-     grep -q 'camera_0.jpg,younes,.*,true$' '$tmp/claims.csv'"
+    "grep -q 'camera_2.jpg,kian,.*,false,ok,' '$tmp/claims.csv' &&
+     grep -q 'camera_2.jpg,benoit,.*,true,ok,' '$tmp/claims.csv' &&
+     grep -q 'camera_0.jpg,younes,.*,true,ok,' '$tmp/claims.csv'"
 
 # ---- options that change the answer ------------------------------------------------------------------
 out="$("$bin" verify --db "$db" --name younes --threshold 0.15 "$cam/camera_0.jpg")" && code=0 || code=$?
