@@ -3,6 +3,7 @@
 # row for an image without a face and for one that cannot be read, with a status column (ok,
 # no_face, unreadable; verify's unknown_name), the number of faces found, the face used (its
 # index and box) and the reason; the summary counts "without a face" apart from "unreadable".
+# identify --all-faces (item 4): a row per face, each face of a group photo answered.
 set -uo pipefail
 bin="${FACEREC_BIN:?}"; data="${FACEREC_DATA:?}"; python="${FACEREC_PYTHON:-python3}"
 [ -f "${FACEREC_WEIGHTS:?}/dlib.frw" ] || { echo "no dlib weights (weights/fetch.sh)"; exit 77; }
@@ -29,7 +30,10 @@ EOF
 cp "$lfw/Aaron_Peirsol/Aaron_Peirsol_0003.jpg" "$tmp/peirsol.jpg"
 head -c 3000 "$lfw/Aaron_Peirsol/Aaron_Peirsol_0004.jpg" > "$tmp/broken.jpg"
 db="$tmp/people.db"
-"$bin" enroll --quiet --db "$db" --name peirsol "$lfw/Aaron_Peirsol/Aaron_Peirsol_0002.jpg" || fail "enroll"
+mkdir -p "$tmp/people/peirsol" "$tmp/people/sorkin"
+cp "$lfw/Aaron_Peirsol/Aaron_Peirsol_0002.jpg" "$tmp/people/peirsol/"
+cp "$lfw/Aaron_Sorkin/Aaron_Sorkin_0002.jpg" "$tmp/people/sorkin/"
+"$bin" enroll --quiet --db "$db" --dir "$tmp/people" || fail "enroll"
 
 # ---- identify: four inputs, four rows ---------------------------------------------------------
 timeout 120 "$bin" identify --db "$db" "$tmp/group.jpg" "$tmp/peirsol.jpg" "$tmp/flat.jpg" \
@@ -79,5 +83,26 @@ assert broken["status"] == "unreadable" and broken["verified"] is None and broke
 assert nobody["status"] == "unknown_name" and nobody["name"] == "nobody" and nobody["verified"] is None, nobody
 assert nobody["box"] == ok["box"] and "no person" in nobody["error"], nobody
 EOF
+
+# ---- identify --all-faces: each face of the group photo is a row, and both are known -----------
+timeout 120 "$bin" identify --db "$db" --all-faces --json "$tmp/group.jpg" "$tmp/flat.jpg" \
+  -o "$tmp/all.jsonl" 2>"$tmp/err"
+code=$?
+[ "$code" = 3 ] || fail "identify --all-faces with a faceless image: exit $code (want 3): $(cat "$tmp/err")"
+grep -q "faces in" "$tmp/err" && fail "--all-faces uses every face: no 'used the largest' notice: $(cat "$tmp/err")"
+"$python" - "$tmp/all.jsonl" <<'EOF' || fail "identify --all-faces rows: $(cat "$tmp/all.jsonl")"
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+assert [(r["path"].rsplit("/", 1)[-1], r["face"], r["status"]) for r in rows] == \
+    [("group.jpg", 0, "ok"), ("group.jpg", 1, "ok"), ("flat.jpg", None, "no_face")], rows
+small, large = rows[0], rows[1]
+assert small["identity"] == "sorkin" and large["identity"] == "peirsol", rows
+assert small["faces"] == large["faces"] == 2 and small["box"][0] > 250 > large["box"][2], rows
+EOF
+# one photo in words: a line per face, exit 0 when any face is known
+timeout 120 "$bin" identify --quiet --db "$db" --all-faces "$tmp/group.jpg" >"$tmp/out" 2>"$tmp/err" ||
+  fail "identify --all-faces of one photo: exit $? ($(cat "$tmp/err"))"
+grep -Eq "^face 0 \([0-9]+,[0-9]+,[0-9]+,[0-9]+\): it's sorkin" "$tmp/out" &&
+  grep -Eq "^face 1 \([0-9,]+\): it's peirsol" "$tmp/out" || fail "one photo, every face: $(cat "$tmp/out")"
 
 [ "$failures" = 0 ] && echo "all passed" || { echo "$failures failure(s)"; exit 1; }

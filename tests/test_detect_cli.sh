@@ -165,7 +165,7 @@ expect_code 2 "$bin" embed --quiet --align sideways "$tmp/in" -o "$tmp/x.npy"
 grep -q "sideways" "$tmp/err" || fail "bad --align value not named"
 expect_code 2 "$bin" embed --quiet --face biggest "$tmp/in" -o "$tmp/x.npy"
 grep -q "biggest" "$tmp/err" || fail "bad --face value not named"
-expect_code 2 "$bin" identify --quiet --all-faces --db "$tmp/none.db" "$tmp/in"
+expect_code 2 "$bin" enroll --quiet --all-faces --db "$tmp/none.db" --name x "$tmp/in"
 expect_code 2 "$bin" detect --min-face 5 "$tmp/in"
 # unreadable among readable: named, counted, exit 3
 echo "not an image" > "$tmp/in/text.jpg"

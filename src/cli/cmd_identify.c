@@ -33,7 +33,8 @@ static void help(FILE *out)
             "empty (null) when the nearest person is not under the threshold. status is ok,\n"
             "no_face or unreadable: an image without an answer keeps its row, with the reason\n"
             "in error (and on stderr; exit 3). faces counts the faces found; face (as `facerec\n"
-            "detect` numbers them) and x1..y2 are the one used.\n\n"
+            "detect` numbers them) and x1..y2 are the one used. With --all-faces every face is\n"
+            "a row (for one image: a line per face; exit 0 when any face is identified).\n\n"
             "  --db FILE              the identity database; several: one gallery split over\n"
             "                         databases (each person in one), searched one at a time\n"
             "                         and merged into the exact answer of one database\n"
@@ -224,6 +225,22 @@ static void write_row(FILE *f, fr_table_format format, const gallery_shards *g,
     }
     fr_cli_status_json(f, e, i, NULL, NULL);
     fputs("}\n", f);
+}
+
+/* One answer in words: the seed's who_is_it(), then with -k the nearest people (after the
+ * one named, or all of them when none was). */
+static void say(const gallery_shards *g, const candidate *found, float threshold)
+{
+    if (found[0].accepted)
+        printf("it's %s, the distance is %.3f\n", candidate_name(g, &found[0]), found[0].distance);
+    else if (found[0].person >= 0)
+        printf("Not in the database (nearest: %s, %.3f >= %.3f).\n", candidate_name(g, &found[0]),
+               found[0].distance, threshold);
+    else
+        printf("Not in the database (it holds nobody).\n");
+    for (size_t q = found[0].accepted ? 1 : 0; g->k > 1 && q < g->k && found[q].person >= 0; q++)
+        printf("  %zu. %s, distance %.3f\n", q + 1, candidate_name(g, &found[q]),
+               found[q].distance);
 }
 
 static int parse_k(const char *text, size_t *k)
@@ -417,23 +434,24 @@ int fr_cmd_identify(int argc, char **argv)
                 write_row(stdout, FR_TABLE_JSONL, &shards, fr_run_paths(run)[0], found, &e, 0);
             code = FR_EXIT_PARTIAL;
         } else if (g.json) {
-            write_row(stdout, FR_TABLE_JSONL, &shards, fr_run_paths(run)[0], found, &e, 0);
-            code = found[0].accepted ? FR_EXIT_OK : FR_EXIT_NO;
+            code = FR_EXIT_NO;
+            for (size_t i = 0; i < e.count; i++) {
+                write_row(stdout, FR_TABLE_JSONL, &shards, fr_run_paths(run)[0], found + i * k,
+                          &e, i);
+                if (found[i * k].accepted)
+                    code = FR_EXIT_OK;
+            }
         } else {
-            if (found[0].accepted)
-                printf("it's %s, the distance is %.3f\n", candidate_name(&shards, &found[0]),
-                       found[0].distance);
-            else if (found[0].person >= 0)
-                printf("Not in the database (nearest: %s, %.3f >= %.3f).\n",
-                       candidate_name(&shards, &found[0]), found[0].distance, threshold);
-            else
-                printf("Not in the database (it holds nobody).\n");
-            /* the nearest people: after the one named, or all of them when none was */
-            for (size_t q = found[0].accepted ? 1 : 0; k > 1 && q < k && found[q].person >= 0;
-                 q++)
-                printf("  %zu. %s, distance %.3f\n", q + 1, candidate_name(&shards, &found[q]),
-                       found[q].distance);
-            code = found[0].accepted ? FR_EXIT_OK : FR_EXIT_NO;
+            /* with --all-faces, each face in turn, named by its index and box */
+            int any = 0;
+            for (size_t i = 0; i < e.count; i++) {
+                if (e.all_faces)
+                    printf("face %d (%.0f,%.0f,%.0f,%.0f): ", e.face[i], e.boxes[i].box[0],
+                           e.boxes[i].box[1], e.boxes[i].box[2], e.boxes[i].box[3]);
+                say(&shards, found + i * k, threshold);
+                any |= found[i * k].accepted;
+            }
+            code = any ? FR_EXIT_OK : FR_EXIT_NO;
         }
     } else if (!code) {
         if (t.format == FR_TABLE_CSV) {
@@ -443,7 +461,8 @@ int fr_cmd_identify(int argc, char **argv)
             fputs("," FR_CLI_STATUS_COLUMNS "\n", t.file);
         }
         for (size_t i = 0; !code && i < e.count; i++)
-            write_row(t.file, t.format, &shards, fr_run_paths(run)[i], found + i * k, &e, i);
+            write_row(t.file, t.format, &shards, fr_run_paths(run)[e.image[i]], found + i * k,
+                      &e, i);
         if (!code)
             code = fr_cli_table_close("identify", &t);
         if (!code && manifest) {
@@ -461,13 +480,19 @@ int fr_cmd_identify(int argc, char **argv)
             if (st)
                 code = fr_cli_fail("identify", st);
         }
+        /* images answered (with --all-faces, rows are faces), and whether any face was known */
+        size_t answered = 0;
+        int any = 0;
+        for (size_t i = 0; i < e.count; i++) {
+            answered += e.ok[i] && !(i > 0 && e.ok[i - 1] && e.image[i - 1] == e.image[i]);
+            any |= e.ok[i] && found[i * k].accepted;
+        }
         if (!code)
-            fr_run_summary(run, e.count - e.failures + fr_run_path_errors(run), e.failures,
-                           output);
+            fr_run_summary(run, answered, e.failures, output);
         if (!code && e.failures)
             code = FR_EXIT_PARTIAL;
         /* one image: the same exit code with its row in a file as in words */
-        if (!code && one_image && e.count == 1 && !found[0].accepted)
+        if (!code && one_image && !any)
             code = FR_EXIT_NO;
     }
     fr_cli_table_abort(&t);

@@ -22,26 +22,70 @@ typedef struct embed_ctx {
     fr_cli_embeddings *e;
 } embed_ctx;
 
+/* Grows every per-row array to `rows` (with --all-faces, where images may have several). */
+static int reserve(fr_cli_embeddings *e, size_t rows)
+{
+    size_t bytes;
+    if (rows <= e->capacity)
+        return 1;
+    if (!fr_mul_size(rows, e->dim * sizeof(float), &bytes))
+        return 0;
+#define GROW(field)                                                                     \
+    do {                                                                                \
+        void *p = realloc(e->field, rows * sizeof *e->field);                           \
+        if (!p)                                                                         \
+            return 0;                                                                   \
+        memset((char *)p + e->capacity * sizeof *e->field, 0,                           \
+               (rows - e->capacity) * sizeof *e->field);                                \
+        e->field = p;                                                                   \
+    } while (0)
+    GROW(image);
+    GROW(ok);
+    GROW(status);
+    GROW(errors);
+    GROW(boxes);
+    GROW(face);
+    GROW(has_box);
+    GROW(faces);
+#undef GROW
+    float *r = realloc(e->rows, bytes);
+    if (!r)
+        return 0;
+    memset(r + e->capacity * e->dim, 0, (rows - e->capacity) * e->dim * sizeof *r);
+    e->rows = r;
+    e->capacity = rows;
+    return 1;
+}
+
 static int keep(void *ctx, const fr_embed_result *r)
 {
     embed_ctx *c = ctx;
     fr_cli_embeddings *e = c->e;
-    e->faces[r->index] = r->face_count;
+    size_t i = r->index;
+    if (e->all_faces) { /* a row per result: per face, or the image's failure */
+        if (!reserve(e, e->count < e->capacity ? e->capacity : 2 * e->capacity)) {
+            fr_fail(FR_E_NOMEM, "out of memory holding %zu embeddings", e->count);
+            return 1;
+        }
+        i = e->count++;
+    }
+    e->image[i] = r->index;
+    e->faces[i] = r->face_count;
     if (r->status != FR_OK) {
         e->failures++;
         fr_cli_error(c->command, "%s", r->error);
-        e->status[r->index] = r->status == FR_E_NO_FACE ? FR_CLI_NO_FACE : FR_CLI_UNREADABLE;
+        e->status[i] = r->status == FR_E_NO_FACE ? FR_CLI_NO_FACE : FR_CLI_UNREADABLE;
         /* a message that cannot be kept leaves the cell empty: the status still says it */
-        e->errors[r->index] = fr_strdup(r->error ? r->error : "");
+        e->errors[i] = fr_strdup(r->error ? r->error : "");
         return 0;
     }
-    memcpy(e->rows + r->index * e->dim, r->embedding, e->dim * sizeof(float));
-    e->ok[r->index] = 1;
-    e->status[r->index] = FR_CLI_OK;
+    memcpy(e->rows + i * e->dim, r->embedding, e->dim * sizeof(float));
+    e->ok[i] = 1;
+    e->status[i] = FR_CLI_OK;
     if (r->face >= 0 && r->box) {
-        e->boxes[r->index] = *r->box;
-        e->face[r->index] = r->face;
-        e->has_box[r->index] = 1;
+        e->boxes[i] = *r->box;
+        e->face[i] = r->face;
+        e->has_box[i] = 1;
     }
     return 0;
 }
@@ -95,22 +139,12 @@ int fr_cli_embed_list(const char *command, fr_run *run, char *const *paths, size
 {
     fr_cli_embeddings e;
     memset(&e, 0, sizeof e);
-    e.count = count;
+    e.all_faces = fr_run_all_faces(run);
+    e.count = e.all_faces ? 0 : count;
     e.dim = (size_t)fr_model_get_info(fr_run_model(run))->embedding_size;
-    size_t bytes;
-    if (fr_mul_size(e.count, e.dim * sizeof(float), &bytes))
-        e.rows = fr_calloc(1, bytes ? bytes : 1, "the embeddings");
-    e.ok = fr_calloc(e.count ? e.count : 1, 1, "the embeddings");
-    e.faces = fr_calloc(e.count ? e.count : 1, sizeof *e.faces, "the embeddings");
-    e.status = fr_calloc(e.count ? e.count : 1, 1, "the embeddings");
-    e.errors = fr_calloc(e.count ? e.count : 1, sizeof *e.errors, "the embeddings");
-    e.boxes = fr_calloc(e.count ? e.count : 1, sizeof *e.boxes, "the embeddings");
-    e.has_box = fr_calloc(e.count ? e.count : 1, 1, "the embeddings");
-    e.face = fr_calloc(e.count ? e.count : 1, sizeof *e.face, "the embeddings");
-    if (!e.rows || !e.ok || !e.faces || !e.status || !e.errors || !e.boxes || !e.has_box ||
-        !e.face) {
+    if (!reserve(&e, count ? count : 1)) {
         fr_cli_embeddings_free(&e);
-        fr_cli_error(command, "out of memory holding %zu embeddings", e.count);
+        fr_cli_error(command, "out of memory holding %zu embeddings", count);
         return FR_EXIT_FATAL;
     }
     embed_ctx ctx = {command, &e};
@@ -128,6 +162,7 @@ void fr_cli_embeddings_free(fr_cli_embeddings *e)
 {
     for (size_t i = 0; e->errors && i < e->count; i++)
         free(e->errors[i]);
+    free(e->image);
     free(e->errors);
     free(e->rows);
     free(e->ok);

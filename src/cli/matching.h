@@ -27,10 +27,14 @@ typedef enum fr_cli_status {
     FR_CLI_NO_FACE         /* decoded, but no face (or not the face --face asked for) */
 } fr_cli_status;
 
-/* Every image of a run, embedded: row i belongs to path i; ok[i] says whether it could be
- * read (the rows of unreadable images stay zero, their errors are printed). */
+/* Every image of a run, embedded: row i belongs to path image[i] (i itself, but with
+ * --all-faces, where an image has a row per face, in input order); ok[i] says whether it could
+ * be embedded (the rows of failed images stay zero, their errors are printed). */
 typedef struct fr_cli_embeddings {
     size_t count, dim;
+    size_t *image;         /* the path each row belongs to */
+    size_t capacity;       /* rows allocated */
+    int all_faces;         /* the run's --all-faces: a row per face */
     float *rows;
     unsigned char *ok;
     unsigned char *status; /* fr_cli_status of each image */

@@ -299,11 +299,12 @@ static int open_common(const char *command, const fr_global_options *g,
                        const fr_run_options *options, char *const *args, size_t count,
                        int collect, fr_run *r)
 {
-    /* the matching commands keep one embedding per image: the image's main face; embed and
-     * cluster take every face */
-    if (g->all_faces && strcmp(command, "embed") != 0 && strcmp(command, "cluster") != 0) {
+    /* the matching commands keep one embedding per image: the image's main face; embed,
+     * cluster and identify (a row per face) take every face */
+    if (g->all_faces && strcmp(command, "embed") != 0 && strcmp(command, "cluster") != 0 &&
+        strcmp(command, "identify") != 0) {
         fr_cli_error(command, "--all-faces: %s uses the main face of each image (embed, "
-                     "cluster and detect report every face)", command);
+                     "cluster, identify and detect report every face)", command);
         return FR_EXIT_USAGE;
     }
     r->options = *options;
@@ -425,6 +426,11 @@ char *const *fr_run_paths(const fr_run *r)
 size_t fr_run_path_errors(const fr_run *r)
 {
     return r->paths.errors;
+}
+
+int fr_run_all_faces(const fr_run *r)
+{
+    return r->global.all_faces;
 }
 
 int fr_run_batch(const fr_run *r)

@@ -83,6 +83,8 @@ const fr_model *fr_run_model(const fr_run *run);
 size_t fr_run_count(const fr_run *run);
 char *const *fr_run_paths(const fr_run *run);
 size_t fr_run_path_errors(const fr_run *run);
+/* 1 when the run embeds every face of an image (--all-faces), not its main face only. */
+int fr_run_all_faces(const fr_run *run);
 /* Images per network batch (B). */
 int fr_run_batch(const fr_run *run);
 /* The shard's manifest, holding the run's model key and result-changing options (NULL when
