@@ -17,12 +17,16 @@ static void help(FILE *out)
             "usage: facerec db list --db FILE [--json]\n"
             "       facerec db remove --db FILE NAME...\n"
             "       facerec db rename --db FILE OLD NEW\n"
+            "       facerec db set --db FILE --threshold D|default\n"
             "       facerec db split --db FILE [--model M | --weights W] N OUT\n\n"
             "list: the model the database was made with, then one line per person: name,\n"
             "  number of embeddings, date enrolled (--json: one JSON object per line).\n"
             "remove: deletes people and all their embeddings; when any name is unknown,\n"
             "  nothing is removed.\n"
             "rename: gives a person another name (not one already in use).\n"
+            "set --threshold D: stores the distance threshold tuned for this database (facerec\n"
+            "  pairs + facerec eval choose one); verify and identify use it when --threshold\n"
+            "  is not given, in place of the model's default. default: removes it.\n"
             "split: the people in N new databases OUT-0.db .. OUT-<N-1>.db (the name-sorted\n"
             "  list cut in N runs, each person whole, embeddings copied bit for bit): a gallery\n"
             "  in shards for `facerec identify --db OUT-0.db --db OUT-1.db ...`, whose answer is\n"
@@ -158,9 +162,18 @@ static int list(const char *db, fr_store *store, int json)
             fputs("}\n", stdout);
         }
     } else {
-        printf("%s: %zu %s, %zu embedding%s, model %s\n", db, count,
+        float threshold = 0;
+        st = fr_store_threshold(store, &threshold);
+        if (st) {
+            fr_store_people_free(people, count);
+            return fr_cli_fail("db", st);
+        }
+        printf("%s: %zu %s, %zu embedding%s, model %s", db, count,
                count == 1 ? "person" : "people", embeddings, embeddings == 1 ? "" : "s",
                fr_store_model(store)[0] ? fr_store_model(store) : "(none yet)");
+        if (threshold > 0)
+            printf(", threshold %g (db set)", (double)threshold);
+        putchar('\n');
         for (size_t i = 0; i < count; i++)
             printf("  %-24s %4zu  %s\n", people[i].name, people[i].embeddings,
                    people[i].created);
@@ -174,11 +187,12 @@ int fr_cmd_db(int argc, char **argv)
     static const struct option options[] = {{"db", required_argument, NULL, 'd'},
                                             {"json", no_argument, NULL, 'j'},
                                             {"quiet", no_argument, NULL, 'q'},
+                                            {"threshold", required_argument, NULL, 't'},
                                             {"help", no_argument, NULL, 'h'},
                                             {NULL, 0, NULL, 0}};
     if (argc > 1 && strcmp(argv[1], "split") == 0)
         return split(argc - 1, argv + 1);
-    const char *db = NULL;
+    const char *db = NULL, *threshold_text = NULL;
     int json = 0, quiet = 0, c;
     fr_cli_options_begin(options);
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -186,6 +200,7 @@ int fr_cmd_db(int argc, char **argv)
         case 'd': db = optarg; break;
         case 'j': json = 1; break;
         case 'q': quiet = 1; break;
+        case 't': threshold_text = optarg; break;
         case 'h': help(stdout); return FR_EXIT_OK;
         default: fr_cli_bad_option(); return FR_EXIT_USAGE;
         }
@@ -195,15 +210,32 @@ int fr_cmd_db(int argc, char **argv)
     int is_list = action && strcmp(action, "list") == 0;
     int is_remove = action && strcmp(action, "remove") == 0;
     int is_rename = action && strcmp(action, "rename") == 0;
+    int is_set = action && strcmp(action, "set") == 0;
     if (action && strcmp(action, "split") == 0) {
         fr_cli_error("db", "split comes first: facerec db split --db FILE N OUT (see --help)");
         return FR_EXIT_USAGE;
     }
-    if (!db || !(is_list || is_remove || is_rename) || (is_list && rest != 0) ||
-        (is_remove && rest == 0) || (is_rename && rest != 2)) {
-        fr_cli_error("db", "give list, remove NAME..., rename OLD NEW or split N OUT, and "
-                     "--db FILE (see --help)");
+    if (!db || !(is_list || is_remove || is_rename || is_set) || (is_list && rest != 0) ||
+        (is_remove && rest == 0) || (is_rename && rest != 2) ||
+        (is_set && (rest != 0 || !threshold_text))) {
+        fr_cli_error("db", "give list, remove NAME..., rename OLD NEW, set --threshold D or "
+                     "split N OUT, and --db FILE (see --help)");
         return FR_EXIT_USAGE;
+    }
+    if (threshold_text && !is_set) {
+        fr_cli_error("db", "--threshold: only db set stores one");
+        return FR_EXIT_USAGE;
+    }
+    float threshold = 0; /* db set: 0 removes the stored one */
+    if (is_set && strcmp(threshold_text, "default") != 0) {
+        char *end;
+        double v = strtod(threshold_text, &end);
+        if (*threshold_text == 0 || *end != 0 || !(v > 0) || v > 4) {
+            fr_cli_error("db", "--threshold %s: give a distance in (0, 4], or default",
+                         threshold_text);
+            return FR_EXIT_USAGE;
+        }
+        threshold = (float)v;
     }
     if (json && !is_list) { /* accepted and ignored before */
         fr_cli_error("db", "--json: only db list prints rows");
@@ -221,6 +253,16 @@ int fr_cmd_db(int argc, char **argv)
         if (!st && !quiet)
             fprintf(stderr, "db: removed %zu %s from %s\n", rest, rest == 1 ? "person" : "people",
                     db);
+    } else if (is_set) {
+        st = fr_store_set_threshold(store, threshold);
+        if (!st && !quiet) {
+            if (threshold > 0)
+                fprintf(stderr, "db: %s: verify and identify use the threshold %g unless "
+                        "--threshold is given\n", db, (double)threshold);
+            else
+                fprintf(stderr, "db: %s: no stored threshold; the model's default applies\n",
+                        db);
+        }
     } else {
         st = fr_store_rename(store, argv[optind], argv[optind + 1]);
         if (!st && !quiet)

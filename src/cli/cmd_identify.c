@@ -270,18 +270,37 @@ static void digest_gallery(fr_list_digest *d, const fr_gallery *g)
     fr_list_digest_add_bytes(d, g->vectors, g->count * g->dim * sizeof *g->vectors);
 }
 
-/* Every database opens and holds the run's model: refused before any image is embedded. */
-static int check_databases(char *const *dbs, size_t count, const fr_model_info *model)
+/* Every database opens and holds the run's model, and without --threshold the shards of one
+ * gallery store one threshold (or none): refused before any image is embedded. */
+static int check_databases(char *const *dbs, size_t count, const fr_model_info *model,
+                           const fr_global_options *g)
 {
+    float first = 0;
     for (size_t s = 0; s < count; s++) {
         fr_store *store;
+        float stored = 0;
         fr_status st = fr_store_open(dbs[s], FR_STORE_READ, &store);
         if (!st) {
             st = fr_store_check_model(store, model);
+            if (!st)
+                st = fr_store_threshold(store, &stored);
             fr_store_close(store);
         }
         if (st)
             return fr_cli_fail("identify", st);
+        if (s == 0)
+            first = stored;
+        if (!(g->threshold > 0) && stored != first) {
+            char a[32] = "none", b[32] = "none";
+            if (first > 0)
+                snprintf(a, sizeof a, "%g", (double)first);
+            if (stored > 0)
+                snprintf(b, sizeof b, "%g", (double)stored);
+            fr_cli_error("identify", "%s stores the threshold %s and %s %s: the shards of one "
+                         "gallery need one (facerec db set --threshold on each, or give "
+                         "--threshold)", dbs[0], a, dbs[s], b);
+            return FR_EXIT_USAGE;
+        }
     }
     return FR_EXIT_OK;
 }
@@ -408,7 +427,7 @@ int fr_cmd_identify(int argc, char **argv)
     if (!code && manifest && (st = fr_list_digest_new(&digest)))
         code = fr_cli_fail("identify", st);
     if (!code)
-        code = check_databases(dbs, db_count, model);
+        code = check_databases(dbs, db_count, model, &g);
     /* the table opened before the first image is read: refused where it would replace an
      * input or a database, failing at once where it cannot be written */
     fr_cli_table t;

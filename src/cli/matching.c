@@ -174,13 +174,16 @@ void fr_cli_embeddings_free(fr_cli_embeddings *e)
     memset(e, 0, sizeof *e);
 }
 
+/* The gallery, and the threshold the database stores (0: none). */
 static int load_gallery(const char *command, const char *db, const fr_model_info *model,
-                        fr_gallery *out)
+                        fr_gallery *out, float *threshold)
 {
     fr_store *store;
     fr_status st = fr_store_open(db, FR_STORE_READ, &store);
     if (!st) {
-        st = fr_store_load(store, model, out);
+        st = fr_store_threshold(store, threshold);
+        if (!st)
+            st = fr_store_load(store, model, out);
         fr_store_close(store);
     }
     return st ? fr_cli_fail(command, st) : FR_EXIT_OK;
@@ -206,10 +209,14 @@ static int identities(const char *command, const fr_global_options *g, const cha
     memset(out, 0, sizeof *out);
     out->engine = engine;
     out->engine_borrowed = engine != NULL;
-    float threshold = 0;
-    int code = load_gallery(command, db, model, &out->gallery);
+    float threshold = 0, stored = 0;
+    int code = load_gallery(command, db, model, &out->gallery, &stored);
+    /* --threshold, else the one tuned for this database (db set), else the model's */
+    fr_global_options with_stored = *g;
+    if (!(g->threshold > 0) && stored > 0)
+        with_stored.threshold = stored;
     if (!code)
-        code = fr_cli_threshold(command, g, model, &threshold);
+        code = fr_cli_threshold(command, &with_stored, model, &threshold);
     if (!code && !out->engine)
         code = fr_cli_distance_engine(command, g, &out->engine);
     fr_status st;

@@ -74,8 +74,9 @@ int fr_cli_threshold(const char *command, const fr_global_options *g, const fr_m
                      float *out);
 
 /* What verify and identify match against: the database, loaded read-only for the run's
- * model, and a matcher over it with the threshold in force (--threshold, else the model's
- * default; a model without one, pixels, needs the option) on the distance engine. */
+ * model, and a matcher over it with the threshold in force (--threshold, else the one the
+ * database stores, `db set --threshold`, else the model's default; a model without one,
+ * pixels, needs one of the first two) on the distance engine. */
 typedef struct fr_cli_identities {
     fr_gallery gallery;
     fr_distance_engine *engine;

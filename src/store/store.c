@@ -37,6 +37,7 @@ struct fr_store {
     char *path;
     char model[512];       /* the recorded model key, "" when none yet */
     char model_text[512];  /* the same for people: "dlib (preprocess faceapi, weights ...)" */
+    char threshold[64];    /* the threshold tuned for the database (db set), "" when none */
 };
 
 /* The schema, one statement per object: created from this table, and checked against it
@@ -134,6 +135,7 @@ static void load_model(fr_store *s)
     meta_value(s, "preprocess", preprocess, sizeof preprocess);
     meta_value(s, "source_sha256", sha, sizeof sha);
     meta_value(s, "source", source, sizeof source);
+    meta_value(s, "threshold", s->threshold, sizeof s->threshold);
     describe(arch, preprocess, sha, source, s->model_text, sizeof s->model_text);
 }
 
@@ -346,6 +348,42 @@ void fr_store_model_key(const fr_model_info *m, char *buffer, size_t size)
 const char *fr_store_model(const fr_store *s)
 {
     return s->model;
+}
+
+fr_status fr_store_threshold(const fr_store *s, float *out)
+{
+    *out = 0;
+    if (!s->threshold[0])
+        return FR_OK;
+    /* a value someone wrote into the file by hand is checked as --threshold is */
+    char *end;
+    double v = strtod(s->threshold, &end);
+    if (*end != 0 || !(v > 0) || v > 4)
+        return fr_fail(FR_E_FORMAT, "%s: the stored threshold '%.20s' is not a distance in "
+                       "(0, 4] (facerec db set --db %s --threshold D replaces it)", s->path,
+                       s->threshold, s->path);
+    *out = (float)v;
+    return FR_OK;
+}
+
+fr_status fr_store_set_threshold(fr_store *s, float threshold)
+{
+    char value[64];
+    snprintf(value, sizeof value, "%.9g", threshold);
+    sqlite3_stmt *q;
+    fr_status st = prepare(s, threshold > 0 ? "INSERT OR REPLACE INTO meta VALUES('threshold', ?)"
+                                            : "DELETE FROM meta WHERE key = 'threshold'",
+                           &q);
+    if (st)
+        return st;
+    if (threshold > 0)
+        sqlite3_bind_text(q, 1, value, -1, SQLITE_STATIC);
+    if (sqlite3_step(q) != SQLITE_DONE)
+        st = db_fail(s, FR_E_IO, "cannot record the threshold");
+    sqlite3_finalize(q);
+    if (!st)
+        snprintf(s->threshold, sizeof s->threshold, "%s", threshold > 0 ? value : "");
+    return st;
 }
 
 fr_status fr_store_check_model(fr_store *s, const fr_model_info *m)

@@ -45,6 +45,12 @@ void fr_store_model_key(const fr_model_info *model, char *buffer, size_t size);
 fr_status fr_store_check_model(fr_store *store, const fr_model_info *model);
 /* The model key recorded (empty string for a database nobody enrolled into yet). */
 const char *fr_store_model(const fr_store *store);
+/* The distance threshold tuned for this database (`facerec db set --threshold`), 0 when none
+ * was stored; a stored value that is not a distance in (0, 4]: FR_E_FORMAT naming the file. */
+fr_status fr_store_threshold(const fr_store *store, float *out);
+/* Stores the threshold (a key of the meta table: old databases need no migration, and one
+ * without it has none); threshold <= 0 removes it. */
+fr_status fr_store_set_threshold(fr_store *store, float threshold);
 
 typedef struct fr_enrollment {
     const char *name;    /* the person: created when new, added to otherwise */
