@@ -24,7 +24,9 @@ done
 echo
 "$facerec" identify --db "$work/johns.db" "$work/probes" -k 2 -o "$work/who.csv"
 echo "identify: $(($(wc -l < "$work/who.csv") - 1)) images of people enrolled from 3 images each:"
-awk -F, 'NR > 1 {
+# columns: path,identity,distance,name_1,distance_1,name_2,distance_2,status,... (-k 2)
+awk -F, 'NR > 1 && $8 != "ok" { printf "  %-32s no answer: %s\n", $1, $8; next }
+         NR > 1 {
            n = split($1, parts, "/"); truth = parts[n - 1];
            ok = ($2 == truth); right += ok; total++;
            printf "  %-32s %-16s %-16s %.3f%s\n", parts[n - 1] "/" parts[n], truth,
