@@ -3,7 +3,8 @@
 # row for an image without a face and for one that cannot be read, with a status column (ok,
 # no_face, unreadable; verify's unknown_name), the number of faces found, the face used (its
 # index and box) and the reason; the summary counts "without a face" apart from "unreadable".
-# identify --all-faces (item 4): a row per face, each face of a group photo answered.
+# identify --all-faces (item 4): a row per face, each face of a group photo answered; verify
+# --all-faces: welcome when any face is the person, saying which.
 set -uo pipefail
 bin="${FACEREC_BIN:?}"; data="${FACEREC_DATA:?}"; python="${FACEREC_PYTHON:-python3}"
 [ -f "${FACEREC_WEIGHTS:?}/dlib.frw" ] || { echo "no dlib weights (weights/fetch.sh)"; exit 77; }
@@ -104,5 +105,11 @@ timeout 120 "$bin" identify --quiet --db "$db" --all-faces "$tmp/group.jpg" >"$t
   fail "identify --all-faces of one photo: exit $? ($(cat "$tmp/err"))"
 grep -Eq "^face 0 \([0-9]+,[0-9]+,[0-9]+,[0-9]+\): it's sorkin" "$tmp/out" &&
   grep -Eq "^face 1 \([0-9,]+\): it's peirsol" "$tmp/out" || fail "one photo, every face: $(cat "$tmp/out")"
+
+# ---- verify --all-faces: the smaller face of the group photo is Sorkin: welcome, naming it -----
+timeout 120 "$bin" verify --quiet --db "$db" --all-faces --name sorkin "$tmp/group.jpg" \
+  >"$tmp/out" 2>"$tmp/err" || fail "verify --all-faces: exit $? ($(cat "$tmp/out" "$tmp/err"))"
+grep -Eq "^It's sorkin, welcome in! \(face 0 of 2, distance 0\.[0-9]+ < threshold 0.428\)" "$tmp/out" ||
+  fail "verify --all-faces should name the face: $(cat "$tmp/out")"
 
 [ "$failures" = 0 ] && echo "all passed" || { echo "$failures failure(s)"; exit 1; }

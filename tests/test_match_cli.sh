@@ -101,6 +101,16 @@ ok "rename and remove: 11 people, kian_k among them" \
 ok "a removed person is gone: younes not among camera_0's 12 candidates" \
     'grep -q candidates "$tmp/out" && ! grep -q younes "$tmp/out"'
 
+# two photos, no database (deepface's verify): the seed's camera_0 is younes, camera_2 not kian
+code=0; two="$("$bin" verify --quiet "$camera/camera_0.jpg" "$people/younes.jpg")" || code=$?
+ok "verify IMG1 IMG2: camera_0 and younes.jpg are the same person (exit 0)" \
+    '[ $code = 0 ] && [[ "$two" =~ ^"The same person (distance 0.19"[0-9]" < threshold 0.428)"$ ]]'
+code=0; two="$("$bin" verify --quiet --json "$camera/camera_2.jpg" "$people/kian.jpg")" || code=$?
+ok "verify IMG1 IMG2 --json: camera_2 is not kian (exit 1)" \
+    '[ $code = 1 ] && [[ "$two" == *"\"distance\": 0.51"*"\"verified\": false}" ]]'
+expect "verify IMG1 IMG2: a missing photo" 3 "missing.jpg" \
+    "$bin" verify --quiet "$camera/camera_0.jpg" "$tmp/missing.jpg"
+
 # several images per person: min and mean differ, and a second enrolment adds
 "$bin" enroll --quiet --db "$db" --name bertrand "$camera/camera_1.jpg" "$camera/camera_3.jpg"
 ok "bertrand has 3 embeddings" '"$bin" db list --db "$db" --json | grep -q "\"bertrand\", \"embeddings\": 3"'

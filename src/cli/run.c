@@ -300,11 +300,11 @@ static int open_common(const char *command, const fr_global_options *g,
                        int collect, fr_run *r)
 {
     /* the matching commands keep one embedding per image: the image's main face; embed,
-     * cluster and identify (a row per face) take every face */
+     * cluster, identify (a row per face) and verify (any face) take every face */
     if (g->all_faces && strcmp(command, "embed") != 0 && strcmp(command, "cluster") != 0 &&
-        strcmp(command, "identify") != 0) {
+        strcmp(command, "identify") != 0 && strcmp(command, "verify") != 0) {
         fr_cli_error(command, "--all-faces: %s uses the main face of each image (embed, "
-                     "cluster, identify and detect report every face)", command);
+                     "cluster, identify, verify and detect take every face)", command);
         return FR_EXIT_USAGE;
     }
     r->options = *options;
