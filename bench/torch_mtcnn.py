@@ -44,7 +44,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "ref",
                                 "mtcnn"))
-import mtcnn_ref  # noqa: E402  (load_weights, NETS, HEADS: the reference's own tables)
+import mtcnn_ref  # noqa: E402  (load_weights and the networks: the reference's own)
 
 try:
     import torchvision.ops as tvops
@@ -55,45 +55,16 @@ torch.set_grad_enabled(False)
 
 
 class Net(torch.nn.Module):
-    """One of P/R/O-Net from the reference's layer table, NCHW, float32."""
+    """One of P/R/O-Net: the reference's layer table and forward (mtcnn_ref.torch_forward),
+    NCHW, float32, on the device."""
 
     def __init__(self, w, name, device):
         super().__init__()
         self.name = name
-        t = {}
-        for k, v in w.items():
-            if not k.startswith(name + "/"):
-                continue
-            v = torch.from_numpy(np.ascontiguousarray(v, np.float32))
-            if k.endswith("/weights") and v.ndim == 4:
-                v = v.permute(3, 2, 0, 1).contiguous()  # HWIO -> OIHW
-            t[k] = v.to(device)
-        self.t = t
+        self.t = mtcnn_ref.torch_tensors(w, name, device)
 
     def forward(self, x):
-        n = self.name
-        for op in mtcnn_ref.NETS[n]:
-            if op[0] == "conv":
-                x = F.conv2d(x, self.t[f"{n}/{op[1]}/weights"], self.t[f"{n}/{op[1]}/biases"])
-            elif op[0] == "prelu":
-                x = F.prelu(x, self.t[f"{n}/{op[1]}/alpha"])
-            elif op[0] == "pool":
-                k, s = op[1], op[2]
-                if op[3] == "SAME":
-                    h, w = x.shape[2:]
-                    ph = max((-(-h // s) - 1) * s + k - h, 0)
-                    pw = max((-(-w // s) - 1) * s + k - w, 0)
-                    x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), value=-float("inf"))
-                x = F.max_pool2d(x, k, s)
-            else:  # dense over the NHWC-flattened activation
-                x = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1) @ self.t[f"{n}/{op[1]}/weights"] \
-                    + self.t[f"{n}/{op[1]}/biases"]
-        outs = []
-        for head in mtcnn_ref.HEADS[n]:
-            k, b = self.t[f"{n}/{head}/weights"], self.t[f"{n}/{head}/biases"]
-            outs.append(F.conv2d(x, k, b) if x.ndim == 4 else x @ k + b)
-        outs[-1] = torch.softmax(outs[-1], dim=1)
-        return outs
+        return mtcnn_ref.torch_forward(self.t, self.name, x)
 
 
 def to_net_input(x):

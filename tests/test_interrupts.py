@@ -13,7 +13,6 @@ from start-up to the final commit), each run checked:
 
 usage: test_interrupts.py RUNS_PER_COMMAND  (environment as every CLI test: FACEREC_BIN, ...)
 """
-import hashlib
 import os
 import random
 import shutil
@@ -21,37 +20,17 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 
-BIN = os.environ["FACEREC_BIN"]
-DATA = os.environ["FACEREC_DATA"]
-WEIGHTS = os.environ["FACEREC_WEIGHTS"]
+from clirun import BIN, GALLERY as gallery, Failures, digest, lfw_firsts, require_weights, \
+    scratch, snapshot
+
 RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 12
 LATE_LIMIT = 1.0  # seconds from the signal to the exit
 
-if not os.path.exists(os.path.join(WEIGHTS, "dlib.frw")):
-    print("no dlib weights (weights/fetch.sh)")
-    sys.exit(77)
-
-tmp = tempfile.mkdtemp(prefix="facerec-interrupts-")
-failures = []
-
-
-def fail(what):
-    failures.append(what)
-    print("FAIL:", what, flush=True)
-
-
-def digest(path):
-    if not os.path.exists(path):
-        return None
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
-
-def snapshot(paths):
-    return {p: digest(p) for p in paths}
+require_weights()
+tmp = scratch("facerec-interrupts-")
+fail = Failures()
 
 
 def temporaries(folder):
@@ -106,14 +85,9 @@ def lines(path):
 # ---- the data: a few images, so that a whole run takes a second or two -------------------------
 photos = os.path.join(tmp, "photos")
 os.makedirs(photos)
-lfw = os.path.join(DATA, "lfw_devtrain", "images")
-people = sorted(os.listdir(lfw))[:8]
 images = []
-for person in people:
-    first = sorted(os.listdir(os.path.join(lfw, person)))[0]
-    shutil.copy(os.path.join(lfw, person, first), os.path.join(photos, first))
-    images.append(os.path.join(photos, first))
-gallery = os.path.join(DATA, "happyhouse", "database")
+for first in lfw_firsts(0, 8):
+    images.append(shutil.copy(first, os.path.join(photos, os.path.basename(first))))
 base_db = os.path.join(tmp, "base.db")
 subprocess.run([BIN, "enroll", "--quiet", "--db", base_db, "--dir", gallery], check=True)
 base_rows = db_rows(base_db)[1]
@@ -290,8 +264,5 @@ for name, make, outputs, check, normal in COMMANDS:
 
 print("outcomes (exit code: runs):", dict(sorted(outcomes.items(), key=str)),
       "; slowest exit after a signal: %.3f s" % worst)
-shutil.rmtree(tmp, ignore_errors=True)
-if failures:
-    print("%d failure(s)" % len(failures))
-    sys.exit(1)
+fail.finish(tmp)
 print("all passed")

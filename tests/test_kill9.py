@@ -14,7 +14,6 @@ process gets to clean up. After every kill:
 
 usage: test_kill9.py RUNS_PER_COMMAND  (environment as every CLI test: FACEREC_BIN, ...)
 """
-import hashlib
 import os
 import random
 import shutil
@@ -22,36 +21,16 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 
-BIN = os.environ["FACEREC_BIN"]
-DATA = os.environ["FACEREC_DATA"]
-WEIGHTS = os.environ["FACEREC_WEIGHTS"]
+from clirun import BIN, GALLERY as gallery, Failures, lfw_firsts, require_weights, scratch, \
+    snapshot
+
 RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 13
 
-if not os.path.exists(os.path.join(WEIGHTS, "dlib.frw")):
-    print("no dlib weights (weights/fetch.sh)")
-    sys.exit(77)
-
-tmp = tempfile.mkdtemp(prefix="facerec-kill9-")
-failures = []
-
-
-def fail(what):
-    failures.append(what)
-    print("FAIL:", what, flush=True)
-
-
-def digest(path):
-    if not os.path.exists(path):
-        return None
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
-
-def snapshot(paths):
-    return {p: digest(p) for p in paths}
+require_weights()
+tmp = scratch("facerec-kill9-")
+fail = Failures()
 
 
 def temporaries(folder):
@@ -77,11 +56,8 @@ photos = os.path.join(tmp, "photos")
 older = os.path.join(tmp, "older")  # other images: what an older complete run wrote
 os.makedirs(photos)
 os.makedirs(older)
-lfw = os.path.join(DATA, "lfw_devtrain", "images")
-for i, person in enumerate(sorted(os.listdir(lfw))[:11]):
-    first = sorted(os.listdir(os.path.join(lfw, person)))[0]
-    shutil.copy(os.path.join(lfw, person, first), photos if i < 8 else older)
-gallery = os.path.join(DATA, "happyhouse", "database")
+for i, first in enumerate(lfw_firsts(0, 11)):
+    shutil.copy(first, photos if i < 8 else older)
 base_db = os.path.join(tmp, "base.db")
 subprocess.run([BIN, "enroll", "--quiet", "--db", base_db, "--dir", gallery], check=True)
 base_rows = db_state(base_db)[1]
@@ -216,8 +192,5 @@ for name, make, outputs, record in COMMANDS:
 
 print("%d kill -9 trials in %.0f s; states after the kill: %s" % (
     trials, time.monotonic() - started, dict(sorted(outcomes.items()))))
-shutil.rmtree(tmp, ignore_errors=True)
-if failures:
-    print("%d failure(s)" % len(failures))
-    sys.exit(1)
+fail.finish(tmp)
 print("all passed")

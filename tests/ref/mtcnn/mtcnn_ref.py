@@ -123,46 +123,62 @@ def softmax(x):
 
 # ---- float32 torch networks (the speed peer) -------------------------------------------------
 
+def torch_tensors(w, net, device="cpu"):
+    """One net's float32 tensors on a torch device, conv kernels HWIO -> OIHW."""
+    import torch
+    t = {}
+    for k, v in w.items():
+        if not k.startswith(net + "/"):
+            continue
+        v = torch.from_numpy(np.ascontiguousarray(v, np.float32))
+        if k.endswith("/weights") and v.ndim == 4:
+            v = v.permute(3, 2, 0, 1).contiguous()
+        t[k] = v.to(device)
+    return t
+
+
+def torch_forward(t, net, x):
+    """The layer table over an NCHW float32 tensor: the heads' outputs (NCHW maps for P-Net,
+    rows for R/O-Net), the last one softmaxed over its channels. Also the batched GPU peer's
+    networks (bench/torch_mtcnn.py)."""
+    import torch
+    F = torch.nn.functional
+    for op in NETS[net]:
+        if op[0] == "conv":
+            x = F.conv2d(x, t[f"{net}/{op[1]}/weights"], t[f"{net}/{op[1]}/biases"])
+        elif op[0] == "prelu":
+            x = F.prelu(x, t[f"{net}/{op[1]}/alpha"])
+        elif op[0] == "pool":
+            k, s = op[1], op[2]
+            if op[3] == "SAME":
+                h, w = x.shape[2:]
+                ph = max((-(-h // s) - 1) * s + k - h, 0)
+                pw = max((-(-w // s) - 1) * s + k - w, 0)
+                x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), value=-float("inf"))
+            x = F.max_pool2d(x, k, s)
+        else:  # dense over the NHWC-flattened activation
+            x = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1) @ t[f"{net}/{op[1]}/weights"] + \
+                t[f"{net}/{op[1]}/biases"]
+    outs = []
+    for head in HEADS[net]:
+        k, b = t[f"{net}/{head}/weights"], t[f"{net}/{head}/biases"]
+        outs.append(F.conv2d(x, k, b) if x.ndim == 4 else x @ k + b)
+    outs[-1] = torch.softmax(outs[-1], dim=1)
+    return outs
+
+
 class TorchNet:
     def __init__(self, w, net):
         import torch
         torch.set_grad_enabled(False)
         self.torch = torch
         self.net = net
-        self.t = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in w.items()
-                  if k.startswith(net + "/")}
-        for k in list(self.t):  # conv kernels to OIHW
-            if k.endswith("/weights") and self.t[k].ndim == 4:
-                self.t[k] = self.t[k].permute(3, 2, 0, 1).contiguous()
+        self.t = torch_tensors(w, net)
 
     def __call__(self, x):
-        torch, F = self.torch, self.torch.nn.functional
-        x = torch.from_numpy(np.ascontiguousarray(x, np.float32)).permute(0, 3, 1, 2)
-        for op in NETS[self.net]:
-            if op[0] == "conv":
-                x = F.conv2d(x, self.t[f"{self.net}/{op[1]}/weights"], self.t[f"{self.net}/{op[1]}/biases"])
-            elif op[0] == "prelu":
-                x = F.prelu(x, self.t[f"{self.net}/{op[1]}/alpha"])
-            elif op[0] == "pool":
-                k, s = op[1], op[2]
-                if op[3] == "SAME":
-                    h, w = x.shape[2:]
-                    ph = max((-(-h // s) - 1) * s + k - h, 0)
-                    pw = max((-(-w // s) - 1) * s + k - w, 0)
-                    x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), value=-float("inf"))
-                x = F.max_pool2d(x, k, s)
-            else:  # dense over the NHWC-flattened activation
-                x = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1) @ self.t[f"{self.net}/{op[1]}/weights"] + \
-                    self.t[f"{self.net}/{op[1]}/biases"]
-        outs = []
-        for head in HEADS[self.net]:
-            k, b = self.t[f"{self.net}/{head}/weights"], self.t[f"{self.net}/{head}/biases"]
-            if x.ndim == 4:
-                outs.append((F.conv2d(x, k, b)).permute(0, 2, 3, 1).numpy().astype(np.float64))
-            else:
-                outs.append((x @ k + b).numpy().astype(np.float64))
-        outs[-1] = softmax(outs[-1])
-        return outs
+        x = self.torch.from_numpy(np.ascontiguousarray(x, np.float32)).permute(0, 3, 1, 2)
+        return [(o.permute(0, 2, 3, 1) if o.ndim == 4 else o).numpy().astype(np.float64)
+                for o in torch_forward(self.t, self.net, x)]
 
 
 # ---- detect_face's arithmetic -----------------------------------------------------------------
