@@ -1,16 +1,18 @@
 /*
  * test_ops.c: every operation of the graph description on the CPU backend against a naive
  * double-precision interpreter written here (direct loops: no im2col, no GEMM, no tiling),
- * on random inputs and weights: convolutions of many shapes (1x1 direct GEMM, 3x3, 1x7, 7x1,
- * stride 2, VALID and SAME with asymmetric padding, PReLU, residual accumulation, channel
- * views on input and output; depthwise convolutions: groups == channels, 3x3, 5x5, stride 2,
- * PReLU, accumulation, views, on the 3-channel input, separable pairs), max/avg pooling with
- * padding, zero-extended adds, global average, and both normalizations with and without
- * transposition; batch 1, 3 and 11, one and two threads; on both CPU paths (oneDNN's primitives,
- * the default, and the im2col + sgemm reference: FACEREC_CPU_CONV) and, where the CPU has
- * AVX512-BF16 or AMX, the primitives in bf16. Tolerance: 1e-4 relative to the output's largest
- * magnitude in fp32 (sums of up to a few thousand products against double); 3e-2 in bf16
- * (8-bit mantissas for activations and weights, rounded again at every layer).
+ * on random inputs and weights, over the one list of cases every backend runs (op_cases.c:
+ * convolutions of many shapes, 1x1 direct GEMM, 3x3, 1x7, 7x1, stride 2, VALID and SAME with
+ * asymmetric padding, odd channel counts, PReLU, residual accumulation with and without
+ * activation, channel views on input and output; depthwise convolutions: groups == channels,
+ * 3x3, 5x5, stride 2, PReLU, accumulation, views, on the 3-channel input, separable pairs;
+ * max/avg pooling with padding, adds, zero-extended adds, global average, and both
+ * normalizations with and without transposition); batch 1, 3 and 11, one and two threads; on
+ * both CPU paths (oneDNN's primitives, the default, and the im2col + sgemm reference:
+ * FACEREC_CPU_CONV) and, where the CPU has AVX512-BF16 or AMX, the primitives in bf16.
+ * Tolerance: 1e-4 relative to the output's largest magnitude in fp32 (sums of up to a few
+ * thousand products against double); 3e-2 in bf16 (8-bit mantissas for activations and
+ * weights, rounded again at every layer).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 #include "cpu/cpu_primitives.h"
 #include "runtime/backend.h"
 #include "model/graph.h"
+#include "op_cases.h"
 #include "testutil.h"
 
 static uint64_t rng = 42;
@@ -144,58 +147,11 @@ static void ref_node(ref_state *s, const fr_node *node, const uint8_t *input)
     }
 }
 
-/* ---- building random graphs --------------------------------------------------------------- */
-
-static size_t random_params(fr_graph *g, size_t count, float scale)
-{
-    size_t off = fr_graph_reserve(g, count);
-    for (size_t i = 0; off != FR_NO_PARAM && i < count; i++)
-        g->params[off + i] = fr_test_uniform(&rng, -scale, scale);
-    return off;
-}
-
-static int conv(fr_graph *g, const char *name, int in, int out, int c_out, int kh, int kw,
-                int stride, fr_padding pad, fr_activation a)
-{
-    int c_in = g->tensors[in].c;
-    float ws = 1.0f / sqrtf((float)(kh * kw * c_in));
-    size_t w = random_params(g, (size_t)c_out * kh * kw * c_in, 2 * ws);
-    size_t b = random_params(g, (size_t)c_out, 0.5f);
-    int r = fr_graph_conv(g, name, in, out, c_out, kh, kw, stride, stride, pad, a, w, b);
-    if (a == FR_ACT_PRELU && r >= 0)
-        g->nodes[g->node_count - 1].alpha = random_params(g, (size_t)c_out, 0.5f);
-    return r;
-}
-
-/* A depthwise convolution (groups == channels), into `out` when out >= 0. */
-static int depthwise(fr_graph *g, const char *name, int in, int out, int k, int stride,
-                     fr_padding pad, fr_activation a)
-{
-    int c = g->tensors[in].c;
-    size_t w = random_params(g, (size_t)c * k * k, 2.0f / (float)k);
-    size_t b = random_params(g, (size_t)c, 0.5f);
-    int r = fr_graph_conv_grouped(g, name, in, out, c, c, k, k, stride, stride, pad, a, w, b);
-    if (a == FR_ACT_PRELU && r >= 0)
-        g->nodes[g->node_count - 1].alpha = random_params(g, (size_t)c, 0.5f);
-    return r;
-}
-
-static int conv_acc(fr_graph *g, const char *name, int in, int out, int kh, int kw)
-{
-    int c_in = g->tensors[in].c, c_out = g->tensors[out].c;
-    size_t w = random_params(g, (size_t)c_out * kh * kw * c_in, 1.0f / sqrtf((float)(kh * kw * c_in)));
-    size_t b = random_params(g, (size_t)c_out, 0.5f);
-    return fr_graph_conv_accumulate(g, name, in, out, kh, kw, FR_PAD_SAME, FR_ACT_RELU, w, b);
-}
-
-/* Runs graph g (input h x w) on the CPU backend and the interpreter; returns the max error
+/* Runs the finalized graph g on the CPU backend and the interpreter; returns the max error
  * relative to the output's largest magnitude. */
 static double check_graph(fr_graph *g, int output, int batch, int threads, fr_precision precision,
                           const char *what)
 {
-    CHECK_OK(fr_graph_finalize(g, output));
-    if (g->status)
-        return INFINITY;
     size_t in_size = (size_t)batch * g->input_h * g->input_w * 3;
     uint8_t *input = malloc(in_size);
     for (size_t i = 0; i < in_size; i++)
@@ -250,117 +206,9 @@ static double check_graph(fr_graph *g, int output, int batch, int threads, fr_pr
     return worst;
 }
 
-typedef int (*graph_fn)(fr_graph *g, int x);
-
-static int g_depthwise(fr_graph *g, int x)
-{
-    x = depthwise(g, "depthwise 3x3 on the 3-channel input", x, -1, 3, 1, FR_PAD_SAME,
-                  FR_ACT_NONE);
-    x = conv(g, "stem", x, -1, 16, 3, 3, 1, FR_PAD_SAME, FR_ACT_RELU);
-    int d = depthwise(g, "depthwise 3x3 same", x, -1, 3, 1, FR_PAD_SAME, FR_ACT_RELU);
-    d = depthwise(g, "depthwise 3x3/2 same (asymmetric)", d, -1, 3, 2, FR_PAD_SAME, FR_ACT_NONE);
-    d = conv(g, "pointwise after it (separable)", d, -1, 24, 1, 1, 1, FR_PAD_SAME, FR_ACT_RELU);
-    d = depthwise(g, "depthwise 5x5 valid + PReLU", d, -1, 5, 1, FR_PAD_VALID, FR_ACT_PRELU);
-    /* in place onto an earlier map, and between channel slices of concatenations */
-    int h = g->tensors[d].h, w = g->tensors[d].w;
-    int acc = conv(g, "residual base", d, -1, 24, 1, 1, 1, FR_PAD_SAME, FR_ACT_NONE);
-    if (depthwise(g, "depthwise accumulate", d, acc, 3, 1, FR_PAD_SAME, FR_ACT_RELU) >= 0)
-        g->nodes[g->node_count - 1].accumulate = 1;
-    int mixed = fr_graph_tensor(g, h, w, 40);
-    conv(g, "into [0,16)", acc, fr_graph_view(g, mixed, 0, 16), 16, 1, 1, 1, FR_PAD_SAME,
-         FR_ACT_NONE);
-    conv(g, "into [16,40)", acc, fr_graph_view(g, mixed, 16, 24), 24, 1, 1, 1, FR_PAD_SAME,
-         FR_ACT_NONE);
-    int mixed2 = fr_graph_tensor(g, h, w, 32);
-    depthwise(g, "depthwise from view [8,24) into view [16,32)", fr_graph_view(g, mixed, 8, 16),
-              fr_graph_view(g, mixed2, 16, 16), 3, 1, FR_PAD_SAME, FR_ACT_RELU);
-    conv(g, "into [0,16)", acc, fr_graph_view(g, mixed2, 0, 16), 16, 1, 1, 1, FR_PAD_SAME,
-         FR_ACT_NONE);
-    return conv(g, "pointwise over the concatenation", mixed2, -1, 16, 1, 1, 1, FR_PAD_SAME,
-                FR_ACT_NONE);
-}
-
-static int g_conv_shapes(fr_graph *g, int x)
-{
-    x = conv(g, "1x1", x, -1, 16, 1, 1, 1, FR_PAD_SAME, FR_ACT_RELU);
-    x = conv(g, "3x3 same", x, -1, 24, 3, 3, 1, FR_PAD_SAME, FR_ACT_RELU);
-    x = conv(g, "3x3/2 same (asymmetric)", x, -1, 16, 3, 3, 2, FR_PAD_SAME, FR_ACT_NONE);
-    x = conv(g, "1x7", x, -1, 16, 1, 7, 1, FR_PAD_SAME, FR_ACT_RELU);
-    x = conv(g, "7x1", x, -1, 20, 7, 1, 1, FR_PAD_SAME, FR_ACT_PRELU);
-    x = conv(g, "2x2/2 same", x, -1, 8, 2, 2, 2, FR_PAD_SAME, FR_ACT_RELU);
-    return conv(g, "3x3/2 valid", x, -1, 12, 3, 3, 2, FR_PAD_VALID, FR_ACT_NONE);
-}
-
-static int g_first_conv(fr_graph *g, int x)
-{
-    return conv(g, "7x7/2 valid on 3 channels", x, -1, 32, 7, 7, 2, FR_PAD_VALID, FR_ACT_RELU);
-}
-
-static int g_views_residual(fr_graph *g, int x)
-{
-    x = conv(g, "stem", x, -1, 16, 3, 3, 1, FR_PAD_SAME, FR_ACT_RELU);
-    int h = g->tensors[x].h, w = g->tensors[x].w;
-    int mixed = fr_graph_tensor(g, h, w, 40);
-    conv(g, "branch 0 into [0,8)", x, fr_graph_view(g, mixed, 0, 8), 8, 1, 1, 1, FR_PAD_SAME,
-         FR_ACT_RELU);
-    int t = conv(g, "branch 1a", x, -1, 8, 1, 1, 1, FR_PAD_SAME, FR_ACT_RELU);
-    conv(g, "branch 1b into [8,24)", t, fr_graph_view(g, mixed, 8, 16), 16, 3, 3, 1, FR_PAD_SAME,
-         FR_ACT_RELU);
-    fr_graph_pool(g, "pool into [24,40)", FR_OP_MAX_POOL, x, fr_graph_view(g, mixed, 24, 16), 3, 1,
-                  FR_PAD_SAME);
-    conv_acc(g, "residual 1x1 from the concatenation", mixed, x, 1, 1);
-    /* a view as input: convolve the middle slice of the concatenation of the next block */
-    int mixed2 = fr_graph_tensor(g, h, w, 32);
-    conv(g, "into [0,16)", x, fr_graph_view(g, mixed2, 0, 16), 16, 1, 1, 1, FR_PAD_SAME, FR_ACT_RELU);
-    conv(g, "into [16,32)", x, fr_graph_view(g, mixed2, 16, 16), 16, 3, 3, 1, FR_PAD_SAME, FR_ACT_RELU);
-    int y = conv(g, "3x3 from view [8,24)", fr_graph_view(g, mixed2, 8, 16), -1, 16, 3, 3, 1,
-                 FR_PAD_SAME, FR_ACT_NONE);
-    conv_acc(g, "residual 3x3", y, x, 3, 3);
-    return x;
-}
-
-static int g_pools_add(fr_graph *g, int x)
-{
-    x = conv(g, "stem", x, -1, 8, 3, 3, 1, FR_PAD_SAME, FR_ACT_NONE);
-    int m = fr_graph_pool(g, "max 3/2 same", FR_OP_MAX_POOL, x, -1, 3, 2, FR_PAD_SAME);
-    int a = fr_graph_pool(g, "avg 3/2 same (edge windows)", FR_OP_AVG_POOL, x, -1, 3, 2, FR_PAD_SAME);
-    int v = fr_graph_pool(g, "avg 2/2 valid", FR_OP_AVG_POOL, x, -1, 2, 2, FR_PAD_VALID);
-    int s = fr_graph_add(g, "add", m, a, g->tensors[m].h, g->tensors[m].w, 8, FR_ACT_NONE);
-    s = fr_graph_add(g, "add + relu", s, a, g->tensors[m].h, g->tensors[m].w, 8, FR_ACT_RELU);
-    int c = conv(g, "3x3/2 valid, smaller", s, -1, 16, 3, 3, 2, FR_PAD_VALID, FR_ACT_NONE);
-    /* dlib's down block: channels and one row/column zero-extended */
-    int big = fr_graph_add(g, "zero-extended add", v, c,
-                           g->tensors[v].h > g->tensors[c].h ? g->tensors[v].h : g->tensors[c].h,
-                           g->tensors[v].w > g->tensors[c].w ? g->tensors[v].w : g->tensors[c].w,
-                           16, FR_ACT_RELU);
-    return fr_graph_global_avg(g, "global average", big);
-}
-
-static int g_dense(fr_graph *g, int x)
-{
-    x = conv(g, "stem 3x3/2", x, -1, 8, 3, 3, 2, FR_PAD_VALID, FR_ACT_RELU);
-    /* a dense layer is a convolution whose kernel covers its whole input */
-    return conv(g, "dense", x, -1, 10, g->tensors[x].h, g->tensors[x].w, 1, FR_PAD_VALID,
-                FR_ACT_PRELU);
-}
-
 int main(void)
 {
-    struct {
-        const char *what;
-        graph_fn build;
-        int h, w;
-        fr_norm_kind norm;
-        int transpose;
-    } cases[] = {
-        {"conv shapes (affine input)", g_conv_shapes, 23, 19, FR_NORM_AFFINE, 0},
-        {"first conv 7x7/2 (standardized input)", g_first_conv, 31, 30, FR_NORM_STANDARDIZE, 0},
-        {"views and residuals", g_views_residual, 11, 13, FR_NORM_AFFINE, 0},
-        {"pools, adds, global average", g_pools_add, 17, 18, FR_NORM_AFFINE, 0},
-        {"dense + PReLU (transposed input)", g_dense, 12, 9, FR_NORM_AFFINE, 1},
-        {"depthwise and separable", g_depthwise, 21, 17, FR_NORM_AFFINE, 0},
-    };
-    const float mean[3] = {128, 120, 110}, scale[3] = {1 / 64.f, 1 / 60.f, 1 / 70.f};
+    const float *mean = fr_op_case_mean, *scale = fr_op_case_scale;
     /* "primitives" fails rather than falling back: every case must plan on them */
     struct {
         const char *path;
@@ -375,16 +223,17 @@ int main(void)
             continue;
         }
         setenv("FACEREC_CPU_CONV", paths[k].path, 1);
-        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int i = 0; i < fr_op_case_count; i++)
             for (int b = 0; b < 3; b++)
                 for (int threads = 1; threads <= 2; threads++) {
                     /* 11 images: the primitives' chunks of 4 and 2, and a short last chunk */
-                    int batch = b == 0 ? 1 : b == 1 ? 3 : 11;
-                    fr_graph *g = fr_graph_new(cases[i].h, cases[i].w);
-                    int x = fr_graph_normalize(g, cases[i].norm, mean, scale, cases[i].transpose);
-                    int out = cases[i].build(g, x);
+                    int batch = b == 0 ? 1 : b == 1 ? 3 : 11, out;
+                    fr_graph *g = fr_op_case_graph(&fr_op_cases[i], &rng, &out);
+                    CHECK(g != NULL);
+                    if (!g)
+                        continue;
                     double e = check_graph(g, out, batch, threads, paths[k].precision,
-                                           cases[i].what);
+                                           fr_op_cases[i].what);
                     CHECK(e <= paths[k].tolerance);
                     fr_graph_free(g);
                 }
@@ -394,7 +243,7 @@ int main(void)
     /* the planner: tensors alive at the same time never share bytes */
     fr_graph *g = fr_graph_new(16, 16);
     int x = fr_graph_normalize(g, FR_NORM_AFFINE, mean, scale, 0);
-    int out = g_views_residual(g, x);
+    int out = fr_op_views_residual(g, x, &rng);
     CHECK_OK(fr_graph_finalize(g, out));
     for (int a = 0; a < g->tensor_count; a++)
         for (int b = a + 1; b < g->tensor_count; b++) {
@@ -410,8 +259,8 @@ int main(void)
     /* groupings other than 1 and depthwise are refused when built, not at run time */
     g = fr_graph_new(8, 8);
     x = fr_graph_normalize(g, FR_NORM_AFFINE, mean, scale, 0);
-    x = conv(g, "stem", x, -1, 8, 1, 1, 1, FR_PAD_SAME, FR_ACT_NONE);
-    size_t w = random_params(g, 16 * 9 * 4, 0.1f), b = random_params(g, 16, 0.1f);
+    x = fr_op_conv(g, &rng, "stem", x, -1, 8, 1, 1, 1, FR_PAD_SAME, FR_ACT_NONE);
+    size_t w = fr_op_params(g, &rng, 16 * 9 * 4, 0.1f), b = fr_op_params(g, &rng, 16, 0.1f);
     CHECK(fr_graph_conv_grouped(g, "2 groups", x, -1, 16, 2, 3, 3, 1, 1, FR_PAD_SAME,
                                 FR_ACT_NONE, w, b) < 0);
     CHECK(g->status == FR_E_INTERNAL);
@@ -420,7 +269,7 @@ int main(void)
     /* FLOPs count a depthwise tap once per channel */
     g = fr_graph_new(8, 8);
     x = fr_graph_normalize(g, FR_NORM_AFFINE, mean, scale, 0);
-    x = depthwise(g, "dw", x, -1, 3, 1, FR_PAD_SAME, FR_ACT_NONE);
+    x = fr_op_depthwise(g, &rng, "dw", x, -1, 3, 1, FR_PAD_SAME, FR_ACT_NONE);
     CHECK_OK(fr_graph_finalize(g, x));
     CHECK_NEAR(fr_graph_flops(g), 2.0 * 8 * 8 * 3 * 9, 0.5);
     fr_graph_free(g);
