@@ -61,7 +61,8 @@ static int resolve(const char *folder, char out[PATH_MAX])
         const char *base = basename(copy);
         if (strcmp(base, "..") == 0 || strcmp(base, ".") == 0 || strcmp(head, "/") == 0)
             return 0; /* not worth guessing through a missing "..": no verdict */
-        snprintf(rest, sizeof rest, "/%s%s", base, tail);
+        if (snprintf(rest, sizeof rest, "/%s%s", base, tail) >= (int)sizeof rest)
+            return 0; /* longer than a path can be: no verdict */
         snprintf(tail, sizeof tail, "%s", rest);
         snprintf(copy, sizeof copy, "%s", head);
         snprintf(head, sizeof head, "%s", dirname(copy));
