@@ -276,6 +276,33 @@ static fr_status roll_back_journal(fr_store *s)
     return st ? st : connect(s, SQLITE_OPEN_READONLY);
 }
 
+/* Before a write: the file's pages are sound (SQLite's quick_check: b-tree structure, page
+ * accounting, NOT NULL). A change written into a damaged file can make it worse, e.g. an
+ * enrolment reported done into a file whose index was out of order (fuzz_store found one)
+ * left a file that no longer opened; such a file is refused before anything is written. */
+static fr_status check_pages(fr_store *s)
+{
+    sqlite3_stmt *q;
+    fr_status st = prepare(s, "PRAGMA quick_check(1)", &q);
+    if (st)
+        return st;
+    int rc = sqlite3_step(q);
+    const unsigned char *verdict = rc == SQLITE_ROW ? sqlite3_column_text(q, 0) : NULL;
+    if (verdict && strcmp((const char *)verdict, "ok") == 0) {
+        sqlite3_finalize(q);
+        return FR_OK;
+    }
+    char why[256];
+    snprintf(why, sizeof why, "%s", verdict ? (const char *)verdict : sqlite3_errmsg(s->db));
+    for (char *c = why; *c; c++) /* one line, whatever SQLite says */
+        if ((unsigned char)*c < 0x20)
+            *c = ' ';
+    sqlite3_finalize(q);
+    return fr_fail(FR_E_FORMAT, "%s: the file is damaged (SQLite: %s); nothing was written to "
+                   "it: restore it from a copy, or let sqlite3's .recover rebuild what it can",
+                   s->path, why);
+}
+
 fr_status fr_store_open(const char *path, fr_store_mode mode, fr_store **out)
 {
     struct stat info;
@@ -321,6 +348,8 @@ fr_status fr_store_open(const char *path, fr_store_mode mode, fr_store **out)
         st = check_format(s);
     if (!st)
         st = check_schema(s);
+    if (!st && mode != FR_STORE_READ && !fresh)
+        st = check_pages(s);
     if (st) {
         fr_store_close(s);
         return st;
