@@ -135,7 +135,8 @@ static fr_status decode_tensor(const char *manifest_path, const cJSON *spec,
     float *values = fr_malloc(count * sizeof(float), name->valuestring);
     if (!values)
         return FR_E_NOMEM;
-    const unsigned char *src = buffer->data + *offset;
+    /* (an empty tensor of an empty shard: no data pointer to offset) */
+    const unsigned char *src = count ? buffer->data + *offset : NULL;
     for (size_t i = 0; i < count; i++) {
         if (!qtype) {
             memcpy(&values[i], src + 4 * i, 4);
