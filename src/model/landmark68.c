@@ -23,21 +23,6 @@
 #include "core/error.h"
 #include "model/model_internal.h"
 
-static const float *tensor(const fr_weights *w, fr_graph *g, const char *prefix,
-                           const char *what, int ndim, const int64_t *dims)
-{
-    if (g->status)
-        return NULL;
-    char name[160];
-    const float *data = NULL;
-    fr_status st = snprintf(name, sizeof name, "%s/%s", prefix, what) < (int)sizeof name
-                       ? fr_weights_require(w, name, ndim, dims, &data)
-                       : fr_fail(FR_E_INTERNAL, "landmark68: name %s/%s too long", prefix, what);
-    if (st)
-        g->status = st;
-    return data;
-}
-
 /* The plain 3x3 stride-2 convolution of dense0: filters (3, 3, c_in, c_out) -> OHWI. */
 static int first_conv(const fr_weights *w, fr_graph *g, const char *prefix, int in, int c_out)
 {
@@ -45,8 +30,8 @@ static int first_conv(const fr_weights *w, fr_graph *g, const char *prefix, int 
         return -1; /* an earlier node failed (out of memory): the graph reports it */
     int c_in = g->tensors[in].c;
     int64_t fdims[4] = {3, 3, c_in, c_out}, vdims[1] = {c_out};
-    const float *filters = tensor(w, g, prefix, "filters", 4, fdims);
-    const float *bias = tensor(w, g, prefix, "bias", 1, vdims);
+    const float *filters = fr_faceapi_tensor(w, g, prefix, "filters", 4, fdims);
+    const float *bias = fr_faceapi_tensor(w, g, prefix, "bias", 1, vdims);
     size_t k = 9 * (size_t)c_in;
     size_t woff = fr_graph_reserve(g, (size_t)c_out * k);
     size_t boff = fr_graph_reserve(g, (size_t)c_out);
@@ -61,44 +46,6 @@ static int first_conv(const fr_weights *w, fr_graph *g, const char *prefix, int 
                          boff);
 }
 
-/* A separable convolution: depthwise 3x3 (depthwise_filter (3, 3, c_in, 1), no bias) then
- * pointwise 1x1 (pointwise_filter (1, 1, c_in, c_out)) + bias, SAME. With `residual` >= 0
- * the pointwise output is added onto that tensor in place (c_out must be its channels). */
-static int separable(const fr_weights *w, fr_graph *g, const char *prefix, int in, int c_out,
-                     int stride, fr_activation act, int residual)
-{
-    if (g->status)
-        return -1;
-    int c = g->tensors[in].c;
-    int64_t ddims[4] = {3, 3, c, 1}, pdims[4] = {1, 1, c, c_out}, vdims[1] = {c_out};
-    const float *dw = tensor(w, g, prefix, "depthwise_filter", 4, ddims);
-    const float *pw = tensor(w, g, prefix, "pointwise_filter", 4, pdims);
-    const float *bias = tensor(w, g, prefix, "bias", 1, vdims);
-    size_t dwoff = fr_graph_reserve(g, (size_t)c * 9);
-    size_t dboff = fr_graph_reserve(g, (size_t)c); /* zeros: the depthwise step has no bias */
-    size_t pwoff = fr_graph_reserve(g, (size_t)c_out * (size_t)c);
-    size_t pboff = fr_graph_reserve(g, (size_t)c_out);
-    if (g->status)
-        return -1;
-    for (int k = 0; k < c; k++)
-        for (int t = 0; t < 9; t++)
-            g->params[dwoff + (size_t)k * 9 + (size_t)t] = dw[(size_t)t * (size_t)c + (size_t)k];
-    for (int o = 0; o < c_out; o++) {
-        for (int i = 0; i < c; i++)
-            g->params[pwoff + (size_t)o * (size_t)c + (size_t)i] =
-                pw[(size_t)i * (size_t)c_out + (size_t)o];
-        g->params[pboff + (size_t)o] = bias[o];
-    }
-    char name[128];
-    snprintf(name, sizeof name, "%s/depthwise", prefix);
-    int d = fr_graph_conv_grouped(g, name, in, -1, c, c, 3, 3, stride, stride, FR_PAD_SAME,
-                                  FR_ACT_NONE, dwoff, dboff);
-    snprintf(name, sizeof name, "%s/pointwise", prefix);
-    if (residual >= 0)
-        return fr_graph_conv_accumulate(g, name, d, residual, 1, 1, FR_PAD_SAME, act, pwoff,
-                                        pboff);
-    return fr_graph_conv(g, name, d, -1, c_out, 1, 1, 1, 1, FR_PAD_SAME, act, pwoff, pboff);
-}
 
 static int add(fr_graph *g, const char *prefix, const char *what, int a, int b,
                fr_activation act)
@@ -118,17 +65,17 @@ static int dense_block(const fr_weights *w, fr_graph *g, const char *prefix, int
     char name[128];
     snprintf(name, sizeof name, "%s/conv0", prefix);
     int out1 = first ? first_conv(w, g, name, x, c_out)
-                     : separable(w, g, name, x, c_out, 2, FR_ACT_RELU, -1);
+                     : fr_faceapi_separable(w, g, name, x, c_out, 2, FR_ACT_RELU, -1);
     snprintf(name, sizeof name, "%s/conv1", prefix);
-    int out2 = separable(w, g, name, out1, c_out, 1, FR_ACT_NONE, -1);
+    int out2 = fr_faceapi_separable(w, g, name, out1, c_out, 1, FR_ACT_NONE, -1);
     int sum2 = add(g, prefix, "out1+out2", out1, out2, FR_ACT_NONE);
     int in3 = add(g, prefix, "relu(out1+out2)", out1, out2, FR_ACT_RELU);
     snprintf(name, sizeof name, "%s/conv2", prefix);
-    int out3 = separable(w, g, name, in3, c_out, 1, FR_ACT_NONE, -1);
+    int out3 = fr_faceapi_separable(w, g, name, in3, c_out, 1, FR_ACT_NONE, -1);
     int sum3 = add(g, prefix, "out1+out2+out3", sum2, out3, FR_ACT_NONE);
     int in4 = add(g, prefix, "relu(out1+out2+out3)", sum2, out3, FR_ACT_RELU);
     snprintf(name, sizeof name, "%s/conv3", prefix);
-    return separable(w, g, name, in4, c_out, 1, FR_ACT_RELU, sum3);
+    return fr_faceapi_separable(w, g, name, in4, c_out, 1, FR_ACT_RELU, sum3);
 }
 
 int fr_landmark68_build(const fr_weights *w, fr_graph *g, int input)
@@ -148,8 +95,8 @@ int fr_landmark68_build(const fr_weights *w, fr_graph *g, int input)
 
     /* fc: weights (256, 136) as (in, out), bias (136): a 1x1 convolution */
     int64_t wdims[2] = {256, FR_LANDMARK68_OUTPUTS}, bdims[1] = {FR_LANDMARK68_OUTPUTS};
-    const float *fw = tensor(w, g, "fc", "weights", 2, wdims);
-    const float *fb = tensor(w, g, "fc", "bias", 1, bdims);
+    const float *fw = fr_faceapi_tensor(w, g, "fc", "weights", 2, wdims);
+    const float *fb = fr_faceapi_tensor(w, g, "fc", "bias", 1, bdims);
     size_t woff = fr_graph_reserve(g, (size_t)FR_LANDMARK68_OUTPUTS * 256);
     size_t boff = fr_graph_reserve(g, FR_LANDMARK68_OUTPUTS);
     if (g->status)

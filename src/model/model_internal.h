@@ -74,6 +74,17 @@ typedef enum fr_arch_set {
 /* The names of a set, in table order, joined by separator into buffer (returned). */
 const char *fr_arch_names(char *buffer, size_t size, const char *separator, fr_arch_set set);
 
+/* face-api's shared layers (faceapi_layers.c), for landmark68.c and tinyface.c: the tensor
+ * PREFIX/WHAT of the given shape (NULL and g->status set when missing or of another shape),
+ * and a depthwise-separable convolution: depthwise 3x3 (depthwise_filter (3, 3, c_in, 1), no
+ * bias, stride `stride`) then pointwise 1x1 (pointwise_filter (1, 1, c_in, c_out)) + bias,
+ * SAME, activation act; with residual >= 0 the pointwise output is added onto that tensor in
+ * place (c_out must be its channels). */
+const float *fr_faceapi_tensor(const fr_weights *w, fr_graph *g, const char *prefix,
+                               const char *what, int ndim, const int64_t *dims);
+int fr_faceapi_separable(const fr_weights *w, fr_graph *g, const char *prefix, int in,
+                         int c_out, int stride, fr_activation act, int residual);
+
 int fr_irv1_build(const fr_weights *weights, fr_graph *graph, int input);
 int fr_dlib_build(const fr_weights *weights, fr_graph *graph, int input);
 int fr_onnx_build(const fr_weights *weights, fr_graph *graph, int input); /* model/onnx.h */

@@ -25,21 +25,6 @@
 
 #define LEAK 0.1f
 
-static const float *tensor(const fr_weights *w, fr_graph *g, const char *prefix,
-                           const char *what, int ndim, const int64_t *dims)
-{
-    if (g->status)
-        return NULL;
-    char name[160];
-    const float *data = NULL;
-    fr_status st = snprintf(name, sizeof name, "%s/%s", prefix, what) < (int)sizeof name
-                       ? fr_weights_require(w, name, ndim, dims, &data)
-                       : fr_fail(FR_E_INTERNAL, "tinyface: name %s/%s too long", prefix, what);
-    if (st)
-        g->status = st;
-    return data;
-}
-
 /* c_out slopes of LEAK for the node just added (face-api's leaky). */
 static int leaky(fr_graph *g, int out, int c_out)
 {
@@ -60,8 +45,8 @@ static int plain_conv(const fr_weights *w, fr_graph *g, const char *prefix, int 
         return -1;
     int c_in = g->tensors[in].c;
     int64_t fdims[4] = {k, k, c_in, c_out}, vdims[1] = {c_out};
-    const float *filters = tensor(w, g, prefix, "filters", 4, fdims);
-    const float *bias = tensor(w, g, prefix, "bias", 1, vdims);
+    const float *filters = fr_faceapi_tensor(w, g, prefix, "filters", 4, fdims);
+    const float *bias = fr_faceapi_tensor(w, g, prefix, "bias", 1, vdims);
     size_t taps = (size_t)k * (size_t)k * (size_t)c_in;
     size_t woff = fr_graph_reserve(g, (size_t)c_out * taps);
     size_t boff = fr_graph_reserve(g, (size_t)c_out);
@@ -79,36 +64,7 @@ static int plain_conv(const fr_weights *w, fr_graph *g, const char *prefix, int 
 /* depthwiseSeparableConv: pad 1, 3x3 depthwise (no bias), 1x1 pointwise + bias, leaky. */
 static int separable(const fr_weights *w, fr_graph *g, const char *prefix, int in, int c_out)
 {
-    if (g->status || in < 0)
-        return -1;
-    int c = g->tensors[in].c;
-    int64_t ddims[4] = {3, 3, c, 1}, pdims[4] = {1, 1, c, c_out}, vdims[1] = {c_out};
-    const float *dw = tensor(w, g, prefix, "depthwise_filter", 4, ddims);
-    const float *pw = tensor(w, g, prefix, "pointwise_filter", 4, pdims);
-    const float *bias = tensor(w, g, prefix, "bias", 1, vdims);
-    size_t dwoff = fr_graph_reserve(g, (size_t)c * 9);
-    size_t dboff = fr_graph_reserve(g, (size_t)c); /* zeros: the depthwise step has no bias */
-    size_t pwoff = fr_graph_reserve(g, (size_t)c_out * (size_t)c);
-    size_t pboff = fr_graph_reserve(g, (size_t)c_out);
-    if (g->status)
-        return -1;
-    for (int k = 0; k < c; k++)
-        for (int t = 0; t < 9; t++)
-            g->params[dwoff + (size_t)k * 9 + (size_t)t] = dw[(size_t)t * (size_t)c + (size_t)k];
-    for (int o = 0; o < c_out; o++) {
-        for (int i = 0; i < c; i++)
-            g->params[pwoff + (size_t)o * (size_t)c + (size_t)i] =
-                pw[(size_t)i * (size_t)c_out + (size_t)o];
-        g->params[pboff + (size_t)o] = bias[o];
-    }
-    char name[128];
-    snprintf(name, sizeof name, "%s/depthwise", prefix);
-    int d = fr_graph_conv_grouped(g, name, in, -1, c, c, 3, 3, 1, 1, FR_PAD_SAME, FR_ACT_NONE,
-                                  dwoff, dboff);
-    snprintf(name, sizeof name, "%s/pointwise", prefix);
-    int out = fr_graph_conv(g, name, d, -1, c_out, 1, 1, 1, 1, FR_PAD_SAME, FR_ACT_PRELU, pwoff,
-                            pboff);
-    return leaky(g, out, c_out);
+    return leaky(g, fr_faceapi_separable(w, g, prefix, in, c_out, 1, FR_ACT_PRELU, -1), c_out);
 }
 
 int fr_tinyface_build(const fr_weights *w, fr_graph *g, int input)
