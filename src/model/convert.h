@@ -26,8 +26,14 @@ typedef struct fr_convert_options {
 
 fr_status fr_convert_tfjs(const char *manifest_path, const char *output_path,
                           const fr_convert_options *options);
+/* Runs in a child process: a file on which libhdf5 itself crashes is refused with one line
+ * (FR_E_FORMAT) instead of killing the caller. POSIX fork(); call it before starting threads
+ * of your own or from a process whose other threads hold no locks the converter needs. */
 fr_status fr_convert_keras_h5(const char *h5_path, const char *output_path,
                               const fr_convert_options *options);
+/* The same conversion in this process (the fuzz harness: its coverage counters live here). */
+fr_status fr_convert_keras_h5_here(const char *h5_path, const char *output_path,
+                                   const fr_convert_options *options);
 /* An ONNX model of InsightFace's recognition op set (model/onnx.h): architecture arcface. */
 fr_status fr_convert_onnx(const char *onnx_path, const char *output_path,
                           const fr_convert_options *options);

@@ -6,10 +6,23 @@
  * "/model_weights" (model.save) lists the layers in the attribute "layer_names". Strings are
  * fixed-length or variable-length depending on the Keras/h5py version; both are read. Each
  * weight becomes the tensor "<layer>/<weight>" ("Conv2d_1a_3x3/kernel"), shape unchanged.
+ *
+ * libhdf5 itself crashes on some damaged files (docs/fuzzing.md: a global-heap object whose
+ * damaged length is near 2^64, copied by H5HG_read before any value reaches facerec), and its
+ * API offers no way to check such a length first. So fr_convert_keras_h5 runs the whole
+ * conversion in a child process: a crash there becomes one line of error in the caller, and
+ * since the output is written (beside OUTPUT, then renamed) only after the HDF5 walk ends,
+ * nothing is left behind.
  */
+#include <errno.h>
 #include <hdf5.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
@@ -207,8 +220,8 @@ static fr_status read_string_attribute(const char *path, hid_t object, const cha
     return st;
 }
 
-fr_status fr_convert_keras_h5(const char *h5_path, const char *output_path,
-                              const fr_convert_options *options)
+fr_status fr_convert_keras_h5_here(const char *h5_path, const char *output_path,
+                                   const fr_convert_options *options)
 {
     /* The library reports through fr_fail; HDF5's own stack printing would duplicate it. */
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
@@ -267,4 +280,92 @@ fr_status fr_convert_keras_h5(const char *h5_path, const char *output_path,
                                output_path, options);
     fr_weights_writer_free(writer);
     return st;
+}
+
+/* Writes all of SIZE bytes (a pipe may take them in parts); false when the reader is gone. */
+static int write_all(int fd, const void *data, size_t size)
+{
+    const char *p = data;
+    while (size) {
+        ssize_t n = write(fd, p, size);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return 0;
+        p += n;
+        size -= (size_t)n;
+    }
+    return 1;
+}
+
+fr_status fr_convert_keras_h5(const char *h5_path, const char *output_path,
+                              const fr_convert_options *options)
+{
+    /* The child's answer: its status (int32), then its message without the terminator. */
+    int fds[2];
+    if (pipe(fds) != 0)
+        return fr_fail(FR_E_IO, "%s: cannot create a pipe for the HDF5 reader: %s", h5_path,
+                       strerror(errno));
+    pid_t child = fork();
+    if (child < 0) {
+        int e = errno;
+        close(fds[0]);
+        close(fds[1]);
+        return fr_fail(FR_E_NOMEM, "%s: cannot start the HDF5 reader process: %s", h5_path,
+                       strerror(e));
+    }
+    if (child == 0) {
+        close(fds[0]);
+        int32_t status = (int32_t)fr_convert_keras_h5_here(h5_path, output_path, options);
+        const char *message = status ? fr_error_message() : "";
+        int ok = write_all(fds[1], &status, sizeof status) &&
+                 write_all(fds[1], message, strlen(message));
+        _exit(ok ? 0 : 1); /* no atexit handlers, no stdio flush of the parent's buffers */
+    }
+    close(fds[1]);
+    char answer[4 + 1024];
+    size_t got = 0;
+    for (;;) {
+        ssize_t n = read(fds[0], answer + got, sizeof answer - 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        if (got == sizeof answer - 1) { /* a longer message is cut; drain the rest */
+            char rest[256];
+            ssize_t r;
+            while ((r = read(fds[0], rest, sizeof rest)) > 0 || (r < 0 && errno == EINTR)) {
+            }
+            break;
+        }
+    }
+    close(fds[0]);
+    int wstatus = 0;
+    while (waitpid(child, &wstatus, 0) < 0) {
+        if (errno != EINTR)
+            return fr_fail(FR_E_INTERNAL, "%s: lost the HDF5 reader process: %s", h5_path,
+                           strerror(errno));
+    }
+    if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0 && got >= 4) {
+        int32_t status;
+        memcpy(&status, answer, sizeof status);
+        answer[got] = '\0';
+        if (status == FR_OK)
+            return FR_OK;
+        return fr_fail((fr_status)status, "%s", answer + 4);
+    }
+    if (WIFSIGNALED(wstatus) &&
+        (WTERMSIG(wstatus) == SIGINT || WTERMSIG(wstatus) == SIGTERM))
+        return fr_fail(FR_E_IO, "%s: interrupted (signal %d); nothing written", h5_path,
+                       WTERMSIG(wstatus));
+    if (WIFSIGNALED(wstatus))
+        return fr_fail(FR_E_FORMAT,
+                       "%s: damaged: the HDF5 library crashed reading it (signal %d, %s); "
+                       "nothing written",
+                       h5_path, WTERMSIG(wstatus), strsignal(WTERMSIG(wstatus)));
+    return fr_fail(FR_E_FORMAT,
+                   "%s: damaged: the HDF5 library failed reading it (its reader process "
+                   "exited with status %d); nothing written",
+                   h5_path, WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1);
 }
