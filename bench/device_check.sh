@@ -13,7 +13,8 @@
 # Logs and JSON results go to $OUT (logs.tar.gz, results.jsonl, summary.txt).
 #
 # Sections (DEVICE_SECTIONS=a,b,...; default tests,startup,jpeg,e2e10,group,peer):
-#   tests     every GPU test (ops, networks, distances, nvJPEG, plan cache, device choice)
+#   tests     every GPU test (ops, networks, distances, nvJPEG, plan cache, device choice,
+#             vision ops, learning ops) and --detector tiny on the GPU against the CPU
 #   startup   time to first result of a fresh runner, cold and warm plan cache; facerec embed
 #             of 3000 images with a cold and a warm cache
 #   jpeg      nvJPEG (hardware / hybrid) against libjpeg-turbo on all cores and torchvision's
@@ -87,8 +88,8 @@ if [ "$dry" = 1 ]; then
   build="${DRY_BUILD:-$root/build}"
   mkdir -p "$work/bin" "$work/weights"
   for b in facerec tests/test_cuda_ops tests/test_cuda_network tests/test_cuda_device \
-           tests/test_cuda_distance tests/test_cuda_jpeg tests/test_plan_cache bench/bench_cuda \
-           bench/bench_network; do
+           tests/test_cuda_distance tests/test_cuda_jpeg tests/test_cuda_vision tests/test_cuda_learn \
+           tests/test_plan_cache bench/bench_cuda bench/bench_network; do
     ln -s "$build/$b" "$work/bin/$(basename "$b")"
   done
   ln -s "$root"/weights/*.frw "$work/weights/"
@@ -122,6 +123,7 @@ with lzma.open(os.path.join(carry, "weights", "dlib.frw.xz")) as f, \
     shutil.copyfileobj(f, g)
 shutil.copy(os.path.join(carry, "weights", "mtcnn.frw"), os.path.join(work, "weights"))
 shutil.copy(os.path.join(carry, "weights", "landmark68.frw"), os.path.join(work, "weights"))
+shutil.copy(os.path.join(carry, "weights", "tinyface.frw"), os.path.join(work, "weights"))
 PY
 search=()
 for d in $($py - <<'PY' 2>/dev/null
@@ -220,6 +222,22 @@ if want tests; then
   step test_cuda_jpeg 90 "${FR[@]}" "$bin/test_cuda_jpeg"
   step test_cuda_network 120 "${FR[@]}" "$bin/test_cuda_network"
   step test_cuda_distance 45 "${FR[@]}" "$bin/test_cuda_distance"
+  # the vision ops (resize, crops, warps, NMS, candidate extraction, the tiny detector's input
+  # and box decoding) and the learning ops (triplet loss, SGD): never run on a card before
+  step test_cuda_vision 120 "${FR[@]}" "$bin/test_cuda_vision"
+  step test_cuda_learn 60 "${FR[@]}" "$bin/test_cuda_learn"
+  # --detector tiny end to end, GPU against CPU on the carried LFW photos (the tiny network on
+  # cuDNN, its vision ops, the 68 landmarks on its boxes)
+  # (the first 64 in name order: all the carry holds; in a dry run both sides are the CPU)
+  find "$FACEREC_DATA/lfw_devtrain/images" -name '*.jpg' | sort > "$work/tiny_all.txt"
+  head -n 64 "$work/tiny_all.txt" > "$work/tiny_list.txt"
+  step tiny_cpu 60 "${FR[@]}" "$bin/facerec" detect --device cpu --detector tiny --detector-size 192 \
+    --list "$work/tiny_list.txt" -o "$work/tiny_cpu.csv"
+  step tiny_cuda 60 "${FR[@]}" "$bin/facerec" detect --device "$device" --detector tiny \
+    --detector-size 192 --list "$work/tiny_list.txt" -o "$work/tiny_cuda.csv"
+  step tiny_compare 30 $py "$root/bench/compare_detect.py" --name tiny "$work/tiny_cpu.csv" \
+    "$work/tiny_cuda.csv"
+  grep -hs '^{' "$logs/tiny_compare.log" >> "$results"
 fi
 # the benchmarks' plans go to a cache of their own (the start-up section measures it cold)
 export FACEREC_PLAN_CACHE="$work/plans"
@@ -611,7 +629,7 @@ def lines(name, *needles, limit=12):
 for l in lines("info", "cuda:"):
     print(l)
 for name in ("test_cuda_device", "test_cuda_ops", "test_cuda_ops_unfused", "test_cuda_ops_legacy",
-             "test_cuda_ops_nvrtc", "test_cuda_network"):
+             "test_cuda_ops_nvrtc", "test_cuda_network", "test_cuda_vision", "test_cuda_learn"):
     for l in lines(name, "CHECK failed", "failed:", "checks,", limit=6):
         print(f"{name}: {l}")
 for l in lines("test_cuda_network", "max L2 distance", "dlib fp16: cuda", "(seed) fp16: cuda"):
@@ -705,6 +723,11 @@ data = one(bench="data")
 n_lfw, n_group = data.get("lfw", 0), data.get("group", 0)
 tests = [k for k in status if k.startswith("test_")]
 out.append("GPU tests: " + (", ".join(f"{k} {status[k]}" for k in tests) or "none run"))
+tiny = one(bench="tiny")
+if tiny:
+    out.append(f"--detector tiny GPU vs CPU on {tiny['images']} LFW photos: same face count "
+               f"{tiny['same_face_count']}, worst main-face IoU {tiny['worst_main_face_iou']} "
+               f"({'within' if tiny['ok'] else 'OUTSIDE'} {tiny['bounds']})")
 for m in ("irv1", "dlib"):
     s = get(bench="startup", arch=m)
     if s:

@@ -352,9 +352,16 @@ static void check_pipeline(const char *data, const char *weights)
     char *args[1] = {dir};
     fr_path_list list = {0};
     CHECK_OK(fr_paths_collect(args, 1, &list, NULL, NULL));
-    if (!mtcnn || list.count < 60)
-        return;
     enum { N = 60 };
+    if (list.count < N) /* a check that silently did nothing would pass on a card */
+        fprintf(stderr, "test_cuda_vision: %zu LFW photos under %s, the pipeline check needs %d\n",
+                list.count, dir, N);
+    CHECK(list.count >= N);
+    if (!mtcnn || list.count < N) {
+        fr_paths_free(&list);
+        fr_mtcnn_free(mtcnn);
+        return;
+    }
     fr_image images[N];
     const fr_image *image_of[4 * N];
     const fr_face *face_of[4 * N];
