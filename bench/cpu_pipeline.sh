@@ -6,9 +6,10 @@
 # (alternating, so a load change on a shared machine hits all of them alike); each figure is
 # the median over the rounds. Prints a Markdown table; the ratios are to --align none.
 # DETECTORS chooses the detectors timed (default "mtcnn tiny": MTCNN, then face-api's
-# TinyFaceDetector at TINY_SIZE, default 416, face-api's; both pipelines each).
+# TinyFaceDetector at TINY_SIZE, default 416, face-api's; both pipelines each; tiny+mtcnn:
+# tiny, and MTCNN for the images it finds no face in).
 #
-# usage: [ROUNDS=3] [DETECTORS="mtcnn tiny"] [TINY_SIZE=416] bench/cpu_pipeline.sh [build-dir] [images]
+# usage: [ROUNDS=3] [DETECTORS="mtcnn tiny tiny+mtcnn"] [TINY_SIZE=416] bench/cpu_pipeline.sh [build-dir] [images]
 #        (run on an otherwise idle machine)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,9 +28,9 @@ for d in ${DETECTORS:-mtcnn tiny}; do
   case "$d" in
     mtcnn) configs+=("--pipeline threads" "--pipeline batched" "--align mtcnn --pipeline threads"
                      "--align mtcnn --pipeline batched") ;;
-    tiny) t="--detector tiny --detector-size ${TINY_SIZE:-416}"
+    tiny|tiny+mtcnn) t="--detector $d --detector-size ${TINY_SIZE:-416}"
           configs+=("$t --pipeline threads" "$t --pipeline batched") ;;
-    *) echo "bench/cpu_pipeline.sh: DETECTORS: $d is not mtcnn or tiny" >&2; exit 2 ;;
+    *) echo "bench/cpu_pipeline.sh: DETECTORS: $d is not mtcnn, tiny or tiny+mtcnn" >&2; exit 2 ;;
   esac
 done
 : > "$work/times"

@@ -68,7 +68,7 @@ typedef struct fr_global_options {
     int jitter;           /* --jitter N: the mean of N jittered copies (0: none) */
     fr_pipeline pipeline; /* --pipeline auto|threads|batched: where faces are found and cut */
     const char *decode;   /* --decode cpu|nvjpeg (NULL: $FACEREC_DECODE, else cpu) */
-    fr_detector_kind detector; /* --detector mtcnn|tiny (default mtcnn) */
+    fr_detector_kind detector; /* --detector mtcnn|tiny|tiny+mtcnn (default mtcnn) */
     int detector_size;    /* --detector-size N: the tiny detector's input side (0: 416) */
     double detector_threshold; /* --detector-threshold P: the tiny detector's score (0: 0.5) */
 } fr_global_options;

@@ -352,8 +352,8 @@ static void describe(fr_manifest *m, const fr_global_options *g, const fr_detect
     fr_manifest_option_number(m, "min-face", dopt->min_face);
     fr_manifest_option(m, "face", fr_face_rule_name(g->face));
     fr_manifest_option(m, "align", fr_align_name(g->align));
-    if (g->detector == FR_DETECTOR_TINY) { /* absent for MTCNN: earlier shards stay comparable */
-        fr_manifest_option(m, "detector", "tiny");
+    if (g->detector != FR_DETECTOR_MTCNN) { /* absent for MTCNN: earlier shards stay comparable */
+        fr_manifest_option(m, "detector", fr_detector_kind_name(g->detector));
         fr_manifest_option_number(m, "detector-size",
                                   g->detector_size ? g->detector_size : FR_TINY_SIZE_DEFAULT);
         fr_manifest_option_number(m, "detector-threshold", g->detector_threshold > 0
@@ -412,12 +412,13 @@ static int run(const fr_global_options *g, const fr_run_options *ro,
     char weights[4096];
     fr_model *tiny_net = NULL;
     fr_detect_options tiny_opt = *dopt;
-    if (g->detector == FR_DETECTOR_TINY) {
+    if (g->detector != FR_DETECTOR_MTCNN) {
         st = fr_tiny_load(NULL, g->detector_size, &tiny_net);
         tiny_opt.tiny = tiny_net;
         tiny_opt.tiny_threshold = g->detector_threshold;
         dopt = &tiny_opt;
-    } else {
+    }
+    if (!st && g->detector != FR_DETECTOR_TINY) { /* tiny+mtcnn: both */
         st = fr_model_default_path("mtcnn", weights, sizeof weights);
         if (!st)
             st = fr_mtcnn_load(weights, &mtcnn);

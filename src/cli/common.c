@@ -371,10 +371,13 @@ void fr_global_help(FILE *out)
             "                            an image without a face is an error\n"
             );
     fprintf(out,
-            "  --detector mtcnn|tiny     the face detector: MTCNN (default; boxes and 5\n"
+            "  --detector mtcnn|tiny|tiny+mtcnn\n"
+            "                            the face detector: MTCNN (default; boxes and 5\n"
             "                            landmarks) or face-api's TinyFaceDetector (boxes only:\n"
             "                            chips from its box need the 68 landmarks, --align\n"
-            "                            landmarks68 or auto for dlib; docs/alignment.md)\n"
+            "                            landmarks68 or auto for dlib; docs/alignment.md);\n"
+            "                            tiny+mtcnn: tiny, and MTCNN for the images where tiny\n"
+            "                            finds no face\n"
             "  --detector-size N         the tiny detector's input side, a multiple of 32 from\n"
             "                            128 to 608 (default 416, face-api's)\n"
             "  --detector-threshold P    the tiny detector's score a face must pass, in (0, 1)\n"

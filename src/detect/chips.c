@@ -75,11 +75,11 @@ fr_status fr_align_parse(const char *name, fr_align_mode *out)
 
 fr_status fr_chip_spec_check_detector(const fr_chip_spec *spec, fr_detector_kind detector)
 {
-    if (detector != FR_DETECTOR_TINY || spec->landmarks68)
+    if (detector == FR_DETECTOR_MTCNN || spec->landmarks68)
         return FR_OK;
-    return fr_fail(FR_E_INVALID, "--detector tiny finds boxes without landmarks, and a %s needs "
+    return fr_fail(FR_E_INVALID, "--detector %s finds boxes without landmarks, and a %s needs "
                    "MTCNN's (use --detector mtcnn, or --align landmarks68 for chips from the 68 "
-                   "landmarks)", fr_chip_spec_name(spec));
+                   "landmarks)", fr_detector_kind_name(detector), fr_chip_spec_name(spec));
 }
 
 const char *fr_chip_spec_name(const fr_chip_spec *spec)

@@ -42,17 +42,23 @@ typedef struct fr_detect_options {
     /* device and precision; threads for the CPU (default 1: one detector per thread);
      * max_batch: images per P-Net run (default 4) */
     fr_runner_options runner;
-    /* face-api's TinyFaceDetector (fr_detector_load with FR_DETECTOR_TINY): when set, the
-     * detector is that network and `mtcnn` may be NULL; min_face, thresholds, factor and
-     * max_level_pixels are MTCNN's and unused. tiny_threshold: the score a face must pass
-     * (default 0.5, face-api's). */
+    /* face-api's TinyFaceDetector (fr_tiny_load): when set, the detector is that network.
+     * With `mtcnn` NULL it is all (FR_DETECTOR_TINY; min_face, thresholds, factor and
+     * max_level_pixels are MTCNN's and unused); with `mtcnn` given, MTCNN runs on the images
+     * where tiny finds no face (FR_DETECTOR_TINY_MTCNN: its faces have MTCNN's five
+     * landmarks, tiny's have NaN). tiny_threshold: the score a face must pass (default 0.5,
+     * face-api's). */
     const struct fr_model *tiny;
     double tiny_threshold;
 } fr_detect_options;
 
-typedef enum fr_detector_kind { FR_DETECTOR_MTCNN = 0, FR_DETECTOR_TINY } fr_detector_kind;
+typedef enum fr_detector_kind {
+    FR_DETECTOR_MTCNN = 0,
+    FR_DETECTOR_TINY,
+    FR_DETECTOR_TINY_MTCNN /* tiny, then MTCNN for the images where tiny finds no face */
+} fr_detector_kind;
 
-/* "mtcnn", "tiny" */
+/* "mtcnn", "tiny", "tiny+mtcnn" */
 const char *fr_detector_kind_name(fr_detector_kind kind);
 fr_status fr_detector_kind_parse(const char *name, fr_detector_kind *out);
 

@@ -58,7 +58,8 @@ typedef struct level_job {
 
 struct fr_detector {
     const fr_mtcnn *mtcnn;
-    fr_tiny *tiny; /* --detector tiny: everything below but exec is unused */
+    fr_tiny *tiny; /* --detector tiny: MTCNN's state below is unused unless it falls back */
+    int fallback;  /* tiny+mtcnn: MTCNN for the images where tiny finds no face */
     fr_detect_options opt;
     fr_exec *exec;
     int own_exec;
@@ -94,6 +95,10 @@ struct fr_detector {
     size_t face_cap;
     int *face_start;
     size_t face_start_cap;
+    fr_vision_image *missed; /* tiny+mtcnn: the images tiny found no face in */
+    int *missed_of;          /* their indices in the call */
+    fr_faces *missed_faces;
+    size_t missed_cap;
 };
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem, const char *what)
@@ -246,6 +251,9 @@ void fr_detector_free(fr_detector *d)
     free(d->found);
     free(d->faces);
     free(d->face_start);
+    free(d->missed);
+    free(d->missed_of);
+    free(d->missed_faces);
     free(d);
 }
 
@@ -308,12 +316,14 @@ fr_status fr_detector_new_on(const fr_mtcnn *mtcnn, const fr_detect_options *opt
                                                                           : FR_DEVICE_CUDA;
     if (!st && o.tiny) {
         st = fr_tiny_new(o.tiny, o.tiny_threshold, &d->runner, d->exec, &d->tiny);
-        if (st) {
-            fr_detector_free(d);
+        if (st || !mtcnn) {
+            if (st)
+                fr_detector_free(d);
+            else
+                *out = d;
             return st;
         }
-        *out = d;
-        return FR_OK;
+        d->fallback = 1;
     }
     if (!st && !mtcnn)
         st = fr_fail(FR_E_INVALID, "detector: no MTCNN networks given");
@@ -561,6 +571,8 @@ static fr_status refine(fr_detector *d, const fr_vision_image *images, int n, in
 
 /* ---- the whole ------------------------------------------------------------------------------- */
 
+static fr_status mtcnn_run(fr_detector *d, const fr_vision_image *images, int n, fr_faces *out);
+
 fr_status fr_detector_run_on(fr_detector *d, const fr_vision_image *images, int n, fr_faces *out)
 {
     if (n < 0 || (n > 0 && (!images || !out)))
@@ -568,8 +580,39 @@ fr_status fr_detector_run_on(fr_detector *d, const fr_vision_image *images, int 
     for (int i = 0; i < n; i++)
         if (!images[i].pixels || images[i].width <= 0 || images[i].height <= 0)
             return fr_fail(FR_E_INVALID, "detector: empty image %d", i);
-    if (d->tiny)
-        return fr_tiny_run_on(d->tiny, images, n, out);
+    if (!d->tiny)
+        return mtcnn_run(d, images, n, out);
+    fr_status st = fr_tiny_run_on(d->tiny, images, n, out);
+    if (st || !d->fallback)
+        return st;
+    /* tiny+mtcnn: MTCNN over the images tiny found no face in, in one run */
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (out[i].count == 0)
+            m++;
+    if (m == 0)
+        return FR_OK;
+    size_t cap = d->missed_cap;
+    void **tables[] = {(void **)&d->missed, (void **)&d->missed_of, (void **)&d->missed_faces};
+    const size_t elems[] = {sizeof *d->missed, sizeof *d->missed_of, sizeof *d->missed_faces};
+    if (!grow_tables(tables, elems, 3, &cap, (size_t)m, "images"))
+        return FR_E_NOMEM;
+    d->missed_cap = cap;
+    m = 0;
+    for (int i = 0; i < n; i++)
+        if (out[i].count == 0) {
+            d->missed_of[m] = i;
+            d->missed[m++] = images[i];
+        }
+    st = mtcnn_run(d, d->missed, m, d->missed_faces);
+    for (int k = 0; k < m && !st; k++)
+        out[d->missed_of[k]] = d->missed_faces[k];
+    return st;
+}
+
+/* MTCNN's three stages over n images; the faces are the detector's until its next call. */
+static fr_status mtcnn_run(fr_detector *d, const fr_vision_image *images, int n, fr_faces *out)
+{
     size_t total = 0;
     fr_status st = stage1(d, images, n, &total);
     if (!st && total)
@@ -642,7 +685,9 @@ fr_status fr_detector_run(fr_detector *d, const fr_image *images, int n, fr_face
 
 const char *fr_detector_kind_name(fr_detector_kind kind)
 {
-    return kind == FR_DETECTOR_TINY ? "tiny" : "mtcnn";
+    return kind == FR_DETECTOR_TINY         ? "tiny"
+           : kind == FR_DETECTOR_TINY_MTCNN ? "tiny+mtcnn"
+                                            : "mtcnn";
 }
 
 fr_status fr_detector_kind_parse(const char *name, fr_detector_kind *out)
@@ -651,8 +696,10 @@ fr_status fr_detector_kind_parse(const char *name, fr_detector_kind *out)
         *out = FR_DETECTOR_MTCNN;
     else if (strcmp(name, "tiny") == 0)
         *out = FR_DETECTOR_TINY;
+    else if (strcmp(name, "tiny+mtcnn") == 0)
+        *out = FR_DETECTOR_TINY_MTCNN;
     else
-        return fr_fail(FR_E_INVALID, "unknown detector '%s' (mtcnn, tiny)", name);
+        return fr_fail(FR_E_INVALID, "unknown detector '%s' (mtcnn, tiny, tiny+mtcnn)", name);
     return FR_OK;
 }
 

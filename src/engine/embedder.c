@@ -249,20 +249,23 @@ static fr_status start_alignment(fr_embedder *e)
     fr_status st = fr_chip_spec_for(e->model->entry, e->options.align, &e->chip);
     if (st)
         return st;
-    int tiny = e->options.detector_kind == FR_DETECTOR_TINY;
-    st = fr_chip_spec_check_detector(&e->chip, e->options.detector_kind);
+    fr_detector_kind kind = e->options.detector_kind;
+    st = fr_chip_spec_check_detector(&e->chip, kind);
     if (st)
         return st;
+    /* options.detector names the first detector's weights; tiny+mtcnn's MTCNN is the default */
     char path[4096];
-    const char *file = e->options.detector;
-    if (!file && !tiny) {
+    const char *file = kind == FR_DETECTOR_MTCNN ? e->options.detector : NULL;
+    if (kind != FR_DETECTOR_TINY && !file) {
         st = fr_model_default_path("mtcnn", path, sizeof path);
         if (st)
             return fr_fail(st, "face alignment needs the MTCNN detector: %s", fr_error_message());
         file = path;
     }
-    st = tiny ? fr_tiny_load(file, e->options.detector_size, &e->tiny_net)
-              : fr_mtcnn_load(file, &e->mtcnn);
+    if (kind != FR_DETECTOR_MTCNN)
+        st = fr_tiny_load(e->options.detector, e->options.detector_size, &e->tiny_net);
+    if (!st && kind != FR_DETECTOR_TINY)
+        st = fr_mtcnn_load(file, &e->mtcnn);
     if (!st)
         st = fr_chip_load_landmarks(&e->chip, e->options.landmarks, &e->landmark_net);
     if (st)

@@ -88,8 +88,10 @@ typedef struct fr_embedder_options {
     int face_index;     /* N > 0: face N - 1 in the detector's order instead (an image with
                            fewer faces has none: FR_E_NO_FACE) */
     const char *detector; /* the detector's weights (NULL: mtcnn.frw, or tinyface.frw for the
-                             tiny detector, in the weights directory) */
-    fr_detector_kind detector_kind; /* MTCNN (default) or face-api's TinyFaceDetector */
+                             tiny detector, in the weights directory; tiny+mtcnn: tiny's, and
+                             MTCNN's from the weights directory) */
+    fr_detector_kind detector_kind; /* MTCNN (default), face-api's TinyFaceDetector, or tiny
+                                       with MTCNN for the images it finds no face in */
     int detector_size;  /* the tiny detector's input side (0: FR_TINY_SIZE_DEFAULT) */
     double detector_threshold; /* the tiny detector's score threshold (0: FR_TINY_THRESHOLD) */
     const char *landmarks; /* landmark68 weights (NULL: landmark68.frw in the weights
