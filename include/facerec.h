@@ -211,6 +211,14 @@ typedef enum fr_face_selection {
     FR_FACES_ALL          /* every face: one result per face */
 } fr_face_selection;
 
+typedef enum fr_face_detector {
+    FR_FACE_DETECTOR_MTCNN = 0, /* MTCNN: boxes and 5 landmarks (the default) */
+    FR_FACE_DETECTOR_TINY,      /* face-api's TinyFaceDetector: boxes only, faster on the CPU;
+                                   its chips need the 68 landmarks (FR_ALIGNMENT_LANDMARKS68,
+                                   or AUTO for dlib) and its faces' landmarks are NaN */
+    FR_FACE_DETECTOR_TINY_MTCNN /* tiny, and MTCNN for the images where tiny finds no face */
+} fr_face_detector;
+
 typedef struct fr_engine_options {
     fr_device device;          /* the recognition network's (detection runs on the CPU cores) */
     fr_precision precision;    /* CUDA only */
@@ -220,8 +228,14 @@ typedef struct fr_engine_options {
     fr_face_selection faces;
     int flip;                  /* 1: each face's embedding averaged with its mirror image's */
     int raw;                   /* 1: the network's output as is (0: L2-normalized) */
-    const char *detector;      /* MTCNN weights (NULL: mtcnn.frw in the weights directory) */
+    const char *detector;      /* the face detector's weights (NULL: mtcnn.frw, or tinyface.frw
+                                  for the tiny detector, in the weights directory; tiny+MTCNN:
+                                  tiny's, MTCNN's from the weights directory) */
     const char *landmarks;     /* 68-point weights (NULL: landmark68.frw there) */
+    fr_face_detector face_detector; /* for embedding and detecting (docs/alignment.md) */
+    int detector_size;         /* the tiny detector's input side, a multiple of 32 from 128 to
+                                  608 (0: 416, face-api's; 192-256 suit LFW-size images) */
+    double detector_threshold; /* the tiny detector's score a face must pass (0: 0.5) */
 } fr_engine_options;
 
 /* A face: box and landmarks in pixels of the image given (of the file, for a path). */

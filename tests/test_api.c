@@ -7,6 +7,7 @@
  *   - the engine: files give what `facerec embed` writes (bit for bit), decoded pixels give
  *     what their files give, every input gets a row (failed ones with a message naming it),
  *     every face of a two-face mosaic with FR_FACES_ALL, detection with and without a model;
+ *   - the detector choice: tiny, and tiny with MTCNN where tiny finds no face;
  *   - distances: the matrix and the k nearest against float64;
  *   - the database: the seed's answers (camera_0 is younes, camera_2 is not kian), unknown
  *     names, a change made through another handle seen without reopening, refusals.
@@ -366,6 +367,70 @@ static void check_database(const fr_model *model, const fr_results *r)
     fr_database_close(db);
 }
 
+/* The detector choice: tiny+MTCNN detects with tiny (boxes, NaN landmarks) and falls back to
+ * MTCNN where tiny finds no face (Al_Sharpton_0006 at 192: MTCNN's face, landmarks and all, as
+ * an MTCNN engine finds it); a bad choice, size or threshold is refused. */
+static void check_detector_choice(const char *weights)
+{
+    char tiny[1024];
+    snprintf(tiny, sizeof tiny, "%s/tinyface.frw", weights);
+    if (access(tiny, R_OK) != 0) {
+        printf("no tinyface.frw: the detector choice not checked\n");
+        return;
+    }
+    const char *data = fr_test_env("FACEREC_DATA");
+    char hit[1024], miss[1024];
+    snprintf(hit, sizeof hit, "%s/lfw_devtrain/images/Aaron_Peirsol/Aaron_Peirsol_0001.jpg",
+             data);
+    snprintf(miss, sizeof miss, "%s/lfw_devtrain/images/Al_Sharpton/Al_Sharpton_0006.jpg", data);
+    const char *both[] = {hit, miss};
+    fr_engine_options o;
+    memset(&o, 0, sizeof o);
+    o.face_detector = FR_FACE_DETECTOR_TINY;
+    o.detector_size = 192;
+    fr_engine *t = NULL, *tm = NULL, *m = NULL;
+    fr_results *rt = NULL, *rtm = NULL, *rm = NULL;
+    CHECK_OK(fr_engine_new(NULL, &o, &t));
+    if (t)
+        CHECK_OK(fr_engine_detect_files(t, both, 2, &rt));
+    /* tiny alone: a face without landmarks in the first, none in the second */
+    CHECK(rt && rt->count == 2 && rt->rows[0].status == FR_OK && rt->rows[0].input == 0 &&
+          isnan(rt->rows[0].box.landmarks[0][0]) && rt->rows[1].input == 1 &&
+          rt->rows[1].status == FR_OK && rt->rows[1].face_count == 0 && rt->rows[1].face == -1);
+    o.face_detector = FR_FACE_DETECTOR_TINY_MTCNN;
+    CHECK_OK(fr_engine_new(NULL, &o, &tm));
+    if (tm)
+        CHECK_OK(fr_engine_detect_files(tm, both, 2, &rtm));
+    CHECK_OK(fr_engine_new(NULL, NULL, &m));
+    if (m)
+        CHECK_OK(fr_engine_detect_files(m, both + 1, 1, &rm));
+    CHECK(rtm && rtm->count == 2 && rm && rm->count == 1 && rm->rows[0].status == FR_OK);
+    if (rt && rtm && rm && rtm->count == 2 && rm->count == 1) {
+        CHECK(memcmp(&rtm->rows[0].box, &rt->rows[0].box, sizeof rt->rows[0].box) == 0);
+        CHECK(rtm->rows[1].input == 1 && rtm->rows[1].status == FR_OK &&
+              memcmp(&rtm->rows[1].box, &rm->rows[0].box, sizeof rm->rows[0].box) == 0 &&
+              !isnan(rtm->rows[1].box.landmarks[0][0]));
+    }
+    fr_results_free(rt);
+    fr_results_free(rtm);
+    fr_results_free(rm);
+    fr_engine_free(t);
+    fr_engine_free(tm);
+    fr_engine_free(m);
+    fr_engine *bad = NULL;
+    o.face_detector = (fr_face_detector)3;
+    CHECK(fr_engine_new(NULL, &o, &bad) == FR_E_INVALID && !bad &&
+          strstr(fr_error_message(), "unknown face detector 3"));
+    o.face_detector = FR_FACE_DETECTOR_TINY;
+    o.detector_size = 200;
+    CHECK(fr_engine_new(NULL, &o, &bad) == FR_E_INVALID && !bad &&
+          strstr(fr_error_message(), "multiple of 32"));
+    o.detector_size = 0;
+    o.detector_threshold = 1.5;
+    CHECK(fr_engine_new(NULL, &o, &bad) == FR_E_INVALID && !bad &&
+          strstr(fr_error_message(), "threshold 1.5"));
+}
+
 int main(void)
 {
     const char *weights = fr_test_env("FACEREC_WEIGHTS");
@@ -393,6 +458,7 @@ int main(void)
     if (model)
         check_engine(model, &gallery);
     check_distances();
+    check_detector_choice(weights);
     if (gallery)
         check_database(model, gallery);
     fr_results_free(gallery);

@@ -247,13 +247,21 @@ class Model:
     align: "auto" (the model's own way), "none", "mtcnn", "landmarks68".
     faces: which face of an image embed() uses: "largest" or "central" (FaceNet's rule);
     "all" makes every face a result of embed_faces().
+    face_detector: "mtcnn" (the default), "tiny" (face-api's TinyFaceDetector: faster on the
+    CPU, boxes only, so chips from the 68 landmarks; its faces' landmarks are NaN) or
+    "tiny+mtcnn" (tiny, and MTCNN for the images where tiny finds no face); detector_size:
+    the tiny detector's input side (a multiple of 32 from 128 to 608; 0: 416, face-api's;
+    192-256 suit LFW-size images); detector_threshold: its score a face must pass (0: 0.5).
+    detector: the (first) detector's weights file instead of the default.
     """
 
     def __init__(self, name_or_path: Union[str, os.PathLike] = "dlib", device: str = "auto", *,
                  weights: Optional[Union[str, os.PathLike]] = None, align: str = "auto",
                  faces: str = "largest", flip: bool = False, precision: Optional[str] = None,
                  batch: int = 0, threads: int = 0, raw: bool = False,
-                 detector: Optional[str] = None, landmarks: Optional[str] = None):
+                 detector: Optional[str] = None, landmarks: Optional[str] = None,
+                 face_detector: str = "mtcnn", detector_size: int = 0,
+                 detector_threshold: float = 0.0):
         self._model = ctypes.c_void_p()
         self._engine = ctypes.c_void_p()
         self._lock = threading.Lock()
@@ -272,7 +280,9 @@ class Model:
             _choice(_native.DEVICES, device, "device"),
             _choice(_native.PRECISIONS, precision, "precision"), int(batch), int(threads),
             _choice(_native.ALIGNMENTS, align, "align"), _choice(_native.FACES, faces, "faces"),
-            int(bool(flip)), int(bool(raw)), self._keep[0], self._keep[1])
+            int(bool(flip)), int(bool(raw)), self._keep[0], self._keep[1],
+            _choice(_native.FACE_DETECTORS, face_detector, "face_detector"), int(detector_size),
+            float(detector_threshold))
         try:
             _check(lib.fr_engine_new(self._model, ctypes.byref(options),
                                      ctypes.byref(self._engine)))

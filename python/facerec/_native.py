@@ -34,7 +34,8 @@ class EngineOptions(ctypes.Structure):
                 ("max_batch", ctypes.c_int), ("threads", ctypes.c_int),
                 ("alignment", ctypes.c_int), ("faces", ctypes.c_int), ("flip", ctypes.c_int),
                 ("raw", ctypes.c_int), ("detector", ctypes.c_char_p),
-                ("landmarks", ctypes.c_char_p)]
+                ("landmarks", ctypes.c_char_p), ("face_detector", ctypes.c_int),
+                ("detector_size", ctypes.c_int), ("detector_threshold", ctypes.c_double)]
 
 
 class FaceBox(ctypes.Structure):
@@ -78,6 +79,7 @@ DEVICES = {"auto": 0, "cpu": 1, "cuda": 2}
 PRECISIONS = {None: 0, "fp32": 1, "tf32": 2, "fp16": 3, "bf16": 4}
 ALIGNMENTS = {"auto": 0, "none": 1, "mtcnn": 2, "landmarks68": 3}
 FACES = {"largest": 0, "central": 1, "all": 2}
+FACE_DETECTORS = {"mtcnn": 0, "tiny": 1, "tiny+mtcnn": 2}
 AGGREGATIONS = {"min": 0, "mean": 1}
 DATABASE_MODES = {"read": 0, "write": 1, "create": 2}
 STATUS_NAMES = ["ok", "invalid", "io", "format", "unsupported", "too_large", "nomem",

@@ -113,6 +113,22 @@ def test_options_follow_the_cli(tmp_path):
         want, _ = cli_embed(tmp_path, LFW[:8], "--align", "mtcnn", "--face", "central")
         assert np.array_equal(m.embed(LFW[:8]), want)
 
+    # the detector choice: tiny+mtcnn falls back to MTCNN for Al_Sharpton_0006, which tiny
+    # misses at 192
+    miss = os.path.join(DATA, "lfw_devtrain", "images", "Al_Sharpton", "Al_Sharpton_0006.jpg")
+    with facerec.Model("dlib", face_detector="tiny+mtcnn", detector_size=192) as m:
+        want, _ = cli_embed(tmp_path, LFW[:4] + [miss], "--detector", "tiny+mtcnn",
+                            "--detector-size", "192")
+        assert np.array_equal(m.embed(LFW[:4] + [miss]), want)
+        hit = os.path.join(DATA, "lfw_devtrain", "images", "Aaron_Peirsol",
+                           "Aaron_Peirsol_0001.jpg")
+        found = m.detect([hit, miss])
+        assert np.isnan(found[0][0].landmarks[0][0]) and np.isfinite(found[1][0].landmarks[0][0])
+    with pytest.raises(facerec.InvalidArgument, match="face_detector 'tiny2'"):
+        facerec.Model("dlib", face_detector="tiny2")
+    with pytest.raises(facerec.InvalidArgument, match="multiple of 32"):
+        facerec.Model("dlib", face_detector="tiny", detector_size=200)
+
 
 def test_faces_of_a_mosaic(model):
     """Two people side by side: every face with faces="all", near each one's own embedding."""

@@ -28,10 +28,18 @@ struct fr_engine {
     fr_engine_options options;
     fr_embedder *embedder; /* NULL for a detecting engine */
     /* detection, made on first use */
-    fr_mtcnn *mtcnn;
+    fr_mtcnn *mtcnn;   /* NULL for the tiny detector alone */
+    fr_model *tiny;    /* the tiny detector's network, or NULL */
     fr_pool *pool;
     fr_detector **detectors; /* one per pool thread */
 };
+
+static fr_detector_kind kind_of(fr_face_detector d)
+{
+    return d == FR_FACE_DETECTOR_TINY        ? FR_DETECTOR_TINY
+           : d == FR_FACE_DETECTOR_TINY_MTCNN ? FR_DETECTOR_TINY_MTCNN
+                                              : FR_DETECTOR_MTCNN;
+}
 
 static fr_status translate(const fr_engine_options *o, fr_embedder_options *out)
 {
@@ -41,6 +49,15 @@ static fr_status translate(const fr_engine_options *o, fr_embedder_options *out)
         return fr_fail(FR_E_INVALID, "engine: unknown alignment %d", (int)o->alignment);
     if ((unsigned)o->faces > FR_FACES_ALL)
         return fr_fail(FR_E_INVALID, "engine: unknown face selection %d", (int)o->faces);
+    if ((unsigned)o->face_detector > FR_FACE_DETECTOR_TINY_MTCNN)
+        return fr_fail(FR_E_INVALID, "engine: unknown face detector %d", (int)o->face_detector);
+    if (o->detector_size && (o->detector_size < 128 || o->detector_size > 608 ||
+                             o->detector_size % 32))
+        return fr_fail(FR_E_INVALID, "engine: tiny detector input %d: give a multiple of 32 "
+                       "from 128 to 608", o->detector_size);
+    if (o->detector_threshold != 0 && !(o->detector_threshold > 0 && o->detector_threshold < 1))
+        return fr_fail(FR_E_INVALID, "engine: tiny detector threshold %g outside (0, 1)",
+                       o->detector_threshold);
     if (o->max_batch < 0 || o->threads < 0)
         return fr_fail(FR_E_INVALID, "engine: negative batch (%d) or threads (%d)",
                        o->max_batch, o->threads);
@@ -57,6 +74,9 @@ static fr_status translate(const fr_engine_options *o, fr_embedder_options *out)
     out->flip = o->flip != 0;
     out->detector = o->detector;
     out->landmarks = o->landmarks;
+    out->detector_kind = kind_of(o->face_detector);
+    out->detector_size = o->detector_size;
+    out->detector_threshold = o->detector_threshold;
     return FR_OK;
 }
 
@@ -94,6 +114,7 @@ void fr_engine_free(fr_engine *e)
     free(e->detectors);
     fr_pool_free(e->pool);
     fr_mtcnn_free(e->mtcnn);
+    fr_model_free(e->tiny);
     free(e);
 }
 
@@ -175,16 +196,20 @@ static fr_status start_detection(fr_engine *e)
 {
     if (e->detectors)
         return FR_OK;
+    /* as the embedder loads them (engine/embedder.c): options.detector is the first's */
+    fr_detector_kind kind = kind_of(e->options.face_detector);
     char path[4096];
-    const char *file = e->options.detector;
+    const char *file = kind == FR_DETECTOR_MTCNN ? e->options.detector : NULL;
     fr_status st = FR_OK;
-    if (!file) {
+    if (kind != FR_DETECTOR_MTCNN && !e->tiny)
+        st = fr_tiny_load(e->options.detector, e->options.detector_size, &e->tiny);
+    if (!st && kind != FR_DETECTOR_TINY && !file) {
         st = fr_model_default_path("mtcnn", path, sizeof path);
         file = path;
     }
-    if (!st)
+    if (!st && kind != FR_DETECTOR_TINY && !e->mtcnn)
         st = fr_mtcnn_load(file, &e->mtcnn);
-    if (!st)
+    if (!st && !e->pool)
         st = fr_pool_new(e->options.threads, &e->pool);
     if (st)
         return st;
@@ -196,6 +221,8 @@ static fr_status start_detection(fr_engine *e)
     memset(&dopt, 0, sizeof dopt);
     dopt.runner.device = FR_DEVICE_CPU; /* as the embedder's detectors: see embedder.c */
     dopt.runner.threads = 1;            /* the pool's threads are the parallelism */
+    dopt.tiny = e->tiny;
+    dopt.tiny_threshold = e->options.detector_threshold;
     for (int i = 0; i < threads && !st; i++)
         st = fr_detector_new(e->mtcnn, &dopt, &d[i]);
     if (st) {
