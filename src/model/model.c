@@ -17,6 +17,8 @@
  * pairs right, 98.73% at the 0.417 it had before (chosen on 110x110 centre crops, and still
  * the best for 5-point chips, --align mtcnn: 0.4166); docs/alignment.md. irv1 keeps the
  * seed's 0.7 (the seed's verify() used it; there are no irv1 weights here to measure with). */
+#define FACERES_THRESHOLD 0.8f
+
 static const fr_arch ARCHS[] = {
     {.name = "dlib", .input_size = 150, .embedding_size = 128, .preprocess = FR_PREPROCESS_FACEAPI,
      .preprocess_allowed = BIT(FR_PREPROCESS_FACEAPI), .threshold = 0.428f,
@@ -39,6 +41,15 @@ static const fr_arch ARCHS[] = {
      .threshold = 1.13f, .chip = FR_CHIP_ARCFACE, .landmarks68 = 0, .build = fr_onnx_build,
      .obtain = "convert an InsightFace ONNX model with `facerec convert --from onnx model.onnx "
                "-o <dir>/arcface.frw`"},
+    /* @vladmandic/human's faceres (HSE FaceRes: a MobileNet trained on VGGFace2, 1024-d), imported
+     * from its TF.js graph model (`convert --from tfjs faceres.json`, the program of onnx.h).
+     * human feeds it the detector's box, enlarged and resized to 224 x 224, as RGB 0..255
+     * (faceres.ts: crop * 255 of a 0..1 image), unaligned: here MTCNN's box with FaceNet's
+     * margin. Threshold: the best on LFW DevTrain (bench/RESULTS.md "Models"). */
+    {.name = "faceres", .input_size = 224, .embedding_size = 1024,
+     .preprocess = FR_PREPROCESS_RAW, .preprocess_allowed = BIT(FR_PREPROCESS_RAW),
+     .threshold = FACERES_THRESHOLD, .chip = FR_CHIP_FACENET, .landmarks68 = 0,
+     .build = fr_onnx_build, .obtain = "run weights/fetch.sh"},
     /* the seed's naive baseline: the chip's pixels are the embedding; no meaningful default
      * threshold (choose one with `facerec eval`) */
     {.name = "pixels", .input_size = 64, .embedding_size = 64 * 64 * 3,

@@ -176,7 +176,21 @@ typedef struct builder {
     line *lines;
     size_t line_count;
     const char *node; /* the line's output, for messages */
+    char **kept;      /* names the builder made (build_clamp), freed with it */
+    int kept_count;
 } builder;
+
+static fr_status keep(builder *b, char *name)
+{
+    char **grown = realloc(b->kept, (size_t)(b->kept_count + 1) * sizeof *grown);
+    if (!grown) {
+        free(name);
+        return FR_E_NOMEM;
+    }
+    b->kept = grown;
+    b->kept[b->kept_count++] = name;
+    return FR_OK;
+}
 
 static fr_status fail(const builder *b, const char *format, const char *detail)
 {
@@ -667,6 +681,52 @@ static fr_status build_activation(builder *b, const line *l)
     return FR_OK;
 }
 
+/* min and max with a scalar constant c (TensorFlow's ReLU6 is Relu, Minimum 6, Maximum 0):
+ * min(x, c) = c - relu(c - x) and max(x, c) = c + relu(x - c), per-channel affines around a
+ * ReLU, so they fold where they can and are 1x1 depthwise convolutions where they cannot
+ * (every backend runs those); max(x, 0) is a ReLU. */
+static fr_status build_clamp(builder *b, const line *l)
+{
+    if (l->inputs != 2)
+        return fail(b, "%s", "expects an activation and a scalar constant");
+    value *x = find(b, l->in[0]);
+    const fr_weights_tensor *k = constant(b, l->in[1]);
+    if (!x)
+        return fail(b, "input '%s' is neither an earlier output nor the image", l->in[0]);
+    if (!k || k->count != 1)
+        return fail(b, "'%s' is not a scalar constant", l->in[1]);
+    float c = k->data[0];
+    int is_min = strcmp(l->op, "min") == 0;
+    float m = is_min ? -1.0f : 1.0f, a = is_min ? c : -c;
+    value *v;
+    fr_status st = foldable(b, l->in[0], l->out, &v);
+    if (st)
+        return st;
+    scale_weights(b, v->conv, &m, 1);
+    fold_affine(v->conv, &m, 1, &a, 1);
+    v->conv->act = FR_ACT_RELU;
+    if (!is_min && c == 0.0f)
+        return FR_OK;
+    /* the ReLU's output, then (c - it) or (c + it) as a pending affine named l->out */
+    char inner[160];
+    snprintf(inner, sizeof inner, "%.150s/relu", l->out);
+    snprintf(v->conv->name, sizeof v->conv->name, "%.95s", inner);
+    char *owned = fr_strdup(inner);
+    if (!owned || (st = keep(b, owned)) != FR_OK)
+        return owned ? st : FR_E_NOMEM;
+    v->name = owned;
+    v->uses = 1;
+    if ((st = operand(b, owned, &x)) != FR_OK)
+        return st;
+    if ((st = pending_identity(b, x, l->out, &v)) != FR_OK)
+        return st;
+    m = is_min ? -1.0f : 1.0f;
+    a = c;
+    scale_weights(b, v->conv, &m, 1);
+    fold_affine(v->conv, &m, 1, &a, 1);
+    return FR_OK;
+}
+
 static fr_status build_line(builder *b, const line *l)
 {
     b->node = l->out;
@@ -680,6 +740,8 @@ static fr_status build_line(builder *b, const line *l)
         return build_bn(b, l);
     if (strcmp(l->op, "prelu") == 0 || strcmp(l->op, "relu") == 0)
         return build_activation(b, l);
+    if (strcmp(l->op, "min") == 0 || strcmp(l->op, "max") == 0)
+        return build_clamp(b, l);
     if (strcmp(l->op, "add") == 0 || strcmp(l->op, "sub") == 0 || strcmp(l->op, "mul") == 0 ||
         strcmp(l->op, "div") == 0)
         return build_binary(b, l);
@@ -771,6 +833,9 @@ int fr_onnx_build(const fr_weights *weights, fr_graph *g, int input)
         free_pending(b.values[i].conv);
     for (size_t i = 0; i < b.line_count; i++)
         free(b.lines[i].text);
+    for (int i = 0; i < b.kept_count; i++)
+        free(b.kept[i]);
+    free(b.kept);
     free(b.lines);
     free(b.values);
     if (st) {
