@@ -345,12 +345,13 @@ void fr_global_help(FILE *out)
 {
     fprintf(out,
             "model options:\n"
-            "  --model dlib|irv1|arcface|pixels\n"
+            "  --model dlib|irv1|arcface|faceres|pixels\n"
             "                            network (default dlib; arcface: an imported ONNX model,\n"
-            "                            convert --from onnx; pixels: raw-pixel baseline)\n"
+            "                            convert --from onnx; faceres: human's HSE FaceRes,\n"
+            "                            weights/fetch.sh; pixels: raw-pixel baseline)\n"
             "  --weights FILE            weights file (default: <weights dir>/<model>.frw)\n"
             "  --preprocess MODE         seed|facenet (irv1), faceapi (dlib), arcface|raw\n"
-            "                            (arcface); default: the model's\n"
+            "                            (arcface), raw (faceres); default: the model's\n"
             "  --device auto|cpu|cuda    where to run (default auto: CUDA when a GPU is present)\n"
             "  --precision fp32|tf32|fp16|bf16\n"
             "                            arithmetic: on CUDA fp32, tf32 or fp16 (default fp16);\n"

@@ -3,7 +3,9 @@
  *
  *   tfjs      a TensorFlow.js weights manifest + .bin shards (face-api's face_recognition_model
  *             or face_landmark_68_model, uint8-quantized per tensor with scale/min, some
- *             float32): architecture dlib or landmark68
+ *             float32): architecture dlib or landmark68; or a TF.js graph model (model.json
+ *             with modelTopology, float16 or float32 weights) that it knows: @vladmandic/
+ *             human's faceres (architecture faceres), lowered to the program of onnx.h
  *   onnx      an ONNX model (protobuf) of InsightFace's recognition networks (iresnet,
  *             MobileFaceNet): architecture arcface, its graph stored as a program (onnx.h)
  *   keras-h5  a Keras 2.x HDF5 file, full model (model.save) or weights only (save_weights),

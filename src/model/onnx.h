@@ -19,12 +19,17 @@
  *   flatten out=Y in=X size=K       (Flatten axis 1; Reshape to (N, K), K -1 when unknown)
  *   dense out=Y in=X,W[,B] t=T      (Gemm: T = transB, W (M, K) when 1, (K, M) when 0;
  *                                    MatMul by a constant: T = 0)
+ *   min|max out=Y in=X,C            (an activation and a scalar constant: TensorFlow's
+ *                                    Minimum/Maximum, ReLU6 as relu, min 6, max 0)
  *   gap out=Y in=X                  (GlobalAveragePool)
  *   identity out=Y in=X             (Dropout in inference, Identity)
  *
  * Shape, Gather, Unsqueeze and Concat over shapes (torch's x.view(x.size(0), -1) with a
  * symbolic batch) are evaluated by the converter, the batch kept symbolic, and only the
  * Reshape they feed becomes a line.
+ *
+ * TensorFlow.js graph models (`convert --from tfjs model.json`, convert_tfjs.c) are lowered to
+ * the same program, their filters permuted to ONNX's layout and SAME padding made explicit.
  *
  * fr_onnx_build (onnx_build.c) maps the program onto the engine's graph when the file is
  * loaded: BN, constant scales and offsets fold into the convolution or dense layer before
