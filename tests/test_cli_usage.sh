@@ -3,6 +3,7 @@
 # option or command is one line with the nearest name ("did you mean --threshold?"), not the
 # whole help; a missing value names the option. identify on one image with -k names the nearest
 # person when the face is unknown and lists candidates 1..k; -o keeps the exit code's meaning.
+# A folder walk names the files it skipped for their extension, once, instead of silently.
 set -uo pipefail
 bin="${FACEREC_BIN:?}"; data="${FACEREC_DATA:?}"
 tmp="$(mktemp -d)"
@@ -90,6 +91,39 @@ if [ -f "${FACEREC_WEIGHTS:?}/dlib.frw" ]; then
 else
   echo "skipped: identify (no dlib weights)"
 fi
+
+# ---- folder walks name what they skip: once, by extension (hidden files are not counted) ------
+mkdir -p "$tmp/mixed/sub" "$tmp/junk" "$tmp/people/ann"
+photo="$data/lfw_devtrain/images/Aaron_Peirsol/Aaron_Peirsol_0001.jpg"
+cp "$photo" "$tmp/mixed/a.JPG"
+touch "$tmp/mixed/b.webp" "$tmp/mixed/sub/c.webp" "$tmp/mixed/sub/d.BMP" "$tmp/mixed/README" \
+      "$tmp/mixed/.DS_Store" "$tmp/junk/x.webp" "$tmp/people/notes.txt" "$tmp/people/ann/b.gif"
+cp "$photo" "$tmp/people/ann/a.jpg"
+# expect_skipped CODE PATTERN COMMAND...: exit CODE, and exactly one stderr line "skipped ..."
+expect_skipped() {
+  local want="$1" pattern="$2"; shift 2
+  timeout 60 "$@" >/dev/null 2>"$tmp/err"; local got=$?
+  if [ "$got" != "$want" ] || [ "$(grep -c "skipped" "$tmp/err")" != 1 ] ||
+     ! grep -Eq -- "$pattern" "$tmp/err"; then
+    fail "exit $got (want $want, one line /$pattern/): $* -- $(head -c 400 "$tmp/err")"
+  else
+    echo "ok: $(grep skipped "$tmp/err")"
+  fi
+}
+expect_skipped 0 "^facerec embed: skipped 4 files with unsupported extensions: \.webp \(2\), \.bmp \(1\), no extension \(1\) \(images are \.jpg \.jpeg \.png\)$" \
+  "$bin" embed --quiet --model pixels --align none "$tmp/mixed" -o "$tmp/m.npy"
+expect_skipped 4 "^facerec detect: skipped 1 file with an unsupported extension: \.webp \(1\) " \
+  "$bin" detect "$tmp/junk"
+grep -q "no images found" "$tmp/err" || fail "detect junk/: $(cat "$tmp/err")"
+expect_skipped 0 "^facerec enroll: skipped 2 files with unsupported extensions: \.gif \(1\), \.txt \(1\) " \
+  "$bin" enroll --quiet --model pixels --align none --db "$tmp/px.db" --dir "$tmp/people"
+expect_skipped 0 "^facerec distmat: skipped 4 files " \
+  "$bin" distmat --quiet --model pixels --align none "$tmp/mixed" -o "$tmp/d.npy"
+"$bin" embed --quiet --model pixels --align none "$tmp/people/ann" -o "$tmp/a.npy" 2>"$tmp/err" \
+  && grep -q "skipped 1 file with an unsupported extension: \.gif (1)" "$tmp/err" \
+  || fail "embed people/ann: $(cat "$tmp/err")"
+"$bin" embed --quiet --model pixels --align none "$photo" -o "$tmp/p.npy" 2>"$tmp/err" \
+  && ! grep -q skipped "$tmp/err" || fail "embed one photo: $(cat "$tmp/err")"
 
 [ "$failures" = 0 ] || { echo "$failures failure(s)"; exit 1; }
 echo "all passed"

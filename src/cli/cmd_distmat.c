@@ -267,6 +267,8 @@ int fr_cmd_distmat(int argc, char **argv)
         else
             st = fr_paths_collect(&argv[optind + i], 1, &set[i].paths, fr_cli_path_error,
                                      "distmat");
+        if (!st && !set[i].is_npy)
+            fr_cli_paths_skipped("distmat", &set[i].paths);
         image_errors += set[i].paths.errors;
     }
     /* the image sets, embedded in one run */

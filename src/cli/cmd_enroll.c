@@ -208,6 +208,7 @@ int fr_cmd_enroll(int argc, char **argv)
     fr_status st = name ? fr_people_add(&p, argv + optind, (size_t)(argc - optind), name,
                                         fr_cli_path_error, "enroll")
                         : fr_people_collect(people, &p, fr_cli_path_error, "enroll");
+    fr_cli_paths_skipped("enroll", &p.paths);
     for (size_t i = 0; !st && i < p.named; i++)
         if (fr_store_check_name(p.names[i]) != FR_OK) {
             fr_cli_error("enroll", "%s: %s", p.paths.paths[i], fr_error_message());

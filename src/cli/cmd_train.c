@@ -631,6 +631,8 @@ int fr_cmd_train(int argc, char **argv)
     d.root = a.dir ? a.dir : a.db;
     st = a.dir ? fr_people_collect(a.dir, &d.people, fr_cli_path_error, "train")
                : read_database(a.db, &full, &d);
+    if (a.dir)
+        fr_cli_paths_skipped("train", &d.people.paths);
     if (!st)
         st = label_people(&d);
     int code = st ? fr_cli_fail("train", st) : FR_EXIT_OK;

@@ -189,6 +189,8 @@ int fr_run_inputs(const char *command, const fr_run_options *o, char *const *arg
         st = read_list(o->list, &o->shard, unit, digest, each, ctx, list, &total, &first, &end);
     } else if (!st) {
         st = fr_paths_collect(args, count, list, fr_cli_path_error, (void *)command);
+        if (!st)
+            fr_cli_paths_skipped(command, list);
         total = list->count;
         for (size_t i = 0; !st && i < total; i++) {
             if (digest)
@@ -242,6 +244,14 @@ void fr_cli_write_path_line(FILE *out, const char *path)
 void fr_cli_path_error(void *command, const char *message)
 {
     fr_cli_error(command, "%s", message);
+}
+
+void fr_cli_paths_skipped(const char *command, const fr_path_list *list)
+{
+    char text[512];
+    fr_paths_describe_skipped(list, text, sizeof text);
+    if (text[0])
+        fr_cli_error(command, "skipped %s (images are .jpg .jpeg .png)", text);
 }
 
 static size_t gcd(size_t a, size_t b)

@@ -63,6 +63,9 @@ int fr_run_check_inputs(const char *command, const fr_run_options *options, int 
 
 /* fr_paths_collect's error callback for a command: COMMAND (its name) and MESSAGE on stderr. */
 void fr_cli_path_error(void *command, const char *message);
+/* Once per command, on stderr, the files its folder walks skipped for their extension
+ * ("skipped 3 files with unsupported extensions: .webp (2), .bmp (1)"); nothing when none. */
+void fr_cli_paths_skipped(const char *command, const fr_path_list *list);
 /* A path on one line: '\' and newline escaped as \\ and \n. */
 void fr_cli_write_path_line(FILE *out, const char *path);
 

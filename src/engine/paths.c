@@ -46,6 +46,67 @@ int fr_path_is_image_name(const char *name)
                    strcasecmp(dot, ".png") == 0);
 }
 
+void fr_paths_skip_file(fr_path_list *l, const char *name)
+{
+    if (name[0] == '.')
+        return;
+    l->skipped++;
+    const char *dot = strrchr(name, '.');
+    char extension[sizeof l->skip[0].extension] = "";
+    if (dot) {
+        size_t n = strlen(dot);
+        if (n >= sizeof extension)
+            return; /* among the others */
+        for (size_t i = 0; i <= n; i++)
+            extension[i] = (char)(dot[i] >= 'A' && dot[i] <= 'Z' ? dot[i] - 'A' + 'a' : dot[i]);
+    }
+    for (size_t i = 0; i < l->skip_kinds; i++)
+        if (strcmp(l->skip[i].extension, extension) == 0) {
+            l->skip[i].count++;
+            return;
+        }
+    if (l->skip_kinds == FR_PATHS_SKIP_KINDS)
+        return;
+    fr_path_skip *k = &l->skip[l->skip_kinds++];
+    memcpy(k->extension, extension, sizeof extension);
+    k->count = 1;
+}
+
+static int compare_skips(const void *a, const void *b)
+{
+    const fr_path_skip *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count < y->count ? 1 : -1;
+    if (!x->extension[0] || !y->extension[0]) /* "no extension" after the extensions */
+        return !x->extension[0] - !y->extension[0];
+    return strcmp(x->extension, y->extension);
+}
+
+void fr_paths_describe_skipped(const fr_path_list *l, char *buffer, size_t size)
+{
+    if (size)
+        buffer[0] = 0;
+    if (!l->skipped || !size)
+        return;
+    fr_path_skip kinds[FR_PATHS_SKIP_KINDS];
+    memcpy(kinds, l->skip, l->skip_kinds * sizeof kinds[0]);
+    if (l->skip_kinds > 1)
+        qsort(kinds, l->skip_kinds, sizeof kinds[0], compare_skips);
+    size_t shown = l->skip_kinds < 8 ? l->skip_kinds : 8, named = 0;
+    for (size_t i = 0; i < shown; i++)
+        named += kinds[i].count;
+    size_t n = (size_t)snprintf(buffer, size, "%zu %s", l->skipped,
+                                l->skipped == 1 ? "file with an unsupported extension"
+                                                : "files with unsupported extensions");
+    for (size_t i = 0; i < shown && n < size; i++)
+        n += (size_t)snprintf(buffer + n, size - n, "%s%s (%zu)", i ? ", " : ": ",
+                              kinds[i].extension[0] ? kinds[i].extension : "no extension",
+                              kinds[i].count);
+    if (named < l->skipped && n < size)
+        snprintf(buffer + n, size - n, "%s%zu other%s", shown ? ", " : ": ",
+                 l->skipped - named, l->skipped - named == 1 ? "" : "s");
+}
+
 static int compare_names(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -146,8 +207,11 @@ static fr_status walk(const char *dir, int depth, visited *seen, fr_path_list *l
                 st = fr_fail(FR_E_NOMEM, "out of memory listing %s", path);
             else if (first)
                 st = walk(path, depth + 1, seen, l, on_error, ctx);
-        } else if (S_ISREG(sb.st_mode) && fr_path_is_image_name(names[i])) {
-            st = fr_paths_add(l, path);
+        } else if (S_ISREG(sb.st_mode)) {
+            if (fr_path_is_image_name(names[i]))
+                st = fr_paths_add(l, path);
+            else
+                fr_paths_skip_file(l, names[i]);
         }
         free(path);
     }

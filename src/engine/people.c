@@ -111,6 +111,8 @@ fr_status fr_people_collect(const char *dir, fr_people *p, fr_path_error_fn on_e
             char *dot = strrchr(entries[i], '.');
             *dot = 0; /* the person's name: the file name without its extension */
             st = fr_people_add(p, &path, 1, entries[i], on_error, ctx);
+        } else if (S_ISREG(sb.st_mode)) {
+            fr_paths_skip_file(&p->paths, entries[i]);
         }
         free(path);
     }
