@@ -59,4 +59,32 @@ expect 4 "people.db: the stored threshold 'nan' is not a distance in \(0, 4\]" \
 expect 0 "1 person, 1 embedding, model dlib/[^,]*$" "$bin" db list --db "$tmp/before.db"
 expect 0 "use the threshold 0.3 " "$bin" db set --db "$tmp/before.db" --threshold 0.3
 
+# the database knows its model (issue 9, item 9): without --model, verify, identify, enroll and
+# db split run the model it records, here the pixels baseline, not the built-in dlib
+pix="$tmp/pixels.db"
+"$bin" enroll --quiet --model pixels --db "$pix" --name peirsol \
+  "$lfw/Aaron_Peirsol/Aaron_Peirsol_0002.jpg" || fail "enroll --model pixels"
+expect 0 "welcome in" "$bin" verify --db "$pix" --name peirsol --threshold 4 "$probe"
+expect 0 "peirsol" "$bin" identify --db "$pix" --threshold 4 "$probe"
+"$bin" enroll --quiet --db "$pix" --name other "$lfw/Aaron_Peirsol/Aaron_Peirsol_0003.jpg" ||
+  fail "enroll into a pixels database without --model"
+expect 0 "2 people, 2 embeddings, model pixels/" "$bin" db list --db "$pix"
+expect 0 "2 people of .* in 2 databases" "$bin" db split --db "$pix" 2 "$tmp/pixshard"
+expect 0 "1 person, 1 embedding, model pixels/" "$bin" db list --db "$tmp/pixshard-0.db"
+# another model named is still refused
+expect 4 "holds embeddings of pixels .*this run uses dlib" \
+  "$bin" verify --db "$pix" --name peirsol --model dlib "$probe"
+# a recorded model whose weights are not here: one line naming it and how to pass them
+cp "$tmp/before.db" "$tmp/lost.db"
+"$python" -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); z='0'*64
+c.execute(\"UPDATE meta SET value=? WHERE key='source_sha256'\", (z,))
+c.execute(\"UPDATE meta SET value=substr(value, 1, instr(value, '/128/') + 4) || ? WHERE key='model'\", (z,))
+c.commit()" "$tmp/lost.db"
+expect 4 "lost.db holds embeddings of dlib \(preprocess faceapi, weights sha256 000000000000.*\), whose weights are not .*dlib.frw \(pass its file: --model dlib --weights FILE\)" \
+  "$bin" verify --db "$tmp/lost.db" --name peirsol "$probe"
+expect 4 "whose weights are not .*--model dlib --weights FILE" \
+  "$bin" identify --db "$tmp/lost.db" "$probe"
+expect 4 "lost.db holds embeddings of dlib .*this run uses dlib" \
+  "$bin" enroll --db "$tmp/lost.db" --model dlib --name x "$probe"
+
 [ "$failures" = 0 ] && echo "all passed" || { echo "$failures failure(s)"; exit 1; }

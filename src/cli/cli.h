@@ -71,6 +71,10 @@ typedef struct fr_global_options {
     fr_detector_kind detector; /* --detector mtcnn|tiny|tiny+mtcnn (default mtcnn) */
     int detector_size;    /* --detector-size N: the tiny detector's input side (0: 416) */
     double detector_threshold; /* --detector-threshold P: the tiny detector's score (0: 0.5) */
+    /* without --model and --weights: the model a database records and its weights file
+     * (fr_cli_model_of_database), which model and weights then point at */
+    char database_model[64];
+    char database_weights[4096];
 } fr_global_options;
 
 /* getopt_long entries for the global options; commands append their own. Codes >= 1000. */
@@ -108,6 +112,14 @@ fr_status fr_cli_weights_file(const fr_global_options *g, char *buffer, size_t s
                               const char **file);
 /* Resolves the weights file of --model / --weights and loads the model (messages printed). */
 fr_status fr_cli_load_model(const fr_global_options *g, fr_model **out);
+/* Without --model and --weights, a command reading or extending the database DB runs the
+ * model DB records (its architecture, preprocessing and weights: the weights directory's file
+ * of that architecture when its provenance digest is the one recorded), not the built-in
+ * default. Returns 0, or an exit code after one line naming the recorded model and how to
+ * pass it (--model ARCH --weights FILE) when its weights are not found. A database that does
+ * not exist or records no model yet leaves g as it is (opening errors are the command's to
+ * report). */
+int fr_cli_model_of_database(const char *command, fr_global_options *g, const char *db);
 /* The directory holding fetched weights: $FACEREC_WEIGHTS_DIR, <source>/weights, or the
  * installed share/facerec/weights. */
 const char *fr_cli_weights_dir(void);

@@ -30,7 +30,8 @@ static void help(FILE *out)
             "split: the people in N new databases OUT-0.db .. OUT-<N-1>.db (the name-sorted\n"
             "  list cut in N runs, each person whole, embeddings copied bit for bit): a gallery\n"
             "  in shards for `facerec identify --db OUT-0.db --db OUT-1.db ...`, whose answer is\n"
-            "  the database's. --model/--weights: its model (default dlib). No output may exist.\n");
+            "  the database's. --model/--weights: its model (default: the one it records). No\n"
+            "  output may exist.\n");
 }
 
 /* "<OUT minus .db>-<i>.db" */
@@ -119,6 +120,8 @@ static int split(int argc, char **argv)
     fr_gallery gallery;
     memset(&gallery, 0, sizeof gallery);
     fr_status st = FR_OK;
+    if (!code)
+        code = fr_cli_model_of_database("db", &g, db);
     if (!code && !(st = fr_cli_load_model(&g, &model)) &&
         !(st = fr_store_open(db, FR_STORE_READ, &store)))
         st = fr_store_load(store, fr_model_get_info(model), &gallery);

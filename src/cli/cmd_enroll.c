@@ -229,7 +229,9 @@ int fr_cmd_enroll(int argc, char **argv)
     fr_run_defaults(&ro);
     ro.names_groups = !g.face_given;
     fr_run *run;
-    int code = fr_run_open_paths("enroll", &g, &ro, p.paths.paths, p.paths.count, &run);
+    int code = fr_cli_model_of_database("enroll", &g, db);
+    if (!code)
+        code = fr_run_open_paths("enroll", &g, &ro, p.paths.paths, p.paths.count, &run);
     if (code) {
         fr_people_free(&p);
         return code;

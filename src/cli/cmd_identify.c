@@ -412,7 +412,9 @@ int fr_cmd_identify(int argc, char **argv)
     fr_distance_engine *engine = NULL;
     fr_list_digest *digest = NULL;
     float threshold = 0;
-    code = fr_cli_distance_engine("identify", &g, &engine);
+    code = fr_cli_model_of_database("identify", &g, db_count ? dbs[0] : NULL);
+    if (!code)
+        code = fr_cli_distance_engine("identify", &g, &engine);
     /* probes are searched in the engine's probe blocks: a shard cut at their multiples (and
      * the network's batches) gets the single run's bits */
     if (!code)

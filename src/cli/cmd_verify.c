@@ -381,7 +381,9 @@ int fr_cmd_verify(int argc, char **argv)
     fr_match *answers = NULL;
     unsigned char *known = NULL;
     size_t *rows = NULL;
-    int code = fr_run_open_paths("verify", &g, &ro, unique, images, &run);
+    int code = fr_cli_model_of_database("verify", &g, db);
+    if (!code)
+        code = fr_run_open_paths("verify", &g, &ro, unique, images, &run);
     const fr_model_info *model = code ? NULL : fr_model_get_info(fr_run_model(run));
     if (!code)
         code = fr_cli_identities_open("verify", &g, db, model, aggregate, &ids);

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "model/model_internal.h"
+#include "store/store.h"
 
 enum {
     OPT_MODEL = 1000,
@@ -346,7 +347,8 @@ void fr_global_help(FILE *out)
     fprintf(out,
             "model options:\n"
             "  --model dlib|irv1|arcface|faceres|pixels\n"
-            "                            network (default dlib; arcface: an imported ONNX model,\n"
+            "                            network (default: the one the --db database records,\n"
+            "                            else dlib; arcface: an imported ONNX model,\n"
             "                            convert --from onnx; faceres: human's HSE FaceRes,\n"
             "                            weights/fetch.sh; pixels: raw-pixel baseline)\n"
             "  --weights FILE            weights file (default: <weights dir>/<model>.frw)\n"
@@ -494,6 +496,74 @@ fr_status fr_cli_load_model(const fr_global_options *g, fr_model **out)
         }
     }
     return st;
+}
+
+/* Does the file at path (NULL: the pixels baseline, which has none) hold the model a
+ * database records as key (architecture, the preprocessing applied, embedding size and
+ * provenance digest)? own: the model's own preprocessing. */
+static int weights_match(const char *arch, const char *path, fr_preprocess preprocess,
+                         const char *key, fr_preprocess *own)
+{
+    fr_model *model = NULL;
+    char saved[1024], mine[512];
+    fr_error_save(saved, sizeof saved);
+    int same = fr_model_open(arch, path, &model) == FR_OK;
+    if (same) {
+        *own = fr_model_get_info(model)->preprocess;
+        same = preprocess == *own || fr_model_set_preprocess(model, preprocess) == FR_OK;
+    }
+    if (same) {
+        fr_store_model_key(fr_model_get_info(model), mine, sizeof mine);
+        same = strcmp(mine, key) == 0;
+    }
+    fr_model_free(model);
+    fr_error_restore(saved);
+    return same;
+}
+
+int fr_cli_model_of_database(const char *command, fr_global_options *g, const char *db)
+{
+    if (g->model || g->weights || !db)
+        return 0;
+    fr_store *store = NULL;
+    char saved[1024];
+    fr_error_save(saved, sizeof saved);
+    if (fr_store_open(db, FR_STORE_READ, &store) != FR_OK) {
+        fr_error_restore(saved); /* a missing or bad file: the command's own open says why */
+        return 0;
+    }
+    const char *arch = fr_store_arch(store), *key = fr_store_model(store);
+    if (!key[0] || !arch[0]) {
+        fr_store_close(store);
+        return 0; /* nobody enrolled yet: the default model will be recorded */
+    }
+    const fr_arch *named = fr_arch_find(arch);
+    fr_preprocess preprocess = FR_PREPROCESS_DEFAULT, own = FR_PREPROCESS_DEFAULT;
+    if (!named || fr_preprocess_parse(fr_store_preprocess(store), &preprocess) != FR_OK) {
+        fr_error_restore(saved);
+        fr_cli_error(command, "%s holds embeddings of %s, a model this facerec does not know",
+                     db, fr_store_model_text(store));
+        fr_store_close(store);
+        return FR_EXIT_FATAL;
+    }
+    char *path = named->build ? g->database_weights : NULL;
+    int found = !path || fr_model_default_path(arch, path, sizeof g->database_weights) == FR_OK;
+    if (!found && path)
+        path[0] = 0;
+    if (!found || !weights_match(arch, path, preprocess, key, &own)) {
+        fr_cli_error(command, "%s holds embeddings of %s, whose weights are not %s (pass its "
+                     "file: --model %s --weights FILE)", db, fr_store_model_text(store),
+                     path && path[0] ? path : "in the weights directory", arch);
+        fr_store_close(store);
+        return FR_EXIT_FATAL;
+    }
+    snprintf(g->database_model, sizeof g->database_model, "%s", arch);
+    g->model = g->database_model;
+    g->weights = path;
+    if (g->preprocess == FR_PREPROCESS_DEFAULT && preprocess != own)
+        g->preprocess = preprocess;
+    fr_store_close(store);
+    return 0;
 }
 
 fr_status fr_cli_check_npy_set(const char *npy, int with_paths)

@@ -38,6 +38,8 @@ struct fr_store {
     char model[512];       /* the recorded model key, "" when none yet */
     char model_text[512];  /* the same for people: "dlib (preprocess faceapi, weights ...)" */
     char threshold[64];    /* the threshold tuned for the database (db set), "" when none */
+    char arch[64];         /* the recorded model's architecture and preprocessing ("" none) */
+    char preprocess[64];
 };
 
 /* The schema, one statement per object: created from this table, and checked against it
@@ -129,14 +131,14 @@ static void describe(const char *arch, const char *preprocess, const char *sha,
 
 static void load_model(fr_store *s)
 {
-    char arch[64], preprocess[64], sha[80], source[256];
+    char sha[80], source[256];
     meta_value(s, "model", s->model, sizeof s->model);
-    meta_value(s, "arch", arch, sizeof arch);
-    meta_value(s, "preprocess", preprocess, sizeof preprocess);
+    meta_value(s, "arch", s->arch, sizeof s->arch);
+    meta_value(s, "preprocess", s->preprocess, sizeof s->preprocess);
     meta_value(s, "source_sha256", sha, sizeof sha);
     meta_value(s, "source", source, sizeof source);
     meta_value(s, "threshold", s->threshold, sizeof s->threshold);
-    describe(arch, preprocess, sha, source, s->model_text, sizeof s->model_text);
+    describe(s->arch, s->preprocess, sha, source, s->model_text, sizeof s->model_text);
 }
 
 /* Is this SQLite file one of ours? (An empty file is a new database to SQLite.) */
@@ -377,6 +379,21 @@ void fr_store_model_key(const fr_model_info *m, char *buffer, size_t size)
 const char *fr_store_model(const fr_store *s)
 {
     return s->model;
+}
+
+const char *fr_store_model_text(const fr_store *s)
+{
+    return s->model_text;
+}
+
+const char *fr_store_arch(const fr_store *s)
+{
+    return s->arch;
+}
+
+const char *fr_store_preprocess(const fr_store *s)
+{
+    return s->preprocess;
 }
 
 fr_status fr_store_threshold(const fr_store *s, float *out)

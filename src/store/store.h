@@ -45,6 +45,12 @@ void fr_store_model_key(const fr_model_info *model, char *buffer, size_t size);
 fr_status fr_store_check_model(fr_store *store, const fr_model_info *model);
 /* The model key recorded (empty string for a database nobody enrolled into yet). */
 const char *fr_store_model(const fr_store *store);
+/* The same for people ("dlib (preprocess faceapi, weights sha256:...)"), and the recorded
+ * architecture and preprocessing names ("" where nobody enrolled yet): what a command without
+ * --model loads (cli/common.c fr_cli_model_of_database). */
+const char *fr_store_model_text(const fr_store *store);
+const char *fr_store_arch(const fr_store *store);
+const char *fr_store_preprocess(const fr_store *store);
 /* The distance threshold tuned for this database (`facerec db set --threshold`), 0 when none
  * was stored; a stored value that is not a distance in (0, 4]: FR_E_FORMAT naming the file. */
 fr_status fr_store_threshold(const fr_store *store, float *out);
