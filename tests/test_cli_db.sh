@@ -87,4 +87,19 @@ expect 4 "whose weights are not .*--model dlib --weights FILE" \
 expect 4 "lost.db holds embeddings of dlib .*this run uses dlib" \
   "$bin" enroll --db "$tmp/lost.db" --model dlib --name x "$probe"
 
+# `enroll --name obama people/` where people/ holds one folder per person (issue 9, item 8):
+# every one of them would become obama; refused naming --dir, nothing created, unless --force
+mkdir -p "$tmp/people/peirsol" "$tmp/people/sorkin" "$tmp/years/2019"
+cp "$lfw/Aaron_Peirsol/Aaron_Peirsol_0001.jpg" "$tmp/people/peirsol/"
+cp "$lfw/Aaron_Peirsol/Aaron_Peirsol_0002.jpg" "$tmp/people/sorkin/"
+cp "$lfw/Aaron_Peirsol/Aaron_Peirsol_0003.jpg" "$tmp/years/2019/"
+expect 2 "people holds 2 folders of images \((peirsol|sorkin), \.\.\.\), the layout of one person per folder: did you mean --dir .*/people\? \(--force enrols them all as obama\)" \
+  "$bin" enroll --db "$tmp/folders.db" --name obama "$tmp/people"
+[ -e "$tmp/folders.db" ] && fail "a refused enroll --name left $tmp/folders.db"
+# one folder of images (a person's years) is no people folder
+expect 0 "1 image\(s\) of 1 person\(s\) added" "$bin" enroll --db "$tmp/folders.db" --name obama "$tmp/years"
+expect 0 "2 image\(s\) of 1 person\(s\) added" \
+  "$bin" enroll --db "$tmp/folders.db" --name obama --force "$tmp/people"
+expect 0 "1 person, 3 embeddings" "$bin" db list --db "$tmp/folders.db"
+
 [ "$failures" = 0 ] && echo "all passed" || { echo "$failures failure(s)"; exit 1; }

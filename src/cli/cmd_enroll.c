@@ -5,8 +5,10 @@
  * transaction: an unreadable image, a bad name or another model's database leaves the file
  * as it was (and a database this run would have created is not left behind).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,6 +18,7 @@
 #include "cli/signals.h"
 #include "core/alloc.h"
 #include "core/error.h"
+#include "engine/paths.h"
 #include "engine/people.h"
 
 static void help(FILE *out)
@@ -32,8 +35,59 @@ static void help(FILE *out)
             "or the database holds another model's embeddings (exit 4), nothing is written.\n\n"
             "  --db FILE      the identity database (SQLite)\n"
             "  --name NAME    the person the images show\n"
-            "  --dir PEOPLE   one person per subdirectory or image\n");
+            "  --dir PEOPLE   one person per subdirectory or image\n"
+            "  --force        with --name, enrol a directory of two or more subdirectories\n"
+            "                 holding images (the layout of --dir PEOPLE, refused without it)\n"
+            "                 as that one person\n");
     fr_global_help(out);
+}
+
+/* Does dir look like a --dir PEOPLE folder: two or more subdirectories with images directly
+ * in them? Their count, and the first one's name in first. */
+static size_t person_folders(const char *dir, char *first, size_t size)
+{
+    DIR *d = opendir(dir);
+    size_t found = 0;
+    struct dirent *entry;
+    while (d && (entry = readdir(d)) != NULL) {
+        if (entry->d_name[0] == '.')
+            continue;
+        char sub[PATH_MAX];
+        struct stat sb;
+        int fits = snprintf(sub, sizeof sub, "%s/%s", dir, entry->d_name) < (int)sizeof sub;
+        DIR *inner = fits && stat(sub, &sb) == 0 && S_ISDIR(sb.st_mode) ? opendir(sub) : NULL;
+        struct dirent *image;
+        while (inner && (image = readdir(inner)) != NULL)
+            if (fr_path_is_image_name(image->d_name)) {
+                if (found++ == 0)
+                    snprintf(first, size, "%s", entry->d_name);
+                break;
+            }
+        if (inner)
+            closedir(inner);
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+/* `enroll --name obama people/` where people/ is a folder of people: every one of them would
+ * become obama. Refused (exit 2) unless --force. */
+static int check_not_people(char *const *args, size_t count, const char *name)
+{
+    for (size_t i = 0; i < count; i++) {
+        struct stat sb;
+        char first[256];
+        size_t n = stat(args[i], &sb) == 0 && S_ISDIR(sb.st_mode)
+                       ? person_folders(args[i], first, sizeof first) : 0;
+        if (n >= 2) {
+            fr_cli_error("enroll", "%s holds %zu folders of images (%s, ...), the layout of "
+                         "one person per folder: did you mean --dir %s? (--force enrols them "
+                         "all as %s)", args[i], n, first, args[i], name);
+            return FR_EXIT_USAGE;
+        }
+    }
+    return 0;
 }
 
 /* Where an enrolment goes, settled before any image is read: the existing database (opened
@@ -168,17 +222,19 @@ int fr_cmd_enroll(int argc, char **argv)
     static const struct option own[] = {{"db", required_argument, NULL, 'd'},
                                         {"name", required_argument, NULL, 'n'},
                                         {"dir", required_argument, NULL, 'D'},
+                                        {"force", no_argument, NULL, 'f'},
                                         {"help", no_argument, NULL, 'h'}};
     struct option *options = fr_options_merge(own, sizeof own / sizeof own[0]);
     fr_global_options g;
     fr_global_defaults(&g);
     const char *db = NULL, *name = NULL, *people = NULL;
-    int c;
+    int c, force = 0;
     while (options && (c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
         case 'n': name = optarg; break;
         case 'D': people = optarg; break;
+        case 'f': force = 1; break;
         case 'h': help(stdout); free(options); return FR_EXIT_OK;
         default:
             if (!fr_cli_common_option(&g, c, optarg, help)) {
@@ -202,6 +258,9 @@ int fr_cmd_enroll(int argc, char **argv)
         fr_cli_error("enroll", "%s", fr_error_message());
         return FR_EXIT_USAGE;
     }
+    int code = name && !force ? check_not_people(argv + optind, (size_t)(argc - optind), name) : 0;
+    if (code)
+        return code;
 
     fr_people p;
     memset(&p, 0, sizeof p);
@@ -220,7 +279,7 @@ int fr_cmd_enroll(int argc, char **argv)
     }
     if (p.errors || p.paths.count == 0) {
         fr_cli_error("enroll", "nothing enrolled: fix the %zu problem(s) above", p.errors);
-        int code = p.errors ? FR_EXIT_PARTIAL : FR_EXIT_USAGE;
+        code = p.errors ? FR_EXIT_PARTIAL : FR_EXIT_USAGE;
         fr_people_free(&p);
         return code;
     }
@@ -229,7 +288,7 @@ int fr_cmd_enroll(int argc, char **argv)
     fr_run_defaults(&ro);
     ro.names_groups = !g.face_given;
     fr_run *run;
-    int code = fr_cli_model_of_database("enroll", &g, db);
+    code = fr_cli_model_of_database("enroll", &g, db);
     if (!code)
         code = fr_run_open_paths("enroll", &g, &ro, p.paths.paths, p.paths.count, &run);
     if (code) {
