@@ -352,16 +352,8 @@ static void describe(fr_manifest *m, const fr_global_options *g, const fr_detect
     fr_manifest_option_number(m, "min-face", dopt->min_face);
     fr_manifest_option(m, "face", fr_face_rule_name(g->face));
     fr_manifest_option(m, "align", fr_align_name(g->align));
-    if (g->detector != FR_DETECTOR_MTCNN) { /* absent for MTCNN: earlier shards stay comparable */
-        fr_manifest_option(m, "detector", fr_detector_kind_name(g->detector));
-        fr_manifest_option_number(m, "detector-size",
-                                  g->detector_size ? g->detector_size : FR_TINY_SIZE_DEFAULT);
-        fr_manifest_option_number(m, "detector-threshold", g->detector_threshold > 0
-                                                               ? g->detector_threshold
-                                                               : FR_TINY_THRESHOLD);
-    }
     fr_manifest_option(m, "format", format == FR_TABLE_CSV ? "csv" : "jsonl");
-    fr_run_describe_detection(m, model != NULL);
+    fr_run_describe_detection(m, g, model != NULL);
 }
 
 static int run(const fr_global_options *g, const fr_run_options *ro,

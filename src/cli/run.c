@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/sha256.h"
+#include "detect/tiny.h"
 #include "store/store.h"
 
 enum { OPT_SHARD = 1100, OPT_LIST };
@@ -274,9 +275,23 @@ static void describe_weights(fr_manifest *m, const char *option, const char *nam
         fr_manifest_option(m, option, "(none)");
 }
 
-void fr_run_describe_detection(fr_manifest *m, int landmarks)
+void fr_run_describe_detection(fr_manifest *m, const fr_global_options *g, int landmarks)
 {
-    describe_weights(m, "detector", "mtcnn");
+    /* Named as the options are, so a refused merge says "made with --detector mtcnn, ... with
+     * --detector tiny". (Manifests written before the tiny detector held MTCNN's weights'
+     * SHA-256 under "detector": such a shard no longer merges with a new one; a job's shards
+     * come from one build.) */
+    fr_manifest_option(m, "detector", fr_detector_kind_name(g->detector));
+    if (g->detector != FR_DETECTOR_MTCNN) {
+        fr_manifest_option_number(m, "detector-size",
+                                  g->detector_size ? g->detector_size : FR_TINY_SIZE_DEFAULT);
+        fr_manifest_option_number(m, "detector-threshold", g->detector_threshold > 0
+                                                               ? g->detector_threshold
+                                                               : FR_TINY_THRESHOLD);
+        describe_weights(m, "tiny-weights", "tinyface");
+    }
+    if (g->detector != FR_DETECTOR_TINY)
+        describe_weights(m, "mtcnn-weights", "mtcnn");
     if (landmarks)
         describe_weights(m, "landmarks", "landmark68");
 }
@@ -302,7 +317,7 @@ void fr_run_describe(const fr_run *r, fr_manifest *m)
     fr_manifest_option_flag(m, "raw", r->options.raw);
     fr_manifest_option_flag(m, "full-decode", r->options.full_decode);
     if (r->global.align != FR_ALIGN_NONE)
-        fr_run_describe_detection(m, 1);
+        fr_run_describe_detection(m, &r->global, 1);
 }
 
 static int open_common(const char *command, const fr_global_options *g,

@@ -97,9 +97,11 @@ fr_manifest *fr_run_manifest(fr_run *run);
  * alignment, ...) in a manifest: fr_run_open does for its own shard; commands that cut
  * another list (pairs, distmat) call it for theirs. */
 void fr_run_describe(const fr_run *run, fr_manifest *manifest);
-/* The SHA-256 of the face detector's weights (and the 68-point landmark net's, with
- * landmarks) as options: shards of one job must find and cut faces with the same weights. */
-void fr_run_describe_detection(fr_manifest *manifest, int landmarks);
+/* The face detector (--detector, its size and threshold) and the SHA-256 of its weights (and
+ * the 68-point landmark net's, with landmarks) as options: shards of one job must find and
+ * cut faces the same way. */
+void fr_run_describe_detection(fr_manifest *manifest, const fr_global_options *global,
+                               int landmarks);
 /* Embeds every collected path; the sink sees each in order. */
 fr_status fr_run_embed(fr_run *run, fr_embed_sink sink, void *ctx);
 /* Embeds another list with the run's engine (a command that works in blocks, e.g. pairs). */
