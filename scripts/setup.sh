@@ -58,9 +58,16 @@ echo "setup: building in $build" >&2
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release ${CMAKE_ARGS:-} >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
 
-if [ ! -f "$root/weights/dlib.frw" ] || [ ! -f "$root/weights/landmark68.frw" ]; then
-  "$root/weights/fetch.sh" "$build/facerec"
-fi
+# every weights file fetch.sh makes (a checkout from before one was added gets it too); the
+# tests also convert human's faceres (144 MB more, --faceres), which the demo does not need
+fetch_args=() weights=(dlib landmark68 tinyface)
+[ "$tests" = 1 ] && fetch_args=(--faceres) weights+=(faceres)
+for w in "${weights[@]}"; do
+  if [ ! -f "$root/weights/$w.frw" ]; then
+    "$root/weights/fetch.sh" "${fetch_args[@]}" "$build/facerec"
+    break
+  fi
+done
 
 if [ "$tests" = 1 ] && [ ! -d "$root/tests/ref/faceapi/node_modules/@vladmandic/face-api" ]; then
   echo "setup: installing face-api's Node harness (tests/ref/faceapi)" >&2

@@ -49,7 +49,7 @@ static const fr_arch ARCHS[] = {
     {.name = "faceres", .input_size = 224, .embedding_size = 1024,
      .preprocess = FR_PREPROCESS_RAW, .preprocess_allowed = BIT(FR_PREPROCESS_RAW),
      .threshold = 0.983f, .chip = FR_CHIP_FACENET, .landmarks68 = 0,
-     .build = fr_onnx_build, .obtain = "run weights/fetch.sh"},
+     .build = fr_onnx_build, .obtain = "run weights/fetch.sh --faceres"},
     /* the seed's naive baseline: the chip's pixels are the embedding; no meaningful default
      * threshold (choose one with `facerec eval`) */
     {.name = "pixels", .input_size = 64, .embedding_size = 64 * 64 * 3,
