@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_cli_faces.sh: group photos in the matching commands (issue 9, items 4 and 5). An image
 # with several faces is named on stderr with the face used; --face INDEX picks a face as
-# `facerec detect` numbers them; enroll refuses a group photo (nothing enrolled, exit 2)
+# `facerec detect` numbers them; identify takes embed --all-faces output as its probes (the rows
+# identify --all-faces writes); enroll refuses a group photo (nothing enrolled, exit 2)
 # unless --face says which face is the person's.
 set -uo pipefail
 bin="${FACEREC_BIN:?}"; data="${FACEREC_DATA:?}"; python="${FACEREC_PYTHON:-python3}"
@@ -64,6 +65,32 @@ expect 0 "" "$bin" identify --quiet --db "$db" "$tmp/group.jpg" -o "$tmp/who.csv
 [ -s "$tmp/err" ] && fail "--quiet printed: $(cat "$tmp/err")"
 expect 0 "2 faces in .*group.jpg; used the largest, face 1 \(--face chooses another, --all-faces takes each\)" \
   "$bin" embed "$tmp/group.jpg" -o "$tmp/e.npy"
+
+# ---- identify takes embed --all-faces output: the rows identify --all-faces writes -------------
+"$bin" embed --quiet --all-faces "$tmp/group.jpg" "$peirsol" -o "$tmp/all.npy" || fail "embed --all-faces"
+for k in 1 2; do
+  for out in who.csv who.jsonl; do
+    "$bin" identify --quiet --db "$db" -k $k --all-faces "$tmp/group.jpg" "$peirsol" -o "$tmp/direct-$k-$out" \
+      || fail "identify --all-faces -k $k -o $out"
+    expect 0 "" "$bin" identify --quiet --db "$db" -k $k "$tmp/all.npy" -o "$tmp/npy-$k-$out"
+    cmp -s "$tmp/direct-$k-$out" "$tmp/npy-$k-$out" && [ "$(wc -l < "$tmp/npy-$k-$out")" -ge 3 ] \
+      || fail "identify all.npy -k $k -o $out: not identify --all-faces' rows: $(diff "$tmp/direct-$k-$out" "$tmp/npy-$k-$out" | head -6)"
+  done
+done
+grep -q "^.*group.jpg,sorkin,0\.[0-9]*,ok,2,0," "$tmp/npy-1-who.csv" && grep -q "group.jpg,peirsol,0\.[0-9]*,ok,2,1," "$tmp/npy-1-who.csv" \
+  || fail "all.npy: a row per face of group.jpg: $(cat "$tmp/npy-1-who.csv")"
+# a set that does not belong together, another model's width: one line, nothing written
+cp "$tmp/all.npy" "$tmp/bad.npy" && cp "$tmp/all.paths" "$tmp/bad.paths" && cp "$tmp/all.faces.csv" "$tmp/bad.faces.csv"
+sed 's/all\./bad./' "$tmp/all.sha256" > "$tmp/bad.sha256" && echo "x.jpg" >> "$tmp/bad.paths"
+expect 4 "bad.paths" "$bin" identify --db "$db" "$tmp/bad.npy" -o "$tmp/bad.csv"
+[ -e "$tmp/bad.csv" ] && fail "a refused .npy left bad.csv"
+"$bin" embed --quiet --model pixels --align none "$peirsol" -o "$tmp/px.npy" || fail "embed pixels"
+expect 4 "px.npy holds embeddings of 12288 numbers; the dlib model makes 128" \
+  "$bin" identify --db "$db" "$tmp/px.npy"
+# without --model, the model the database records: a pixels database takes px.npy
+"$bin" enroll --quiet --model pixels --align none --db "$tmp/px.db" --name peirsol "$peirsol" || fail "enroll pixels"
+expect 0 "" "$bin" identify --quiet --db "$tmp/px.db" --threshold 1 "$tmp/px.npy" -o "$tmp/px.csv"
+grep -Eq "Aaron_Peirsol_0002.jpg,peirsol,0\.00[0-9]+,ok,0," "$tmp/px.csv" || fail "px.npy in px.db: $(cat "$tmp/px.csv")"
 
 # ---- enroll: a group photo needs --face ------------------------------------------------------
 before="$(rows "$db")"

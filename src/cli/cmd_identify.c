@@ -7,7 +7,9 @@
  * engine's nearest-distinct-labels search), so a person with many images counts once, at
  * their nearest image; with --aggregate mean the gallery is one mean embedding per person.
  */
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,14 +18,15 @@
 #include "cli/matching.h"
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/npy.h"
 
 #define MAX_K 1000
 
 static void help(FILE *out)
 {
     fprintf(out,
-            "usage: facerec identify --db FILE IMG|DIR... [-k K] [-o OUT] [--threshold D]\n"
-            "                        [--aggregate min|mean]\n\n"
+            "usage: facerec identify --db FILE IMG|DIR...|EMB.npy [-k K] [-o OUT]\n"
+            "                        [--threshold D] [--aggregate min|mean]\n\n"
             "For one image: prints \"it's NAME, the distance is D\" or \"Not in the database\n"
             "(nearest: NAME, D >= THRESHOLD)\", then with -k the K nearest; exit 0 when\n"
             "identified, 1 when not (also when its row goes to -o). For directories or several\n"
@@ -34,7 +37,11 @@ static void help(FILE *out)
             "no_face or unreadable: an image without an answer keeps its row, with the reason\n"
             "in error (and on stderr; exit 3). faces counts the faces found; face (as `facerec\n"
             "detect` numbers them) and x1..y2 are the one used. With --all-faces every face is\n"
-            "a row (for one image: a line per face; exit 0 when any face is identified).\n\n"
+            "a row (for one image: a line per face; exit 0 when any face is identified).\n"
+            "EMB.npy, written by `facerec embed [--all-faces]`: its rows are the probes, one\n"
+            "table row each, the images not read again (with --all-faces' EMB.faces.csv the\n"
+            "face and box columns are filled, as identify --all-faces writes them; without it\n"
+            "faces is 0); the files must match EMB.sha256, and the width the model's.\n\n"
             "  --db FILE              the identity database; several: one gallery split over\n"
             "                         databases (each person in one), searched one at a time\n"
             "                         and merged into the exact answer of one database\n"
@@ -341,6 +348,221 @@ static int search(const fr_global_options *g, char *const *dbs, size_t count,
     return code;
 }
 
+/* The .paths beside an embed output: one path per row, '\' and newlines escaped as \\ and \n. */
+static fr_status read_row_paths(const char *file, size_t rows, char ***out)
+{
+    FILE *f = fopen(file, "rb");
+    if (!f)
+        return fr_fail(FR_E_NOT_FOUND, "%s: %s (embed writes it beside the .npy)", file,
+                       strerror(errno));
+    char **paths = fr_calloc(rows + 1, sizeof *paths, "paths");
+    char *line = NULL;
+    size_t cap = 0, n = 0;
+    ssize_t got;
+    fr_status st = paths ? FR_OK : FR_E_NOMEM;
+    while (!st && (got = getline(&line, &cap, f)) >= 0) {
+        if (got > 0 && line[got - 1] == '\n')
+            line[--got] = 0;
+        if (n == rows) {
+            st = fr_fail(FR_E_FORMAT, "%s: more paths than the .npy has rows (%zu)", file, rows);
+            break;
+        }
+        char *w = line;
+        for (const char *r = line; *r; r++, w++)
+            *w = *r == '\\' && (r[1] == '\\' || r[1] == 'n') ? (*++r == 'n' ? '\n' : '\\') : *r;
+        *w = 0;
+        if (!(paths[n++] = fr_strdup(line)))
+            st = FR_E_NOMEM;
+    }
+    free(line);
+    fclose(f);
+    if (!st && n != rows)
+        st = fr_fail(FR_E_FORMAT, "%s: %zu paths for the .npy's %zu rows", file, n, rows);
+    if (st) {
+        for (size_t i = 0; paths && i < n; i++)
+            free(paths[i]);
+        free(paths);
+        return st;
+    }
+    *out = paths;
+    return FR_OK;
+}
+
+/* Row r's face and box from embed --all-faces' .faces.csv (row,path,face,score,x1,y1,x2,y2,
+ * landmarks); each image's face count is its number of rows. */
+static fr_status read_faces(const char *file, fr_cli_embeddings *e)
+{
+    fr_csv csv;
+    fr_status st = fr_csv_open(file, &csv);
+    if (st)
+        return st;
+    char *fields[32];
+    size_t count, row = 0;
+    int header = 1, more;
+    while (!st && (more = fr_csv_next(&csv, fields, 32, &count, &st)) == 1) {
+        if (header) {
+            header = 0;
+            if (count < 8 || strcmp(fields[0], "row") != 0 || strcmp(fields[2], "face") != 0)
+                st = fr_fail(FR_E_FORMAT, "%s: not embed --all-faces' table (row,path,face,...)",
+                             file);
+            continue;
+        }
+        char *end;
+        unsigned long long r = strtoull(fields[0], &end, 10);
+        long face = count >= 8 ? strtol(fields[2], NULL, 10) : -1;
+        if (count < 8 || *end || r != row || row >= e->count || face < 0 || face > 1000000) {
+            st = fr_fail(FR_E_FORMAT, "%s: line %zu is not row %zu of the .npy", file, csv.line,
+                         row);
+            break;
+        }
+        e->face[row] = (int)face;
+        for (int c = 0; c < 4; c++)
+            e->boxes[row].box[c] = strtof(fields[4 + c], NULL);
+        e->has_box[row] = 1;
+        row++;
+    }
+    fr_csv_close(&csv);
+    if (!st && row != e->count)
+        st = fr_fail(FR_E_FORMAT, "%s: %zu faces for the .npy's %zu rows", file, row, e->count);
+    return st;
+}
+
+/* The probes of `facerec embed [--all-faces] ... -o PROBES.npy`, as identify embeds them
+ * itself: the rows, their images (.paths) and, with .faces.csv, each face's index and box. */
+static int read_probes(const char *npy, char ***paths, fr_cli_embeddings *e)
+{
+    char *record = fr_side_path(npy, ".sha256"), *row_paths = fr_side_path(npy, ".paths"),
+         *faces = fr_side_path(npy, ".faces.csv");
+    struct stat sb;
+    int with_faces = faces && stat(faces, &sb) == 0;
+    const char *members[3] = {npy, row_paths, faces};
+    int checked;
+    fr_npy array;
+    memset(&array, 0, sizeof array);
+    fr_status st = record && row_paths && faces
+                       ? fr_output_set_check(record, members, with_faces ? 3 : 2, &checked)
+                       : FR_E_NOMEM;
+    if (!st)
+        st = fr_npy_load_embeddings(npy, &array);
+    size_t rows = st ? 0 : array.shape[0];
+    if (!st && rows == 0)
+        st = fr_fail(FR_E_FORMAT, "%s: no embeddings in it", npy);
+    if (!st)
+        st = read_row_paths(row_paths, rows, paths);
+    if (!st) {
+        e->count = e->capacity = rows;
+        e->dim = array.shape[1];
+        e->rows = array.data;
+        array.data = NULL;
+        e->all_faces = with_faces;
+        e->image = fr_calloc(rows, sizeof *e->image, "rows");
+        e->ok = fr_calloc(rows, 1, "rows");
+        e->status = fr_calloc(rows, 1, "rows");
+        e->errors = fr_calloc(rows, sizeof *e->errors, "rows");
+        e->boxes = fr_calloc(rows, sizeof *e->boxes, "rows");
+        e->face = fr_calloc(rows, sizeof *e->face, "rows");
+        e->has_box = fr_calloc(rows, 1, "rows");
+        e->faces = fr_calloc(rows, sizeof *e->faces, "rows");
+        if (!e->image || !e->ok || !e->status || !e->errors || !e->boxes || !e->face ||
+            !e->has_box || !e->faces)
+            st = FR_E_NOMEM;
+    }
+    for (size_t i = 0; !st && i < rows; i++) {
+        e->image[i] = i; /* each row names its image: the table's path column */
+        e->ok[i] = 1;
+        e->status[i] = FR_CLI_OK;
+    }
+    if (!st && with_faces)
+        st = read_faces(faces, e);
+    /* faces: the rows of each image (embed --all-faces writes every face it finds) */
+    for (size_t i = 0, j; !st && with_faces && i < rows; i = j) {
+        for (j = i + 1; j < rows && strcmp((*paths)[j], (*paths)[i]) == 0;)
+            j++;
+        for (size_t q = i; q < j; q++)
+            e->faces[q] = (int)(j - i);
+    }
+    fr_npy_free(&array);
+    free(record);
+    free(row_paths);
+    free(faces);
+    return st ? fr_cli_fail("identify", st) : FR_EXIT_OK;
+}
+
+static void write_table(const fr_cli_table *t, const gallery_shards *shards, char *const *paths,
+                        const fr_cli_embeddings *e)
+{
+    size_t k = shards->k;
+    if (t->format == FR_TABLE_CSV) {
+        fputs("path,identity,distance", t->file);
+        for (size_t q = 1; k > 1 && q <= k; q++)
+            fprintf(t->file, ",name_%zu,distance_%zu", q, q);
+        fputs("," FR_CLI_STATUS_COLUMNS "\n", t->file);
+    }
+    for (size_t i = 0; i < e->count; i++)
+        write_row(t->file, t->format, shards, paths[e->image[i]], shards->lists + i * k, e, i);
+}
+
+/* identify PROBES.npy: embed's output searched as it stands, a row per embedding (per face
+ * with --all-faces), without reading an image again. The .npy does not say which model made
+ * it: its width is checked against the model's (the database's recorded one, or --model). */
+static int identify_npy(fr_global_options *g, char *const *dbs, size_t db_count, size_t k,
+                        fr_aggregate aggregate, const char *output, int force, const char *npy)
+{
+    char **paths = NULL;
+    fr_cli_embeddings e;
+    memset(&e, 0, sizeof e);
+    gallery_shards shards;
+    memset(&shards, 0, sizeof shards);
+    shards.k = k;
+    fr_cli_table t;
+    memset(&t, 0, sizeof t);
+    fr_model *model = NULL;
+    fr_distance_engine *engine = NULL;
+    float threshold = 0;
+    /* the model the database records, unless --model / --weights say otherwise */
+    int code = fr_cli_model_of_database("identify", g, dbs[0]);
+    if (!code)
+        code = read_probes(npy, &paths, &e);
+    fr_status st;
+    if (!code && (st = fr_cli_load_model(g, &model)))
+        code = fr_cli_fail("identify", st);
+    const fr_model_info *info = code ? NULL : fr_model_get_info(model);
+    if (!code && (size_t)info->embedding_size != e.dim) {
+        fr_cli_error("identify", "%s holds embeddings of %zu numbers; the %s model makes %d "
+                     "(embed the images with the database's model)", npy, e.dim, info->arch,
+                     info->embedding_size);
+        code = FR_EXIT_FATAL;
+    }
+    if (!code)
+        code = fr_cli_distance_engine("identify", g, &engine);
+    if (!code)
+        code = check_databases(dbs, db_count, info, g);
+    fr_table_format format = fr_table_format_for(output, g->json);
+    shards.keep_images = k > 1 && format == FR_TABLE_JSONL;
+    if (!code) {
+        char *args[1] = {(char *)npy};
+        fr_cli_guard guard = {"identify", args, 1, paths, e.count, dbs, db_count, force};
+        code = fr_cli_guard_output(&guard, "-o", output);
+    }
+    if (!code)
+        code = fr_cli_table_open("identify", output, g->json, &t);
+    if (!code)
+        code = search(g, dbs, db_count, info, aggregate, engine, &e, &shards, NULL, &threshold);
+    if (!code) {
+        write_table(&t, &shards, paths, &e);
+        code = fr_cli_table_close("identify", &t);
+    }
+    fr_cli_table_abort(&t);
+    for (size_t i = 0; paths && i < e.count; i++)
+        free(paths[i]);
+    free(paths);
+    gallery_shards_free(&shards);
+    fr_cli_embeddings_free(&e);
+    fr_distance_free(engine);
+    fr_model_free(model);
+    return code;
+}
+
 int fr_cmd_identify(int argc, char **argv)
 {
     static const struct option own[] = {
@@ -391,11 +613,18 @@ int fr_cmd_identify(int argc, char **argv)
         free(dbs);
         return FR_EXIT_USAGE;
     }
+    /* embed's output: its rows are the probes */
+    size_t length = optind < argc ? strlen(argv[optind]) : 0;
+    if (argc - optind == 1 && !ro.list && !ro.shard.count && length > 4 &&
+        strcmp(argv[optind] + length - 4, ".npy") == 0) {
+        code = identify_npy(&g, dbs, db_count, k, aggregate, output, force, argv[optind]);
+        free(dbs);
+        return code;
+    }
     /* the seed's who_is_it(): one image file, answered in words */
     struct stat sb;
     /* one argument that is not a folder (nor a missing one, NAME/): one image, answered (or failed, exit 3, when it
      * cannot be read: missing, or not an image) as verify answers one */
-    size_t length = optind < argc ? strlen(argv[optind]) : 0;
     int one_image = argc - optind == 1 && !ro.list && !ro.shard.count && length &&
                     argv[optind][length - 1] != '/' &&
                     !(stat(argv[optind], &sb) == 0 && S_ISDIR(sb.st_mode));
@@ -475,17 +704,8 @@ int fr_cmd_identify(int argc, char **argv)
             code = any ? FR_EXIT_OK : FR_EXIT_NO;
         }
     } else if (!code) {
-        if (t.format == FR_TABLE_CSV) {
-            fputs("path,identity,distance", t.file);
-            for (size_t q = 1; k > 1 && q <= k; q++)
-                fprintf(t.file, ",name_%zu,distance_%zu", q, q);
-            fputs("," FR_CLI_STATUS_COLUMNS "\n", t.file);
-        }
-        for (size_t i = 0; !code && i < e.count; i++)
-            write_row(t.file, t.format, &shards, fr_run_paths(run)[e.image[i]], found + i * k,
-                      &e, i);
-        if (!code)
-            code = fr_cli_table_close("identify", &t);
+        write_table(&t, &shards, fr_run_paths(run), &e);
+        code = fr_cli_table_close("identify", &t);
         if (!code && manifest) {
             char hex[65];
             fr_list_digest_finish(digest, hex);
