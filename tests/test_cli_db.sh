@@ -102,4 +102,20 @@ expect 0 "2 image\(s\) of 1 person\(s\) added" \
   "$bin" enroll --db "$tmp/folders.db" --name obama --force "$tmp/people"
 expect 0 "1 person, 3 embeddings" "$bin" db list --db "$tmp/folders.db"
 
+# enroll --keep-going (issue 9, item 8): a batch with an unreadable image enrols the others,
+# names what it skipped and exits 3; without it, nothing is written (all or nothing)
+mkdir -p "$tmp/batch"
+cp "$lfw/Aaron_Peirsol/Aaron_Peirsol_0001.jpg" "$lfw/Aaron_Peirsol/Aaron_Peirsol_0002.jpg" "$tmp/batch/"
+head -c 300 "$lfw/Aaron_Peirsol/Aaron_Peirsol_0003.jpg" >"$tmp/batch/broken.jpg"
+expect 3 "nothing enrolled: 1 of 3 images could not be read \(--keep-going enrols the others\)" \
+  "$bin" enroll --db "$tmp/batch.db" --name peirsol "$tmp/batch"
+[ -e "$tmp/batch.db" ] && fail "a refused batch left $tmp/batch.db"
+expect 3 "  skipped .*batch/broken.jpg: bad JPEG" \
+  "$bin" enroll --db "$tmp/batch.db" --name peirsol --keep-going "$tmp/batch"
+grep -q -- "--keep-going: skipped 1 of 3 images:" "$tmp/out" || fail "keep-going: no summary"
+grep -q "2 image(s) of 1 person(s) added" "$tmp/out" || fail "keep-going: no count"
+expect 0 "1 person, 2 embeddings" "$bin" db list --db "$tmp/batch.db"
+expect 3 "nothing enrolled: not one of the 1 image\(s\) could be enrolled" \
+  "$bin" enroll --db "$tmp/batch.db" --name peirsol --keep-going "$tmp/batch/broken.jpg"
+expect 0 "1 person, 2 embeddings" "$bin" db list --db "$tmp/batch.db"
 [ "$failures" = 0 ] && echo "all passed" || { echo "$failures failure(s)"; exit 1; }

@@ -102,6 +102,15 @@ grep -q "faces in" "$tmp/err" && fail "enroll: the notice beside the refusal: $(
 mkdir -p "$tmp/people/newcomer" && cp "$tmp/group.jpg" "$tmp/people/newcomer/"
 expect 2 "nothing enrolled" "$bin" enroll --quiet --db "$db" --dir "$tmp/people"
 [ "$(rows "$db")" = "$before" ] || fail "a refused --dir enrolment changed the database"
+# --keep-going: the group photo is skipped and named, the other photo enrolled, exit 3
+expect 3 "enroll: --keep-going: skipped 1 of 2 images:" \
+  "$bin" enroll --db "$db" --name newcomer --keep-going "$sorkin" "$tmp/group.jpg"
+for line in "group.jpg: 2 faces: which one is newcomer\?.*: skipped$" \
+    "1 image\(s\) of 1 person\(s\) added" "  skipped .*group.jpg: several faces$"; do
+  grep -Eq -- "$line" "$tmp/err" || fail "enroll --keep-going: no /$line/: $(cat "$tmp/err")"
+done
+[ "$(rows "$db")" = "$((before + 1))" ] || fail "enroll --keep-going did not add the one good photo"
+"$bin" db remove --quiet --db "$db" newcomer || fail "db remove newcomer"
 expect 0 "2 faces in .*group.jpg; used face 0" \
   "$bin" enroll --db "$db" --name sorkin --face 0 "$tmp/group.jpg"
 [ "$(rows "$db")" = "$((before + 1))" ] || fail "enroll --face 0 did not add one embedding"

@@ -32,13 +32,17 @@ static void help(FILE *out)
             "image directly in PEOPLE is a person named after the file (without extension).\n"
             "People already in the database get the new images added to theirs.\n\n"
             "All or nothing: when any image cannot be read (each is named on stderr; exit 3),\n"
-            "or the database holds another model's embeddings (exit 4), nothing is written.\n\n"
+            "or the database holds another model's embeddings (exit 4), nothing is written.\n"
+            "With --keep-going, the images that cannot be read, hold no face or several are\n"
+            "skipped, each named, and the others enrolled (exit 3 when any was skipped).\n\n"
             "  --db FILE      the identity database (SQLite)\n"
             "  --name NAME    the person the images show\n"
             "  --dir PEOPLE   one person per subdirectory or image\n"
             "  --force        with --name, enrol a directory of two or more subdirectories\n"
             "                 holding images (the layout of --dir PEOPLE, refused without it)\n"
-            "                 as that one person\n");
+            "                 as that one person\n"
+            "  --keep-going   enrol the good images of a batch, skipping (and naming) the\n"
+            "                 ones that cannot be enrolled\n");
     fr_global_help(out);
 }
 
@@ -145,15 +149,18 @@ static void name_database(const char *staged, const char *db)
 
 /* The enrolment as one transaction, in a commit section (signals.h). */
 static int store_all(const char *db, const fr_model_info *model, const fr_people *p,
-                     const fr_cli_embeddings *e, target *t)
+                     const fr_cli_embeddings *e, const unsigned char *skip, target *t)
 {
     fr_enrollment *items = fr_calloc(e->count, sizeof *items, "an enrolment");
     if (!items)
         return fr_cli_fail("enroll", FR_E_NOMEM);
+    size_t count = 0;
     for (size_t i = 0; i < e->count; i++) {
-        items[i].name = p->names[i];
-        items[i].source = p->paths.paths[i];
-        items[i].vector = e->rows + i * e->dim;
+        if (skip[i])
+            continue;
+        items[count].name = p->names[i];
+        items[count].source = p->paths.paths[i];
+        items[count++].vector = e->rows + i * e->dim;
     }
     fr_cli_commit_begin();
     fr_store *store;
@@ -162,7 +169,7 @@ static int store_all(const char *db, const fr_model_info *model, const fr_people
     if (created) {
         st = fr_store_open(t->staged.path, FR_STORE_CREATE, &store);
         if (!st) {
-            st = fr_store_enroll(store, model, items, e->count);
+            st = fr_store_enroll(store, model, items, count);
             fr_store_close(store);
         }
         if (!st && link(t->staged.path, db) != 0) {
@@ -177,7 +184,7 @@ static int store_all(const char *db, const fr_model_info *model, const fr_people
     if (!created) {
         st = fr_store_open(db, FR_STORE_WRITE, &store);
         if (!st) {
-            st = fr_store_enroll(store, model, items, e->count);
+            st = fr_store_enroll(store, model, items, count);
             fr_store_close(store);
         }
     }
@@ -189,17 +196,19 @@ static int store_all(const char *db, const fr_model_info *model, const fr_people
 
 /* A photo with several faces would enrol whoever is largest under the person's name: refused
  * unless --face says which face is theirs (exit code). */
-static int refuse_group_photos(const fr_people *p, const fr_cli_embeddings *e)
+static int refuse_group_photos(const fr_people *p, const fr_cli_embeddings *e, int keep_going,
+                               unsigned char *skip)
 {
     size_t groups = 0;
     for (size_t i = 0; i < e->count; i++)
         if (e->ok[i] && e->faces[i] > 1) {
             fr_cli_error("enroll", "%s: %d faces: which one is %s? (--face largest|central|INDEX; "
-                         "facerec detect lists them)", p->paths.paths[i], e->faces[i],
-                         p->names[i]);
+                         "facerec detect lists them)%s", p->paths.paths[i], e->faces[i],
+                         p->names[i], keep_going ? ": skipped" : "");
+            skip[i] = 1;
             groups++;
         }
-    if (!groups)
+    if (!groups || keep_going)
         return FR_EXIT_OK;
     fr_cli_error("enroll", "nothing enrolled: %zu photo(s) with several faces would enrol the "
                  "largest one under the person's name; crop them, or choose the face with "
@@ -207,11 +216,16 @@ static int refuse_group_photos(const fr_people *p, const fr_cli_embeddings *e)
     return FR_EXIT_USAGE;
 }
 
-static size_t count_people(const fr_people *p)
+static size_t count_people(const fr_people *p, const unsigned char *skip)
 {
-    char **unique = NULL;
-    size_t people = 0;
-    if (fr_cli_sorted_unique(p->names, p->paths.count, &unique, &people) != FR_OK)
+    char **unique = NULL, **names = fr_calloc(p->paths.count + 1, sizeof *names, "names");
+    size_t people = 0, count = 0;
+    for (size_t i = 0; names && i < p->paths.count; i++)
+        if (!skip[i])
+            names[count++] = p->names[i];
+    fr_status st = names ? fr_cli_sorted_unique(names, count, &unique, &people) : FR_E_NOMEM;
+    free(names);
+    if (st != FR_OK)
         return 0;
     free(unique);
     return people;
@@ -223,18 +237,20 @@ int fr_cmd_enroll(int argc, char **argv)
                                         {"name", required_argument, NULL, 'n'},
                                         {"dir", required_argument, NULL, 'D'},
                                         {"force", no_argument, NULL, 'f'},
+                                        {"keep-going", no_argument, NULL, 'k'},
                                         {"help", no_argument, NULL, 'h'}};
     struct option *options = fr_options_merge(own, sizeof own / sizeof own[0]);
     fr_global_options g;
     fr_global_defaults(&g);
     const char *db = NULL, *name = NULL, *people = NULL;
-    int c, force = 0;
+    int c, force = 0, keep_going = 0;
     while (options && (c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
         case 'n': name = optarg; break;
         case 'D': people = optarg; break;
         case 'f': force = 1; break;
+        case 'k': keep_going = 1; break;
         case 'h': help(stdout); free(options); return FR_EXIT_OK;
         default:
             if (!fr_cli_common_option(&g, c, optarg, help)) {
@@ -308,21 +324,49 @@ int fr_cmd_enroll(int argc, char **argv)
     fr_cli_embeddings e;
     memset(&e, 0, sizeof e);
     code = fr_cli_embed_all("enroll", run, &e);
-    if (!code && e.failures) {
-        fr_cli_error("enroll", "nothing enrolled: %zu of %zu images could not be read",
-                     e.failures, e.count);
+    unsigned char *skip = code ? NULL : fr_calloc(e.count + 1, 1, "skipped images");
+    if (!code && !skip)
+        code = fr_cli_fail("enroll", FR_E_NOMEM);
+    if (!code && e.failures && !keep_going) {
+        fr_cli_error("enroll", "nothing enrolled: %zu of %zu images could not be read "
+                     "(--keep-going enrols the others)", e.failures, e.count);
         code = FR_EXIT_PARTIAL;
     }
+    for (size_t i = 0; !code && i < e.count; i++)
+        skip[i] = !e.ok[i];
     if (!code && !g.face_given)
-        code = refuse_group_photos(&p, &e);
+        code = refuse_group_photos(&p, &e, keep_going, skip);
+    size_t skipped = 0;
+    for (size_t i = 0; !code && i < e.count; i++)
+        skipped += skip[i];
+    if (!code && skipped == e.count) {
+        fr_cli_error("enroll", "nothing enrolled: not one of the %zu image(s) could be "
+                     "enrolled (named above)", e.count);
+        code = FR_EXIT_PARTIAL;
+    }
     if (!code)
-        code = store_all(db, model, &p, &e, &t);
+        code = store_all(db, model, &p, &e, skip, &t);
     target_close(&t);
     if (!code && !g.quiet) {
         fr_run_summary(run, e.count, 0, db);
-        fprintf(stderr, "enroll: %zu image(s) of %zu person(s) added to %s\n", e.count,
-                count_people(&p), db);
+        fprintf(stderr, "enroll: %zu image(s) of %zu person(s) added to %s\n", e.count - skipped,
+                count_people(&p, skip), db);
     }
+    if (!code && skipped) {
+        fr_cli_error("enroll", "--keep-going: skipped %zu of %zu images:", skipped, e.count);
+        for (size_t i = 0; i < e.count; i++) {
+            const char *path = p.paths.paths[i];
+            const char *why = !e.ok[i] && e.errors && e.errors[i] ? e.errors[i] : "several faces";
+            if (!skip[i])
+                continue;
+            if (strncmp(why, path, strlen(path)) == 0) /* the reader's message names it */
+                fr_cli_error("enroll", "  skipped %s", why);
+            else
+                fr_cli_error("enroll", "  skipped %s: %s", path, why);
+        }
+        code = FR_EXIT_PARTIAL;
+    }
+    free(skip);
     fr_cli_embeddings_free(&e);
     fr_run_close(run);
     fr_people_free(&p);
