@@ -134,6 +134,9 @@ fr_status fr_cli_check_npy_set(const char *npy, int with_paths);
 void fr_cli_write_escaped(FILE *out, const char *text, int controls);
 /* "facerec CMD: message" on stderr, prefixed by the command name, on one line (escaped as
  * fr_cli_write_escaped with controls). */
+/* --quiet was given: notices that are not errors (the files a folder walk skipped) stay off
+ * stderr, as progress and the summary do. */
+extern int fr_cli_quiet;
 void fr_cli_error(const char *command, const char *format, ...) __attribute__((format(printf, 2, 3)));
 /* Prints fr_error_message() for a failed status and returns the exit code for it. */
 int fr_cli_fail(const char *command, fr_status status);

@@ -10,6 +10,8 @@
 #include "model/model_internal.h"
 #include "store/store.h"
 
+int fr_cli_quiet;
+
 enum {
     OPT_MODEL = 1000,
     OPT_WEIGHTS,
@@ -150,6 +152,7 @@ int fr_global_option(fr_global_options *g, int code, const char *arg)
         return 1;
     case OPT_QUIET:
         g->quiet = 1;
+        fr_cli_quiet = 1;
         return 1;
     case OPT_ALIGN:
         if (fr_align_parse(arg, &g->align) != FR_OK) {

@@ -251,7 +251,7 @@ void fr_cli_paths_skipped(const char *command, const fr_path_list *list)
 {
     char text[512];
     fr_paths_describe_skipped(list, text, sizeof text);
-    if (text[0])
+    if (text[0] && !fr_cli_quiet)
         fr_cli_error(command, "skipped %s (images are .jpg .jpeg .png)", text);
 }
 
