@@ -77,6 +77,10 @@ expect "enroll: the trained model into the base's database" 4 "mean nothing toge
 ok "... which stays as it was" '[ "$(digest "$tmp/base.db")" = "$before" ]'
 "$bin" enroll --quiet --db "$tmp/trained.db" --weights "$tmp/a.frw" --dir "$johns"
 expect "identify: a database of the trained model with the base" 4 "mean nothing together" \
+    "$bin" identify --db "$tmp/trained.db" --model dlib "$johns/John_Simm"
+# without --model the database's own model is looked for: not in the weights directory
+expect "identify: a database of the trained model, no --model" 4 \
+    "trained.db holds embeddings of dlib.*trained by facerec train on.*whose weights are not .*dlib.frw \(pass its file: --model dlib --weights FILE\)" \
     "$bin" identify --db "$tmp/trained.db" "$johns/John_Simm"
 expect "identify: the trained model with its own database" 0 "" \
     "$bin" identify --db "$tmp/trained.db" --weights "$tmp/a.frw" "$johns/John_Simm"
