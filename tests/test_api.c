@@ -33,14 +33,6 @@ static const char *PEOPLE[] = {"andrew", "arnaud",  "benoit",     "bertrand", "d
 static char paths[NPEOPLE + 6][512];
 static const char *inputs[NPEOPLE + 6];
 
-static double l2(const float *a, const float *b, size_t dim)
-{
-    double s = 0;
-    for (size_t i = 0; i < dim; i++)
-        s += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-    return sqrt(s);
-}
-
 static void check_models(const char *weights)
 {
     char path[1024];
@@ -123,7 +115,7 @@ static void check_engine(fr_model *model, fr_results **gallery)
             CHECK(row->status == FR_OK && row->error[0] == 0);
             CHECK(row->face == 0 || row->face_count > 1);
             CHECK(row->box.x1 < row->box.x2 && row->box.y1 < row->box.y2 && row->box.score > 0.9f);
-            CHECK_NEAR(l2(r->embeddings + i * dim, (float[128]){0}, dim), 1.0, 1e-5);
+            CHECK_NEAR(fr_test_l2(r->embeddings + i * dim, (float[128]){0}, dim), 1.0, 1e-5);
         } else {
             CHECK(row->status != FR_OK && strstr(row->error, inputs[i]) != NULL);
             CHECK(r->embeddings[i * dim] == 0.0f);
@@ -169,8 +161,8 @@ static void check_engine(fr_model *model, fr_results **gallery)
             CHECK(ra->rows[f].status == FR_OK && ra->rows[f].face == f &&
                   ra->rows[f].face_count == 2 && ra->rows[f].input == 0);
         int younes = ra->rows[0].box.x1 < 96 ? 0 : 1;
-        double dy = l2(ra->embeddings + (size_t)younes * dim, r->embeddings + 11 * dim, dim);
-        double dk = l2(ra->embeddings + (size_t)(1 - younes) * dim, r->embeddings + 8 * dim, dim);
+        double dy = fr_test_l2(ra->embeddings + (size_t)younes * dim, r->embeddings + 11 * dim, dim);
+        double dk = fr_test_l2(ra->embeddings + (size_t)(1 - younes) * dim, r->embeddings + 8 * dim, dim);
         printf("mosaic: younes %.4f, kian %.4f from their own images\n", dy, dk);
         CHECK(dy < 0.1 && dk < 0.1);
     } else {
@@ -244,7 +236,7 @@ static void check_distances(void)
     CHECK_OK(fr_distances_matrix(dd, a, N, NULL, 0, D, self));
     for (int i = 0; i < N; i++) {
         for (int j = 0; j < M; j++)
-            CHECK_NEAR(d[i * M + j], l2(a + i * D, b + j * D, D), 1e-5);
+            CHECK_NEAR(d[i * M + j], fr_test_l2(a + i * D, b + j * D, D), 1e-5);
         CHECK(self[i * N + i] == 0.0f);
         for (int j = 0; j < N; j++)
             CHECK(self[i * N + j] == self[j * N + i]);
@@ -256,7 +248,7 @@ static void check_distances(void)
         for (int l = 0; l < 7; l++)
             best[l] = INFINITY;
         for (int j = 0; j < M; j++)
-            best[labels[j]] = fmin(best[labels[j]], l2(a + i * D, b + j * D, D));
+            best[labels[j]] = fmin(best[labels[j]], fr_test_l2(a + i * D, b + j * D, D));
         for (int q = 0; q < K; q++) {
             CHECK(idx[i * K + q] >= 0 && idx[i * K + q] < M);
             CHECK_NEAR(dist[i * K + q], best[labels[idx[i * K + q]]], 1e-5);
@@ -300,7 +292,7 @@ static void check_database(const fr_model *model, const fr_results *r)
     CHECK_OK(fr_database_verify(db, model, NULL, probes, 3, claims, v));
     CHECK(v[0].accepted && !v[1].accepted && v[2].accepted);
     CHECK(strcmp(v[1].name, "kian") == 0 && strstr(v[1].image, "kian.jpg"));
-    CHECK_NEAR(v[0].distance, l2(cam, r->embeddings + 11 * dim, dim), 1e-5);
+    CHECK_NEAR(v[0].distance, fr_test_l2(cam, r->embeddings + 11 * dim, dim), 1e-5);
     printf("verify: camera_0 as younes %.3f, camera_2 as kian %.3f, as benoit %.3f\n",
            v[0].distance, v[1].distance, v[2].distance);
     const char *unknown[] = {"younes", "nobody"};

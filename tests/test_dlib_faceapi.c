@@ -32,14 +32,6 @@ static int run_faceapi(const char *input, const char *output)
     return fr_test_system(cmd);
 }
 
-static double l2(const float *a, const float *b, int n)
-{
-    double s = 0;
-    for (int i = 0; i < n; i++)
-        s += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-    return sqrt(s);
-}
-
 int main(void)
 {
     const char *data = fr_test_env("FACEREC_DATA");
@@ -87,7 +79,7 @@ int main(void)
     double batch_diff = 0;
     for (size_t i = 0; i < 5; i++) {
         CHECK_OK(fr_runner_run(runner, inputs + i * image_bytes, 1, single));
-        double d = l2(single, ours + i * 128, 128);
+        double d = fr_test_l2(single, ours + i * 128, 128);
         batch_diff = d > batch_diff ? d : batch_diff;
     }
     printf("batch of %zu vs one at a time: max L2 %.3g\n", n, batch_diff);
@@ -109,7 +101,7 @@ int main(void)
         fr_runner_free(reference);
         double worst = 0;
         for (size_t i = 0; i < n; i++)
-            worst = fmax(worst, l2(ours + i * 128, other + i * 128, 128));
+            worst = fmax(worst, fr_test_l2(ours + i * 128, other + i * 128, 128));
         printf("oneDNN primitives vs im2col + sgemm: max L2 %.3g\n", worst);
         CHECK(worst < 1e-5);
     }
@@ -123,7 +115,7 @@ int main(void)
             fr_runner_free(half);
             double worst = 0, mean = 0;
             for (size_t i = 0; i < n; i++) {
-                double d = l2(ours + i * 128, other + i * 128, 128);
+                double d = fr_test_l2(ours + i * 128, other + i * 128, 128);
                 worst = fmax(worst, d);
                 mean += d / (double)n;
             }
@@ -148,10 +140,10 @@ int main(void)
         double worst = 0, norm = 0;
         const float *r = ref.data;
         for (size_t i = 0; i < n; i++) {
-            double d = l2(ours + i * 128, r + i * 128, 128);
+            double d = fr_test_l2(ours + i * 128, r + i * 128, 128);
             if (d > worst)
                 worst = d;
-            norm += l2(r + i * 128, (float[128]){0}, 128) / (double)n;
+            norm += fr_test_l2(r + i * 128, (float[128]){0}, 128) / (double)n;
         }
         printf("same pixels in: %zu images, max L2(facerec - face-api) = %.3g (descriptor norm "
                "%.3f)\n", n, worst, norm);
@@ -185,7 +177,7 @@ int main(void)
     if (!fr_test_failures) {
         double worst = 0;
         for (size_t j = 0; j < office; j++) {
-            double d = l2(ours + which[j] * 128, (const float *)ref.data + j * 128, 128);
+            double d = fr_test_l2(ours + which[j] * 128, (const float *)ref.data + j * 128, 128);
             worst = d > worst ? d : worst;
         }
         printf("face-api's own resize, %zu office images: max L2(facerec - face-api) = %.3g\n",

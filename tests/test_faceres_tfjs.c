@@ -40,14 +40,6 @@ static double unit_l2(const float *a, const float *b)
     return sqrt(s);
 }
 
-static double raw_l2(const float *a, const float *b)
-{
-    double s = 0;
-    for (int i = 0; i < DIM; i++)
-        s += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-    return sqrt(s);
-}
-
 int main(void)
 {
     const char *data = fr_test_env("FACEREC_DATA");
@@ -119,7 +111,7 @@ int main(void)
         double worst = 0, worst_raw = 0, mean_norm = 0, apart = 0;
         for (size_t i = 0; i < n; i++) {
             worst = fmax(worst, unit_l2(ours + i * DIM, r + i * DIM));
-            worst_raw = fmax(worst_raw, raw_l2(ours + i * DIM, r + i * DIM) / norm(r + i * DIM));
+            worst_raw = fmax(worst_raw, fr_test_l2(ours + i * DIM, r + i * DIM, DIM) / norm(r + i * DIM));
             mean_norm += norm(r + i * DIM) / (double)n;
             apart = fmax(apart, unit_l2(r, r + i * DIM));
         }

@@ -1,5 +1,6 @@
 /* testutil.c: the test harness behind testutil.h. */
 #include "testutil.h"
+#include <math.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,14 @@ uint64_t fr_test_rand(uint64_t *s)
 float fr_test_uniform(uint64_t *s, float lo, float hi)
 {
     return lo + (hi - lo) * (float)((fr_test_rand(s) >> 11) * (1.0 / 9007199254740992.0));
+}
+
+double fr_test_l2(const float *a, const float *b, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+    return sqrt(s);
 }
 
 int fr_test_system(const char *command)

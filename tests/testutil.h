@@ -57,6 +57,8 @@ const char *fr_test_tmpdir(void);
 /* Deterministic random numbers (xorshift). */
 uint64_t fr_test_rand(uint64_t *state);
 float fr_test_uniform(uint64_t *state, float lo, float hi);
+/* The L2 distance of two vectors of n floats, summed in double. */
+double fr_test_l2(const float *a, const float *b, size_t n);
 /* Runs a shell command, returns its exit status (or -1). */
 int fr_test_system(const char *command);
 
