@@ -562,23 +562,13 @@ if want detect; then
   step embed_align_e2e 120 "${FR[@]}" "$bin/facerec" embed --device cuda "${e2e3[@]}" -o "$work/det/e2e.npy"
   step embed_noalign_e2e 60 "${FR[@]}" "$bin/facerec" embed --device cuda --align none "${e2e3[@]}" \
     -o "$work/det/e2e_none.npy"
-  step detect_compare 30 $py - "$work/det" "$logs" <<'PY'
-import csv, json, re, sys
+  step detect_compare 30 $py - "$work/det" "$logs" "$root/bench" <<'PY'
+import json, re, sys
 import numpy as np
 d, logs = sys.argv[1], sys.argv[2]
-def faces(name):
-    out = {}
-    with open(f"{d}/{name}") as f:
-        for row in csv.DictReader(f):
-            out.setdefault(row["path"].split("/")[-1], []).append(row)
-    return out
-cpu, gpu = faces("cpu.csv"), faces("cuda.csv")
-def iou(a, b):
-    ax1, ay1, ax2, ay2 = (float(a[k]) for k in ("x1", "y1", "x2", "y2"))
-    bx1, by1, bx2, by2 = (float(b[k]) for k in ("x1", "y1", "x2", "y2"))
-    iw, ih = max(0, min(ax2, bx2) - max(ax1, bx1)), max(0, min(ay2, by2) - max(ay1, by1))
-    u = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - iw * ih
-    return iw * ih / u if u > 0 else 0
+sys.path.insert(0, sys.argv[3])
+from compare_detect import faces, iou  # the faces CSV reader and box IoU of the tiny check
+cpu, gpu = faces(f"{d}/cpu.csv"), faces(f"{d}/cuda.csv")
 worst, same_count = 1.0, 0
 for k in cpu:
     if len(cpu[k]) == len(gpu.get(k, [])):
