@@ -1,8 +1,9 @@
 /*
  * test_onnx_torch.c: ONNX import (`facerec convert --from onnx`) against PyTorch.
  *
- * tests/ref/onnx/make_models.py builds InsightFace's iresnet50 and MobileFaceNet and seven
- * op-by-op cases in PyTorch with random weights (BN statistics far from the identity, PReLU
+ * tests/ref/onnx/make_models.py builds InsightFace's iresnet50 and MobileFaceNet and nine
+ * op-by-op cases (each op of the issue's list at least once: Relu, Div and Dropout in
+ * relu_div_dropout) in PyTorch with random weights (BN statistics far from the identity, PReLU
  * slopes up to 0.5), exports them with torch.onnx (a symbolic batch axis) and records
  * PyTorch's float64 outputs on random images (iresnet50's in float32, for CI's time). Each is
  * converted and run by facerec; the bounds, fp32 against float64 (float32):
@@ -37,7 +38,7 @@ typedef struct test_case {
 static const test_case CASES[] = {
     {"iresnet50", 1},     {"mobilefacenet", 1}, {"conv_bn_prelu", 0}, {"bn_before_conv", 0},
     {"add_prelu", 0},     {"grouped", 0},       {"sub_mul_input", 0}, {"gemm_bn1d", 0},
-    {"matmul", 0},        {"view_flatten", 0},
+    {"matmul", 0},        {"view_flatten", 0},  {"relu_div_dropout", 0},
 };
 #define CASE_COUNT (sizeof CASES / sizeof CASES[0])
 
@@ -218,7 +219,7 @@ int main(int argc, char **argv)
              cuda      ? "iresnet50,mobilefacenet"
              : iresnet ? "iresnet50"
                        : "mobilefacenet,conv_bn_prelu,bn_before_conv,add_prelu,grouped,"
-                         "sub_mul_input,gemm_bn1d,matmul,view_flatten");
+                         "sub_mul_input,gemm_bn1d,matmul,view_flatten,relu_div_dropout");
     if (fr_test_system(cmd) != 0) {
         fprintf(stderr, "failed: %s\n", cmd);
         return 1;

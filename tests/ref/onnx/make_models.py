@@ -19,7 +19,9 @@ convolution (conv_bn_prelu), BN before a padded convolution (bn_before_conv), PR
 residual add (add_prelu), a grouped convolution (grouped), constant Sub/Mul normalization
 on the input (sub_mul_input: ONNX's input then takes pixels 0..255), BatchNorm1d after a
 Gemm (gemm_bn1d), MatMul by a constant (matmul), a flatten whose shape the graph computes
-(view_flatten). Bad inputs (bad_*.onnx) for the error tests.
+(view_flatten), and Relu, Div by a constant and Dropout (relu_div_dropout: torch.onnx drops an
+eval-mode Dropout, so the script inserts the Dropout node an MXNet-exported model carries, with
+its optional mask output, into the exported graph). Bad inputs (bad_*.onnx) for the error tests.
 
 Weights are random but not arbitrary: BN statistics and affine parameters are drawn so that
 folding is exercised (means and variances far from 0 and 1), PReLU slopes in (0, 0.5).
@@ -295,6 +297,43 @@ class ViewFlatten(nn.Module):
         return self.fc(y.reshape(y.size(0), -1))
 
 
+class ReluDivDropout(nn.Module):
+    """conv -> Relu -> / 3 -> (Dropout, inserted after export by insert_dropout) -> head"""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, 4, 1)
+        self.relu = nn.ReLU()
+        self.head = Head(8, 28, 28)
+
+    def forward(self, x):
+        return self.head(self.relu(self.conv(x)) / 3.0)
+
+
+def insert_dropout(path):
+    """Put an inference-mode Dropout (ratio 0.4, opset 11, with its mask output) on the Div's
+    output: it must run as the identity."""
+    import onnx
+    from onnx import helper
+    model = onnx.load(path)
+    nodes = list(model.graph.node)
+    div = [i for i, n in enumerate(nodes) if n.op_type == "Div"]
+    if len(div) != 1:
+        raise SystemExit("relu_div_dropout: expected one Div node, found %d" % len(div))
+    out = nodes[div[0]].output[0]
+    for n in nodes[div[0] + 1:]:
+        for k, name in enumerate(n.input):
+            if name == out:
+                n.input[k] = "dropped"
+    drop = helper.make_node("Dropout", [out], ["dropped", "dropped_mask"], name="dropout0",
+                            ratio=0.4)
+    nodes.insert(div[0] + 1, drop)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
 CASES = {
     "iresnet50": lambda: IResNet([3, 4, 14, 3]),
     "mobilefacenet": lambda: MobileFaceNet(),
@@ -306,7 +345,9 @@ CASES = {
     "gemm_bn1d": GemmBn1d,
     "matmul": MatMul,
     "view_flatten": ViewFlatten,
+    "relu_div_dropout": ReluDivDropout,
 }
+POST_EDIT = {"relu_div_dropout": insert_dropout}
 BATCH = {"iresnet50": 3, "mobilefacenet": 4}
 FP32_REFERENCE = {"iresnet50"}
 
@@ -355,6 +396,8 @@ def export(name, out_dir, seed):
     torch.onnx.export(model, dummy, path, input_names=["input.1"], output_names=["embedding"],
                       dynamic_axes={"input.1": {0: "batch"}, "embedding": {0: "batch"}},
                       opset_version=11, do_constant_folding=True)
+    if name in POST_EDIT:
+        POST_EDIT[name](path)
     np.save(os.path.join(out_dir, name + "_input.npy"), images)
     np.save(os.path.join(out_dir, name + "_output.npy"), y)
 
