@@ -14,15 +14,22 @@
 static void help(FILE *out)
 {
     fprintf(out,
-            "usage: facerec db list --db FILE [--json]\n"
+            "usage: facerec db list --db FILE [--images] [--json]\n"
             "       facerec db remove --db FILE NAME...\n"
+            "       facerec db remove --db FILE --image PATH|ID...\n"
             "       facerec db rename --db FILE OLD NEW\n"
             "       facerec db set --db FILE --threshold D|default\n"
             "       facerec db split --db FILE [--model M | --weights W] N OUT\n\n"
             "list: the model the database was made with, then one line per person: name,\n"
             "  number of embeddings, date enrolled (--json: one JSON object per line).\n"
+            "  --images: one line per embedding instead: its id, person, the image path it\n"
+            "  was enrolled from, the first 12 hex digits of the image file's SHA-256 (\"-\"\n"
+            "  for one enrolled before facerec recorded hashes), the face index and box.\n"
             "remove: deletes people and all their embeddings; when any name is unknown,\n"
-            "  nothing is removed.\n"
+            "  nothing is removed. --image: deletes single embeddings instead, each named by\n"
+            "  its id or the image path it was enrolled from (a path that more than one\n"
+            "  embedding came from is refused: give the id); a person left without\n"
+            "  embeddings goes too; when any is unknown, nothing is removed.\n"
             "rename: gives a person another name (not one already in use).\n"
             "set --threshold D: stores the distance threshold tuned for this database (facerec\n"
             "  pairs + facerec eval choose one); verify and identify use it when --threshold\n"
@@ -185,18 +192,65 @@ static int list(const char *db, fr_store *store, int json)
     return FR_EXIT_OK;
 }
 
+/* db list --images: one line (or JSON object) per embedding. */
+static int list_images(const char *db, fr_store *store, int json)
+{
+    fr_image_row *rows;
+    size_t count;
+    fr_status st = fr_store_images(store, &rows, &count);
+    if (st)
+        return fr_cli_fail("db", st);
+    if (!json)
+        printf("%s: %zu embedding%s\n  %6s  %-24s %-12s %4s  %-31s %s\n", db, count,
+               count == 1 ? "" : "s", "id", "person", "sha256", "face", "box", "source");
+    for (size_t i = 0; i < count; i++) {
+        const fr_image_row *r = &rows[i];
+        if (json) {
+            printf("{\"id\": %lld, \"person\": ", (long long)r->id);
+            fr_json_string(stdout, r->person);
+            fputs(", \"source\": ", stdout);
+            fr_json_string(stdout, r->source);
+            if (r->sha256[0])
+                printf(", \"sha256\": \"%s\", \"face\": %d", r->sha256, r->face);
+            else
+                fputs(", \"sha256\": null, \"face\": null", stdout);
+            if (r->has_box)
+                printf(", \"box\": [%.2f, %.2f, %.2f, %.2f]", (double)r->box[0],
+                       (double)r->box[1], (double)r->box[2], (double)r->box[3]);
+            else
+                fputs(", \"box\": null", stdout);
+            fputs(", \"created\": ", stdout);
+            fr_json_string(stdout, r->created);
+            fputs("}\n", stdout);
+            continue;
+        }
+        char face[16] = "-", box[64] = "-";
+        if (r->sha256[0] && r->face >= 0)
+            snprintf(face, sizeof face, "%d", r->face);
+        if (r->has_box)
+            snprintf(box, sizeof box, "%.0f,%.0f,%.0f,%.0f", (double)r->box[0], (double)r->box[1],
+                     (double)r->box[2], (double)r->box[3]);
+        printf("  %6lld  %-24s %-12.12s %4s  %-31s %s\n", (long long)r->id, r->person,
+               r->sha256[0] ? r->sha256 : "-", face, box, r->source);
+    }
+    fr_store_images_free(rows, count);
+    return FR_EXIT_OK;
+}
+
 int fr_cmd_db(int argc, char **argv)
 {
     static const struct option options[] = {{"db", required_argument, NULL, 'd'},
                                             {"json", no_argument, NULL, 'j'},
                                             {"quiet", no_argument, NULL, 'q'},
                                             {"threshold", required_argument, NULL, 't'},
+                                            {"images", no_argument, NULL, 'I'},
+                                            {"image", no_argument, NULL, 'i'},
                                             {"help", no_argument, NULL, 'h'},
                                             {NULL, 0, NULL, 0}};
     if (argc > 1 && strcmp(argv[1], "split") == 0)
         return split(argc - 1, argv + 1);
     const char *db = NULL, *threshold_text = NULL;
-    int json = 0, quiet = 0, c;
+    int json = 0, quiet = 0, images = 0, image = 0, c;
     fr_cli_options_begin(options);
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (c) {
@@ -204,6 +258,8 @@ int fr_cmd_db(int argc, char **argv)
         case 'j': json = 1; break;
         case 'q': quiet = 1; break;
         case 't': threshold_text = optarg; break;
+        case 'I': images = 1; break;
+        case 'i': image = 1; break;
         case 'h': help(stdout); return FR_EXIT_OK;
         default: fr_cli_bad_option(); return FR_EXIT_USAGE;
         }
@@ -223,6 +279,16 @@ int fr_cmd_db(int argc, char **argv)
         (is_set && (rest != 0 || !threshold_text))) {
         fr_cli_error("db", "give list, remove NAME..., rename OLD NEW, set --threshold D or "
                      "split N OUT, and --db FILE (see --help)");
+        return FR_EXIT_USAGE;
+    }
+    if (images && !is_list) {
+        fr_cli_error("db", "--images: only db list takes it (db remove --image PATH|ID removes "
+                     "one embedding)");
+        return FR_EXIT_USAGE;
+    }
+    if (image && !is_remove) {
+        fr_cli_error("db", "--image: only db remove takes it (db list --images lists the "
+                     "embeddings)");
         return FR_EXIT_USAGE;
     }
     if (threshold_text && !is_set) {
@@ -250,7 +316,19 @@ int fr_cmd_db(int argc, char **argv)
         return fr_cli_fail("db", st);
     int code = FR_EXIT_OK;
     if (is_list) {
-        code = list(db, store, json);
+        code = images ? list_images(db, store, json) : list(db, store, json);
+    } else if (is_remove && image) {
+        size_t removed = 0, people = 0;
+        st = fr_store_remove_images(store, (const char *const *)argv + optind, rest, &removed,
+                                    &people);
+        if (!st && !quiet) {
+            fprintf(stderr, "db: removed %zu embedding%s from %s", removed,
+                    removed == 1 ? "" : "s", db);
+            if (people)
+                fprintf(stderr, " (and %zu %s left without embeddings)", people,
+                        people == 1 ? "person" : "people");
+            fputc('\n', stderr);
+        }
     } else if (is_remove) {
         st = fr_store_remove(store, (const char *const *)argv + optind, rest);
         if (!st && !quiet)
@@ -273,7 +351,8 @@ int fr_cmd_db(int argc, char **argv)
                     db);
     }
     fr_store_close(store);
-    if (st == FR_E_NOT_FOUND) { /* an unknown name: a bad argument, like a bad option */
+    if (st == FR_E_NOT_FOUND || (st == FR_E_INVALID && image)) {
+        /* an unknown name or embedding, an ambiguous path: a bad argument, like a bad option */
         fr_cli_error("db", "%s", fr_error_message());
         return FR_EXIT_USAGE;
     }

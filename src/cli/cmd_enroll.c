@@ -18,6 +18,7 @@
 #include "cli/signals.h"
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/sha256.h"
 #include "engine/paths.h"
 #include "engine/people.h"
 
@@ -147,20 +148,57 @@ static void name_database(const char *staged, const char *db)
     fr_error_restore(message);
 }
 
-/* The enrolment as one transaction, in a commit section (signals.h). */
+/* The SHA-256 of each image to enrol (hashes: 65 bytes each), recorded with its embedding so
+ * that enrolling it again is skipped (store.h). */
+static int hash_images(const fr_people *p, const fr_cli_embeddings *e, const unsigned char *skip,
+                       char *hashes)
+{
+    for (size_t i = 0; i < e->count; i++) {
+        if (skip[i])
+            continue;
+        fr_status st = fr_sha256_file(p->paths.paths[i], hashes + 65 * i);
+        if (st)
+            return fr_cli_fail("enroll", st);
+    }
+    return FR_EXIT_OK;
+}
+
+/* The enrolment as one transaction, in a commit section (signals.h); already[i] gets the
+ * person image i was already enrolled as (not enrolled again). */
 static int store_all(const char *db, const fr_model_info *model, const fr_people *p,
-                     const fr_cli_embeddings *e, const unsigned char *skip, target *t)
+                     const fr_cli_embeddings *e, const unsigned char *skip, target *t,
+                     char **already)
 {
     fr_enrollment *items = fr_calloc(e->count, sizeof *items, "an enrolment");
-    if (!items)
-        return fr_cli_fail("enroll", FR_E_NOMEM);
+    fr_image_record *images = fr_calloc(e->count, sizeof *images, "image records");
+    char *hashes = fr_calloc(e->count, 65, "image hashes");
+    char **found = fr_calloc(e->count, sizeof *found, "image records");
+    size_t *index = fr_calloc(e->count, sizeof *index, "image records");
+    int code = items && images && hashes && found && index ? FR_EXIT_OK
+                                                           : fr_cli_fail("enroll", FR_E_NOMEM);
+    if (!code)
+        code = hash_images(p, e, skip, hashes);
+    if (code) {
+        free(items);
+        free(images);
+        free(hashes);
+        free(found);
+        free(index);
+        return code;
+    }
     size_t count = 0;
     for (size_t i = 0; i < e->count; i++) {
         if (skip[i])
             continue;
         items[count].name = p->names[i];
         items[count].source = p->paths.paths[i];
-        items[count++].vector = e->rows + i * e->dim;
+        items[count].vector = e->rows + i * e->dim;
+        images[count].sha256 = hashes + 65 * i;
+        images[count].face = e->has_box[i] ? e->face[i] : -1;
+        images[count].has_box = e->has_box[i];
+        for (int k = 0; k < 4 && e->has_box[i]; k++)
+            images[count].box[k] = e->boxes[i].box[k];
+        index[count++] = i;
     }
     fr_cli_commit_begin();
     fr_store *store;
@@ -169,7 +207,7 @@ static int store_all(const char *db, const fr_model_info *model, const fr_people
     if (created) {
         st = fr_store_open(t->staged.path, FR_STORE_CREATE, &store);
         if (!st) {
-            st = fr_store_enroll(store, model, items, count);
+            st = fr_store_enroll_images(store, model, items, images, count, found);
             fr_store_close(store);
         }
         if (!st && link(t->staged.path, db) != 0) {
@@ -184,13 +222,19 @@ static int store_all(const char *db, const fr_model_info *model, const fr_people
     if (!created) {
         st = fr_store_open(db, FR_STORE_WRITE, &store);
         if (!st) {
-            st = fr_store_enroll(store, model, items, count);
+            st = fr_store_enroll_images(store, model, items, images, count, found);
             fr_store_close(store);
         }
     }
     target_close(t);
     fr_cli_commit_end(st == FR_OK);
+    for (size_t k = 0; k < count; k++)
+        already[index[k]] = found[k];
     free(items);
+    free(images);
+    free(hashes);
+    free(found);
+    free(index);
     return st ? fr_cli_fail("enroll", st) : FR_EXIT_OK;
 }
 
@@ -210,9 +254,9 @@ static int refuse_group_photos(const fr_people *p, const fr_cli_embeddings *e, i
         }
     if (!groups || keep_going)
         return FR_EXIT_OK;
-    fr_cli_error("enroll", "nothing enrolled: %zu photo(s) with several faces would enrol the "
-                 "largest one under the person's name; crop them, or choose the face with "
-                 "--face", groups);
+    fr_cli_error("enroll", "nothing enrolled: %zu %s with several faces would enrol the "
+                 "largest face under the person's name; crop %s, or choose the face with "
+                 "--face", groups, groups == 1 ? "photo" : "photos", groups == 1 ? "it" : "them");
     return FR_EXIT_USAGE;
 }
 
@@ -340,24 +384,52 @@ int fr_cmd_enroll(int argc, char **argv)
     for (size_t i = 0; !code && i < e.count; i++)
         skipped += skip[i];
     if (!code && skipped == e.count) {
-        fr_cli_error("enroll", "nothing enrolled: not one of the %zu image(s) could be "
-                     "enrolled (named above)", e.count);
+        fr_cli_error("enroll", "nothing enrolled: not one of the %zu %s could be enrolled "
+                     "(named above)", e.count, e.count == 1 ? "image" : "images");
         code = FR_EXIT_PARTIAL;
     }
+    char **already = code ? NULL : fr_calloc(e.count + 1, sizeof *already, "image records");
+    if (!code && !already)
+        code = fr_cli_fail("enroll", FR_E_NOMEM);
     if (!code)
-        code = store_all(db, model, &p, &e, skip, &t);
+        code = store_all(db, model, &p, &e, skip, &t, already);
     target_close(&t);
-    if (!code && !g.quiet) {
-        fr_run_summary(run, e.count, 0, db);
-        fprintf(stderr, "enroll: %zu image(s) of %zu person(s) added to %s\n", e.count - skipped,
-                count_people(&p, skip), db);
+    size_t repeated = 0;
+    for (size_t i = 0; !code && i < e.count; i++) {
+        if (!already[i])
+            continue;
+        repeated++;
+        skip[i] = 2; /* not added, but not a failure */
+        if (strcmp(already[i], p.names[i]) != 0)
+            fr_cli_error("enroll", "%s: already enrolled as '%s' (the same file content%s): "
+                         "not added to '%s' (facerec db list --images shows it)",
+                         p.paths.paths[i], already[i], e.has_box[i] ? " and face" : "",
+                         p.names[i]);
     }
+    if (!code && !g.quiet) {
+        size_t added = e.count - skipped - repeated;
+        fr_run_summary(run, e.count, 0, db);
+        if (repeated)
+            fprintf(stderr, "enroll: skipped %zu %s already enrolled (the same file content)\n",
+                    repeated, repeated == 1 ? "image" : "images");
+        if (added) {
+            size_t people_added = count_people(&p, skip);
+            fprintf(stderr, "enroll: %zu %s of %zu %s added to %s\n", added,
+                    added == 1 ? "image" : "images", people_added,
+                    people_added == 1 ? "person" : "people", db);
+        } else {
+            fprintf(stderr, "enroll: nothing new added to %s\n", db);
+        }
+    }
+    for (size_t i = 0; already && i < e.count; i++)
+        free(already[i]);
+    free(already);
     if (!code && skipped) {
         fr_cli_error("enroll", "--keep-going: skipped %zu of %zu images:", skipped, e.count);
         for (size_t i = 0; i < e.count; i++) {
             const char *path = p.paths.paths[i];
             const char *why = !e.ok[i] && e.errors && e.errors[i] ? e.errors[i] : "several faces";
-            if (!skip[i])
+            if (skip[i] != 1)
                 continue;
             if (strncmp(why, path, strlen(path)) == 0) /* the reader's message names it */
                 fr_cli_error("enroll", "  skipped %s", why);

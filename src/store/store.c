@@ -24,9 +24,14 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "core/sha256.h"
 
 #define FORMAT_NAME "facerec-identities"
-#define FORMAT_VERSION "1"
+/* Version 2 added the images table (the SHA-256 of each embedding's image file, the face it
+ * is and its box): a version 1 file opens as it is, and becomes version 2 in the transaction
+ * of its first enrolment (migrate()), whose images are the first to have hashes. */
+#define FORMAT_VERSION "2"
+#define FORMAT_VERSION_NUMBER 2
 #define MAX_NAME_BYTES 256
 /* The longest string or BLOB a database may hold (SQLite's SQLITE_LIMIT_LENGTH): the
  * largest embedding (the pixels model's 12288 floats) is 48 KiB, a path a few KiB. */
@@ -40,6 +45,7 @@ struct fr_store {
     char threshold[64];    /* the threshold tuned for the database (db set), "" when none */
     char arch[64];         /* the recorded model's architecture and preprocessing ("" none) */
     char preprocess[64];
+    int version;           /* the file's format version: 1 (no images table) or 2 */
 };
 
 /* The schema, one statement per object: created from this table, and checked against it
@@ -47,16 +53,24 @@ struct fr_store {
  * have none). */
 static const struct schema_object {
     const char *type, *name, *sql;
+    int since; /* the format version that added it (1: the first) */
 } SCHEMA[] = {
-    {"table", "meta", "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)"},
-    {"index", "sqlite_autoindex_meta_1", NULL},
+    {"table", "meta", "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)", 1},
+    {"index", "sqlite_autoindex_meta_1", NULL, 1},
     {"table", "people", "CREATE TABLE people(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
-                        " created TEXT NOT NULL)"},
-    {"index", "sqlite_autoindex_people_1", NULL},
+                        " created TEXT NOT NULL)", 1},
+    {"index", "sqlite_autoindex_people_1", NULL, 1},
     {"table", "embeddings", "CREATE TABLE embeddings(id INTEGER PRIMARY KEY,"
                             " person INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,"
-                            " vector BLOB NOT NULL, source TEXT NOT NULL, created TEXT NOT NULL)"},
-    {"index", "embeddings_person", "CREATE INDEX embeddings_person ON embeddings(person)"},
+                            " vector BLOB NOT NULL, source TEXT NOT NULL, created TEXT NOT NULL)",
+     1},
+    {"index", "embeddings_person", "CREATE INDEX embeddings_person ON embeddings(person)", 1},
+    /* one row per embedding enrolled with its image's hash: face is its index in the
+     * detector's order (-1: the image was the face, no detection), the box NULL without one */
+    {"table", "images", "CREATE TABLE images(embedding INTEGER PRIMARY KEY"
+                        " REFERENCES embeddings(id) ON DELETE CASCADE, sha256 TEXT NOT NULL,"
+                        " face INTEGER NOT NULL, x1 REAL, y1 REAL, x2 REAL, y2 REAL)", 2},
+    {"index", "images_sha256", "CREATE INDEX images_sha256 ON images(sha256, face)", 2},
 };
 #define SCHEMA_OBJECTS (sizeof SCHEMA / sizeof SCHEMA[0])
 static const char *FORMAT_ROWS =
@@ -159,9 +173,11 @@ static fr_status check_format(fr_store *s)
     if (!ok)
         return fr_fail(FR_E_FORMAT, "%s: not a facerec identity database", s->path);
     char version[32];
-    if (strcmp(meta_value(s, "version", version, sizeof version), FORMAT_VERSION) != 0)
-        return fr_fail(FR_E_UNSUPPORTED, "%s: identity database version %s; this facerec reads "
-                       "version " FORMAT_VERSION, s->path, version);
+    meta_value(s, "version", version, sizeof version);
+    s->version = strcmp(version, "1") == 0 ? 1 : strcmp(version, FORMAT_VERSION) == 0 ? 2 : 0;
+    if (!s->version)
+        return fr_fail(FR_E_UNSUPPORTED, "%s: identity database version %.20s; this facerec "
+                       "reads versions 1 to " FORMAT_VERSION, s->path, version);
     return FR_OK;
 }
 
@@ -189,7 +205,11 @@ static fr_status check_schema(fr_store *s)
         while (i < SCHEMA_OBJECTS && (strcmp(type, SCHEMA[i].type) != 0 ||
                                       strcmp(name, SCHEMA[i].name) != 0))
             i++;
-        if (i == SCHEMA_OBJECTS)
+        if (i < SCHEMA_OBJECTS && SCHEMA[i].since > s->version)
+            st = fr_fail(FR_E_FORMAT, "%s: a version %d database holding the %s '%s' of version "
+                         "%d: refused (a changed or crafted database)", s->path, s->version,
+                         type, name, SCHEMA[i].since);
+        else if (i == SCHEMA_OBJECTS)
             st = fr_fail(FR_E_FORMAT, "%s: holds a %s '%.60s' that facerec does not create: "
                          "refused (a changed or crafted database; `sqlite3 %s .schema` shows it)",
                          s->path, type, name, s->path);
@@ -205,7 +225,7 @@ static fr_status check_schema(fr_store *s)
         st = db_fail(s, FR_E_FORMAT, "cannot read the schema");
     sqlite3_finalize(q);
     for (size_t i = 0; i < SCHEMA_OBJECTS && !st; i++)
-        if (!seen[i])
+        if (!seen[i] && SCHEMA[i].since <= s->version)
             st = fr_fail(FR_E_FORMAT, "%s: the %s '%s' is missing: not a complete facerec "
                          "identity database", s->path, SCHEMA[i].type, SCHEMA[i].name);
     return st;
@@ -507,8 +527,76 @@ static fr_status person_id(fr_store *s, sqlite3_stmt *find, sqlite3_stmt *add, c
     return FR_OK;
 }
 
+/* A version 1 file becomes version 2 (inside the caller's write transaction: rolled back with
+ * it): the images table is added, empty, so the embeddings enrolled before have no hash. */
+static fr_status migrate(fr_store *s)
+{
+    char version[32];
+    if (strcmp(meta_value(s, "version", version, sizeof version), "1") != 0)
+        return FR_OK; /* another process migrated it since this one opened it */
+    fr_status st = FR_OK;
+    for (size_t i = 0; i < SCHEMA_OBJECTS && !st; i++)
+        if (SCHEMA[i].since == 2)
+            st = exec(s, SCHEMA[i].sql, "cannot add the images table (format version 2)");
+    if (!st)
+        st = exec(s, "UPDATE meta SET value = '" FORMAT_VERSION "' WHERE key = 'version'",
+                  "cannot record the format version");
+    return st;
+}
+
+static int is_sha256_hex(const char *text)
+{
+    size_t n = 0;
+    for (; text[n]; n++)
+        if (!((text[n] >= '0' && text[n] <= '9') || (text[n] >= 'a' && text[n] <= 'f')))
+            return 0;
+    return n == 64;
+}
+
+/* The person an image (its hash) and face are already enrolled as, into name (or "" when
+ * not enrolled). */
+static fr_status enrolled_as(fr_store *s, sqlite3_stmt *q, const fr_image_record *image,
+                             char *name, size_t size)
+{
+    name[0] = 0;
+    sqlite3_bind_text(q, 1, image->sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_int(q, 2, image->face);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *text = sqlite3_column_text(q, 0);
+        snprintf(name, size, "%s", text ? (const char *)text : "?");
+    }
+    sqlite3_reset(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_fail(s, FR_E_IO, "cannot look up an image's hash");
+    return FR_OK;
+}
+
+static fr_status add_image(fr_store *s, sqlite3_stmt *q, sqlite3_int64 embedding,
+                           const fr_image_record *image)
+{
+    sqlite3_bind_int64(q, 1, embedding);
+    sqlite3_bind_text(q, 2, image->sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_int(q, 3, image->face);
+    for (int k = 0; k < 4; k++)
+        if (image->has_box)
+            sqlite3_bind_double(q, 4 + k, (double)image->box[k]);
+        else
+            sqlite3_bind_null(q, 4 + k);
+    int rc = sqlite3_step(q);
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? FR_OK : db_fail(s, FR_E_IO, "cannot record an image's hash");
+}
+
 fr_status fr_store_enroll(fr_store *s, const fr_model_info *m, const fr_enrollment *items,
                           size_t count)
+{
+    return fr_store_enroll_images(s, m, items, NULL, count, NULL);
+}
+
+fr_status fr_store_enroll_images(fr_store *s, const fr_model_info *m,
+                                 const fr_enrollment *items, const fr_image_record *images,
+                                 size_t count, char **already)
 {
     for (size_t i = 0; i < count; i++) {
         fr_status st = fr_store_check_name(items[i].name);
@@ -518,7 +606,17 @@ fr_status fr_store_enroll(fr_store *s, const fr_model_info *m, const fr_enrollme
             if (!isfinite(items[i].vector[d]))
                 return fr_fail(FR_E_INVALID, "%s: its embedding holds a non-finite value; "
                                "nothing enrolled", items[i].source ? items[i].source : items[i].name);
+        if (images && images[i].sha256 &&
+            (!is_sha256_hex(images[i].sha256) || images[i].face < -1))
+            return fr_fail(FR_E_INVALID, "%s: not a SHA-256 in hex and a face index; nothing "
+                           "enrolled", items[i].source ? items[i].source : items[i].name);
+        for (int k = 0; images && images[i].has_box && k < 4; k++)
+            if (!isfinite(images[i].box[k]))
+                return fr_fail(FR_E_INVALID, "%s: its face box holds a non-finite value; "
+                               "nothing enrolled", items[i].source ? items[i].source : items[i].name);
     }
+    for (size_t i = 0; already && i < count; i++)
+        already[i] = NULL;
     /* IMMEDIATE: take the write lock now, so the model check below stays true until commit */
     fr_status st = exec(s, "BEGIN IMMEDIATE", "cannot start a transaction");
     if (st)
@@ -527,7 +625,9 @@ fr_status fr_store_enroll(fr_store *s, const fr_model_info *m, const fr_enrollme
     st = fr_store_check_model(s, m);
     if (!st && !s->model[0])
         st = record_model(s, m);
-    sqlite3_stmt *find = NULL, *add = NULL, *insert = NULL;
+    if (!st && images)
+        st = migrate(s);
+    sqlite3_stmt *find = NULL, *add = NULL, *insert = NULL, *seen = NULL, *hash = NULL;
     if (!st)
         st = prepare(s, "SELECT id FROM people WHERE name = ?", &find);
     if (!st)
@@ -535,10 +635,29 @@ fr_status fr_store_enroll(fr_store *s, const fr_model_info *m, const fr_enrollme
     if (!st)
         st = prepare(s, "INSERT INTO embeddings(person, vector, source, created) "
                         "VALUES(?, ?, ?, " NOW ")", &insert);
+    if (!st && images)
+        st = prepare(s, "SELECT p.name FROM images i JOIN embeddings e ON e.id = i.embedding "
+                        "JOIN people p ON p.id = e.person WHERE i.sha256 = ? AND i.face = ? "
+                        "LIMIT 1", &seen);
+    if (!st && images)
+        st = prepare(s, "INSERT INTO images VALUES(?, ?, ?, ?, ?, ?, ?)", &hash);
     int bytes = m->embedding_size * (int)sizeof(float);
     for (size_t i = 0; i < count && !st; i++) {
+        const fr_image_record *image = images && images[i].sha256 ? &images[i] : NULL;
+        if (image) {
+            /* already enrolled (before, or earlier in this batch: the transaction sees its own
+             * rows): not added again */
+            char name[MAX_NAME_BYTES + 1];
+            st = enrolled_as(s, seen, image, name, sizeof name);
+            if (!st && name[0]) {
+                if (already && !(already[i] = fr_strdup(name)))
+                    st = FR_E_NOMEM;
+                continue;
+            }
+        }
         sqlite3_int64 id = 0;
-        st = person_id(s, find, add, items[i].name, &id);
+        if (!st)
+            st = person_id(s, find, add, items[i].name, &id);
         if (st)
             break;
         sqlite3_bind_int64(insert, 1, id);
@@ -547,11 +666,22 @@ fr_status fr_store_enroll(fr_store *s, const fr_model_info *m, const fr_enrollme
         if (sqlite3_step(insert) != SQLITE_DONE)
             st = db_fail(s, FR_E_IO, "cannot add an embedding");
         sqlite3_reset(insert);
+        if (!st && image)
+            st = add_image(s, hash, sqlite3_last_insert_rowid(s->db), image);
     }
     sqlite3_finalize(find);
     sqlite3_finalize(add);
     sqlite3_finalize(insert);
+    sqlite3_finalize(seen);
+    sqlite3_finalize(hash);
     st = finish(s, st);
+    if (st)
+        for (size_t i = 0; already && i < count; i++) {
+            free(already[i]);
+            already[i] = NULL;
+        }
+    char version[32];
+    s->version = strcmp(meta_value(s, "version", version, sizeof version), "1") == 0 ? 1 : 2;
     load_model(s);
     return st;
 }
@@ -637,6 +767,234 @@ void fr_store_people_free(fr_person *people, size_t count)
         free(people[i].created);
     }
     free(people);
+}
+
+int fr_store_version(const fr_store *s)
+{
+    return s->version;
+}
+
+void fr_store_images_free(fr_image_row *rows, size_t count)
+{
+    for (size_t i = 0; rows && i < count; i++) {
+        free(rows[i].person);
+        free(rows[i].source);
+        free(rows[i].created);
+    }
+    free(rows);
+}
+
+/* The image columns (sha256, face, x1..y2 from column first on) of a row, checked: NULL
+ * throughout for an embedding without a record, else a hash, a face index, and a box of four
+ * finite numbers or none. */
+static fr_status image_columns(fr_store *s, sqlite3_stmt *q, int first, sqlite3_int64 id,
+                               fr_image_row *row)
+{
+    row->sha256[0] = 0;
+    row->face = -1;
+    row->has_box = 0;
+    if (sqlite3_column_type(q, first) == SQLITE_NULL)
+        return FR_OK; /* enrolled before hashes were recorded (or the LEFT JOIN found none) */
+    const char *sha = (const char *)sqlite3_column_text(q, first);
+    int boxed = 0;
+    for (int k = 0; k < 4; k++)
+        boxed += sqlite3_column_type(q, first + 2 + k) != SQLITE_NULL;
+    int ok = sha && is_sha256_hex(sha) &&
+             sqlite3_column_type(q, first + 1) == SQLITE_INTEGER &&
+             sqlite3_column_int64(q, first + 1) >= -1 &&
+             sqlite3_column_int64(q, first + 1) <= 1000000 && (boxed == 0 || boxed == 4);
+    for (int k = 0; ok && boxed && k < 4; k++) {
+        int type = sqlite3_column_type(q, first + 2 + k);
+        double v = sqlite3_column_double(q, first + 2 + k);
+        ok = (type == SQLITE_FLOAT || type == SQLITE_INTEGER) && isfinite(v);
+        row->box[k] = (float)v;
+    }
+    if (!ok)
+        return fr_fail(FR_E_FORMAT, "%s: the image record of embedding %lld is not a SHA-256, a "
+                       "face index and a box, which facerec never writes (a changed or damaged "
+                       "database)", s->path, (long long)id);
+    snprintf(row->sha256, sizeof row->sha256, "%s", sha);
+    row->face = (int)sqlite3_column_int64(q, first + 1);
+    row->has_box = boxed == 4;
+    return FR_OK;
+}
+
+fr_status fr_store_images(fr_store *s, fr_image_row **rows, size_t *count)
+{
+    sqlite3_stmt *q;
+    /* a version 1 file has no images table: the same columns, NULL */
+    fr_status st = prepare(s, s->version >= 2
+                                  ? "SELECT e.id, p.id, p.name, e.source, e.created, i.sha256, "
+                                    "i.face, i.x1, i.y1, i.x2, i.y2 FROM embeddings e JOIN "
+                                    "people p ON p.id = e.person LEFT JOIN images i ON "
+                                    "i.embedding = e.id ORDER BY p.name COLLATE BINARY, e.id"
+                                  : "SELECT e.id, p.id, p.name, e.source, e.created, NULL, NULL, "
+                                    "NULL, NULL, NULL, NULL FROM embeddings e JOIN people p ON "
+                                    "p.id = e.person ORDER BY p.name COLLATE BINARY, e.id",
+                           &q);
+    if (st)
+        return st;
+    fr_image_row *list = NULL;
+    size_t n = 0, capacity = 0;
+    int rc;
+    while (!st && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (n == capacity) {
+            capacity = capacity ? 2 * capacity : 64;
+            fr_image_row *grown = realloc(list, capacity * sizeof *grown);
+            if (!grown) {
+                st = fr_fail(FR_E_NOMEM, "out of memory listing embeddings");
+                break;
+            }
+            list = grown;
+        }
+        fr_image_row *row = &list[n];
+        memset(row, 0, sizeof *row);
+        row->id = sqlite3_column_int64(q, 0);
+        const char *name = NULL, *source = NULL, *created = NULL;
+        st = name_column(s, q, 2, sqlite3_column_int64(q, 1), &name);
+        if (!st)
+            st = text_column(s, q, 3, "source of embedding", row->id, &source);
+        if (!st)
+            st = text_column(s, q, 4, "creation time of embedding", row->id, &created);
+        if (!st)
+            st = image_columns(s, q, 5, row->id, row);
+        if (st)
+            break;
+        row->person = fr_strdup(name);
+        row->source = fr_strdup(source);
+        row->created = fr_strdup(created);
+        n++;
+        if (!row->person || !row->source || !row->created)
+            st = FR_E_NOMEM;
+    }
+    if (!st && rc != SQLITE_DONE)
+        st = db_fail(s, rc == SQLITE_CORRUPT ? FR_E_FORMAT : FR_E_IO, "cannot list embeddings");
+    sqlite3_finalize(q);
+    if (st) {
+        fr_store_images_free(list, n);
+        return st;
+    }
+    *rows = list;
+    *count = n;
+    return FR_OK;
+}
+
+/* The embedding a reference names: an id (digits) that exists, else the one embedding whose
+ * source is the reference. *id and *person get it. */
+static fr_status find_embedding(fr_store *s, sqlite3_stmt *by_id, sqlite3_stmt *by_source,
+                                const char *ref, sqlite3_int64 *id, sqlite3_int64 *person)
+{
+    size_t digits = strspn(ref, "0123456789");
+    if (digits > 0 && digits < 19 && ref[digits] == 0) {
+        sqlite3_bind_int64(by_id, 1, strtoll(ref, NULL, 10));
+        int rc = sqlite3_step(by_id);
+        if (rc == SQLITE_ROW) {
+            *id = sqlite3_column_int64(by_id, 0);
+            *person = sqlite3_column_int64(by_id, 1);
+        }
+        sqlite3_reset(by_id);
+        if (rc == SQLITE_ROW)
+            return FR_OK;
+        if (rc != SQLITE_DONE)
+            return db_fail(s, FR_E_IO, "cannot look up an embedding");
+    }
+    sqlite3_bind_text(by_source, 1, ref, -1, SQLITE_STATIC);
+    size_t found = 0;
+    char ids[160] = "";
+    size_t used = 0;
+    int rc;
+    while ((rc = sqlite3_step(by_source)) == SQLITE_ROW) {
+        if (found++ == 0) {
+            *id = sqlite3_column_int64(by_source, 0);
+            *person = sqlite3_column_int64(by_source, 1);
+        }
+        if (used < sizeof ids - 24)
+            used += (size_t)snprintf(ids + used, sizeof ids - used, "%s%lld", found > 1 ? ", " : "",
+                                     (long long)sqlite3_column_int64(by_source, 0));
+    }
+    sqlite3_reset(by_source);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, FR_E_IO, "cannot look up an embedding");
+    if (found == 0)
+        return fr_fail(FR_E_NOT_FOUND, "%s: no embedding with the id or image path '%s' (facerec "
+                       "db list --images shows them); nothing removed", s->path, ref);
+    if (found > 1)
+        return fr_fail(FR_E_INVALID, "%s: %zu embeddings come from '%s' (ids %s): give the id "
+                       "of the one to remove; nothing removed", s->path, found, ref, ids);
+    return FR_OK;
+}
+
+fr_status fr_store_remove_images(fr_store *s, const char *const *refs, size_t count,
+                                 size_t *removed, size_t *people_removed)
+{
+    if (removed)
+        *removed = 0;
+    if (people_removed)
+        *people_removed = 0;
+    fr_status st = exec(s, "BEGIN IMMEDIATE", "cannot start a transaction");
+    if (st)
+        return st;
+    sqlite3_stmt *by_id = NULL, *by_source = NULL, *drop = NULL, *left = NULL, *drop_person = NULL;
+    st = prepare(s, "SELECT id, person FROM embeddings WHERE id = ?", &by_id);
+    if (!st)
+        st = prepare(s, "SELECT id, person FROM embeddings WHERE source = ? ORDER BY id", &by_source);
+    if (!st)
+        st = prepare(s, "DELETE FROM embeddings WHERE id = ?", &drop);
+    if (!st)
+        st = prepare(s, "SELECT COUNT(*) FROM embeddings WHERE person = ?", &left);
+    if (!st)
+        st = prepare(s, "DELETE FROM people WHERE id = ?", &drop_person);
+    /* every reference resolved before anything is removed: an id and the path of one
+     * embedding name it once */
+    sqlite3_int64 *ids = fr_calloc(2 * count + 2, sizeof *ids, "embedding ids");
+    if (!st && !ids)
+        st = FR_E_NOMEM;
+    for (size_t i = 0; i < count && !st; i++)
+        st = find_embedding(s, by_id, by_source, refs[i], &ids[2 * i], &ids[2 * i + 1]);
+    size_t gone = 0, people = 0;
+    for (size_t i = 0; i < count && !st; i++) {
+        int again = 0;
+        for (size_t j = 0; j < i && !again; j++)
+            again = ids[2 * j] == ids[2 * i];
+        if (again)
+            continue;
+        sqlite3_bind_int64(drop, 1, ids[2 * i]);
+        if (sqlite3_step(drop) != SQLITE_DONE)
+            st = db_fail(s, FR_E_IO, "cannot remove an embedding");
+        sqlite3_reset(drop);
+        gone++;
+    }
+    for (size_t i = 0; i < count && !st; i++) {
+        int again = 0;
+        for (size_t j = 0; j < i && !again; j++)
+            again = ids[2 * j + 1] == ids[2 * i + 1];
+        if (again)
+            continue;
+        sqlite3_bind_int64(left, 1, ids[2 * i + 1]);
+        if (sqlite3_step(left) != SQLITE_ROW)
+            st = db_fail(s, FR_E_IO, "cannot count a person's embeddings");
+        int empty = !st && sqlite3_column_int64(left, 0) == 0;
+        sqlite3_reset(left);
+        if (empty) {
+            sqlite3_bind_int64(drop_person, 1, ids[2 * i + 1]);
+            if (sqlite3_step(drop_person) != SQLITE_DONE)
+                st = db_fail(s, FR_E_IO, "cannot remove a person");
+            sqlite3_reset(drop_person);
+            people++;
+        }
+    }
+    free(ids);
+    sqlite3_finalize(by_id);
+    sqlite3_finalize(by_source);
+    sqlite3_finalize(drop);
+    sqlite3_finalize(left);
+    sqlite3_finalize(drop_person);
+    st = finish(s, st);
+    if (!st && removed)
+        *removed = gone;
+    if (!st && people_removed)
+        *people_removed = people;
+    return st;
 }
 
 fr_status fr_store_remove(fr_store *s, const char *const *names, size_t count)

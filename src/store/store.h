@@ -16,6 +16,14 @@
  *   people(id, name UNIQUE, created)
  *   embeddings(id, person -> people.id ON DELETE CASCADE, vector BLOB (float32 LE),
  *              source TEXT, created)
+ *   images(embedding -> embeddings.id ON DELETE CASCADE, sha256 TEXT, face INTEGER,
+ *          x1, y1, x2, y2 REAL)                 since format version 2
+ *
+ * images holds the SHA-256 of the bytes of the file each embedding came from and the face it
+ * is (its index in the detector's order, -1 where the image was the face): an image and face
+ * already enrolled is not enrolled again. A version 1 database (made before images existed)
+ * opens and is read as it is; its first enrolment adds the table (the same transaction), so
+ * only the embeddings enrolled from then on have hashes.
  */
 #ifndef FR_STORE_STORE_H
 #define FR_STORE_STORE_H
@@ -67,6 +75,50 @@ typedef struct fr_enrollment {
 /* Adds count embeddings in one transaction (recording the model on the first enrolment). */
 fr_status fr_store_enroll(fr_store *store, const fr_model_info *model,
                           const fr_enrollment *items, size_t count);
+
+/* Where an embedding came from: its image file's content and the face in it. */
+typedef struct fr_image_record {
+    const char *sha256; /* 64 lowercase hex digits of the file's bytes; NULL: not recorded */
+    int face;           /* the face's index in the detector's order; -1: no detection */
+    int has_box;
+    float box[4];       /* x1, y1, x2, y2 in the image's pixels, when has_box */
+} fr_image_record;
+
+/* The same with images[i] recorded for items[i] (images may be NULL): an item whose image and
+ * face are already in the database, or earlier in items, is not added, and already[i] (when
+ * already is not NULL; count entries) gets the name of the person it is enrolled as (malloc'd,
+ * for the caller to free), NULL for the items added. On failure nothing is added and every
+ * already[i] is NULL. */
+fr_status fr_store_enroll_images(fr_store *store, const fr_model_info *model,
+                                 const fr_enrollment *items, const fr_image_record *images,
+                                 size_t count, char **already);
+
+/* One embedding as `facerec db list --images` shows it. */
+typedef struct fr_image_row {
+    int64_t id;         /* the embedding's id (what `db remove --image ID` takes) */
+    char *person;
+    char *source;       /* the image path given when it was enrolled */
+    char sha256[65];    /* "" for an embedding enrolled before hashes were recorded */
+    int face;           /* -1: no detection (or no hash recorded) */
+    int has_box;
+    float box[4];
+    char *created;
+} fr_image_row;
+
+/* Every embedding, by person name then id; every value read is checked (FR_E_FORMAT). */
+fr_status fr_store_images(fr_store *store, fr_image_row **rows, size_t *count);
+void fr_store_images_free(fr_image_row *rows, size_t count);
+
+/* Removes single embeddings, each named by its id (decimal digits) or by the image path it
+ * was enrolled from, in one transaction: all, or none when any is unknown (FR_E_NOT_FOUND) or
+ * a path more than one embedding came from (FR_E_INVALID: the message lists their ids). A
+ * person left without embeddings is removed too; removed and people_removed (either may be
+ * NULL) get the counts. */
+fr_status fr_store_remove_images(fr_store *store, const char *const *refs, size_t count,
+                                 size_t *removed, size_t *people_removed);
+
+/* The format version of the file (1: before the images table; 2). */
+int fr_store_version(const fr_store *store);
 
 typedef struct fr_person {
     char *name;
