@@ -26,7 +26,9 @@ lfw="$data/lfw_devtrain/images"
 db="$tmp/people.db"
 "$bin" enroll --quiet --db "$db" --name peirsol "$lfw/Aaron_Peirsol/Aaron_Peirsol_0002.jpg" || fail "enroll"
 probe="$lfw/Aaron_Peirsol/Aaron_Peirsol_0001.jpg"
-cp "$db" "$tmp/before.db" # as every facerec before this one made it: no threshold stored
+cp "$db" "$tmp/before.db" # as every facerec before this one made it: no threshold stored,
+# no weights file recorded
+"$python" -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"DELETE FROM meta WHERE key IN ('weights', 'weights_sha256')\"); c.commit()" "$tmp/before.db"
 
 expect 0 "threshold 0.428" "$bin" verify --db "$db" --name peirsol "$probe"
 expect 0 "use the threshold 0.2 unless --threshold" "$bin" db set --db "$db" --threshold 0.2
@@ -118,4 +120,38 @@ expect 0 "1 person, 2 embeddings" "$bin" db list --db "$tmp/batch.db"
 expect 3 "nothing enrolled: not one of the 1 image could be enrolled" \
   "$bin" enroll --db "$tmp/batch.db" --name peirsol --keep-going "$tmp/batch/broken.jpg"
 expect 0 "1 person, 2 embeddings" "$bin" db list --db "$tmp/batch.db"
+
+# the database records the weights file it was enrolled with and its SHA-256 (issue 9, item
+# 9): without --model, identify uses that very file, even when the weights directory has no
+# dlib.frw; a file that changed or went missing is said in one line, and the weights
+# directory's file used when it holds the same model, else refused naming the recorded file
+mkdir -p "$tmp/mine" "$tmp/helpers"
+cp "$FACEREC_WEIGHTS/dlib.frw" "$tmp/mine/dlib-copy.frw"
+for helper in mtcnn landmark68 tinyface; do
+  [ -f "$FACEREC_WEIGHTS/$helper.frw" ] && ln -s "$FACEREC_WEIGHTS/$helper.frw" "$tmp/helpers/"
+done
+wdb="$tmp/weights.db"
+"$bin" enroll --quiet --db "$wdb" --weights "$tmp/mine/dlib-copy.frw" --name peirsol \
+  "$lfw/Aaron_Peirsol/Aaron_Peirsol_0002.jpg" || fail "enroll --weights"
+sha="$(sha256sum "$tmp/mine/dlib-copy.frw" | cut -c1-12)"
+expect 0 "weights $tmp/mine/dlib-copy.frw \(sha256 $sha\.\.\.\)" "$bin" db list --db "$wdb"
+expect 0 "it's peirsol" env FACEREC_WEIGHTS_DIR="$tmp/helpers" "$bin" identify --db "$wdb" "$probe"
+printf 'x' >>"$tmp/mine/dlib-copy.frw"
+expect 4 "weights.db holds embeddings of dlib .*: its recorded weights file .*dlib-copy.frw has changed \(sha256 [0-9a-f]{12}\.\.\., recorded $sha\.\.\.\), and the weights directory does not hold that model \(pass its file: --model dlib --weights FILE\)" \
+  env FACEREC_WEIGHTS_DIR="$tmp/helpers" "$bin" identify --db "$wdb" "$probe"
+expect 0 "weights.db: its recorded weights file .*dlib-copy.frw has changed .*; using .*dlib.frw, which holds the same model" \
+  "$bin" identify --db "$wdb" "$probe"
+grep -q "it's peirsol" "$tmp/out" || fail "identify with the weights directory's file: $(cat "$tmp/out")"
+rm "$tmp/mine/dlib-copy.frw"
+expect 4 "its recorded weights file .*dlib-copy.frw is missing, and the weights directory does not hold that model" \
+  env FACEREC_WEIGHTS_DIR="$tmp/helpers" "$bin" identify --db "$wdb" "$probe"
+expect 0 "its recorded weights file .*dlib-copy.frw is missing; using .*dlib.frw" \
+  "$bin" verify --db "$wdb" --name peirsol "$probe"
+# --model/--weights given: the recorded file is not looked at
+expect 0 "welcome" "$bin" verify --db "$wdb" --name peirsol --model dlib "$probe"
+grep -q "recorded weights" "$tmp/out" && fail "--model given, yet the recorded file was checked"
+# a recorded value someone wrote by hand is refused, naming the file
+"$python" -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE meta SET value = 'zz' WHERE key = 'weights_sha256'\"); c.commit()" "$wdb"
+expect 4 "weights.db: the recorded weights file is not a path and a SHA-256" \
+  "$bin" identify --db "$wdb" "$probe"
 [ "$failures" = 0 ] && echo "all passed" || { echo "$failures failure(s)"; exit 1; }

@@ -183,6 +183,12 @@ static int list(const char *db, fr_store *store, int json)
                fr_store_model(store)[0] ? fr_store_model(store) : "(none yet)");
         if (threshold > 0)
             printf(", threshold %g (db set)", (double)threshold);
+        const char *weights = "", *weights_sha = "";
+        if (fr_store_weights(store, &weights, &weights_sha) == FR_OK && weights[0]) {
+            fputs(", weights ", stdout);
+            fr_cli_write_escaped(stdout, weights, 1);
+            printf(" (sha256 %.12s...)", weights_sha);
+        }
         putchar('\n');
         for (size_t i = 0; i < count; i++)
             printf("  %-24s %4zu  %s\n", people[i].name, people[i].embeddings,

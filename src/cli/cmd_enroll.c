@@ -148,6 +148,37 @@ static void name_database(const char *staged, const char *db)
     fr_error_restore(message);
 }
 
+/* The weights file this run's model came from, recorded with the model so that a command
+ * without --model finds that very file again (cli/common.c fr_cli_model_of_database). */
+typedef struct fr_weights_record {
+    char path[PATH_MAX];
+    char sha256[65];
+} fr_weights_record;
+
+static int weights_record(const fr_global_options *g, fr_weights_record *w)
+{
+    char buffer[PATH_MAX];
+    const char *file = NULL;
+    memset(w, 0, sizeof *w);
+    fr_status st = fr_cli_weights_file(g, buffer, sizeof buffer, &file);
+    if (!st && file && !realpath(file, w->path))
+        st = fr_fail(FR_E_IO, "%s: %s", file, strerror(errno));
+    if (!st && file)
+        st = fr_sha256_file(w->path, w->sha256);
+    if (st)
+        w->path[0] = 0;
+    return st ? fr_cli_fail("enroll", st) : FR_EXIT_OK;
+}
+
+static fr_status enroll_into(fr_store *store, const fr_model_info *model,
+                             const fr_enrollment *items, const fr_image_record *images,
+                             size_t count, const fr_weights_record *weights, char **found)
+{
+    fr_status st = weights->path[0] ? fr_store_set_weights(store, weights->path, weights->sha256)
+                                    : FR_OK;
+    return st ? st : fr_store_enroll_images(store, model, items, images, count, found);
+}
+
 /* The SHA-256 of each image to enrol (hashes: 65 bytes each), recorded with its embedding so
  * that enrolling it again is skipped (store.h). */
 static int hash_images(const fr_people *p, const fr_cli_embeddings *e, const unsigned char *skip,
@@ -167,7 +198,7 @@ static int hash_images(const fr_people *p, const fr_cli_embeddings *e, const uns
  * person image i was already enrolled as (not enrolled again). */
 static int store_all(const char *db, const fr_model_info *model, const fr_people *p,
                      const fr_cli_embeddings *e, const unsigned char *skip, target *t,
-                     char **already)
+                     const fr_weights_record *weights, char **already)
 {
     fr_enrollment *items = fr_calloc(e->count, sizeof *items, "an enrolment");
     fr_image_record *images = fr_calloc(e->count, sizeof *images, "image records");
@@ -207,7 +238,7 @@ static int store_all(const char *db, const fr_model_info *model, const fr_people
     if (created) {
         st = fr_store_open(t->staged.path, FR_STORE_CREATE, &store);
         if (!st) {
-            st = fr_store_enroll_images(store, model, items, images, count, found);
+            st = enroll_into(store, model, items, images, count, weights, found);
             fr_store_close(store);
         }
         if (!st && link(t->staged.path, db) != 0) {
@@ -222,7 +253,7 @@ static int store_all(const char *db, const fr_model_info *model, const fr_people
     if (!created) {
         st = fr_store_open(db, FR_STORE_WRITE, &store);
         if (!st) {
-            st = fr_store_enroll_images(store, model, items, images, count, found);
+            st = enroll_into(store, model, items, images, count, weights, found);
             fr_store_close(store);
         }
     }
@@ -388,11 +419,14 @@ int fr_cmd_enroll(int argc, char **argv)
                      "(named above)", e.count, e.count == 1 ? "image" : "images");
         code = FR_EXIT_PARTIAL;
     }
+    static fr_weights_record weights;
     char **already = code ? NULL : fr_calloc(e.count + 1, sizeof *already, "image records");
     if (!code && !already)
         code = fr_cli_fail("enroll", FR_E_NOMEM);
     if (!code)
-        code = store_all(db, model, &p, &e, skip, &t, already);
+        code = weights_record(&g, &weights);
+    if (!code)
+        code = store_all(db, model, &p, &e, skip, &t, &weights, already);
     target_close(&t);
     size_t repeated = 0;
     for (size_t i = 0; !code && i < e.count; i++) {

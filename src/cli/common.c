@@ -2,11 +2,13 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "core/sha256.h"
 #include "model/model_internal.h"
 #include "store/store.h"
 
@@ -551,16 +553,58 @@ int fr_cli_model_of_database(const char *command, fr_global_options *g, const ch
         return FR_EXIT_FATAL;
     }
     char *path = named->build ? g->database_weights : NULL;
+    /* the weights file recorded with the model: used as it is when its digest is the one
+     * recorded (the very file: nothing to load to check it) */
+    const char *recorded = "", *recorded_sha = "";
+    char why[4096 + 200] = "";
+    fr_status st = path ? fr_store_weights(store, &recorded, &recorded_sha) : FR_OK;
+    if (st) {
+        fr_cli_fail(command, st);
+        fr_store_close(store);
+        return FR_EXIT_FATAL;
+    }
+    if (path && recorded[0]) {
+        char now[65];
+        struct stat info;
+        if (stat(recorded, &info) != 0)
+            snprintf(why, sizeof why, "its recorded weights file %s is missing", recorded);
+        else if (fr_sha256_file(recorded, now) != FR_OK)
+            snprintf(why, sizeof why, "its recorded weights file %s cannot be read (%s)",
+                     recorded, fr_error_message());
+        else if (strcmp(now, recorded_sha) != 0)
+            snprintf(why, sizeof why, "its recorded weights file %s has changed (sha256 %.12s..., "
+                     "recorded %.12s...)", recorded, now, recorded_sha);
+        if (!why[0]) {
+            fr_error_restore(saved);
+            snprintf(g->database_model, sizeof g->database_model, "%s", arch);
+            snprintf(path, sizeof g->database_weights, "%s", recorded);
+            g->model = g->database_model;
+            g->weights = path;
+            if (g->preprocess == FR_PREPROCESS_DEFAULT)
+                g->preprocess = preprocess; /* the model's own, or the one enrolled with */
+            fr_store_close(store);
+            return 0;
+        }
+    }
+    /* else the model's file in the weights directory, when it holds the recorded model */
     int found = !path || fr_model_default_path(arch, path, sizeof g->database_weights) == FR_OK;
     if (!found && path)
         path[0] = 0;
     if (!found || !weights_match(arch, path, preprocess, key, &own)) {
-        fr_cli_error(command, "%s holds embeddings of %s, whose weights are not %s (pass its "
-                     "file: --model %s --weights FILE)", db, fr_store_model_text(store),
-                     path && path[0] ? path : "in the weights directory", arch);
+        if (why[0])
+            fr_cli_error(command, "%s holds embeddings of %s: %s, and %s does not hold that model "
+                         "(pass its file: --model %s --weights FILE)", db,
+                         fr_store_model_text(store), why,
+                         path && path[0] ? path : "the weights directory", arch);
+        else
+            fr_cli_error(command, "%s holds embeddings of %s, whose weights are not %s (pass its "
+                         "file: --model %s --weights FILE)", db, fr_store_model_text(store),
+                         path && path[0] ? path : "in the weights directory", arch);
         fr_store_close(store);
         return FR_EXIT_FATAL;
     }
+    if (why[0] && !g->quiet)
+        fr_cli_error(command, "%s: %s; using %s, which holds the same model", db, why, path);
     snprintf(g->database_model, sizeof g->database_model, "%s", arch);
     g->model = g->database_model;
     g->weights = path;

@@ -46,6 +46,10 @@ struct fr_store {
     char arch[64];         /* the recorded model's architecture and preprocessing ("" none) */
     char preprocess[64];
     int version;           /* the file's format version: 1 (no images table) or 2 */
+    char weights[4096];    /* the weights file recorded with the model ("" none) */
+    char weights_sha256[80];
+    char *use_weights;     /* what the next enrolment records (fr_store_set_weights) */
+    char use_weights_sha256[65];
 };
 
 /* The schema, one statement per object: created from this table, and checked against it
@@ -77,6 +81,8 @@ static const char *FORMAT_ROWS =
     "INSERT INTO meta VALUES('format', '" FORMAT_NAME "'), ('version', '" FORMAT_VERSION "')";
 
 #define NOW "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')"
+
+static int is_sha256_hex(const char *text);
 
 static fr_status db_fail(fr_store *s, fr_status status, const char *doing)
 {
@@ -152,6 +158,8 @@ static void load_model(fr_store *s)
     meta_value(s, "source_sha256", sha, sizeof sha);
     meta_value(s, "source", source, sizeof source);
     meta_value(s, "threshold", s->threshold, sizeof s->threshold);
+    meta_value(s, "weights", s->weights, sizeof s->weights);
+    meta_value(s, "weights_sha256", s->weights_sha256, sizeof s->weights_sha256);
     describe(s->arch, s->preprocess, sha, source, s->model_text, sizeof s->model_text);
 }
 
@@ -387,7 +395,40 @@ void fr_store_close(fr_store *s)
         return;
     sqlite3_close(s->db);
     free(s->path);
+    free(s->use_weights);
     free(s);
+}
+
+fr_status fr_store_set_weights(fr_store *s, const char *path, const char *sha256)
+{
+    free(s->use_weights);
+    s->use_weights = NULL;
+    s->use_weights_sha256[0] = 0;
+    if (!path)
+        return FR_OK;
+    if (!is_sha256_hex(sha256) || strlen(path) >= sizeof s->weights)
+        return fr_fail(FR_E_INVALID, "%.200s: not a weights file path and its SHA-256", path);
+    s->use_weights = fr_strdup(path);
+    if (!s->use_weights)
+        return FR_E_NOMEM;
+    snprintf(s->use_weights_sha256, sizeof s->use_weights_sha256, "%s", sha256);
+    return FR_OK;
+}
+
+fr_status fr_store_weights(const fr_store *s, const char **path, const char **sha256)
+{
+    *path = s->weights;
+    *sha256 = s->weights_sha256;
+    if (!s->weights[0] && !s->weights_sha256[0])
+        return FR_OK;
+    int controls = 0;
+    for (const unsigned char *c = (const unsigned char *)s->weights; *c; c++)
+        controls |= *c < 0x20 || *c == 0x7f;
+    if (!s->weights[0] || controls || !is_sha256_hex(s->weights_sha256))
+        return fr_fail(FR_E_FORMAT, "%s: the recorded weights file is not a path and a SHA-256, "
+                       "which facerec never writes (a changed database; --model and --weights "
+                       "choose the model instead)", s->path);
+    return FR_OK;
 }
 
 void fr_store_model_key(const fr_model_info *m, char *buffer, size_t size)
@@ -499,6 +540,23 @@ static fr_status record_model(fr_store *s, const fr_model_info *m)
         sqlite3_bind_text(q, 2, rows[i][1], -1, SQLITE_STATIC);
         if (sqlite3_step(q) != SQLITE_DONE)
             st = db_fail(s, FR_E_IO, "cannot record the model");
+        sqlite3_reset(q);
+    }
+    sqlite3_finalize(q);
+    return st;
+}
+
+static fr_status record_weights(fr_store *s)
+{
+    const char *rows[][2] = {{"weights", s->use_weights},
+                             {"weights_sha256", s->use_weights_sha256}};
+    sqlite3_stmt *q;
+    fr_status st = prepare(s, "INSERT OR IGNORE INTO meta VALUES(?, ?)", &q);
+    for (size_t i = 0; i < 2 && !st; i++) {
+        sqlite3_bind_text(q, 1, rows[i][0], -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, rows[i][1], -1, SQLITE_STATIC);
+        if (sqlite3_step(q) != SQLITE_DONE)
+            st = db_fail(s, FR_E_IO, "cannot record the weights file");
         sqlite3_reset(q);
     }
     sqlite3_finalize(q);
@@ -627,6 +685,8 @@ fr_status fr_store_enroll_images(fr_store *s, const fr_model_info *m,
         st = record_model(s, m);
     if (!st && images)
         st = migrate(s);
+    if (!st && s->use_weights) /* the weights file, where none is recorded yet */
+        st = record_weights(s);
     sqlite3_stmt *find = NULL, *add = NULL, *insert = NULL, *seen = NULL, *hash = NULL;
     if (!st)
         st = prepare(s, "SELECT id FROM people WHERE name = ?", &find);

@@ -59,6 +59,13 @@ const char *fr_store_model(const fr_store *store);
 const char *fr_store_model_text(const fr_store *store);
 const char *fr_store_arch(const fr_store *store);
 const char *fr_store_preprocess(const fr_store *store);
+/* The weights file the model was enrolled with and its SHA-256 (meta keys weights and
+ * weights_sha256, since the images table; "" where none is recorded: older databases, the
+ * pixels baseline); a recorded value that is not a path and a hash: FR_E_FORMAT. */
+fr_status fr_store_weights(const fr_store *store, const char **path, const char **sha256);
+/* The weights file (an absolute path) and its SHA-256 that the next enrolment records, where
+ * the database records none yet; NULL: none. */
+fr_status fr_store_set_weights(fr_store *store, const char *path, const char *sha256);
 /* The distance threshold tuned for this database (`facerec db set --threshold`), 0 when none
  * was stored; a stored value that is not a distance in (0, 4]: FR_E_FORMAT naming the file. */
 fr_status fr_store_threshold(const fr_store *store, float *out);
