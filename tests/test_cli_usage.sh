@@ -129,5 +129,34 @@ expect_skipped 0 "^facerec distmat: skipped 4 files " \
 "$bin" embed --quiet --model pixels --align none "$tmp/mixed" -o "$tmp/q.npy" 2>"$tmp/err" \
   && [ ! -s "$tmp/err" ] || fail "embed --quiet of a mixed folder wrote to stderr: $(cat "$tmp/err")"
 
+
+# ---- per-command help lists only what the command takes; the rest is refused, not ignored -----
+# COMMAND OPTION...: --help does not list them (the other commands' help does)
+not_listed() {
+  local command="$1"; shift
+  "$bin" "$command" --help >"$tmp/help" 2>&1 || fail "$command --help"
+  for option in "$@"; do
+    grep -Eq -- "^  --$option( |$)" "$tmp/help" && fail "$command --help lists --$option"
+  done
+  grep -Eq -- "^  --quiet " "$tmp/help" || fail "$command --help lost --quiet"
+}
+not_listed embed threshold json
+not_listed enroll threshold json all-faces
+not_listed distmat threshold json all-faces
+not_listed pairs threshold json all-faces
+not_listed train threshold all-faces flip
+not_listed detect threshold flip jitter
+for command in identify verify; do
+  "$bin" "$command" --help >"$tmp/help" 2>&1
+  for option in threshold json all-faces face; do
+    grep -Eq -- "^  --$option( |$)" "$tmp/help" || fail "$command --help should list --$option"
+  done
+done
+for pair in "embed threshold 0.3" "enroll threshold 0.3" "distmat threshold 0.3" \
+    "pairs threshold 0.3" "train threshold 0.3" "distmat json" "pairs json"; do
+  set -- $pair
+  expect_line 2 "^facerec $1: --$2: $1 does not take it \(facerec $1 --help lists its options\)$" \
+    "$bin" "$1" "--$2" ${3:+"$3"} "$tmp/none.jpg" -o "$tmp/none.out"
+done
 [ "$failures" = 0 ] || { echo "$failures failure(s)"; exit 1; }
 echo "all passed"

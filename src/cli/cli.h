@@ -101,6 +101,13 @@ void fr_cli_set_args(int argc, char **argv);
 const char *fr_cli_nearest(const char *word, const char *const *names, size_t count);
 /* Help text lines for the global options. */
 void fr_global_help(FILE *out);
+/* The same without the options named in except (space-separated names, no dashes): a command
+ * lists only the options it takes. */
+void fr_global_help_except(FILE *out, const char *except);
+/* Makes the global options named in names (space-separated, no dashes) in a merged table
+ * parse as refused: fr_cli_common_option says "--NAME: COMMAND does not take it" (exit 2)
+ * instead of accepting and ignoring them. */
+void fr_options_refuse(struct option *options, const char *names);
 
 /* Builds the long-option table: the command's own entries then the global ones (remembered
  * for fr_cli_common_option's messages; getopt's own are turned off). */

@@ -60,7 +60,7 @@ static void help(FILE *out)
             "  --force             write -o, --draw and --chips even where they are inputs or\n"
             "                      folders of inputs\n");
     fr_run_help(out);
-    fr_global_help(out);
+    fr_global_help_except(out, "threshold flip jitter");
 }
 
 typedef struct image_result {

@@ -43,7 +43,7 @@ static void help(FILE *out)
     fprintf(out, "                      (a shard writes a block of D's rows; every shard reads,\n"
                  "                      and embeds, all of A and B: embed images once with\n"
                  "                      `embed --shard` and `merge`, then shard distmat on .npy)\n");
-    fr_global_help(out);
+    fr_global_help_except(out, "threshold json all-faces");
 }
 
 typedef struct embedding_set {
@@ -222,6 +222,7 @@ int fr_cmd_distmat(int argc, char **argv)
                                         {"force", no_argument, NULL, 'f'},
                                         {"help", no_argument, NULL, 'h'}};
     struct option *options = fr_run_options_merge(own, sizeof own / sizeof own[0]);
+    fr_options_refuse(options, "threshold json");
     fr_global_options g;
     fr_global_defaults(&g);
     fr_run_options shard;

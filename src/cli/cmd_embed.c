@@ -37,7 +37,7 @@ static void help(FILE *out)
             "  --full-decode       never decode large JPEGs at reduced (DCT) scale\n"
             "  --force             write the outputs even where one is an input\n");
     fr_run_help(out);
-    fr_global_help(out);
+    fr_global_help_except(out, "threshold json");
 }
 
 typedef struct embed_sink {
@@ -196,6 +196,7 @@ int fr_cmd_embed(int argc, char **argv)
         {"full-decode", no_argument, NULL, 'F'}, {"force", no_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'}};
     struct option *options = fr_run_options_merge(own, sizeof own / sizeof own[0]);
+    fr_options_refuse(options, "threshold");
     fr_global_options g;
     fr_global_defaults(&g);
     fr_run_options run;

@@ -44,7 +44,7 @@ static void help(FILE *out)
             "                 as that one person\n"
             "  --keep-going   enrol the good images of a batch, skipping (and naming) the\n"
             "                 ones that cannot be enrolled\n");
-    fr_global_help(out);
+    fr_global_help_except(out, "threshold json all-faces");
 }
 
 /* Does dir look like a --dir PEOPLE folder: two or more subdirectories with images directly
@@ -315,6 +315,7 @@ int fr_cmd_enroll(int argc, char **argv)
                                         {"keep-going", no_argument, NULL, 'k'},
                                         {"help", no_argument, NULL, 'h'}};
     struct option *options = fr_options_merge(own, sizeof own / sizeof own[0]);
+    fr_options_refuse(options, "threshold");
     fr_global_options g;
     fr_global_defaults(&g);
     const char *db = NULL, *name = NULL, *people = NULL;

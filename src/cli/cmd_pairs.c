@@ -32,7 +32,7 @@ static void help(FILE *out)
             "  -o, --output FILE   the scores (CSV; - for standard output)\n"
             "  --force             write -o even where it is one of the images or PAIRS\n");
     fr_run_help(out);
-    fr_global_help(out);
+    fr_global_help_except(out, "threshold json all-faces");
 }
 
 static double l2(const float *a, const float *b, size_t dim)
@@ -120,6 +120,7 @@ int fr_cmd_pairs(int argc, char **argv)
                                         {"force", no_argument, NULL, 'f'},
                                         {"help", no_argument, NULL, 'h'}};
     struct option *options = fr_run_options_merge(own, sizeof own / sizeof own[0]);
+    fr_options_refuse(options, "threshold json");
     fr_global_options g;
     fr_global_defaults(&g);
     fr_run_options ro;

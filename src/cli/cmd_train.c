@@ -74,7 +74,7 @@ static void help(FILE *out)
             "  --seed N              the same seed, data and options give the same weights (1)\n"
             "  --skip-unreadable     train without images that cannot be read or have no face\n"
             "                        (each is still named; exit 3); default: refuse them\n");
-    fr_global_help(out);
+    fr_global_help_except(out, "threshold all-faces flip");
 }
 
 enum {
@@ -471,6 +471,7 @@ static int parse(int argc, char **argv, fr_global_options *g, fr_train_options *
         {"skip-unreadable", no_argument, NULL, OPT_SKIP},
         {"help", no_argument, NULL, 'h'}};
     struct option *options = fr_options_merge(own, sizeof own / sizeof own[0]);
+    fr_options_refuse(options, "threshold");
     double v, lr = 0, momentum = -1;
     int kind_given = 0, ok = options != NULL, c;
     fr_optimizer_kind kind = FR_OPTIMIZER_ADAM;

@@ -338,9 +338,43 @@ void fr_cli_bad_option(void)
                      optopt ? optopt : '?', command);
 }
 
+static void global_help_text(FILE *out);
+
+/* A global option a command does not take (fr_options_refuse) parses to this plus its index
+ * in fr_global_long_options. */
+#define OPT_REFUSED 5000
+
+/* Is name (an option name) a word of the space-separated list? */
+static int listed(const char *list, const char *name, size_t length)
+{
+    for (const char *p = list; p && *p;) {
+        size_t n = strcspn(p, " ");
+        if (n == length && strncmp(p, name, n) == 0)
+            return 1;
+        p += n;
+        p += strspn(p, " ");
+    }
+    return 0;
+}
+
+void fr_options_refuse(struct option *options, const char *names)
+{
+    for (struct option *o = options; o && o->name; o++)
+        for (size_t i = 0; i < FR_GLOBAL_OPTION_COUNT; i++)
+            if (o->val == fr_global_long_options[i].val &&
+                listed(names, o->name, strlen(o->name)))
+                o->val = OPT_REFUSED + (int)i;
+}
+
 int fr_cli_common_option(fr_global_options *g, int code, const char *arg, void (*help)(FILE *))
 {
     (void)help;
+    if (code >= OPT_REFUSED && code < OPT_REFUSED + FR_GLOBAL_OPTION_COUNT) {
+        const char *command = cli_argv ? cli_argv[0] : "facerec";
+        fr_cli_error(command, "--%s: %s does not take it (facerec %s --help lists its options)",
+                     fr_global_long_options[code - OPT_REFUSED].name, command, command);
+        return 0;
+    }
     int r = fr_global_option(g, code, arg);
     if (r == 0)
         fr_cli_bad_option();
@@ -348,6 +382,41 @@ int fr_cli_common_option(fr_global_options *g, int code, const char *arg, void (
 }
 
 void fr_global_help(FILE *out)
+{
+    fr_global_help_except(out, "");
+}
+
+/* The global options' help, without the entries of the options in except: an entry is a line
+ * "  --NAME ..." and the more-indented lines after it. */
+void fr_global_help_except(FILE *out, const char *except)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *all = open_memstream(&text, &size);
+    if (!all) {
+        global_help_text(out);
+        return;
+    }
+    global_help_text(all);
+    fclose(all);
+    int skipping = 0;
+    for (char *line = text; line && *line;) {
+        char *end = strchr(line, '\n');
+        size_t n = end ? (size_t)(end - line) + 1 : strlen(line);
+        if (strncmp(line, "  --", 4) == 0) {
+            const char *name = line + 4;
+            skipping = listed(except, name, strcspn(name, " \n"));
+        } else if (strncmp(line, "    ", 4) != 0) {
+            skipping = 0; /* a heading */
+        }
+        if (!skipping)
+            fwrite(line, 1, n, out);
+        line += n;
+    }
+    free(text);
+}
+
+static void global_help_text(FILE *out)
 {
     fprintf(out,
             "model options:\n"
