@@ -177,4 +177,38 @@ FACEREC_DECODE=cpu expect_code 0 "$bin" embed --quiet "$data/dlib_johns/John_Sim
 FACEREC_DECODE=turbo expect_code 2 "$bin" embed --quiet "$data/dlib_johns/John_Simm" -o "$tmp/x.npy"
 grep -q "FACEREC_DECODE=turbo: expected cpu or nvjpeg" "$tmp/err" || fail "bad FACEREC_DECODE: $(cat "$tmp/err")"
 
+
+# a row for every input (issue 9, item 6): OUT.inputs.csv names the image without a face and
+# the unreadable one, in input order, with their rows in the .npy; OUT.model names the model,
+# and identify refuses to match the rows against a database of another model
+src="${FACEREC_SOURCE_DIR:?}"
+mkdir -p "$tmp/rowsdir"
+cp "$data/lfw_devtrain/images/Aaron_Peirsol/Aaron_Peirsol_0001.jpg" "$tmp/rowsdir/a_face.jpg"
+cp "$src/tests/data/images/gray.png" "$tmp/rowsdir/b_blank.png"
+cp "$src/tests/data/images/truncated.jpg" "$tmp/rowsdir/c_broken.jpg"
+expect_code 3 "$bin" embed --quiet "$tmp/rowsdir" -o "$tmp/rowsdir.npy"
+"$py" - "$tmp/rowsdir.inputs.csv" "$tmp/rowsdir" <<'PY' || fail "rowsdir.inputs.csv: $(cat "$tmp/rowsdir.inputs.csv")"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+folder = sys.argv[2]
+assert [r["path"] for r in rows] == [folder + "/a_face.jpg", folder + "/b_blank.png",
+                                     folder + "/c_broken.jpg"], rows
+assert [r["status"] for r in rows] == ["ok", "no_face", "unreadable"], rows
+assert [r["input"] for r in rows] == ["0", "1", "2"], rows
+assert rows[0]["rows"] == "1" and rows[0]["first_row"] == "0" and rows[0]["faces"] == "1", rows
+assert rows[1]["rows"] == "0" and rows[1]["first_row"] == "" and rows[1]["error"], rows
+assert rows[2]["rows"] == "0" and "c_broken.jpg" in rows[2]["error"], rows
+PY
+grep -Eq "^dlib/faceapi/128/[0-9a-f]{64}$" "$tmp/rowsdir.model" || fail "rowsdir.model: $(cat "$tmp/rowsdir.model")"
+(cd "$tmp" && sha256sum -c --quiet rowsdir.sha256) || fail "the .inputs.csv and .model are not in rowsdir.sha256"
+"$bin" enroll --quiet --db "$tmp/pixels.db" --model pixels --name peirsol \
+  "$data/lfw_devtrain/images/Aaron_Peirsol/Aaron_Peirsol_0002.jpg" || fail "enroll --model pixels"
+"$bin" embed --quiet --model pixels "$tmp/rowsdir/a_face.jpg" -o "$tmp/pix.npy" || fail "embed --model pixels"
+"$bin" enroll --quiet --db "$tmp/dlib.db" --name peirsol \
+  "$data/lfw_devtrain/images/Aaron_Peirsol/Aaron_Peirsol_0002.jpg" || fail "enroll"
+expect_code 4 "$bin" identify --db "$tmp/dlib.db" --model dlib "$tmp/pix.npy"
+grep -q "pix.npy holds embeddings of pixels/.*; this run's model is dlib/" "$tmp/err" ||
+  fail "identify on another model's embed output: $(cat "$tmp/err")"
+expect_code 0 "$bin" identify --db "$tmp/dlib.db" "$tmp/rowsdir.npy"
+grep -q "a_face.jpg,peirsol,0\.[0-9]*,ok," "$tmp/out" || fail "identify on embed's output: $(cat "$tmp/out")"
 [ "$failures" = 0 ] && echo "test_cli_embed: all checks passed" || { echo "test_cli_embed: $failures failed"; exit 1; }

@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "cli/guard.h"
+#include "cli/matching.h"
 #include "cli/run.h"
 #include "cli/signals.h"
 #include "core/alloc.h"
@@ -13,9 +14,12 @@
 #include "core/file.h"
 #include "core/npy.h"
 #include "match/table.h"
+#include "store/store.h"
 
 #define PATHS_SUFFIX ".paths"
 #define FACES_SUFFIX ".faces.csv"
+#define INPUTS_SUFFIX ".inputs.csv"
+#define MODEL_SUFFIX ".model"
 
 static void help(FILE *out)
 {
@@ -29,9 +33,12 @@ static void help(FILE *out)
             "unreadable one, is named on stderr and the rest go on; the exit code is then 3.\n"
             "With --all-faces every face is a row, and OUT.npy's name with .faces.csv in place\n"
             "of .npy lists them: row,path,face,score, box x1,y1,x2,y2, landmarks (as `facerec\n"
-            "detect` writes them). The files appear together when the run completes, with\n"
-            "OUT.sha256 listing their digests (`sha256sum -c OUT.sha256` checks that they\n"
-            "belong together).\n\n"
+            "detect` writes them). OUT.inputs.csv has a row for every image read, in order,\n"
+            "embedded or not: input,path,status (ok, no_face, unreadable),faces (found),\n"
+            "rows (its rows in OUT.npy),first_row,error; OUT.model names the model (its key,\n"
+            "as identity databases record it: identify refuses a database of another model).\n"
+            "The files appear together when the run completes, with OUT.sha256 listing their\n"
+            "digests (`sha256sum -c OUT.sha256` checks that they belong together).\n\n"
             "  -o, --output FILE   the .npy to write (required; a file, not standard output)\n"
             "  --raw               the network's output without L2 normalization\n"
             "  --full-decode       never decode large JPEGs at reduced (DCT) scale\n"
@@ -40,7 +47,19 @@ static void help(FILE *out)
     fr_global_help_except(out, "threshold json");
 }
 
+/* What became of one input image: its row of OUT.inputs.csv. */
+typedef struct embed_input {
+    size_t index;      /* in the run's input list */
+    const char *path;
+    unsigned char status; /* fr_cli_status */
+    int faces;
+    size_t rows, first_row;
+    char *error;
+} embed_input;
+
 typedef struct embed_sink {
+    embed_input *inputs;
+    size_t input_count, input_capacity;
     float *rows;
     size_t count, capacity, dim;
     char **paths;
@@ -52,14 +71,46 @@ typedef struct embed_sink {
     int quiet;
 } embed_sink;
 
+/* The input r belongs to, a new one when r is the first result of its image. */
+static embed_input *input_of(embed_sink *s, const fr_embed_result *r)
+{
+    if (s->input_count && s->inputs[s->input_count - 1].index == r->index)
+        return &s->inputs[s->input_count - 1];
+    if (s->input_count == s->input_capacity) {
+        size_t cap = s->input_capacity ? 2 * s->input_capacity : 1024;
+        embed_input *grown = realloc(s->inputs, cap * sizeof *grown);
+        if (!grown) {
+            fr_fail(FR_E_NOMEM, "out of memory holding %zu inputs", s->input_count);
+            return NULL;
+        }
+        s->inputs = grown;
+        s->input_capacity = cap;
+    }
+    embed_input *in = &s->inputs[s->input_count++];
+    memset(in, 0, sizeof *in);
+    in->index = r->index;
+    in->path = r->path;
+    in->faces = r->face_count;
+    in->first_row = s->count;
+    return in;
+}
+
 static int collect(void *ctx, const fr_embed_result *r)
 {
     embed_sink *s = ctx;
+    embed_input *in = input_of(s, r);
+    if (!in)
+        return 1;
     if (r->status != FR_OK) {
         s->failures++;
         fr_cli_error("embed", "%s", r->error);
+        in->status = r->status == FR_E_NO_FACE ? FR_CLI_NO_FACE : FR_CLI_UNREADABLE;
+        if (!in->error && r->error && !(in->error = fr_strdup(r->error)))
+            return 1;
         return 0;
     }
+    in->status = FR_CLI_OK;
+    in->rows++;
     if (s->count == s->capacity) {
         size_t cap = s->capacity ? 2 * s->capacity : 1024;
         float *rows = realloc(s->rows, cap * s->dim * sizeof *rows);
@@ -95,7 +146,7 @@ static int collect(void *ctx, const fr_embed_result *r)
 /* OUT.npy, OUT.paths and with --all-faces OUT.faces.csv: opened before any image is read
  * (a folder that is missing or read-only fails at once), committed as one set with OUT.sha256
  * (core/file.h). */
-enum { OUT_NPY, OUT_PATHS, OUT_FACES, OUT_COUNT };
+enum { OUT_NPY, OUT_PATHS, OUT_INPUTS, OUT_MODEL, OUT_FACES, OUT_COUNT };
 typedef struct embed_outputs {
     fr_output files[OUT_COUNT];
     size_t count;
@@ -116,7 +167,8 @@ static int outputs_open(embed_outputs *o, const char *output, int all_faces,
                         const fr_cli_guard *guard)
 {
     memset(o, 0, sizeof *o);
-    static const char *const suffixes[OUT_COUNT] = {NULL, PATHS_SUFFIX, FACES_SUFFIX};
+    static const char *const suffixes[OUT_COUNT] = {NULL, PATHS_SUFFIX, INPUTS_SUFFIX,
+                                                    MODEL_SUFFIX, FACES_SUFFIX};
     size_t want = all_faces ? OUT_COUNT : OUT_FACES;
     o->record = fr_side_path(output, ".sha256");
     int code = o->record ? fr_cli_guard_output(guard, "-o", o->record)
@@ -129,8 +181,8 @@ static int outputs_open(embed_outputs *o, const char *output, int all_faces,
             st = fr_output_open(&o->files[i], name, FR_OUTPUT_REGULAR);
         free(name);
         if (st == FR_E_INVALID)
-            st = fr_fail(FR_E_INVALID, "%s (embed writes OUT.npy, and OUT.paths and OUT.sha256 "
-                         "beside it)", fr_error_message());
+            st = fr_fail(FR_E_INVALID, "%s (embed writes OUT.npy, and OUT.paths, OUT.inputs.csv, "
+                         "OUT.model and OUT.sha256 beside it)", fr_error_message());
         if (st)
             code = fr_cli_fail("embed", st);
         else if (!code)
@@ -167,14 +219,37 @@ static void write_faces(FILE *f, const embed_sink *s)
     }
 }
 
+/* A row for every image read, embedded or not: a table that joins back to the inputs. */
+static void write_inputs(FILE *f, const embed_sink *s)
+{
+    fputs("input,path,status,faces,rows,first_row,error\n", f);
+    for (size_t i = 0; i < s->input_count; i++) {
+        const embed_input *in = &s->inputs[i];
+        fprintf(f, "%zu,", in->index);
+        fr_csv_field(f, in->path);
+        fprintf(f, ",%s,%d,%zu,", fr_cli_status_name((fr_cli_status)in->status), in->faces,
+                in->rows);
+        if (in->rows)
+            fprintf(f, "%zu", in->first_row);
+        fputc(',', f);
+        if (in->error)
+            fr_csv_field(f, in->error);
+        fputc('\n', f);
+    }
+}
+
 /* Fills the outputs and commits them as one set (a commit section: signals.h). */
-static fr_status outputs_write(embed_outputs *o, const embed_sink *s)
+static fr_status outputs_write(embed_outputs *o, const embed_sink *s, const char *model_key)
 {
     size_t shape[2] = {s->count, s->dim};
     fr_status st = fr_npy_write(o->files[OUT_NPY].file, o->files[OUT_NPY].path, FR_NPY_F32, 2,
                                 shape, s->rows);
     for (size_t i = 0; i < s->count && !st; i++)
         fr_cli_write_path_line(o->files[OUT_PATHS].file, s->paths[i]);
+    if (!st) {
+        write_inputs(o->files[OUT_INPUTS].file, s);
+        fprintf(o->files[OUT_MODEL].file, "%s\n", model_key);
+    }
     if (!st && s->all_faces)
         write_faces(o->files[OUT_FACES].file, s);
     if (!st) {
@@ -260,8 +335,10 @@ int fr_cmd_embed(int argc, char **argv)
     fr_manifest *manifest = fr_run_manifest(session);
     if (!st && sink.count == 0 && !manifest)
         st = fr_fail(FR_E_IO, "no image could be read; %s not written", output);
+    char model_key[512];
+    fr_store_model_key(fr_model_get_info(fr_run_model(session)), model_key, sizeof model_key);
     if (!st)
-        st = outputs_write(&outputs, &sink);
+        st = outputs_write(&outputs, &sink, model_key);
     else
         outputs_abort(&outputs);
     size_t failures = sink.failures + fr_run_path_errors(session);
@@ -273,6 +350,9 @@ int fr_cmd_embed(int argc, char **argv)
     if (!st)
         fr_run_summary(session, sink.images, failures, output);
     code = st ? fr_cli_fail("embed", st) : failures ? FR_EXIT_PARTIAL : FR_EXIT_OK;
+    for (size_t i = 0; i < sink.input_count; i++)
+        free(sink.inputs[i].error);
+    free(sink.inputs);
     free(sink.rows);
     free(sink.paths);
     free(sink.face);

@@ -502,6 +502,43 @@ static void write_table(const fr_cli_table *t, const gallery_shards *shards, cha
         write_row(t->file, t->format, shards, paths[e->image[i]], shards->lists + i * k, e, i);
 }
 
+/* PROBES.model, written by embed beside its .npy (and checked with it against PROBES.sha256):
+ * the key of the model that made the rows, which must be the one matched against (an older
+ * embed output has none: only its width is checked). */
+static int check_probe_model(const char *npy, const fr_model_info *info)
+{
+    char *name = fr_side_path(npy, ".model"), *record = fr_side_path(npy, ".sha256");
+    struct stat sb;
+    fr_status st = name && record ? FR_OK : FR_E_NOMEM;
+    int checked = 0, code = FR_EXIT_OK;
+    if (!st && stat(name, &sb) == 0) {
+        const char *members[1] = {name};
+        st = fr_output_set_check(record, members, 1, &checked);
+        void *text = NULL;
+        size_t size = 0;
+        if (!st)
+            st = fr_file_read(name, 4096, &text, &size);
+        char mine[512];
+        fr_store_model_key(info, mine, sizeof mine);
+        if (!st) {
+            char *line = text;
+            line[strcspn(line, "\n")] = 0;
+            if (strcmp(line, mine) != 0) {
+                fr_cli_error("identify", "%s holds embeddings of %.200s (%s); this run's model "
+                             "is %s: their distances mean nothing together (embed the images "
+                             "with the database's model)", npy, line, name, mine);
+                code = FR_EXIT_FATAL;
+            }
+        }
+        free(text);
+    }
+    if (st)
+        code = fr_cli_fail("identify", st);
+    free(name);
+    free(record);
+    return code;
+}
+
 /* identify PROBES.npy: embed's output searched as it stands, a row per embedding (per face
  * with --all-faces), without reading an image again. The .npy does not say which model made
  * it: its width is checked against the model's (the database's recorded one, or --model). */
@@ -527,6 +564,8 @@ static int identify_npy(fr_global_options *g, char *const *dbs, size_t db_count,
     if (!code && (st = fr_cli_load_model(g, &model)))
         code = fr_cli_fail("identify", st);
     const fr_model_info *info = code ? NULL : fr_model_get_info(model);
+    if (!code)
+        code = check_probe_model(npy, info);
     if (!code && (size_t)info->embedding_size != e.dim) {
         fr_cli_error("identify", "%s holds embeddings of %zu numbers; the %s model makes %d "
                      "(embed the images with the database's model)", npy, e.dim, info->arch,
