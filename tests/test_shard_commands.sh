@@ -27,7 +27,8 @@ for d in Aaron_Peirsol Abdullah Adam_Sandler Ahmed_Chalabi Ai_Sugiyama Al_Gore A
   ln -s "$lfw/$d" "$tmp/people/$d"
 done
 px=(--model pixels --align none --threshold 0.55)
-"$bin" enroll --quiet "${px[@]}" --db "$tmp/px.db" --dir "$tmp/people" || fail "enroll pixels"
+pxm=(--model pixels --align none) # enroll and pairs take no threshold (refused, not ignored)
+"$bin" enroll --quiet "${pxm[@]}" --db "$tmp/px.db" --dir "$tmp/people" || fail "enroll pixels"
 "$bin" db split --quiet --model pixels --db "$tmp/px.db" 2 "$tmp/pxg.db" || fail "db split pixels"
 "$bin" identify --quiet "${px[@]}" --db "$tmp/px.db" -k 2 "$tmp/probes" -o "$tmp/pid.csv" || fail "identify, one run"
 run_shards 3 "$tmp/pids.csv" "$bin" identify "${px[@]}" --db "$tmp/pxg-1.db" --db "$tmp/pxg-0.db" -k 2 "$tmp/probes"
@@ -53,8 +54,8 @@ find "$lfw" -name '*.jpg' | sort | head -400 > "$tmp/pool"
 awk 'BEGIN { srand(7) } { p[NR] = $0 } END { for (i = 0; i < 9000; i++) {
        a = p[int(rand() * NR) + 1]; b = p[int(rand() * NR) + 1]; print a "\t" b "\t" (i % 2) } }' \
   "$tmp/pool" > "$tmp/pairs.tsv"
-"$bin" pairs --quiet "${px[@]}" "$tmp/pairs.tsv" -o "$tmp/sc.csv" || fail "pairs, one run"
-run_shards 3 "$tmp/scs.csv" "$bin" pairs "${px[@]}" "$tmp/pairs.tsv"
+"$bin" pairs --quiet "${pxm[@]}" "$tmp/pairs.tsv" -o "$tmp/sc.csv" || fail "pairs, one run"
+run_shards 3 "$tmp/scs.csv" "$bin" pairs "${pxm[@]}" "$tmp/pairs.tsv"
 [ "$(grep -c . "$tmp/scs-0.csv")" = 4097 ] || fail "pairs shard 0/3 should hold one block of 4096"
 expect 0 "" "$bin" merge --quiet $(shard_files 3 "$tmp/scs.csv") -o "$tmp/scm.csv"
 same "$tmp/scm.csv" "$tmp/sc.csv" "pairs merge"
