@@ -78,10 +78,15 @@ ok "... which stays as it was" '[ "$(digest "$tmp/base.db")" = "$before" ]'
 "$bin" enroll --quiet --db "$tmp/trained.db" --weights "$tmp/a.frw" --dir "$johns"
 expect "identify: a database of the trained model with the base" 4 "mean nothing together" \
     "$bin" identify --db "$tmp/trained.db" --model dlib "$johns/John_Simm"
-# without --model the database's own model is looked for: not in the weights directory
-expect "identify: a database of the trained model, no --model" 4 \
-    "trained.db holds embeddings of dlib.*trained by facerec train on.*whose weights are not .*dlib.frw \(pass its file: --model dlib --weights FILE\)" \
+# without --model the database's own model is used: the weights file it recorded (issue 9
+# item 9); moved away, it is not in the weights directory either, and the refusal says both
+expect "identify: a database of the trained model, no --model" 0 "" \
     "$bin" identify --db "$tmp/trained.db" "$johns/John_Simm"
+mv "$tmp/a.frw" "$tmp/a-moved.frw"
+expect "identify: a database of the trained model, its file moved" 4 \
+    "trained.db holds embeddings of dlib.*trained by facerec train on.*: its recorded weights file .*a.frw is missing, and .*dlib.frw does not hold that model \(pass its file: --model dlib --weights FILE\)" \
+    "$bin" identify --db "$tmp/trained.db" "$johns/John_Simm"
+mv "$tmp/a-moved.frw" "$tmp/a.frw"
 expect "identify: the trained model with its own database" 0 "" \
     "$bin" identify --db "$tmp/trained.db" --weights "$tmp/a.frw" "$johns/John_Simm"
 
