@@ -41,6 +41,17 @@ group.save(out, quality=95)
 EOF
 "$bin" detect --quiet "$tmp/group.jpg" -o "$tmp/faces.csv" || fail "detect"
 [ "$(grep -c group.jpg "$tmp/faces.csv")" = 2 ] || fail "the group photo should have 2 faces: $(cat "$tmp/faces.csv")"
+# detect marks the main face, the one the other commands embed: the largest (Peirsol's, face 1)
+"$python" - "$tmp/faces.csv" <<'EOF' || fail "detect's main column: $(cat "$tmp/faces.csv")"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert [(r["face"], r["main"]) for r in rows] == [("0", "0"), ("1", "1")], rows
+EOF
+"$bin" detect --quiet --json "$tmp/group.jpg" >"$tmp/faces.jsonl" || fail "detect --json"
+"$python" -c "import json,sys; f=json.loads(open(sys.argv[1]).readline())['faces']; assert [x['main'] for x in f] == [False, True], f" \
+  "$tmp/faces.jsonl" || fail "detect --json main: $(cat "$tmp/faces.jsonl")"
+"$bin" detect "$tmp/group.jpg" -o "$tmp/one.csv" 2>"$tmp/err" || fail "detect one image"
+grep -q "detect: 1 image, 2 faces," "$tmp/err" || fail "detect summary wording: $(cat "$tmp/err")"
 db="$tmp/people.db"
 "$bin" enroll --quiet --db "$db" --name peirsol "$peirsol" && "$bin" enroll --quiet --db "$db" --name sorkin "$sorkin" \
   || fail "enroll the two people"
@@ -85,8 +96,13 @@ sed 's/all\./bad./' "$tmp/all.sha256" > "$tmp/bad.sha256" && echo "x.jpg" >> "$t
 expect 4 "bad.paths" "$bin" identify --db "$db" "$tmp/bad.npy" -o "$tmp/bad.csv"
 [ -e "$tmp/bad.csv" ] && fail "a refused .npy left bad.csv"
 "$bin" embed --quiet --model pixels --align none "$peirsol" -o "$tmp/px.npy" || fail "embed pixels"
+expect 4 "px.npy holds embeddings of pixels/pixels/12288/- \(.*px.model\); this run's model is dlib/" \
+  "$bin" identify --db "$db" "$tmp/px.npy"
+# an older embed output (no .model beside it): the rows' width is checked
+mv "$tmp/px.model" "$tmp/px.model.away"
 expect 4 "px.npy holds embeddings of 12288 numbers; the dlib model makes 128" \
   "$bin" identify --db "$db" "$tmp/px.npy"
+mv "$tmp/px.model.away" "$tmp/px.model"
 # without --model, the model the database records: a pixels database takes px.npy
 "$bin" enroll --quiet --model pixels --align none --db "$tmp/px.db" --name peirsol "$peirsol" || fail "enroll pixels"
 expect 0 "" "$bin" identify --quiet --db "$tmp/px.db" --threshold 1 "$tmp/px.npy" -o "$tmp/px.csv"

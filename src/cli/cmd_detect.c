@@ -43,9 +43,11 @@ static void help(FILE *out)
             "Finds the faces in images (MTCNN: boxes, scores, five landmarks) and writes them:\n"
             "CSV, one row per face: path,face,score,x1,y1,x2,y2, then x,y of the left eye, right\n"
             "eye, nose, left and right mouth corner (image left and right; pixels of the file,\n"
-            "landmarks at pixel centres); or JSON Lines (for .jsonl/.json, or --json), one object\n"
-            "per image with its size and faces, an image without a face included. Faces are in\n"
-            "the detector's order (best score first); `face` is the index other commands report.\n"
+            "landmarks at pixel centres), and main (1 for the image's main face by --face, the\n"
+            "one the other commands embed, else 0); or JSON Lines (for .jsonl/.json, or --json),\n"
+            "one object per image with its size and faces (each with \"main\"), an image without\n"
+            "a face included. Faces are in the detector's order (best score first); `face` is\n"
+            "the index other commands report.\n"
             "An image without a face, like an unreadable one, is named on stderr and makes the\n"
             "exit code 3.\n\n"
             "  -o, --output FILE   where (default: standard output)\n"
@@ -217,9 +219,13 @@ static void detect_task(void *ctx, int task, int worker)
         fr_image_free(&images[i - first]);
 }
 
-static void write_rows(FILE *out, fr_table_format format, const char *path, const image_result *r)
+static void write_rows(FILE *out, fr_table_format format, const char *path, const image_result *r,
+                       fr_face_rule rule)
 {
     static const char *names[5] = {"left_eye", "right_eye", "nose", "mouth_left", "mouth_right"};
+    /* the main face by --face: the one the other commands embed (drawn in yellow) */
+    fr_faces all = {r->faces, r->count};
+    int main_face = r->count > 0 ? fr_faces_main(&all, r->width, r->height, rule) : -1;
     if (format == FR_TABLE_JSONL) {
         fputs("{\"path\": ", out);
         fr_json_string(out, path);
@@ -229,14 +235,14 @@ static void write_rows(FILE *out, fr_table_format format, const char *path, cons
             fprintf(out, "%s{\"box\": [%.2f, %.2f, %.2f, %.2f], \"score\": %.6f, \"landmarks\": ",
                     f ? ", " : "", x->box[0], x->box[1], x->box[2], x->box[3], x->score);
             if (isnan(x->landmarks[0][0])) { /* the tiny detector finds none */
-                fputs("null}", out);
+                fprintf(out, "null, \"main\": %s}", f == main_face ? "true" : "false");
                 continue;
             }
             fputc('{', out);
             for (int k = 0; k < 5; k++)
                 fprintf(out, "%s\"%s\": [%.2f, %.2f]", k ? ", " : "", names[k], x->landmarks[k][0],
                         x->landmarks[k][1]);
-            fputs("}}", out);
+            fprintf(out, "}, \"main\": %s}", f == main_face ? "true" : "false");
         }
         fputs("]}\n", out);
         return;
@@ -251,7 +257,7 @@ static void write_rows(FILE *out, fr_table_format format, const char *path, cons
                 fputs(",,", out);
             else
                 fprintf(out, ",%.2f,%.2f", x->landmarks[k][0], x->landmarks[k][1]);
-        fputc('\n', out);
+        fprintf(out, ",%d\n", f == main_face);
     }
 }
 
@@ -457,7 +463,7 @@ static int run(const fr_global_options *g, const fr_run_options *ro,
     if (!st && format == FR_TABLE_CSV)
         fprintf(out.file, "path,face,score,x1,y1,x2,y2,left_eye_x,left_eye_y,right_eye_x,"
                           "right_eye_y,nose_x,nose_y,mouth_left_x,mouth_left_y,mouth_right_x,"
-                          "mouth_right_y\n");
+                          "mouth_right_y,main\n");
     size_t failed = list.errors, faces = 0, faceless = 0;
     for (size_t first = 0; first < list.count && !st; first += chunk) {
         job.first = first;
@@ -470,7 +476,7 @@ static int run(const fr_global_options *g, const fr_run_options *ro,
                 fr_cli_error("detect", "%s", r->error ? r->error : fr_status_name(r->status));
                 failed++;
             } else {
-                write_rows(out.file, format, list.paths[first + i], r);
+                write_rows(out.file, format, list.paths[first + i], r, job.face);
                 faces += (size_t)r->count;
                 faceless += r->count == 0;
                 if (r->count == 0) /* as embed says it: CSV has no row to show it */
@@ -497,8 +503,9 @@ static int run(const fr_global_options *g, const fr_run_options *ro,
     fr_manifest_free(manifest);
     double seconds = fr_seconds() - started;
     if (!st && !g->quiet)
-        fprintf(stderr, "detect: %zu images, %zu faces, %zu without a face, %zu unreadable, "
-                "in %.2f s, %.1f images/s\n", list.count, faces, faceless, failed, seconds,
+        fprintf(stderr, "detect: %zu %s, %zu %s, %zu without a face, %zu unreadable, "
+                "in %.2f s, %.1f images/s\n", list.count, list.count == 1 ? "image" : "images",
+                faces, faces == 1 ? "face" : "faces", faceless, failed, seconds,
                 seconds > 0 ? (double)list.count / seconds : 0.0);
     for (int i = 0; i < threads; i++) {
         if (job.chippers) /* first: it runs on the detector's context */
