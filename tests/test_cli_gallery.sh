@@ -33,15 +33,18 @@ cp "$lfw/Aaron_Peirsol/Aaron_Peirsol_0001.jpg" "$lfw/Aaron_Peirsol/Aaron_Peirsol
 expect 0 "2 images of 1 person added" "$bin" enroll --db "$db" --name peirsol "$tmp/peirsol"
 expect 0 "skipped 2 images already enrolled" "$bin" enroll --db "$db" --name peirsol "$tmp/peirsol"
 grep -q "nothing new added to" "$tmp/out" || fail "re-enrol: no 'nothing new' line: $(cat "$tmp/out")"
+# known files are left out before anything is embedded: no model run at all
+grep -q "with dlib on" "$tmp/out" && fail "re-enrol embedded the known images again: $(cat "$tmp/out")"
 expect 0 "1 person, 2 embeddings" "$bin" db list --db "$db"
 # one new photo in the folder: it alone is added
 cp "$lfw/Aaron_Peirsol/Aaron_Peirsol_0003.jpg" "$tmp/peirsol/"
 expect 0 "skipped 2 images already enrolled" "$bin" enroll --db "$db" --name peirsol "$tmp/peirsol"
 grep -q "1 image of 1 person added" "$tmp/out" || fail "the new photo: $(cat "$tmp/out")"
+grep -q "enroll: 1 image with dlib on" "$tmp/out" || fail "only the new photo should be embedded: $(cat "$tmp/out")"
 expect 0 "1 person, 3 embeddings" "$bin" db list --db "$db"
 # the same file under another name and path is not a second person
 cp "$lfw/Aaron_Peirsol/Aaron_Peirsol_0001.jpg" "$tmp/someone.jpg"
-expect 0 "someone.jpg: already enrolled as 'peirsol' \(the same file content and face\): not added to 'sorkin'" \
+expect 0 "someone.jpg: already enrolled as 'peirsol' \(the same file content( and face)?\): not added to 'sorkin'" \
   "$bin" enroll --db "$db" --name sorkin "$tmp/someone.jpg"
 expect 0 "1 person, 3 embeddings" "$bin" db list --db "$db"
 # twice in one batch (a copy): enrolled once

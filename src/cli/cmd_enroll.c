@@ -291,6 +291,51 @@ static int refuse_group_photos(const fr_people *p, const fr_cli_embeddings *e, i
     return FR_EXIT_USAGE;
 }
 
+/* Without --face, an image whose file (its SHA-256) the database already holds is left out
+ * before anything is embedded (re-enrolling a folder costs a read of each file, not the
+ * network); *repeated counts them. With --face the face decides, after detection
+ * (fr_store_enroll_images). An exit code. */
+static int drop_enrolled(const char *db, fr_people *p, size_t *repeated)
+{
+    *repeated = 0;
+    struct stat sb;
+    if (stat(db, &sb) != 0)
+        return FR_EXIT_OK; /* a new database */
+    fr_store *store;
+    char saved[1024];
+    fr_error_save(saved, sizeof saved);
+    if (fr_store_open(db, FR_STORE_READ, &store) != FR_OK) {
+        fr_error_restore(saved); /* the enrolment's own open says why */
+        return FR_EXIT_OK;
+    }
+    fr_status st = FR_OK;
+    size_t kept = 0;
+    for (size_t i = 0; i < p->paths.count; i++) {
+        char hex[65], name[300] = "";
+        if (!st && fr_sha256_file(p->paths.paths[i], hex) == FR_OK)
+            st = fr_store_find_image(store, hex, name, sizeof name);
+        else
+            fr_error_restore(saved); /* unreadable: the embedding says why */
+        if (!st && name[0]) {
+            if (strcmp(name, p->names[i]) != 0)
+                fr_cli_error("enroll", "%s: already enrolled as '%s' (the same file content): "
+                             "not added to '%s' (facerec db list --images shows it)",
+                             p->paths.paths[i], name, p->names[i]);
+            free(p->paths.paths[i]);
+            free(p->names[i]);
+            (*repeated)++;
+            continue;
+        }
+        p->paths.paths[kept] = p->paths.paths[i];
+        p->names[kept++] = p->names[i];
+    }
+    p->paths.count = kept;
+    if (p->named > kept)
+        p->named = kept;
+    fr_store_close(store);
+    return st ? fr_cli_fail("enroll", st) : FR_EXIT_OK;
+}
+
 static size_t count_people(const fr_people *p, const unsigned char *skip)
 {
     char **unique = NULL, **names = fr_calloc(p->paths.count + 1, sizeof *names, "names");
@@ -376,6 +421,20 @@ int fr_cmd_enroll(int argc, char **argv)
         return code;
     }
 
+    size_t known = 0; /* images left out as already enrolled */
+    code = !g.face_given && p.named == p.paths.count ? drop_enrolled(db, &p, &known) : 0;
+    if (!code && p.paths.count == 0) { /* nothing new: no model to load, nothing to write */
+        if (!g.quiet)
+            fprintf(stderr, "enroll: skipped %zu %s already enrolled (the same file content)\n"
+                    "enroll: nothing new added to %s\n", known, known == 1 ? "image" : "images",
+                    db);
+        fr_people_free(&p);
+        return FR_EXIT_OK;
+    }
+    if (code) {
+        fr_people_free(&p);
+        return code;
+    }
     fr_run_options ro;
     fr_run_defaults(&ro);
     ro.names_groups = !g.face_given;
@@ -429,7 +488,7 @@ int fr_cmd_enroll(int argc, char **argv)
     if (!code)
         code = store_all(db, model, &p, &e, skip, &t, &weights, already);
     target_close(&t);
-    size_t repeated = 0;
+    size_t repeated = known;
     for (size_t i = 0; !code && i < e.count; i++) {
         if (!already[i])
             continue;
@@ -442,7 +501,7 @@ int fr_cmd_enroll(int argc, char **argv)
                          p.names[i]);
     }
     if (!code && !g.quiet) {
-        size_t added = e.count - skipped - repeated;
+        size_t added = e.count - skipped - (repeated - known);
         fr_run_summary(run, e.count, 0, db);
         if (repeated)
             fprintf(stderr, "enroll: skipped %zu %s already enrolled (the same file content)\n",

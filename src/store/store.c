@@ -646,6 +646,28 @@ static fr_status add_image(fr_store *s, sqlite3_stmt *q, sqlite3_int64 embedding
     return rc == SQLITE_DONE ? FR_OK : db_fail(s, FR_E_IO, "cannot record an image's hash");
 }
 
+fr_status fr_store_find_image(fr_store *s, const char *sha256, char *name, size_t size)
+{
+    name[0] = 0;
+    if (s->version < 2)
+        return FR_OK;
+    sqlite3_stmt *q;
+    fr_status st = prepare(s, "SELECT p.name FROM images i JOIN embeddings e ON e.id = "
+                              "i.embedding JOIN people p ON p.id = e.person WHERE i.sha256 = ? "
+                              "ORDER BY i.embedding LIMIT 1", &q);
+    if (st)
+        return st;
+    sqlite3_bind_text(q, 1, sha256, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *text = sqlite3_column_text(q, 0);
+        snprintf(name, size, "%s", text ? (const char *)text : "?");
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? FR_OK
+                                                 : db_fail(s, FR_E_IO, "cannot look up an image");
+}
+
 fr_status fr_store_enroll(fr_store *s, const fr_model_info *m, const fr_enrollment *items,
                           size_t count)
 {

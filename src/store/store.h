@@ -100,6 +100,10 @@ fr_status fr_store_enroll_images(fr_store *store, const fr_model_info *model,
                                  const fr_enrollment *items, const fr_image_record *images,
                                  size_t count, char **already);
 
+/* The person an image (the SHA-256 of its file) is enrolled as, any face of it, into name
+ * (size bytes; "" when it is not enrolled, or the database predates the images table). */
+fr_status fr_store_find_image(fr_store *store, const char *sha256, char *name, size_t size);
+
 /* One embedding as `facerec db list --images` shows it. */
 typedef struct fr_image_row {
     int64_t id;         /* the embedding's id (what `db remove --image ID` takes) */
