@@ -44,10 +44,12 @@ typedef struct fr_detect_options {
     fr_runner_options runner;
     /* face-api's TinyFaceDetector (fr_tiny_load): when set, the detector is that network.
      * With `mtcnn` NULL it is all (FR_DETECTOR_TINY; min_face, thresholds, factor and
-     * max_level_pixels are MTCNN's and unused); with `mtcnn` given, MTCNN runs on the images
-     * where tiny finds no face (FR_DETECTOR_TINY_MTCNN: its faces have MTCNN's five
-     * landmarks, tiny's have NaN). tiny_threshold: the score a face must pass (default 0.5,
-     * face-api's). */
+     * max_level_pixels are MTCNN's and unused: its faces have NaN landmarks); with `mtcnn`
+     * given (FR_DETECTOR_TINY_MTCNN), tiny's boxes go to MTCNN's last stage as R-Net's do:
+     * squared, O-Net's score over thresholds[2], its box regression and five landmarks, NMS;
+     * the box then mapped onto MTCNN's median shape (fitted on LFW DevTrain images outside
+     * its pairs); the images left without a face get MTCNN's whole run. Every face has five
+     * landmarks. tiny_threshold: the score a face must pass (default 0.5, face-api's). */
     const struct fr_model *tiny;
     double tiny_threshold;
 } fr_detect_options;
@@ -55,7 +57,7 @@ typedef struct fr_detect_options {
 typedef enum fr_detector_kind {
     FR_DETECTOR_MTCNN = 0,
     FR_DETECTOR_TINY,
-    FR_DETECTOR_TINY_MTCNN /* tiny, then MTCNN for the images where tiny finds no face */
+    FR_DETECTOR_TINY_MTCNN /* tiny's boxes refined by O-Net; MTCNN where no face is left */
 } fr_detector_kind;
 
 /* "mtcnn", "tiny", "tiny+mtcnn" */
