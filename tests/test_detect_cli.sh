@@ -228,9 +228,9 @@ name.jpg" "$tmp/in/flat.png" -o /dev/null
 grep -q 'bad\\nname.jpg: not a JPEG or PNG' "$tmp/err" && [ "$(grep -c "" "$tmp/err")" = 2 ] ||
   fail "a newline in a name split an error line: $(cat "$tmp/err")"
 
-# --detector tiny+mtcnn: tiny's faces (no landmarks) where it finds some, MTCNN's (with their
-# five landmarks) for an image it finds none in (Al_Sharpton_0006 at 192), in one run of both
-# (test_api checks the faces against each detector's own)
+# --detector tiny+mtcnn: tiny's boxes refined by O-Net (with its five landmarks) where tiny
+# finds a face, MTCNN's whole run for an image it finds none in (Al_Sharpton_0006 at 192), in
+# one run of both (test_api checks the faces against each detector's own)
 miss="$lfw/Al_Sharpton/Al_Sharpton_0006.jpg"; hit="$lfw/Aaron_Peirsol/Aaron_Peirsol_0001.jpg"
 if [ -f "${FACEREC_WEIGHTS:-}/tinyface.frw" ]; then
   expect_code 0 "$bin" detect --quiet --detector tiny+mtcnn --detector-size 192 "$hit" "$miss" \
@@ -240,15 +240,15 @@ import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 hit = [r for r in rows if "Aaron_Peirsol" in r["path"]]
 miss = [r for r in rows if "Al_Sharpton" in r["path"]]
-assert hit and all(r["left_eye_x"] == "" for r in hit), hit      # tiny's
+assert hit and all(r["left_eye_x"] != "" for r in hit), hit      # O-Net's on tiny's box
 assert len(miss) == 1 and miss[0]["left_eye_x"] != "", miss      # MTCNN's
 EOF
   expect_code 2 "$bin" detect --quiet --detector tiny-mtcnn "$hit" -o /dev/null
   grep -q "unknown detector 'tiny-mtcnn' (mtcnn, tiny, tiny+mtcnn)" "$tmp/err" ||
     fail "--detector tiny-mtcnn: $(head -c 400 "$tmp/err")"
-  # FaceNet's crop needs MTCNN's landmarks on every face: refused with the reason
+  # FaceNet's crop needs MTCNN's own box and landmarks: refused with the reason
   expect_code 2 "$bin" embed --quiet --detector tiny+mtcnn --align mtcnn "$hit" -o "$tmp/x.npy"
-  grep -q "tiny+mtcnn finds boxes without landmarks" "$tmp/err" ||
+  grep -q "tiny+mtcnn does not give MTCNN's own boxes and landmarks" "$tmp/err" ||
     fail "--align mtcnn with tiny+mtcnn: $(head -c 400 "$tmp/err")"
 else
   echo "weights/tinyface.frw missing: --detector tiny+mtcnn not checked"

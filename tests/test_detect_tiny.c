@@ -17,7 +17,10 @@
  *             flip a face whose score is within 0.01 of the threshold, which is then allowed
  *             to be missing on one side (at most 2).
  *   batching  one call for all the images gives what one call per image gives.
- * Skipped (77) without node or weights/tinyface.frw (weights/fetch.sh).
+ * First --detector tiny+mtcnn (tiny's boxes through O-Net) against MTCNN on the LFW images
+ * and the wide mosaics (check_tiny_mtcnn).
+ * Skipped (77) without weights/tinyface.frw (weights/fetch.sh), and after the tiny+mtcnn
+ * check without node.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -149,6 +152,105 @@ static int load_sized(const char *path, int w, int h, uint8_t *out)
     return ok;
 }
 
+static double box_iou(const float *a, const float *b)
+{
+    double ix = fmin(a[2], b[2]) - fmax(a[0], b[0]), iy = fmin(a[3], b[3]) - fmax(a[1], b[1]);
+    if (ix <= 0 || iy <= 0)
+        return 0;
+    double u = ((double)a[2] - a[0]) * ((double)a[3] - a[1]) +
+               ((double)b[2] - b[0]) * ((double)b[3] - b[1]) - ix * iy;
+    return ix * iy / u;
+}
+
+static void images_of(const set *s, fr_image *out)
+{
+    for (int i = 0; i < s->n; i++)
+        out[i] = (fr_image){s->w, s->h, s->pixels + (size_t)i * s->w * s->h * 3};
+}
+
+/* tiny+mtcnn (detect.h): tiny's boxes through O-Net and the box fit. Every face has O-Net's
+ * five landmarks inside its box; each LFW image's main face is MTCNN's own (IoU >= 0.7, where
+ * tiny's raw box is about 0.57), and much nearer it than tiny's box; a mosaic keeps every
+ * face MTCNN finds. */
+static void check_tiny_mtcnn(const set *lfw, const set *wide, fr_model *tiny_net,
+                             const char *weights)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/mtcnn.frw", weights);
+    fr_mtcnn *mtcnn = NULL;
+    CHECK_OK(fr_mtcnn_load(path, &mtcnn));
+    fr_detect_options o = {0};
+    o.runner.device = FR_DEVICE_CPU;
+    fr_detector *mt = NULL, *tiny = NULL, *tm = NULL;
+    CHECK_OK(fr_detector_new(mtcnn, &o, &mt));
+    o.tiny = tiny_net;
+    CHECK_OK(fr_detector_new(NULL, &o, &tiny));
+    CHECK_OK(fr_detector_new(mtcnn, &o, &tm));
+    if (fr_test_failures) {
+        fr_detector_free(mt);
+        fr_detector_free(tiny);
+        fr_detector_free(tm);
+        fr_mtcnn_free(mtcnn);
+        return;
+    }
+    fr_image images[LFW];
+    fr_faces fm[LFW], ft[LFW], ftm[LFW];
+    images_of(lfw, images);
+    double worst = 1, tiny_best = 0;
+    int landmarks_in = 1;
+    CHECK_OK(fr_detector_run(mt, images, lfw->n, fm));
+    /* fr_faces stay valid until each detector's next call: one call per detector */
+    CHECK_OK(fr_detector_run(tiny, images, lfw->n, ft));
+    CHECK_OK(fr_detector_run(tm, images, lfw->n, ftm));
+    for (int i = 0; i < lfw->n && !fr_test_failures; i++) {
+        int a = fr_faces_main(&fm[i], SIDE, SIDE, FR_FACE_CENTRAL);
+        int b = fr_faces_main(&ftm[i], SIDE, SIDE, FR_FACE_CENTRAL);
+        int c = fr_faces_main(&ft[i], SIDE, SIDE, FR_FACE_CENTRAL);
+        CHECK(a >= 0 && b >= 0); /* tiny alone may miss one: MTCNN's fallback */
+        if (a < 0 || b < 0)
+            break;
+        worst = fmin(worst, box_iou(fm[i].faces[a].box, ftm[i].faces[b].box));
+        if (c >= 0)
+            tiny_best = fmax(tiny_best, box_iou(fm[i].faces[a].box, ft[i].faces[c].box));
+        for (int f = 0; f < ftm[i].count; f++)
+            for (int k = 0; k < 5; k++) {
+                const fr_face *face = &ftm[i].faces[f];
+                double x = face->landmarks[k][0], y = face->landmarks[k][1];
+                landmarks_in &= isfinite(x) && isfinite(y) && x > face->box[0] &&
+                                x < face->box[2] && y > face->box[1] && y < face->box[3];
+            }
+    }
+    printf("tiny+mtcnn on %d LFW images: main face IoU with MTCNN's >= %.3f (tiny's own box "
+           "at most %.3f); landmarks inside the box: %s\n", lfw->n, worst, tiny_best,
+           landmarks_in ? "all" : "not all");
+    CHECK(worst >= 0.7 && worst > tiny_best && landmarks_in);
+    /* three faces side by side (750x250): every tiny+mtcnn face is one of MTCNN's; tiny at
+     * 224 misses some of these small faces (recall measured, not required: bench/RESULTS.md) */
+    fr_image mosaics[3];
+    fr_faces wm[3], wtm[3];
+    images_of(wide, mosaics);
+    CHECK_OK(fr_detector_run(mt, mosaics, wide->n, wm));
+    CHECK_OK(fr_detector_run(tm, mosaics, wide->n, wtm));
+    int faces = 0, matched = 0, mt_faces = 0;
+    for (int i = 0; i < wide->n && !fr_test_failures; i++) {
+        mt_faces += wm[i].count;
+        for (int b = 0; b < wtm[i].count; b++) {
+            double best = 0;
+            for (int a = 0; a < wm[i].count; a++)
+                best = fmax(best, box_iou(wm[i].faces[a].box, wtm[i].faces[b].box));
+            faces++;
+            matched += best >= 0.5;
+        }
+    }
+    printf("tiny+mtcnn on %d mosaics: %d faces, %d of them MTCNN's (IoU >= 0.5); MTCNN: %d\n",
+           wide->n, faces, matched, mt_faces);
+    CHECK(faces >= wide->n && matched == faces && mt_faces == 3 * wide->n);
+    fr_detector_free(mt);
+    fr_detector_free(tiny);
+    fr_detector_free(tm);
+    fr_mtcnn_free(mtcnn);
+}
+
 int main(void)
 {
     const char *data = fr_test_env("FACEREC_DATA");
@@ -157,8 +259,6 @@ int main(void)
     snprintf(path, sizeof path, "%s/tinyface.frw", weights);
     if (access(path, F_OK) != 0)
         fr_test_skip("no weights/tinyface.frw (run weights/fetch.sh)");
-    if (fr_test_system("node --version > /dev/null") != 0)
-        fr_test_skip("node is not installed");
     fr_model *net416 = NULL, *net224 = NULL;
     CHECK_OK(fr_tiny_load(path, 0, &net416));
     CHECK_OK(fr_tiny_load(path, 224, &net224));
@@ -204,6 +304,9 @@ int main(void)
             }
     if (fr_test_failures)
         return fr_test_finish("test_detect_tiny");
+    check_tiny_mtcnn(&lfw, &wide, net224, weights);
+    if (fr_test_system("node --version > /dev/null") != 0)
+        fr_test_skip("node is not installed");
 
     /* the network alone on our inputs */
     fr_exec *exec = NULL;

@@ -123,7 +123,8 @@ def test_options_follow_the_cli(tmp_path):
         hit = os.path.join(DATA, "lfw_devtrain", "images", "Aaron_Peirsol",
                            "Aaron_Peirsol_0001.jpg")
         found = m.detect([hit, miss])
-        assert np.isnan(found[0][0].landmarks[0][0]) and np.isfinite(found[1][0].landmarks[0][0])
+        # O-Net's landmarks on tiny's face, MTCNN's on the one tiny misses
+        assert np.isfinite(found[0][0].landmarks[0][0]) and np.isfinite(found[1][0].landmarks[0][0])
     with pytest.raises(facerec.InvalidArgument, match="face_detector 'tiny2'"):
         facerec.Model("dlib", face_detector="tiny2")
     with pytest.raises(facerec.InvalidArgument, match="multiple of 32"):

@@ -77,9 +77,10 @@ fr_status fr_chip_spec_check_detector(const fr_chip_spec *spec, fr_detector_kind
 {
     if (detector == FR_DETECTOR_MTCNN || spec->landmarks68)
         return FR_OK;
-    return fr_fail(FR_E_INVALID, "--detector %s finds boxes without landmarks, and a %s needs "
-                   "MTCNN's (use --detector mtcnn, or --align landmarks68 for chips from the 68 "
-                   "landmarks)", fr_detector_kind_name(detector), fr_chip_spec_name(spec));
+    return fr_fail(FR_E_INVALID, "--detector %s does not give MTCNN's own boxes and landmarks, "
+                   "and a %s needs them (use --detector mtcnn, or --align landmarks68 for chips "
+                   "from the 68 landmarks)", fr_detector_kind_name(detector),
+                   fr_chip_spec_name(spec));
 }
 
 const char *fr_chip_spec_name(const fr_chip_spec *spec)

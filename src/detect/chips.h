@@ -59,7 +59,8 @@ typedef struct fr_chip_spec {
  * fr_align_resolve does; FR_E_INVALID, with the reason, where the mode cannot serve it. */
 fr_status fr_chip_spec_for(const fr_arch *arch, fr_align_mode mode, fr_chip_spec *out);
 /* FR_E_INVALID, with the reason, where a detector cannot serve a spec: the tiny detector
- * finds boxes without landmarks, so chips cut from MTCNN's 5 points need MTCNN. */
+ * finds boxes without landmarks (tiny+mtcnn: O-Net's on tiny's box, then fitted, not MTCNN's
+ * own), so chips cut from MTCNN's 5 points need MTCNN. */
 fr_status fr_chip_spec_check_detector(const fr_chip_spec *spec, fr_detector_kind detector);
 /* FaceNet crops too: they are cut from MTCNN's box, the geometry FaceNet was trained on. */
 
