@@ -7,7 +7,7 @@
 # the median over the rounds. Prints a Markdown table; the ratios are to --align none.
 # DETECTORS chooses the detectors timed (default "mtcnn tiny": MTCNN, then face-api's
 # TinyFaceDetector at TINY_SIZE, default 416, face-api's; both pipelines each; tiny+mtcnn:
-# tiny, and MTCNN for the images it finds no face in).
+# tiny's boxes refined by O-Net, MTCNN for the images left without a face).
 #
 # usage: [ROUNDS=3] [DETECTORS="mtcnn tiny tiny+mtcnn"] [TINY_SIZE=416] bench/cpu_pipeline.sh [build-dir] [images]
 #        (run on an otherwise idle machine)

@@ -216,7 +216,8 @@ typedef enum fr_face_detector {
     FR_FACE_DETECTOR_TINY,      /* face-api's TinyFaceDetector: boxes only, faster on the CPU;
                                    its chips need the 68 landmarks (FR_ALIGNMENT_LANDMARKS68,
                                    or AUTO for dlib) and its faces' landmarks are NaN */
-    FR_FACE_DETECTOR_TINY_MTCNN /* tiny, and MTCNN for the images where tiny finds no face */
+    FR_FACE_DETECTOR_TINY_MTCNN /* tiny's boxes refined by MTCNN's O-Net (5 landmarks), and
+                                   MTCNN for the images left without a face */
 } fr_face_detector;
 
 typedef struct fr_engine_options {

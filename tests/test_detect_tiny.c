@@ -169,9 +169,9 @@ static void images_of(const set *s, fr_image *out)
 }
 
 /* tiny+mtcnn (detect.h): tiny's boxes through O-Net and the box fit. Every face has O-Net's
- * five landmarks inside its box; each LFW image's main face is MTCNN's own (IoU >= 0.7, where
- * tiny's raw box is about 0.57), and much nearer it than tiny's box; a mosaic keeps every
- * face MTCNN finds. */
+ * five landmarks inside its box; each LFW image's main face is near MTCNN's own (IoU >= 0.7,
+ * where tiny's raw box is about 0.57), nearer it than tiny's box; a mosaic over twice tiny's
+ * input side keeps every face MTCNN finds. */
 static void check_tiny_mtcnn(const set *lfw, const set *wide, fr_model *tiny_net,
                              const char *weights)
 {
@@ -223,9 +223,10 @@ static void check_tiny_mtcnn(const set *lfw, const set *wide, fr_model *tiny_net
     printf("tiny+mtcnn on %d LFW images: main face IoU with MTCNN's >= %.3f (tiny's own box "
            "at most %.3f); landmarks inside the box: %s\n", lfw->n, worst, tiny_best,
            landmarks_in ? "all" : "not all");
-    CHECK(worst >= 0.7 && worst > tiny_best && landmarks_in);
-    /* three faces side by side (750x250): every tiny+mtcnn face is one of MTCNN's; tiny at
-     * 224 misses some of these small faces (recall measured, not required: bench/RESULTS.md) */
+    /* worst < 1: these faces are O-Net's on tiny's boxes, not MTCNN's fallback run */
+    CHECK(worst >= 0.7 && worst < 1 && worst > tiny_best && landmarks_in);
+    /* three faces side by side (750x250, over twice tiny's 224): MTCNN's own run, every face
+     * found (tiny itself misses some of them at 224, and O-Net rejects one of its boxes) */
     fr_image mosaics[3];
     fr_faces wm[3], wtm[3];
     images_of(wide, mosaics);
@@ -244,7 +245,7 @@ static void check_tiny_mtcnn(const set *lfw, const set *wide, fr_model *tiny_net
     }
     printf("tiny+mtcnn on %d mosaics: %d faces, %d of them MTCNN's (IoU >= 0.5); MTCNN: %d\n",
            wide->n, faces, matched, mt_faces);
-    CHECK(faces >= wide->n && matched == faces && mt_faces == 3 * wide->n);
+    CHECK(faces == 3 * wide->n && matched == faces && mt_faces == 3 * wide->n);
     fr_detector_free(mt);
     fr_detector_free(tiny);
     fr_detector_free(tm);

@@ -249,7 +249,8 @@ class Model:
     "all" makes every face a result of embed_faces().
     face_detector: "mtcnn" (the default), "tiny" (face-api's TinyFaceDetector: faster on the
     CPU, boxes only, so chips from the 68 landmarks; its faces' landmarks are NaN) or
-    "tiny+mtcnn" (tiny, and MTCNN for the images where tiny finds no face); detector_size:
+    "tiny+mtcnn" (tiny's boxes refined by MTCNN's O-Net, with its 5 landmarks, and MTCNN for
+    the images left without a face); detector_size:
     the tiny detector's input side (a multiple of 32 from 128 to 608; 0: 416, face-api's;
     192-256 suit LFW-size images); detector_threshold: its score a face must pass (0: 0.5).
     detector: the (first) detector's weights file instead of the default.

@@ -15,7 +15,7 @@
  *   stage 3  the same at 48x48 with O-Net and its landmarks; NMS 0.7 over the smaller area
  *
  * tiny+mtcnn runs stage 3 alone on the tiny detector's boxes (onet_refine), and all three
- * stages on the images left without a face.
+ * stages on the images left without a face and on those over twice tiny's input side.
  *
  * After each NMS the kept candidates (compacted at their segment's start) are gathered into a
  * dense array again. Candidate boxes use detect_face's conventions throughout: corners in
@@ -42,6 +42,12 @@
 #define PNET_CACHE_MAX 64
 #define STAGE_BATCH_CPU 128 /* R-Net / O-Net crops per run */
 #define STAGE_BATCH_GPU 2048
+/* tiny+mtcnn leaves to MTCNN an image whose longer side is over this many times tiny's input
+ * side: tiny's fixed input shrinks its faces below what it finds (1920x1080 group photos of
+ * 80-165 px faces: tiny at 416 finds 107 of 400, at 608 304; bench/RESULTS.md), and a face it
+ * misses in an image where it finds others would be lost, the fallback being per image.
+ * LFW-size images (250 px) at 192-416 stay tiny's. */
+#define TINY_MTCNN_MAX_SHRINK 2
 
 typedef struct net {
     fr_model *model; /* owns the graph */
@@ -596,11 +602,16 @@ fr_status fr_detector_run_on(fr_detector *d, const fr_vision_image *images, int 
     st = onet_refine(d, images, n, out);
     if (st)
         return st;
-    /* tiny+mtcnn: MTCNN over the images with no face after tiny and O-Net, in one run */
-    int m = 0;
-    for (int i = 0; i < n; i++)
+    /* tiny+mtcnn: MTCNN over the images with no face after tiny and O-Net, and over those
+     * tiny sees shrunk too much, in one run */
+    int side = fr_model_get_info(d->opt.tiny)->input_size, m = 0;
+    for (int i = 0; i < n; i++) {
+        int big = images[i].width > images[i].height ? images[i].width : images[i].height;
+        if (big > TINY_MTCNN_MAX_SHRINK * side)
+            out[i].count = 0;
         if (out[i].count == 0)
             m++;
+    }
     if (m == 0)
         return FR_OK;
     size_t cap = d->missed_cap;

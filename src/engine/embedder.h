@@ -91,7 +91,7 @@ typedef struct fr_embedder_options {
                              tiny detector, in the weights directory; tiny+mtcnn: tiny's, and
                              MTCNN's from the weights directory) */
     fr_detector_kind detector_kind; /* MTCNN (default), face-api's TinyFaceDetector, or tiny
-                                       with MTCNN for the images it finds no face in */
+                                       refined by O-Net, MTCNN where no face is left */
     int detector_size;  /* the tiny detector's input side (0: FR_TINY_SIZE_DEFAULT) */
     double detector_threshold; /* the tiny detector's score threshold (0: FR_TINY_THRESHOLD) */
     const char *landmarks; /* landmark68 weights (NULL: landmark68.frw in the weights
