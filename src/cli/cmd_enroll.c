@@ -291,9 +291,9 @@ static int refuse_group_photos(const fr_people *p, const fr_cli_embeddings *e, i
     return FR_EXIT_USAGE;
 }
 
-/* Without --face, an image whose file (its SHA-256) the database already holds is left out
- * before anything is embedded (re-enrolling a folder costs a read of each file, not the
- * network); *repeated counts them. With --face the face decides, after detection
+/* Without --face, --model and --weights, an image whose file (its SHA-256) the database
+ * already holds is left out before anything is embedded (re-enrolling a folder costs a read of
+ * each file, not the network); *repeated counts them. With --face the face decides, after detection
  * (fr_store_enroll_images). An exit code. */
 static int drop_enrolled(const char *db, fr_people *p, size_t *repeated)
 {
@@ -422,7 +422,11 @@ int fr_cmd_enroll(int argc, char **argv)
     }
 
     size_t known = 0; /* images left out as already enrolled */
-    code = !g.face_given && p.named == p.paths.count ? drop_enrolled(db, &p, &known) : 0;
+    /* only where the run's model will be the database's own (no --model, no --weights): with
+     * another model, target_open's model check refuses the enrolment first */
+    code = !g.face_given && !g.model && !g.weights && p.named == p.paths.count
+               ? drop_enrolled(db, &p, &known)
+               : 0;
     if (!code && p.paths.count == 0) { /* nothing new: no model to load, nothing to write */
         if (!g.quiet)
             fprintf(stderr, "enroll: skipped %zu %s already enrolled (the same file content)\n"
