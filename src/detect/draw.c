@@ -4,6 +4,7 @@
 #include <math.h>
 #include <png.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <turbojpeg.h>
@@ -36,6 +37,42 @@ static void rectangle(fr_image *im, const float *box, int thick, const uint8_t r
     }
 }
 
+/* Digits 0-9 in a 3x5 cell font, one row a string ('#' lit). */
+static const char *const DIGITS[10][5] = {
+    {"###", "#.#", "#.#", "#.#", "###"}, {".#.", "##.", ".#.", ".#.", "###"},
+    {"###", "..#", "###", "#..", "###"}, {"###", "..#", "###", "..#", "###"},
+    {"#.#", "#.#", "###", "..#", "..#"}, {"###", "#..", "###", "..#", "###"},
+    {"###", "#..", "###", "#.#", "###"}, {"###", "..#", ".#.", ".#.", ".#."},
+    {"###", "#.#", "###", "#.#", "###"}, {"###", "#.#", "###", "..#", "###"},
+};
+
+static void fill(fr_image *im, long x0, long y0, long w, long h, const uint8_t rgb[3])
+{
+    for (long y = y0; y < y0 + h; y++)
+        for (long x = x0; x < x0 + w; x++)
+            put(im, x, y, rgb);
+}
+
+void fr_draw_label(fr_image *im, long x, long y, int scale, int number, const uint8_t rgb[3])
+{
+    static const uint8_t black[3] = {0, 0, 0};
+    char text[16];
+    int n = snprintf(text, sizeof text, "%d", number < 0 ? 0 : number);
+    fill(im, x, y, FR_DRAW_LABEL_WIDTH(n, scale), FR_DRAW_LABEL_HEIGHT(scale), black);
+    for (int c = 0; c < n; c++)
+        for (int row = 0; row < 5; row++)
+            for (int col = 0; col < 3; col++)
+                if (DIGITS[text[c] - '0'][row][col] == '#')
+                    fill(im, x + (long)scale * (1 + 4 * c + col), y + (long)scale * (1 + row),
+                         scale, scale, rgb);
+}
+
+long fr_draw_label_y(const float *box, int thick, int scale)
+{
+    long top = lrintf(box[1]), above = top - FR_DRAW_LABEL_HEIGHT(scale);
+    return above >= 0 ? above : top + thick; /* inside the box when it touches the top edge */
+}
+
 void fr_draw_faces(fr_image *im, const fr_face *faces, int count, fr_face_rule rule)
 {
     static const uint8_t green[3] = {0, 230, 0}, yellow[3] = {255, 220, 0}, red[3] = {255, 0, 0};
@@ -44,7 +81,12 @@ void fr_draw_faces(fr_image *im, const fr_face *faces, int count, fr_face_rule r
     int side = im->width < im->height ? im->width : im->height;
     int thick = side >= 600 ? 3 : side >= 200 ? 2 : 1, dot = thick;
     for (int i = 0; i < count; i++) {
-        rectangle(im, faces[i].box, thick, i == main_face ? yellow : green);
+        const uint8_t *colour = i == main_face ? yellow : green;
+        rectangle(im, faces[i].box, thick, colour);
+        /* the face's index, as the CSV's face column and --face INDEX number it */
+        int scale = FR_DRAW_LABEL_SCALE(thick);
+        fr_draw_label(im, lrintf(faces[i].box[0]), fr_draw_label_y(faces[i].box, thick, scale),
+                      scale, i, colour);
         for (int k = 0; k < 5 && !isnan(faces[i].landmarks[k][0]); k++) { /* tiny: none */
             long cx = lrintf(faces[i].landmarks[k][0]), cy = lrintf(faces[i].landmarks[k][1]);
             for (long y = cy - dot; y <= cy + dot; y++)
