@@ -9,11 +9,13 @@
  */
 #include <math.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "store/store.h"
 #include "testutil.h"
 
@@ -43,28 +45,12 @@ static void vector(float *v, float seed)
     fr_l2_normalize(v, 1, DIM);
 }
 
+/* A whole file (fr_file_read, core/file.h), NULL when it cannot be read. */
 static unsigned char *read_all(const char *path, size_t *size)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    unsigned char *data = NULL;
-    size_t n = 0, cap = 0, got;
-    unsigned char chunk[4096];
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (n + got > cap) {
-            cap = 2 * (n + got);
-            unsigned char *grown = realloc(data, cap);
-            if (!grown)
-                break;
-            data = grown;
-        }
-        memcpy(data + n, chunk, got);
-        n += got;
-    }
-    fclose(f);
-    *size = n;
-    return data;
+    void *data = NULL;
+    *size = 0;
+    return fr_file_read(path, SIZE_MAX, &data, size) == FR_OK ? data : NULL;
 }
 
 static void copy_fixture(const char *to)
