@@ -105,6 +105,25 @@ expect 2 "2 embeddings come from '.*group.jpg' \(ids [0-9]+, [0-9]+\): give the 
   "$bin" db remove --db "$db" --image "$tmp/group.jpg"
 cmp -s "$db" "$tmp/before.db" || fail "a refused ambiguous removal changed the database"
 
+# ---- db split: the shards keep the image records, the stored threshold, the weights file ----
+expect 0 "use the threshold 0.41" "$bin" db set --db "$db" --threshold 0.41
+expect 0 "2 people of .*office.db in 2 databases" "$bin" db split --db "$db" 2 "$tmp/part.db"
+# every embedding's row but its id: the same in the shards as in the database
+rows() { "$bin" db list --db "$1" --images | awk 'NR > 2 { $1 = ""; print }'; }
+rows "$db" > "$tmp/rows.all"
+cat <(rows "$tmp/part-0.db") <(rows "$tmp/part-1.db") > "$tmp/rows.parts"
+[ -s "$tmp/rows.all" ] && cmp -s "$tmp/rows.all" "$tmp/rows.parts" ||
+  fail "db split lost image records: $(diff "$tmp/rows.all" "$tmp/rows.parts" | head -c 600)"
+grep -q " - " "$tmp/rows.parts" && fail "a shard has embeddings without hashes: $(cat "$tmp/rows.parts")"
+for part in 0 1; do
+  expect 0 "threshold 0.41 \(db set\), weights .*dlib.frw" "$bin" db list --db "$tmp/part-$part.db"
+done
+# re-enrolling into a shard what it holds adds nothing: of peirsol's folder, only the photo
+# removed above (0003) is new; sorkin's two copies of one photo are already in its shard
+expect 0 "skipped 2 images already enrolled" "$bin" enroll --db "$tmp/part-0.db" --name peirsol "$tmp/peirsol"
+expect 0 "part-0.db: 1 person, 4 embeddings" "$bin" db list --db "$tmp/part-0.db"
+expect 0 "nothing new added to .*part-1.db" "$bin" enroll --db "$tmp/part-1.db" --name sorkin "$tmp/sorkin"
+
 # ---- a database made before hashes were recorded (format version 1) ----
 cp "$src/tests/data/store/v1_two_people.db" "$tmp/old.db"
 cd "$src" || exit 1 # the fixture's sources are relative to the source tree
@@ -112,6 +131,10 @@ expect 0 "2 people, 3 embeddings" "$bin" db list --db "$tmp/old.db"
 expect 0 "^ +1  John_Salley +- +- +- +samples/johns/John_Salley/000179_02159509.jpg$" \
   "$bin" db list --db "$tmp/old.db" --images
 expect 0 "John_Savage" "$bin" identify --db "$tmp/old.db" samples/johns/John_Savage/000274_01099061.jpg
+# split: the shards hold its embeddings, without hashes as in it
+expect 0 "2 people of .*old.db in 2 databases" "$bin" db split --db "$tmp/old.db" 2 "$tmp/oldpart.db"
+expect 0 "^ +1  John_Salley +- +- +- +samples/johns/John_Salley/000179_02159509.jpg$" \
+  "$bin" db list --db "$tmp/oldpart-0.db" --images
 cmp -s "$tmp/old.db" "$src/tests/data/store/v1_two_people.db" || fail "reading changed the old database"
 expect 0 "1 image of 1 person added" "$bin" enroll --db "$tmp/old.db" --name John_Savage \
   samples/johns/John_Savage/000274_01099061.jpg

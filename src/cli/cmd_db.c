@@ -35,10 +35,11 @@ static void help(FILE *out)
             "  pairs + facerec eval choose one); verify and identify use it when --threshold\n"
             "  is not given, in place of the model's default. default: removes it.\n"
             "split: the people in N new databases OUT-0.db .. OUT-<N-1>.db (the name-sorted\n"
-            "  list cut in N runs, each person whole, embeddings copied bit for bit): a gallery\n"
-            "  in shards for `facerec identify --db OUT-0.db --db OUT-1.db ...`, whose answer is\n"
-            "  the database's. --model/--weights: its model (default: the one it records). No\n"
-            "  output may exist.\n");
+            "  list cut in N runs, each person whole, embeddings copied bit for bit with their\n"
+            "  image records, so a shard knows the photos it holds; the stored threshold and\n"
+            "  the recorded weights file in each): a gallery in shards for `facerec identify\n"
+            "  --db OUT-0.db --db OUT-1.db ...`, whose answer is the database's. --model/\n"
+            "  --weights: its model (default: the one it records). No output may exist.\n");
 }
 
 /* "<OUT minus .db>-<i>.db" */
@@ -54,9 +55,21 @@ static char *shard_name(const char *out, size_t i)
     return name;
 }
 
-static fr_status split_into(const fr_gallery *g, const fr_model_info *model, size_t index,
+/* The database being split: its embeddings, their image records in the same order (one row
+ * each: both are by person name, then embedding id) and what its meta table holds beside the
+ * model, all copied to every shard. */
+typedef struct split_source {
+    fr_gallery gallery;
+    fr_image_row *images;
+    size_t image_count;
+    float threshold;            /* 0: none stored */
+    const char *weights, *weights_sha256; /* "": none recorded */
+} split_source;
+
+static fr_status split_into(const split_source *src, const fr_model_info *model, size_t index,
                             size_t count, const char *name)
 {
+    const fr_gallery *g = &src->gallery;
     fr_shard shard = {index, count};
     size_t first, end;
     fr_shard_range(&shard, g->people, 1, &first, &end);
@@ -66,19 +79,73 @@ static fr_status split_into(const fr_gallery *g, const fr_model_info *model, siz
         r0++;
     for (r1 = r0; r1 < g->count && (size_t)g->person[r1] < end; r1++)
         ;
-    fr_enrollment *items = fr_calloc(r1 - r0 + 1, sizeof *items, "the embeddings");
-    if (!items)
+    size_t n = r1 - r0;
+    fr_enrollment *items = fr_calloc(n + 1, sizeof *items, "the embeddings");
+    fr_image_record *images = fr_calloc(n + 1, sizeof *images, "the image records");
+    char **already = fr_calloc(n + 1, sizeof *already, "the image records");
+    if (!items || !images || !already) {
+        free(items);
+        free(images);
+        free(already);
         return FR_E_NOMEM;
-    for (size_t r = r0; r < r1; r++)
+    }
+    for (size_t r = r0; r < r1; r++) {
+        const fr_image_row *row = &src->images[r];
         items[r - r0] = (fr_enrollment){g->names[g->person[r]], g->sources[r],
                                         g->vectors + r * g->dim};
-    fr_store *store;
-    fr_status st = fr_store_open(name, FR_STORE_CREATE, &store);
-    if (!st) {
-        st = r1 > r0 ? fr_store_enroll(store, model, items, r1 - r0) : FR_OK;
-        fr_store_close(store);
+        /* an embedding enrolled before hashes were recorded has none in the shard either */
+        images[r - r0] = (fr_image_record){row->sha256[0] ? row->sha256 : NULL, row->face,
+                                           row->has_box,
+                                           {row->box[0], row->box[1], row->box[2], row->box[3]}};
     }
+    fr_store *store = NULL;
+    fr_status st = fr_store_open(name, FR_STORE_CREATE, &store);
+    if (!st && src->weights[0])
+        st = fr_store_set_weights(store, src->weights, src->weights_sha256);
+    if (!st && src->threshold > 0)
+        st = fr_store_set_threshold(store, src->threshold);
+    if (!st && n)
+        st = fr_store_enroll_images(store, model, items, images, n, already);
+    /* the source's image records are unique (enrolment refuses a repeat): a repeat that was
+     * not copied is a changed database, and a shard short of an embedding is not a copy */
+    for (size_t i = 0; i < n; i++) {
+        if (already[i] && !st)
+            st = fr_fail(FR_E_FORMAT, "embedding %lld of '%s' (from %s) has the image record of "
+                         "another embedding of '%s', which facerec never writes (a changed "
+                         "database): not split", (long long)src->images[r0 + i].id,
+                         items[i].name, items[i].source, already[i]);
+        free(already[i]);
+    }
+    fr_store_close(store);
     free(items);
+    free(images);
+    free(already);
+    return st;
+}
+
+/* Reads what the shards copy, refusing a database that changed while it was read. */
+static fr_status split_read(const char *db, const fr_model_info *model, fr_store *store,
+                            split_source *src)
+{
+    int64_t before = 0, after = 0;
+    fr_status st = fr_store_data_version(store, &before);
+    if (!st)
+        st = fr_store_load(store, model, &src->gallery);
+    if (!st)
+        st = fr_store_images(store, &src->images, &src->image_count);
+    if (!st)
+        st = fr_store_threshold(store, &src->threshold);
+    if (!st)
+        st = fr_store_weights(store, &src->weights, &src->weights_sha256);
+    if (!st)
+        st = fr_store_data_version(store, &after);
+    int same = !st && before == after && src->image_count == src->gallery.count;
+    for (size_t r = 0; same && r < src->gallery.count; r++)
+        same = strcmp(src->images[r].person, src->gallery.names[src->gallery.person[r]]) == 0 &&
+               strcmp(src->images[r].source, src->gallery.sources[r]) == 0;
+    if (!st && !same)
+        st = fr_fail(FR_E_IO, "%s changed while it was read (another facerec enrolling or "
+                     "removing?): nothing written; run the split again", db);
     return st;
 }
 
@@ -124,31 +191,32 @@ static int split(int argc, char **argv)
     }
     fr_model *model = NULL;
     fr_store *store = NULL;
-    fr_gallery gallery;
-    memset(&gallery, 0, sizeof gallery);
+    split_source src;
+    memset(&src, 0, sizeof src);
     fr_status st = FR_OK;
     if (!code)
         code = fr_cli_model_of_database("db", &g, db);
     if (!code && !(st = fr_cli_load_model(&g, &model)) &&
         !(st = fr_store_open(db, FR_STORE_READ, &store)))
-        st = fr_store_load(store, fr_model_get_info(model), &gallery);
-    fr_store_close(store);
+        st = split_read(db, fr_model_get_info(model), store, &src);
     size_t done = 0;
     for (; !code && !st && done < n; done++)
-        st = split_into(&gallery, fr_model_get_info(model), done, n, names[done]);
+        st = split_into(&src, fr_model_get_info(model), done, n, names[done]);
+    fr_store_close(store); /* after the copies: the recorded weights file is its text */
     if (st) {
-        /* all or nothing: the shards written so far go */
+        /* all or nothing: the shards written so far go (the failed one too) */
         for (size_t i = 0; i < done; i++)
             unlink(names[i]);
         code = fr_cli_fail("db", st);
     }
     if (!code && !g.quiet)
-        fprintf(stderr, "db: %zu people of %s in %lu databases %s .. %s\n", gallery.people, db,
-                n, names[0], names[n - 1]);
+        fprintf(stderr, "db: %zu people of %s in %lu databases %s .. %s\n", src.gallery.people,
+                db, n, names[0], names[n - 1]);
     for (size_t i = 0; names && i < n; i++)
         free(names[i]);
     free(names);
-    fr_gallery_free(&gallery);
+    fr_gallery_free(&src.gallery);
+    fr_store_images_free(src.images, src.image_count);
     fr_model_free(model);
     return code;
 }

@@ -343,8 +343,10 @@ int fr_cmd_embed(int argc, char **argv)
         outputs_abort(&outputs);
     size_t failures = sink.failures + fr_run_path_errors(session);
     if (!st && manifest) {
-        static const char *const roles[] = {"main", PATHS_SUFFIX, FACES_SUFFIX};
-        st = fr_run_manifest_commit(manifest, output, roles, g.all_faces ? 3 : 2,
+        /* every file of the set, so that `merge` writes the whole set one run writes */
+        static const char *const roles[] = {"main", PATHS_SUFFIX, INPUTS_SUFFIX, MODEL_SUFFIX,
+                                            FACES_SUFFIX};
+        st = fr_run_manifest_commit(manifest, output, roles, g.all_faces ? 5 : 4,
                                     sink.failures);
     }
     if (!st)

@@ -1,7 +1,8 @@
 /*
  * cmd_merge.c: `facerec merge SHARD... -o OUT`: the outputs of a job split with --shard
  * (cli/shard.h) put back together, byte for byte what one run of the command writes:
- * embeddings (.npy rows, .paths, .faces.csv with its row numbers shifted), identify / detect /
+ * embeddings (.npy rows, .paths, .faces.csv with its row numbers shifted, .inputs.csv with
+ * its input indexes and first rows shifted, .model once: the same in every shard), identify / detect /
  * pairs tables (the CSV header once), distance-matrix row blocks (one .npy, the row paths
  * joined, the column paths once).
  *
@@ -28,14 +29,15 @@
 #include "match/table.h"
 
 #define BUFFER_BYTES (1 << 20)
-#define MAX_ROLES 3
+#define MAX_ROLES 5
 
 typedef enum join_kind {
     JOIN_NPY_ROWS, /* float32 (rows, d) arrays stacked: one header for the sum of the rows */
     JOIN_TABLE,    /* CSV with one header line (or JSON Lines), rows concatenated */
     JOIN_CONCAT,   /* text concatenated */
     JOIN_SAME,     /* the same file in every shard: written once */
-    JOIN_RENUMBER  /* CSV whose first field is the main output's row: shifted per shard */
+    JOIN_RENUMBER, /* CSV whose first field is the main output's row: shifted per shard */
+    JOIN_INPUTS    /* embed's OUT.inputs.csv: the input index and the first row shifted */
 } join_kind;
 
 typedef struct role_rule {
@@ -50,7 +52,12 @@ typedef struct command_rule {
 
 /* The roles are the files each command writes (cmd_*.c); "main" is OUT itself. */
 static const command_rule rules[] = {
-    {"embed", {{"main", JOIN_NPY_ROWS}, {".paths", JOIN_CONCAT}, {".faces.csv", JOIN_RENUMBER}}},
+    {"embed",
+     {{"main", JOIN_NPY_ROWS},
+      {".paths", JOIN_CONCAT},
+      {".faces.csv", JOIN_RENUMBER},
+      {".inputs.csv", JOIN_INPUTS},
+      {".model", JOIN_SAME}}},
     {"distmat",
      {{"main", JOIN_NPY_ROWS}, {".rows.paths", JOIN_CONCAT}, {".cols.paths", JOIN_SAME}}},
     {"identify", {{"main", JOIN_TABLE}}},
@@ -269,6 +276,82 @@ static fr_status join_npy(job *j, const char *role, FILE *out)
     return st;
 }
 
+/* A decimal number (digits only, no more than 18) in text[0..n), into *value. */
+static int parse_count(const char *text, size_t n, size_t *value)
+{
+    *value = 0;
+    if (n == 0 || n > 18)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (text[i] < '0' || text[i] > '9')
+            return 0;
+        *value = *value * 10 + (size_t)(text[i] - '0');
+    }
+    return 1;
+}
+
+#define INPUT_FIELDS 7 /* input,path,status,faces,rows,first_row,error */
+
+/* The records of one shard's OUT.inputs.csv (after its header): each with its input index
+ * shifted by the shard's first input and its first row by the rows of the shards before it,
+ * the other fields as they are (a quoted path or error may hold ',' '"' or '\n'). */
+static fr_status join_inputs(job *j, size_t s, reader *r, size_t row0, FILE *out)
+{
+    const fr_shard_manifest *m = &j->shards[s];
+    size_t cap = 4096, len = 0, number = 0, next_input = 0;
+    char *record = fr_malloc(cap, "a record");
+    fr_status st = record ? FR_OK : FR_E_NOMEM;
+    int c = 0;
+    while (!st && c != EOF) {
+        size_t starts[INPUT_FIELDS + 1], fields = 1;
+        int quoted = 0;
+        len = 0;
+        starts[0] = 0;
+        while ((c = reader_getc(r)) != EOF && (quoted || c != '\n')) {
+            if (c == '"')
+                quoted = !quoted;
+            else if (c == ',' && !quoted && fields++ < INPUT_FIELDS)
+                starts[fields - 1] = len + 1;
+            if (len + 1 == cap) {
+                char *grown = realloc(record, cap *= 2);
+                if (!grown) {
+                    st = fr_fail(FR_E_NOMEM, "out of memory reading %s", r->expect->path);
+                    break;
+                }
+                record = grown;
+            }
+            record[len++] = (char)c;
+        }
+        if (st || (c == EOF && len == 0))
+            break;
+        number++;
+        size_t input = 0, rows = 0, first = 0, end[INPUT_FIELDS] = {0};
+        for (size_t f = 0; fields == INPUT_FIELDS && f < INPUT_FIELDS; f++)
+            end[f] = f + 1 < INPUT_FIELDS ? starts[f + 1] - 1 : len;
+        int ok = c == '\n' && fields == INPUT_FIELDS &&
+                 parse_count(record, end[0], &input) && input >= next_input &&
+                 input < m->end - m->first &&
+                 parse_count(record + starts[4], end[4] - starts[4], &rows) &&
+                 (end[5] == starts[5] ? rows == 0
+                                      : parse_count(record + starts[5], end[5] - starts[5],
+                                                    &first) &&
+                                            rows > 0 && first + rows <= j->rows[s]);
+        if (!ok) {
+            st = fr_fail(FR_E_FORMAT, "%s: record %zu is not an input's row (input,path,status,"
+                         "faces,rows,first_row,error) of this shard", r->expect->path, number);
+            break;
+        }
+        next_input = input + 1;
+        fprintf(out, "%zu,%.*s,", m->first + input, (int)(end[4] - starts[1]),
+                record + starts[1]);
+        if (rows)
+            fprintf(out, "%zu", row0 + first);
+        fprintf(out, ",%.*s\n", (int)(len - starts[6]), record + starts[6]);
+    }
+    free(record);
+    return st;
+}
+
 static fr_status join_text(job *j, const char *role, join_kind kind, FILE *out)
 {
     char header[4096], first[4096] = "";
@@ -276,15 +359,19 @@ static fr_status join_text(job *j, const char *role, join_kind kind, FILE *out)
     size_t shards = kind == JOIN_SAME ? 1 : j->count;
     for (size_t s = 1; kind == JOIN_SAME && s < j->count && !st; s++)
         if (strcmp(file_of(j, s, role)->sha256, file_of(j, 0, role)->sha256) != 0)
-            st = fr_fail(FR_E_FORMAT, "%s and %s differ: the shards do not share one column "
-                         "set", file_of(j, 0, role)->path, file_of(j, s, role)->path);
+            st = fr_fail(FR_E_FORMAT, "%s and %s differ: %s", file_of(j, 0, role)->path,
+                         file_of(j, s, role)->path,
+                         strcmp(role, ".model") == 0
+                             ? "shards of different models (identify would compare embeddings "
+                               "of two networks)"
+                             : "the shards do not share one column set");
     for (size_t s = 0; s < j->count && !st; s++)
         st = check_size(file_of(j, s, role));
     size_t row0 = 0;
     for (size_t s = 0; s < shards && !st; s++) {
         reader r;
         st = reader_open(&r, file_of(j, s, role), j->buffer);
-        int csv_header = kind == JOIN_RENUMBER ||
+        int csv_header = kind == JOIN_RENUMBER || kind == JOIN_INPUTS ||
                          (kind == JOIN_TABLE &&
                           fr_table_format_for(r.expect->path, 0) == FR_TABLE_CSV);
         if (!st && csv_header) {
@@ -325,6 +412,9 @@ static fr_status join_text(job *j, const char *role, join_kind kind, FILE *out)
             if (!st && expect != j->rows[s])
                 st = fr_fail(FR_E_FORMAT, "%s: %zu records for %zu rows", r.expect->path,
                              expect, j->rows[s]);
+            row0 += j->rows[s];
+        } else if (!st && kind == JOIN_INPUTS) {
+            st = join_inputs(j, s, &r, row0, out);
             row0 += j->rows[s];
         } else if (!st) {
             st = copy_rest(&r, out);
