@@ -211,4 +211,22 @@ grep -q "pix.npy holds embeddings of pixels/.*; this run's model is dlib/" "$tmp
   fail "identify on another model's embed output: $(cat "$tmp/err")"
 expect_code 0 "$bin" identify --db "$tmp/dlib.db" "$tmp/rowsdir.npy"
 grep -q "a_face.jpg,peirsol,0\.[0-9]*,ok," "$tmp/out" || fail "identify on embed's output: $(cat "$tmp/out")"
+# embed --shard parts merged: the .inputs.csv (input indexes and first rows shifted) and
+# .model are one run's, byte for byte, so identify checks the merged rows' model too
+cp -r "$tmp/rowsdir" "$tmp/rows4"
+cp "$data/lfw_devtrain/images/Aaron_Peirsol/Aaron_Peirsol_0003.jpg" "$tmp/rows4/d_face.jpg"
+px=(--model pixels --batch 1) # units of one image: shard 0 of 2 holds a, b; shard 1 c, d
+expect_code 3 "$bin" embed --quiet "${px[@]}" "$tmp/rows4" -o "$tmp/p4.npy"
+for i in 0 1; do
+  expect_code 3 "$bin" embed --quiet "${px[@]}" --shard $i/2 "$tmp/rows4" -o "$tmp/p4s-$i.npy"
+done
+expect_code 3 "$bin" merge --quiet "$tmp/p4s-1.npy" "$tmp/p4s-0.npy" -o "$tmp/p4m.npy"
+for f in npy paths inputs.csv model; do
+  cmp -s "$tmp/p4m.$f" "$tmp/p4.$f" || fail "merged p4m.$f is not one run's: $(head -c 400 "$tmp/p4m.$f" 2>&1)"
+done
+grep -q "^3,.*d_face.jpg,ok,1,1,1,$" "$tmp/p4m.inputs.csv" || fail "merged inputs.csv: $(cat "$tmp/p4m.inputs.csv")"
+(cd "$tmp" && sha256sum -c --quiet p4m.sha256) || fail "p4m.sha256 does not list the merged set"
+expect_code 4 "$bin" identify --db "$tmp/dlib.db" --model dlib "$tmp/p4m.npy"
+grep -q "p4m.npy holds embeddings of pixels/.*; this run's model is dlib/" "$tmp/err" ||
+  fail "identify on a merged output of another model: $(cat "$tmp/err")"
 [ "$failures" = 0 ] && echo "test_cli_embed: all checks passed" || { echo "test_cli_embed: $failures failed"; exit 1; }
