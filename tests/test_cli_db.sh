@@ -147,6 +147,18 @@ expect 4 "its recorded weights file .*dlib-copy.frw is missing, and the weights 
   env FACEREC_WEIGHTS_DIR="$tmp/helpers" "$bin" identify --db "$wdb" "$probe"
 expect 0 "its recorded weights file .*dlib-copy.frw is missing; using .*dlib.frw" \
   "$bin" verify --db "$wdb" --name peirsol "$probe"
+# ... and that file is read once: the model loaded to see that it holds the database's model is
+# the one the command runs (before: loaded twice). Counted with strace where it can trace.
+if command -v strace >/dev/null && strace -f -o /dev/null true 2>/dev/null; then
+  for cmd in "verify --name peirsol" identify; do
+    strace -f -e trace=open,openat -o "$tmp/trace" "$bin" $cmd --db "$wdb" "$probe" >"$tmp/out" 2>&1 ||
+      fail "$cmd under strace: $(cat "$tmp/out")"
+    opens="$(grep '/dlib\.frw"' "$tmp/trace" | grep -vc ENOENT)"
+    [ "$opens" = 1 ] || fail "$cmd opened dlib.frw $opens times, want 1: $(grep 'dlib\.frw' "$tmp/trace")"
+  done
+else
+  echo "skipped: counting the weights file's opens needs strace (ptrace)"
+fi
 # --model/--weights given: the recorded file is not looked at
 expect 0 "welcome" "$bin" verify --db "$wdb" --name peirsol --model dlib "$probe"
 grep -q "recorded weights" "$tmp/out" && fail "--model given, yet the recorded file was checked"

@@ -117,8 +117,12 @@ struct option *fr_options_merge(const struct option *own, size_t own_count);
  * directory (dlib's when neither is given); NULL for the pixels baseline, which has none. */
 fr_status fr_cli_weights_file(const fr_global_options *g, char *buffer, size_t size,
                               const char **file);
-/* Resolves the weights file of --model / --weights and loads the model (messages printed). */
+/* Resolves the weights file of --model / --weights and loads the model (messages printed).
+ * The model fr_cli_model_of_database loaded to check a weights file is handed over instead of
+ * loading that file a second time, when g names that very file and preprocessing. */
 fr_status fr_cli_load_model(const fr_global_options *g, fr_model **out);
+/* Frees that kept model if no command took it (main, after the command). */
+void fr_cli_release_checked_model(void);
 /* Without --model and --weights, a command reading or extending the database DB runs the
  * model DB records (its architecture, preprocessing and weights: the weights directory's file
  * of that architecture when its provenance digest is the one recorded), not the built-in

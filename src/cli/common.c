@@ -560,8 +560,37 @@ fr_status fr_cli_weights_file(const fr_global_options *g, char *buffer, size_t s
     return st;
 }
 
+/* The model fr_cli_model_of_database loaded to see that a weights file holds the database's
+ * model, kept for the command's own fr_cli_load_model of that file: loaded once, not twice. */
+static struct {
+    fr_model *model;            /* NULL: none kept */
+    char arch[64];
+    char path[4096];            /* "" for the pixels baseline (no file) */
+    fr_preprocess preprocess;   /* the one it was set to (the database's) */
+    fr_preprocess own;          /* the model's own */
+} kept;
+
+void fr_cli_release_checked_model(void)
+{
+    fr_model_free(kept.model);
+    kept.model = NULL;
+}
+
 fr_status fr_cli_load_model(const fr_global_options *g, fr_model **out)
 {
+    if (kept.model) {
+        /* the same architecture, file and preprocessing as the load would give: that model */
+        fr_preprocess want = g->preprocess != FR_PREPROCESS_DEFAULT ? g->preprocess : kept.own;
+        int same = g->model && strcmp(g->model, kept.arch) == 0 &&
+                   strcmp(g->weights ? g->weights : "", kept.path) == 0 &&
+                   want == kept.preprocess;
+        if (same) {
+            *out = kept.model;
+            kept.model = NULL;
+            return FR_OK;
+        }
+        fr_cli_release_checked_model(); /* a command runs one model */
+    }
     fr_status st = fr_model_open(g->model, g->weights, out);
     if (!st && g->preprocess != FR_PREPROCESS_DEFAULT) {
         st = fr_model_set_preprocess(*out, g->preprocess);
@@ -589,9 +618,19 @@ static int weights_match(const char *arch, const char *path, fr_preprocess prepr
     }
     if (same) {
         fr_store_model_key(fr_model_get_info(model), mine, sizeof mine);
-        same = strcmp(mine, key) == 0;
+        same = strcmp(mine, key) == 0 && strlen(arch) < sizeof kept.arch &&
+               (!path || strlen(path) < sizeof kept.path);
     }
-    fr_model_free(model);
+    if (same) { /* kept for the command's fr_cli_load_model */
+        fr_cli_release_checked_model();
+        kept.model = model;
+        snprintf(kept.arch, sizeof kept.arch, "%s", arch);
+        snprintf(kept.path, sizeof kept.path, "%s", path ? path : "");
+        kept.preprocess = preprocess;
+        kept.own = *own;
+    } else {
+        fr_model_free(model);
+    }
     fr_error_restore(saved);
     return same;
 }

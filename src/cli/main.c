@@ -67,7 +67,9 @@ int main(int argc, char **argv)
                     return FR_EXIT_OK;
                 }
             fr_cli_set_args(argc - 1, argv + 1);
-            return COMMANDS[i].run(argc - 1, argv + 1);
+            int code = COMMANDS[i].run(argc - 1, argv + 1);
+            fr_cli_release_checked_model();
+            return code;
         }
         names[i] = COMMANDS[i].name;
     }
