@@ -41,8 +41,8 @@ timeout 120 "$bin" identify --db "$db" "$tmp/group.jpg" "$tmp/peirsol.jpg" "$tmp
   "$tmp/broken.jpg" -o "$tmp/who.csv" 2>"$tmp/err"
 code=$?
 [ "$code" = 3 ] || fail "identify with a faceless and a broken image: exit $code (want 3): $(cat "$tmp/err")"
-grep -Eq "identify: 2 images \(1 unreadable, 1 without a face\)" "$tmp/err" ||
-  fail "the summary should count the faceless image apart: $(cat "$tmp/err")"
+grep -Eq "identify: 4 images \(1 unreadable, 1 without a face\)" "$tmp/err" ||
+  fail "the summary should count the four inputs, the faceless image apart: $(cat "$tmp/err")"
 "$python" - "$tmp/who.csv" <<'EOF' || fail "identify's rows: $(cat "$tmp/who.csv")"
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
@@ -111,5 +111,16 @@ timeout 120 "$bin" verify --quiet --db "$db" --all-faces --name sorkin "$tmp/gro
   >"$tmp/out" 2>"$tmp/err" || fail "verify --all-faces: exit $? ($(cat "$tmp/out" "$tmp/err"))"
 grep -Eq "^It's sorkin, welcome in! \(face 0 of 2, distance 0\.[0-9]+ < threshold 0.428\)" "$tmp/out" ||
   fail "verify --all-faces should name the face: $(cat "$tmp/out")"
+
+# the summaries count images, not rows: cluster --all-faces makes a row per face (three here,
+# two of the group photo) of four inputs; before, "3 images (1 unreadable, 1 without a face)"
+timeout 120 "$bin" cluster --all-faces "$tmp/group.jpg" "$tmp/peirsol.jpg" "$tmp/flat.jpg" \
+  "$tmp/broken.jpg" -o "$tmp/clusters.csv" 2>"$tmp/err"
+code=$?
+[ "$code" = 3 ] || fail "cluster with a faceless and a broken image: exit $code (want 3): $(cat "$tmp/err")"
+grep -Eq "^cluster: 4 images \(1 unreadable, 1 without a face\) with" "$tmp/err" ||
+  fail "cluster's summary should count the four images: $(cat "$tmp/err")"
+grep -Eq "^cluster: 3 faces -> 2 clusters \(1 of two faces or more, the largest of 2; 1 singleton\);" "$tmp/err" ||
+  fail "cluster's faces and clusters: $(cat "$tmp/err")"
 
 [ "$failures" = 0 ] && echo "all passed" || { echo "$failures failure(s)"; exit 1; }

@@ -66,6 +66,8 @@ typedef struct faces {
     char **paths;        /* per row: owned copies, or NULL (no .paths beside a .npy) */
     int *face;           /* per row */
     size_t failures;
+    size_t images;       /* images with a face (rows are faces: a group photo has several) */
+    size_t last_index;   /* the input index of the last row's image */
     fr_npy npy;
 } faces;
 
@@ -160,6 +162,9 @@ static int keep(void *ctx, const fr_embed_result *r)
         fr_fail(FR_E_NOMEM, "out of memory");
         return 1;
     }
+    if (f->count == 0 || r->index != f->last_index)
+        f->images++;
+    f->last_index = r->index;
     f->count++;
     return 0;
 }
@@ -525,7 +530,7 @@ int fr_cmd_cluster(int argc, char **argv)
                 st = fr_fail(FR_E_IO, "no face could be embedded; %s not written", output);
             f.failures += fr_run_path_errors(run);
             if (!st)
-                fr_run_summary(run, f.count, f.failures, NULL);
+                fr_run_summary(run, f.images, f.failures, NULL);
             if (st)
                 code = fr_cli_fail("cluster", st);
         }
@@ -606,15 +611,16 @@ int fr_cmd_cluster(int argc, char **argv)
         }
     }
     if (!code && !g.quiet) {
-        fprintf(stderr, "cluster: %zu faces -> %zu clusters (%zu of two faces or more, the "
-                "largest of %zu; %zu singletons", s.faces, s.clusters, s.multi, s.largest,
-                s.singletons);
+        fprintf(stderr, "cluster: %zu face%s -> %zu cluster%s (%zu of two faces or more, the "
+                "largest of %zu; %zu singleton%s", s.faces, s.faces == 1 ? "" : "s", s.clusters,
+                s.clusters == 1 ? "" : "s", s.multi, s.largest, s.singletons,
+                s.singletons == 1 ? "" : "s");
         if (s.unclustered)
-            fprintf(stderr, "; %zu faces in clusters under --min-size %zu", s.unclustered,
-                    co.min_size);
-        fprintf(stderr, "); %s, threshold %.3f, %zu edges; graph %.2f s %s %s, clustering "
+            fprintf(stderr, "; %zu face%s in clusters under --min-size %zu", s.unclustered,
+                    s.unclustered == 1 ? "" : "s", co.min_size);
+        fprintf(stderr, "); %s, threshold %.3f, %zu edge%s; graph %.2f s %s %s, clustering "
                 "%.2f s -> %s\n", fr_cluster_method_name(co.method), (double)co.threshold,
-                s.edges, s.seconds_graph, graph_path ? "read from" : "on", backend,
+                s.edges, s.edges == 1 ? "" : "s", s.seconds_graph, graph_path ? "read from" : "on", backend,
                 s.seconds_cluster, output);
         if (s.scored)
             fprintf(stderr, "cluster: against the folders: pairwise precision %.4f, recall "

@@ -1,4 +1,4 @@
-/* cmd_db.c: `facerec db list|remove|rename|split --db FILE`: looking after an identity
+/* cmd_db.c: `facerec db list|remove|rename|set|split --db FILE`: looking after an identity
  * database. */
 #include <errno.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
 static const fr_command COMMANDS[] = {
     {"embed", "images -> N x 128 embeddings (.npy) and the list of paths", fr_cmd_embed},
     {"enroll", "add people's images to an identity database", fr_cmd_enroll},
-    {"db", "list, remove or rename the people of an identity database", fr_cmd_db},
+    {"db", "list, remove, rename people; store a threshold; split a database", fr_cmd_db},
     {"verify", "is this the person claimed? (1:1, one image or a list of claims)", fr_cmd_verify},
     {"identify", "who is this? nearest people in the database (1:K, top-k)", fr_cmd_identify},
     {"distmat", "all-pairs distances between two sets of images or embeddings (.npy)", fr_cmd_distmat},

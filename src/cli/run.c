@@ -520,7 +520,10 @@ void fr_run_summary(const fr_run *r, size_t done, size_t failed, const char *out
         return;
     double seconds = fr_seconds() - r->started;
     const fr_runner *runner = fr_embedder_runner(r->embedder);
-    fprintf(stderr, "%s: %zu image%s", r->command, done, done == 1 ? "" : "s");
+    /* every input, the failed ones included: "4 images (1 unreadable, 1 without a face)" is
+     * four photos of which two have no answer (it said "2 images (...)" of those four) */
+    size_t total = done + failed;
+    fprintf(stderr, "%s: %zu image%s", r->command, total, total == 1 ? "" : "s");
     /* an image without a face was read: said apart from those that could not be */
     size_t no_face = r->no_face < failed ? r->no_face : failed;
     if (failed - no_face && no_face)
@@ -535,7 +538,7 @@ void fr_run_summary(const fr_run *r, size_t done, size_t failed, const char *out
     fprintf(stderr, " with %s on %s (%s) in %.2f s, %.1f images/s%s%s\n",
             fr_model_get_info(r->model)->arch, fr_runner_backend(runner),
             fr_precision_name(fr_runner_precision(runner)), seconds,
-            seconds > 0 ? (double)(done + failed) / seconds : 0.0, output ? " -> " : "",
+            seconds > 0 ? (double)total / seconds : 0.0, output ? " -> " : "",
             output ? output : "");
 }
 
