@@ -39,6 +39,14 @@ expect_line 2 "^facerec embed: -o \(--output\) needs a value$" "$bin" embed -o
 expect_line 2 "^facerec embed: --quiet takes no value" "$bin" embed --quiet=1 x.jpg -o e.npy
 expect_line 2 "^facerec convert: unknown option -z" "$bin" convert -z
 expect_line 2 "^facerec: unknown command 'indentify'; did you mean identify\?$" "$bin" indentify
+expect_line 2 "^facerec: unknown command 'zzzzzz' \(facerec --help lists the commands\)$" "$bin" zzzzzz
+# the common options before the command are the command's (one parser: the command's own)
+expect_line 2 "^facerec: --threshold 9: give a distance in \(0, 4\]$" \
+  "$bin" --quiet --threshold 9 identify --db x.db x.jpg
+expect_line 2 "^facerec: --bogus before the command is not one of the common options" \
+  "$bin" --quiet --bogus identify x.jpg
+expect_line 2 "^facerec: no command after the options" "$bin" --quiet --model dlib
+expect_line 2 "^facerec merge: unknown option --device" "$bin" --device cpu merge -o x a b
 # options that were accepted and ignored: refused
 expect_line 2 "^facerec embed: --json: embed writes a .npy" "$bin" embed --json x.jpg -o e.npy
 expect_line 2 "^facerec enroll: --json: enroll writes no rows" "$bin" enroll --json --db x.db --name a x.jpg
@@ -66,6 +74,12 @@ if [ -f "${FACEREC_WEIGHTS:?}/dlib.frw" ]; then
   [ "$(sed -n 2p "$tmp/out" | grep -Ec '^  1\. younes, distance 0\.[0-9]+$')" = 1 ] \
     && [ "$(grep -c '^  [0-9]\. ' "$tmp/out")" = 3 ] || fail "identify -k 3: not candidates 1..3: $(cat "$tmp/out")"
   "$bin" identify --db "$db" -k 3 "$cam" > "$tmp/out" 2>/dev/null || fail "identify -k 3 known"
+  # --quiet before the command is the command's: no summary line, the same rows
+  # (a folder: one run's summary line, "identify: 2 images ...", is what --quiet drops)
+  mkdir -p "$tmp/two"; cp "$cam" "$tmp/two/a.jpg"; cp "$cam" "$tmp/two/b.jpg"
+  "$bin" --quiet identify --db "$db" "$tmp/two" > "$tmp/rows" 2>"$tmp/err"
+  [ "$(grep -c "two/[ab].jpg,younes," "$tmp/rows")" = 2 ] && [ ! -s "$tmp/err" ] ||
+    fail "facerec --quiet identify: $(cat "$tmp/rows" "$tmp/err")"
   head -1 "$tmp/out" | grep -q "^it's younes" && [ "$(grep -c '^  [23]\. ' "$tmp/out")" = 2 ] \
     || fail "identify -k 3 known: $(cat "$tmp/out")"
   # -o: the row goes to the file, the exit code still says whether it was identified

@@ -1,5 +1,6 @@
 /* main.c: `facerec COMMAND ...`: dispatch to the commands in cmd_*.c. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -22,6 +23,8 @@ static const fr_command COMMANDS[] = {
     {"info", "devices, backends and models", fr_cmd_info},
 };
 
+static int run_command(int argc, char **argv);
+
 static void usage(FILE *out)
 {
     fprintf(out, "usage: facerec COMMAND [OPTIONS] [ARGS]\n\ncommands:\n");
@@ -36,13 +39,51 @@ static void usage(FILE *out)
                  "ETA) goes to stderr only when stderr is a terminal; --quiet drops it and the\n"
                  "summary line. facerec never colours its output, so NO_COLOR needs nothing.\n"
                  "\n`facerec COMMAND --help` describes a command and its options; --version, with\n"
-                 "or without a command, prints the version.\n"
+                 "or without a command, prints the version. The common options (--quiet,\n"
+                 "--model, --device, ...) may come before the command too: `facerec --quiet\n"
+                 "identify ...` is `facerec identify --quiet ...`.\n"
                  "facerec %s\n", FR_VERSION_STRING);
+}
+
+/* The index of the command in argv: after the common options given before it (`facerec
+ * --quiet --device cpu identify ...`), 1 when there are none; 0 after a one-line usage error
+ * (an option that is not a common one, or no command after them). */
+static int command_index(int argc, char **argv)
+{
+    int a = 1;
+    while (a < argc && strncmp(argv[a], "--", 2) == 0 && argv[a][2]) {
+        const char *name = argv[a] + 2, *eq = strchr(name, '=');
+        size_t n = eq ? (size_t)(eq - name) : strlen(name);
+        const struct option *o = NULL;
+        for (size_t i = 0; i < FR_GLOBAL_OPTION_COUNT && !o; i++)
+            if (strlen(fr_global_long_options[i].name) == n &&
+                strncmp(fr_global_long_options[i].name, name, n) == 0)
+                o = &fr_global_long_options[i];
+        if (!o) {
+            if (a == 1)
+                return 1; /* `facerec --bogus`: said as an unknown command */
+            fprintf(stderr, "facerec: %s before the command is not one of the common options "
+                    "(give it after the command: facerec COMMAND --help lists its options)\n",
+                    argv[a]);
+            return 0;
+        }
+        a += o->has_arg == required_argument && !eq ? 2 : 1;
+    }
+    if (a >= argc) {
+        fprintf(stderr, "facerec: no command after the options (facerec --help lists the "
+                "commands)\n");
+        return 0;
+    }
+    return a;
 }
 
 int main(int argc, char **argv)
 {
-    fr_cli_signals_start(argc > 1 ? argv[1] : "");
+    /* before any thread starts (the messages name the command, found below) */
+    int at = argc > 1 ? command_index(argc, argv) : 1;
+    fr_cli_signals_start(at && at < argc ? argv[at] : "");
+    if (!at)
+        return FR_EXIT_USAGE;
     if (argc < 2) {
         usage(stderr);
         return FR_EXIT_USAGE;
@@ -56,6 +97,28 @@ int main(int argc, char **argv)
         printf("facerec %s\n", FR_VERSION_STRING);
         return FR_EXIT_OK;
     }
+    char **moved = NULL;
+    if (at > 1) {
+        /* the options before the command go after its name, where it parses them */
+        moved = malloc((size_t)(argc + 1) * sizeof *moved);
+        if (!moved) {
+            fprintf(stderr, "facerec: out of memory\n");
+            return FR_EXIT_FATAL;
+        }
+        moved[0] = argv[0];
+        moved[1] = argv[at];
+        memcpy(moved + 2, argv + 1, (size_t)(at - 1) * sizeof *moved);
+        memcpy(moved + at + 1, argv + at + 1, (size_t)(argc - at - 1) * sizeof *moved);
+        moved[argc] = NULL;
+        argv = moved;
+    }
+    int code = run_command(argc, argv);
+    free(moved);
+    return code;
+}
+
+static int run_command(int argc, char **argv)
+{
     const char *names[sizeof COMMANDS / sizeof COMMANDS[0]];
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++) {
         if (strcmp(argv[1], COMMANDS[i].name) == 0) {
@@ -78,7 +141,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "facerec: unknown command '%s'; did you mean %s?\n", argv[1], near);
         return FR_EXIT_USAGE;
     }
-    fprintf(stderr, "facerec: unknown command '%s'\n", argv[1]);
-    usage(stderr);
+    fprintf(stderr, "facerec: unknown command '%s' (facerec --help lists the commands)\n",
+            argv[1]);
     return FR_EXIT_USAGE;
 }
