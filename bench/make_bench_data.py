@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Benchmark inputs for the device check (bench/device_check.sh), made from LFW photos.
 
-  make_bench_data.py --src DIR --out DIR [--lfw 10000] [--group 1000] [--workers N]
+  make_bench_data.py --src DIR --out DIR [--lfw 10000] [--group 1000] [--small 0] [--workers N]
 
 Writes, from the JPEGs under --src (LFW DevTrain images, 250 x 250, one face each near the
 centre):
@@ -18,6 +18,11 @@ centre):
   OUT/group.json   for every group photo, its 10 pasted rectangles (x1, y1, x2, y2) and the
                face box inside each (LFW's face: the central 110 x 110 of the 250 x 250 photo,
                scaled), so detection recall can be measured
+  OUT/small/   --small small group photos (issue 10: a detector with a fixed input sees their
+               faces shrunk less than a 1080p photo's): 300-380 px wide, 3:4 high, a grid of
+               2-3 x 1-2 cells (2-6 faces), each an LFW photo scaled to 70-100 % of its cell's
+               shorter side (faces of about 35-80 px) at a random place inside the cell, on the
+               same kind of background; OUT/small.json as group.json
 
 Deterministic (seeded per output file), parallel over --workers processes (default: all
 cores). Needs numpy and Pillow.
@@ -81,12 +86,39 @@ def group_photo(job):
     return os.path.basename(out), faces
 
 
+def small_photo(job):
+    index, sources, out = job
+    rng = np.random.default_rng(5000 + index)
+    w = int(rng.integers(300, 381))
+    h = w * 3 // 4
+    cols, rows = int(rng.integers(2, 4)), int(rng.integers(1, 3))
+    canvas = background(rng).resize((w, h), Image.BILINEAR)
+    faces = []
+    cw, ch = w // cols, h // rows
+    for k in range(cols * rows):
+        im = Image.open(sources[k]).convert("RGB")
+        s = rng.uniform(0.7, 1.0) * min(cw, ch) / im.size[0]
+        side = int(round(im.size[0] * s))
+        im = im.resize((side, side), Image.BILINEAR)
+        col, row = k % cols, k // cols
+        x = col * cw + int(rng.integers(0, max(1, cw - side)))
+        y = row * ch + int(rng.integers(0, max(1, ch - side)))
+        canvas.paste(im, (x, y))
+        f = 110 * s
+        cx, cy = x + side / 2, y + side / 2
+        faces.append({"photo": [x, y, x + side, y + side],
+                      "face": [cx - f / 2, cy - f / 2, cx + f / 2, cy + f / 2]})
+    canvas.save(out, quality=90, subsampling=2)
+    return os.path.basename(out), faces
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--src", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--lfw", type=int, default=10000)
     ap.add_argument("--group", type=int, default=1000)
+    ap.add_argument("--small", type=int, default=0)
     ap.add_argument("--workers", type=int, default=os.cpu_count())
     a = ap.parse_args()
     sources = sorted(os.path.join(d, f) for d, _, fs in os.walk(a.src) for f in fs
@@ -95,18 +127,26 @@ def main():
         sys.exit(f"make_bench_data.py: {a.src}: {len(sources)} JPEGs, at least 10 needed")
     os.makedirs(os.path.join(a.out, "lfw"), exist_ok=True)
     os.makedirs(os.path.join(a.out, "group"), exist_ok=True)
+    if a.small:
+        os.makedirs(os.path.join(a.out, "small"), exist_ok=True)
     n = len(sources)
     lfw_jobs = [(sources[i % n], i // n, os.path.join(a.out, "lfw", f"lfw_{i:05d}.jpg"))
                 for i in range(a.lfw)]
     group_jobs = [(i, [sources[(10 * i + k) % n] for k in range(10)],
                    os.path.join(a.out, "group", f"group_{i:04d}.jpg")) for i in range(a.group)]
+    small_jobs = [(i, [sources[(6 * i + 7919 * k) % n] for k in range(6)],
+                   os.path.join(a.out, "small", f"small_{i:04d}.jpg")) for i in range(a.small)]
     with Pool(a.workers) as pool:
         pool.map(lfw_variant, lfw_jobs, chunksize=64)
         boxes = dict(pool.map(group_photo, group_jobs, chunksize=4))
+        small = dict(pool.map(small_photo, small_jobs, chunksize=4))
     with open(os.path.join(a.out, "group.json"), "w") as f:
         json.dump(boxes, f)
+    if a.small:
+        with open(os.path.join(a.out, "small.json"), "w") as f:
+            json.dump(small, f)
     print(json.dumps({"bench": "data", "sources": n, "lfw": a.lfw, "group": a.group,
-                      "lfw_bytes": sum(os.path.getsize(j[2]) for j in lfw_jobs),
+                      "small": a.small, "lfw_bytes": sum(os.path.getsize(j[2]) for j in lfw_jobs),
                       "group_bytes": sum(os.path.getsize(j[2]) for j in group_jobs)}))
 
 

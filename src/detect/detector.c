@@ -15,7 +15,8 @@
  *   stage 3  the same at 48x48 with O-Net and its landmarks; NMS 0.7 over the smaller area
  *
  * tiny+mtcnn runs stage 3 alone on the tiny detector's boxes (onet_refine), and all three
- * stages on the images left without a face and on those over twice tiny's input side.
+ * stages on the images left without a face, on those over twice tiny's input side and on
+ * those with a face under a third of it.
  *
  * After each NMS the kept candidates (compacted at their segment's start) are gathered into a
  * dense array again. Candidate boxes use detect_face's conventions throughout: corners in
@@ -48,6 +49,12 @@
  * misses in an image where it finds others would be lost, the fallback being per image.
  * LFW-size images (250 px) at 192-416 stay tiny's. */
 #define TINY_MTCNN_MAX_SHRINK 2
+/* ...and an image where a face tiny keeps is under this fraction of its input side (64 px at
+ * 192): tiny finds faces down to about 38 px of its input and misses many near that, so a face
+ * that small says the image has faces of a size tiny loses (small group photos, 300-380 px with
+ * 2-6 faces of 35-80 px: 176 of 220 faces found without this rule, bench/RESULTS.md). LFW's
+ * subject is 80-100 px at 192 (1.3 % of held-out DevTrain images have a face under 64). */
+#define TINY_MTCNN_MIN_FACE (1.0 / 3.0)
 
 typedef struct net {
     fr_model *model; /* owns the graph */
@@ -602,13 +609,21 @@ fr_status fr_detector_run_on(fr_detector *d, const fr_vision_image *images, int 
     st = onet_refine(d, images, n, out);
     if (st)
         return st;
-    /* tiny+mtcnn: MTCNN over the images with no face after tiny and O-Net, and over those
-     * tiny sees shrunk too much, in one run */
+    /* tiny+mtcnn: MTCNN over the images with no face after tiny and O-Net, over those tiny
+     * sees shrunk too much and those with a face near tiny's smallest, in one run */
     int side = fr_model_get_info(d->opt.tiny)->input_size, m = 0;
     for (int i = 0; i < n; i++) {
         int big = images[i].width > images[i].height ? images[i].width : images[i].height;
         if (big > TINY_MTCNN_MAX_SHRINK * side)
             out[i].count = 0;
+        for (int k = 0; k < out[i].count; k++) {
+            const float *b = out[i].faces[k].box;
+            double s = (b[2] - b[0] < b[3] - b[1] ? b[2] - b[0] : b[3] - b[1]) * side / big;
+            if (s < TINY_MTCNN_MIN_FACE * side) {
+                out[i].count = 0;
+                break;
+            }
+        }
         if (out[i].count == 0)
             m++;
     }
