@@ -32,6 +32,12 @@ import random
 import sys
 
 
+def fail(message):
+    """One line on stderr, exit 2 (bad input)."""
+    print(f"bench/accuracy_gate.py: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def read_scores(path):
     """{(path1, path2): (same, distance or None)} in file order; None: the pair was not scored."""
     out = {}
@@ -47,7 +53,7 @@ def read_scores(path):
                 dist = row["distance"].strip()
                 out[(row["path1"], row["path2"])] = (same == "1", float(dist) if dist else None)
     except (OSError, ValueError) as e:
-        raise SystemExit(f"bench/accuracy_gate.py: {path}: {e}") from None
+        fail(f"{path}: {e}")
     return out
 
 
@@ -88,14 +94,14 @@ def main():
     # file only is an unscored pair of the other; most pairs must be in both (the same list)
     keys = list(ref) + [k for k in cand if k not in ref]
     if not keys:
-        raise SystemExit("bench/accuracy_gate.py: no pairs")
+        fail("no pairs")
     both = sum(1 for k in keys if k in ref and k in cand)
     if both < 0.95 * len(keys):
-        raise SystemExit(f"bench/accuracy_gate.py: only {both} of {len(keys)} pairs are in both files: "
+        fail(f"only {both} of {len(keys)} pairs are in both files: "
                          "not scores of the same pairs list")
     for k in keys:
         if k in ref and k in cand and ref[k][0] != cand[k][0]:
-            raise SystemExit(f"bench/accuracy_gate.py: {k[0]} / {k[1]}: same differs between the files")
+            fail(f"{k[0]} / {k[1]}: same differs between the files")
     ref = {k: ref.get(k, (cand.get(k, (False, None))[0], None)) for k in keys}
     cand = {k: cand.get(k, (ref[k][0], None)) for k in keys}
     t = a.threshold

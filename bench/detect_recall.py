@@ -18,6 +18,12 @@ import sys
 IOU = 0.3
 
 
+def fail(message):
+    """One line on stderr, exit 2 (bad input)."""
+    print(f"bench/detect_recall.py: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def iou(a, b):
     iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
@@ -34,7 +40,7 @@ def found(truth, path):
                     boxes.setdefault(os.path.basename(row["path"]), []).append(
                         [float(row[k]) for k in ("x1", "y1", "x2", "y2")])
     except (OSError, KeyError, ValueError) as e:
-        raise SystemExit(f"bench/detect_recall.py: {path}: {e}") from None
+        fail(f"{path}: {e}")
     hits, other = {}, 0
     for name, faces in truth.items():
         got = boxes.get(name, [])
@@ -45,12 +51,12 @@ def found(truth, path):
 
 def main():
     if len(sys.argv) < 3:
-        raise SystemExit(__doc__.strip().splitlines()[-1].strip())
+        fail("usage: " + __doc__.strip().splitlines()[-1].strip())
     try:
         with open(sys.argv[1]) as f:
             truth = json.load(f)
     except (OSError, ValueError) as e:
-        raise SystemExit(f"bench/detect_recall.py: {sys.argv[1]}: {e}") from None
+        fail(f"{sys.argv[1]}: {e}")
     total = sum(len(v) for v in truth.values())
     print(f"| detect CSV ({len(truth)} images, {total} pasted faces) | found | other boxes | images with fewer than the first |")
     print("|---|---|---|---|")
