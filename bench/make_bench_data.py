@@ -72,18 +72,23 @@ def group_photo(job):
     for k, src in enumerate(sources):
         im = Image.open(src).convert("RGB")
         s = rng.uniform(0.7, 1.5)
-        side = int(round(im.size[0] * s))
-        im = im.resize((side, side), Image.BILINEAR)
-        col, row = k % COLS, k // COLS
-        x = col * cw + int(rng.integers(0, max(1, cw - side)))
-        y = row * ch + int(rng.integers(0, max(1, ch - side)))
-        canvas.paste(im, (x, y))
-        f = 110 * s  # LFW's face: about the central 110 x 110 of its 250 x 250 photo
-        cx, cy = x + side / 2, y + side / 2
-        faces.append({"photo": [x, y, x + side, y + side],
-                      "face": [cx - f / 2, cy - f / 2, cx + f / 2, cy + f / 2]})
+        faces.append(paste(canvas, im, s, k % COLS, k // COLS, cw, ch, rng))
     canvas.save(out, quality=90, subsampling=2)
     return os.path.basename(out), faces
+
+
+def paste(canvas, im, s, col, row, cw, ch, rng):
+    """Pastes photo IM scaled by S at a random place in cell (COL, ROW) of size CW x CH;
+    returns its photo box and face box (LFW's face: about the central 110 x 110 of 250)."""
+    side = int(round(im.size[0] * s))
+    im = im.resize((side, side), Image.BILINEAR)
+    x = col * cw + int(rng.integers(0, max(1, cw - side)))
+    y = row * ch + int(rng.integers(0, max(1, ch - side)))
+    canvas.paste(im, (x, y))
+    f = 110 * s
+    cx, cy = x + side / 2, y + side / 2
+    return {"photo": [x, y, x + side, y + side],
+            "face": [cx - f / 2, cy - f / 2, cx + f / 2, cy + f / 2]}
 
 
 def small_photo(job):
@@ -98,16 +103,7 @@ def small_photo(job):
     for k in range(cols * rows):
         im = Image.open(sources[k]).convert("RGB")
         s = rng.uniform(0.7, 1.0) * min(cw, ch) / im.size[0]
-        side = int(round(im.size[0] * s))
-        im = im.resize((side, side), Image.BILINEAR)
-        col, row = k % cols, k // cols
-        x = col * cw + int(rng.integers(0, max(1, cw - side)))
-        y = row * ch + int(rng.integers(0, max(1, ch - side)))
-        canvas.paste(im, (x, y))
-        f = 110 * s
-        cx, cy = x + side / 2, y + side / 2
-        faces.append({"photo": [x, y, x + side, y + side],
-                      "face": [cx - f / 2, cy - f / 2, cx + f / 2, cy + f / 2]})
+        faces.append(paste(canvas, im, s, k % cols, k // cols, cw, ch, rng))
     canvas.save(out, quality=90, subsampling=2)
     return os.path.basename(out), faces
 
