@@ -38,6 +38,10 @@ expect_line 2 "^facerec identify: --db needs a value" "$bin" identify --db
 expect_line 2 "^facerec embed: -o \(--output\) needs a value$" "$bin" embed -o
 expect_line 2 "^facerec embed: --quiet takes no value" "$bin" embed --quiet=1 x.jpg -o e.npy
 expect_line 2 "^facerec convert: unknown option -z" "$bin" convert -z
+# the common options may come before --version and --help too (they change nothing there)
+[ "$("$bin" --quiet --version 2>&1)" = "$("$bin" --version)" ] || fail "facerec --quiet --version: $("$bin" --quiet --version 2>&1 | head -1)"
+"$bin" --device cpu --quiet --help 2>&1 | head -1 | grep -q "^usage: facerec COMMAND" || fail "facerec --device cpu --quiet --help"
+expect_line 2 "^facerec: --bogus before the command is not one of the common options" "$bin" --quiet --bogus x
 expect_line 2 "^facerec: unknown command 'indentify'; did you mean identify\?$" "$bin" indentify
 expect_line 2 "^facerec: unknown command 'zzzzzz' \(facerec --help lists the commands\)$" "$bin" zzzzzz
 # the common options before the command are the command's (one parser: the command's own)

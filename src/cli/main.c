@@ -62,6 +62,8 @@ static int command_index(int argc, char **argv)
         if (!o) {
             if (a == 1)
                 return 1; /* `facerec --bogus`: said as an unknown command */
+            if (strcmp(argv[a], "--version") == 0 || strcmp(argv[a], "--help") == 0)
+                return a; /* `facerec --quiet --version`: answered as `facerec --version` */
             fprintf(stderr, "facerec: %s before the command is not one of the common options "
                     "(give it after the command: facerec COMMAND --help lists its options)\n",
                     argv[a]);
@@ -88,12 +90,12 @@ int main(int argc, char **argv)
         usage(stderr);
         return FR_EXIT_USAGE;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+    if (strcmp(argv[at], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         usage(stdout);
         return FR_EXIT_OK;
     }
-    if (strcmp(argv[1], "--version") == 0) {
+    if (strcmp(argv[at], "--version") == 0) {
         printf("facerec %s\n", FR_VERSION_STRING);
         return FR_EXIT_OK;
     }
