@@ -9,26 +9,8 @@ data="${FACEREC_DATA:?}"
 [ -f "${FACEREC_WEIGHTS:?}/dlib.frw" ] || { echo "no dlib weights (weights/fetch.sh)"; exit 77; }
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-fail=0
 johns="$data/dlib_johns"
-expect() {
-    local what="$1" code="$2" patterns="$3" matched=1
-    shift 3
-    local got=0
-    "$@" > "$tmp/out" 2> "$tmp/err" || got=$?
-    local IFS=';'
-    for p in $patterns; do
-        grep -Eq -- "$p" "$tmp/err" || matched=0
-    done
-    unset IFS
-    if [ "$got" != "$code" ] || [ $matched = 0 ]; then
-        echo "FAILED: $what: exit $got (want $code), stderr:"; cat "$tmp/err"; fail=1
-    else
-        echo "ok: $what ($(tail -1 "$tmp/err"))"
-    fi
-}
-ok() { if ( eval "$2" ); then echo "ok: $1"; else echo "FAILED: $1"; fail=1; fi; }
-digest() { sha256sum "$1" | cut -d' ' -f1; }
+. "$(dirname "$0")/cli_checks.sh"
 
 for m in whispers components average; do
     expect "cluster --method $m: the Johns" 0 \

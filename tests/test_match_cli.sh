@@ -10,33 +10,11 @@ data="${FACEREC_DATA:?}"
 "$py" -c 'import numpy' 2>/dev/null || { echo "no numpy for $py"; exit 77; }
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-fail=0
 db="$tmp/office.db"
 people="$data/happyhouse/database"
 camera="$data/happyhouse/camera"
 
-# expect DESCRIPTION CODE PATTERNS COMMAND...: exit code CODE, and stderr matching each of
-# the ';'-separated extended regular expressions in PATTERNS
-expect() {
-    local what="$1" code="$2" patterns="$3" matched=1
-    shift 3
-    local got=0
-    "$@" > "$tmp/out" 2> "$tmp/err" || got=$?
-    local IFS=';'
-    for p in $patterns; do
-        grep -Eq -- "$p" "$tmp/err" || matched=0
-    done
-    unset IFS
-    if [ "$got" != "$code" ] || [ $matched = 0 ]; then
-        echo "FAILED: $what: exit $got (want $code), stderr:"
-        cat "$tmp/err"
-        fail=1
-    else
-        echo "ok: $what ($(head -1 "$tmp/err"))"
-    fi
-}
-ok() { if ( eval "$2" ); then echo "ok: $1"; else echo "FAILED: $1"; fail=1; fi; }
-digest() { sha256sum "$1" | cut -d' ' -f1; }
+. "$(dirname "$0")/cli_checks.sh"
 
 # ---- the database: missing, empty, wrong model, failed enrolments ------------------------------
 expect "identify: a missing database" 4 "no such database" \
