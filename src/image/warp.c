@@ -13,26 +13,51 @@
 
 #include "core/error.h"
 
+/* Chip pixels are sampled in blocks of a row: where each falls (vectorized), its four
+ * neighbours gathered, then the interpolation over the block's values (vectorized), each
+ * value's arithmetic that of the per-pixel formula (dlib's). */
+#define WARP_BLOCK 64
+
 void fr_warp_bilinear(const uint8_t *src, int w, int h, const double m[6], int size,
                       uint8_t *out)
 {
+    double fxs[WARP_BLOCK], fys[WARP_BLOCK], fx3[3 * WARP_BLOCK], fy3[3 * WARP_BLOCK];
+    size_t offs[WARP_BLOCK];
+    uint8_t inside[WARP_BLOCK];
+    uint8_t p00[3 * WARP_BLOCK], p01[3 * WARP_BLOCK], p10[3 * WARP_BLOCK], p11[3 * WARP_BLOCK];
+    size_t row = (size_t)w * 3;
     for (int r = 0; r < size; r++)
-        for (int c = 0; c < size; c++) {
-            double x = m[0] * c + m[1] * r + m[2], y = m[3] * c + m[4] * r + m[5];
-            double fl = floor(x), ft = floor(y);
-            uint8_t *q = out + ((size_t)r * size + c) * 3;
-            if (!(fl >= 0 && ft >= 0 && fl + 1 < w && ft + 1 < h)) {
-                q[0] = q[1] = q[2] = 0;
-                continue;
+        for (int first = 0; first < size; first += WARP_BLOCK) {
+            int n = size - first < WARP_BLOCK ? size - first : WARP_BLOCK;
+            for (int j = 0; j < n; j++) {
+                int c = first + j;
+                double x = m[0] * c + m[1] * r + m[2], y = m[3] * c + m[4] * r + m[5];
+                double fl = floor(x), ft = floor(y);
+                int in = fl >= 0 && ft >= 0 && fl + 1 < w && ft + 1 < h;
+                inside[j] = (uint8_t)in;
+                /* outside (or not finite): all four neighbours black, which makes it 0 */
+                fxs[j] = in ? x - fl : 0;
+                fys[j] = in ? y - ft : 0;
+                offs[j] = in ? ((size_t)(long)ft * (size_t)w + (size_t)(long)fl) * 3 : 0;
             }
-            long left = (long)fl, top = (long)ft;
-            double fx = x - fl, fy = y - ft;
-            const uint8_t *p00 = src + ((size_t)top * w + (size_t)left) * 3;
-            const uint8_t *p01 = p00 + 3, *p10 = p00 + (size_t)w * 3, *p11 = p10 + 3;
-            for (int k = 0; k < 3; k++) {
-                double v = (1 - fy) * ((1 - fx) * p00[k] + fx * p01[k]) +
-                           fy * ((1 - fx) * p10[k] + fx * p11[k]);
-                q[k] = (uint8_t)(v <= 0 ? 0 : v >= 255 ? 255 : v);
+            for (int j = 0; j < n; j++) {
+                const uint8_t *a = src + offs[j], *b = a + 3, *c = a + row, *d = c + 3;
+                for (int k = 0; k < 3; k++) {
+                    int i = 3 * j + k;
+                    fx3[i] = fxs[j];
+                    fy3[i] = fys[j];
+                    p00[i] = inside[j] ? a[k] : 0;
+                    p01[i] = inside[j] ? b[k] : 0;
+                    p10[i] = inside[j] ? c[k] : 0;
+                    p11[i] = inside[j] ? d[k] : 0;
+                }
+            }
+            uint8_t *q = out + ((size_t)r * size + (size_t)first) * 3;
+            for (int i = 0; i < 3 * n; i++) {
+                double fx = fx3[i], fy = fy3[i];
+                double v = (1 - fy) * ((1 - fx) * p00[i] + fx * p01[i]) +
+                           fy * ((1 - fx) * p10[i] + fx * p11[i]);
+                q[i] = (uint8_t)(v <= 0 ? 0 : v >= 255 ? 255 : v);
             }
         }
 }
