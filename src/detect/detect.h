@@ -48,8 +48,10 @@ typedef struct fr_detect_options {
      * given (FR_DETECTOR_TINY_MTCNN), tiny's boxes go to MTCNN's last stage as R-Net's do:
      * squared, O-Net's score over thresholds[2], its box regression and five landmarks, NMS;
      * the box then mapped onto MTCNN's median shape (fitted on LFW DevTrain images outside
-     * its pairs); the images left without a face, and those whose longer side is over twice
-     * tiny's input side (its faces too shrunk for tiny), get MTCNN's whole run. Every face has
+     * its pairs); the images left without a face, those whose longer side is over twice
+     * tiny's input side (its faces too shrunk for tiny) and those where a box of tiny's is
+     * under a third of its input side (faces near tiny's smallest: it misses some of them)
+     * get MTCNN's whole run (the last two without O-Net on tiny's boxes). Every face has
      * five landmarks. tiny_threshold: the score a face must pass (default 0.5, face-api's). */
     const struct fr_model *tiny;
     double tiny_threshold;

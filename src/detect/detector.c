@@ -16,7 +16,7 @@
  *
  * tiny+mtcnn runs stage 3 alone on the tiny detector's boxes (onet_refine), and all three
  * stages on the images left without a face, on those over twice tiny's input side and on
- * those with a face under a third of it.
+ * those with a tiny face under a third of it (these skip stage 3 on tiny's boxes).
  *
  * After each NMS the kept candidates (compacted at their segment's start) are gathered into a
  * dense array again. Candidate boxes use detect_face's conventions throughout: corners in
@@ -50,10 +50,12 @@
  * LFW-size images (250 px) at 192-416 stay tiny's. */
 #define TINY_MTCNN_MAX_SHRINK 2
 /* ...and an image where a face tiny keeps is under this fraction of its input side (64 px at
- * 192): tiny finds faces down to about 38 px of its input and misses many near that, so a face
- * that small says the image has faces of a size tiny loses (small group photos, 300-380 px with
- * 2-6 faces of 35-80 px: 176 of 220 faces found without this rule, bench/RESULTS.md). LFW's
- * subject is 80-100 px at 192 (1.3 % of held-out DevTrain images have a face under 64). */
+ * 192), in tiny's own box (before O-Net): tiny finds faces down to about 38 px of its input and
+ * misses many near that, so a face that small says the image has faces of a size tiny loses
+ * (small group photos, 300-380 px with 2-6 faces of 35-80 px: 176 of 220 faces found without
+ * this rule, bench/RESULTS.md). LFW's subject is 80-100 px at 192 in tiny's box (1.3 % of
+ * held-out DevTrain images have a face under 64); O-Net's box is tighter (the subject's often
+ * 60-64 px): the rule on it sent 32 of the first 300 DevTrain images to MTCNN, on tiny's 10. */
 #define TINY_MTCNN_MIN_FACE (1.0 / 3.0)
 
 typedef struct net {
@@ -606,11 +608,10 @@ fr_status fr_detector_run_on(fr_detector *d, const fr_vision_image *images, int 
     fr_status st = fr_tiny_run_on(d->tiny, images, n, out);
     if (st || !d->fallback)
         return st;
-    st = onet_refine(d, images, n, out);
-    if (st)
-        return st;
-    /* tiny+mtcnn: MTCNN over the images with no face after tiny and O-Net, over those tiny
-     * sees shrunk too much and those with a face near tiny's smallest, in one run */
+    /* tiny+mtcnn: the images tiny sees shrunk too much and those with a face near tiny's
+     * smallest (its own box, the size the rule was measured on: bench/RESULTS.md) are MTCNN's
+     * alone, without O-Net on tiny's boxes; then MTCNN over them and those left without a
+     * face after tiny and O-Net, in one run */
     int side = fr_model_get_info(d->opt.tiny)->input_size, m = 0;
     for (int i = 0; i < n; i++) {
         int big = images[i].width > images[i].height ? images[i].width : images[i].height;
@@ -624,9 +625,13 @@ fr_status fr_detector_run_on(fr_detector *d, const fr_vision_image *images, int 
                 break;
             }
         }
+    }
+    st = onet_refine(d, images, n, out);
+    if (st)
+        return st;
+    for (int i = 0; i < n; i++)
         if (out[i].count == 0)
             m++;
-    }
     if (m == 0)
         return FR_OK;
     size_t cap = d->missed_cap;
