@@ -141,9 +141,12 @@ static fr_status shrink(const uint8_t *src, size_t stride, int sw, int sh, uint8
         float beta = ytab[j].alpha;
         int dy = ytab[j].di;
         const uint8_t *s = src + (size_t)ytab[j].si * stride;
-        for (int i = 0; i < sw * 3; i++)
+        /* a source row across two destination rows is the last entry of the first and the
+         * first of the next: its horizontal pass (buf) is the one just made */
+        int again = j > 0 && ytab[j].si == ytab[j - 1].si;
+        for (int i = 0; i < sw * 3 && !again; i++)
             rowf[i] = s[i];
-        for (int c = 0; c < 3; c++) {
+        for (int c = 0; c < 3 && !again; c++) {
             float *b = buf + (size_t)c * dwp;
             size_t d = 0;
 #ifdef __AVX2__
