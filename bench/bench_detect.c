@@ -197,12 +197,12 @@ int main(int argc, char **argv)
     }
     printf("{\"images\": %d, \"threads\": %d, \"group\": %d, \"detector\": \"%s\", "
            "\"size\": %d, \"align\": \"%s\", \"seconds\": %.4f, \"images_per_s\": %.2f, "
-           "\"cpu_ms_per_image\": %.3f, \"detect_ms_per_image\": %.3f, \"chip_ms_per_image\": %.3f, "
-           "\"faces\": %ld, "
-           "\"without_face\": %ld}\n",
+           "\"cpu_ms_per_image\": %.3f, \"detect_ms_per_image\": %.3f, "
+           "\"chip_ms_per_image\": %.3f, \"faces\": %ld, \"without_face\": %ld}\n",
            count, threads, group, fr_detector_kind_name(kind),
            tiny ? fr_model_get_info(tiny)->input_size : 0, use68 ? "landmarks68" : "mtcnn", best,
-           count / best, 1e3 * best_cpu / count, 1e3 * best_detect / count, 1e3 * best_chip / count, faces, faceless);
+           count / best, 1e3 * best_cpu / count, 1e3 * best_detect / count,
+           1e3 * best_chip / count, faces, faceless);
     for (int i = 0; i < threads; i++) {
         fr_chipper_free(j.chippers[i]);
         fr_detector_free(j.detectors[i]);

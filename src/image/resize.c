@@ -324,13 +324,13 @@ fr_status fr_resize_faceapi_padded(const uint8_t *src, int src_w, int src_h, uin
     int top = src_h < src_w ? prepend : 0;
     int left = src_w < src_h ? prepend : 0;
 
-    /* Per output column: byte offsets of the left and right source pixels in an image row
-     * (-1 where they fall in the padding); per output value (column and channel) the fraction
-     * between them. The horizontal pass of a source row is kept in one of two row buffers and
-     * used by every output row that reads it (each source row once when shrinking, about
-     * twice fewer passes than two per output row when enlarging); the passes' arithmetic
-     * runs over whole rows, where the compiler vectorizes it, with each value's operations
-     * those of the per-pixel reference below. */
+    /* Per output value (column and channel): the byte offsets of its left and right source
+     * values in a copy of the image row (the black pixel after the copy where they fall in the
+     * padding) and the fraction between them. The horizontal pass of a source row is kept in
+     * one of two row buffers and used by every output row that reads it (each source row once
+     * when shrinking; when enlarging, about half the two passes an output row would make);
+     * the passes run over whole rows, where the compiler vectorizes them, each value's
+     * operations those of tfjs' per-pixel loop, in its order. */
     size_t n3 = (size_t)size * 3, row_bytes = (size_t)src_w * 3, table_bytes;
     if (!fr_mul_size(n3, 3 * sizeof(double) + 2 * sizeof(int), &table_bytes) ||
         table_bytes > SIZE_MAX - row_bytes - 3)
