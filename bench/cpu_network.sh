@@ -14,7 +14,8 @@
 # Each figure is the median of REPS rounds that run facerec's paths and both torch modes in turn.
 # RUNS picks what each round runs (the default above; also freeze_nchw: torch freeze in
 # contiguous NCHW, which torch 1.13's oneDNN path can prefer on the CPU; "best torch" is the
-# fastest torch run measured). WRAP prefixes every timed command (e.g. /work/bgpause, which
+# fastest torch run measured; direct: the primitives with FACEREC_CPU_WINOGRAD=0, every
+# convolution direct, the default before Winograd). WRAP prefixes every timed command (e.g. /work/bgpause, which
 # pauses a background job for the run). A second table lists each round's facerec / best
 # torch ratio, so that the spread between rounds shows.
 set -euo pipefail
@@ -38,8 +39,8 @@ peak=$("$bench" --peak --threads "$threads" | "$py" -c 'import json,sys; print(j
 
 bf16=$("$bench" --weights "$root/weights/dlib.frw" --batch 1 --iters 1 --threads 1 --precision bf16 \
   >/dev/null 2>&1 && echo 1 || echo 0)
-echo "| model | batch | facerec img/s | GFLOP/s | % of FMA peak ($peak GFLOP/s, $threads threads) | im2col img/s | torch eager img/s | torch freeze nhwc / nchw img/s | facerec / best torch | facerec / im2col | bf16 img/s | bf16 / best torch |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| model | batch | facerec img/s | GFLOP/s | % of FMA peak ($peak GFLOP/s, $threads threads) | im2col img/s | torch eager img/s | torch freeze nhwc / nchw img/s | facerec / best torch | facerec / im2col | bf16 img/s | bf16 / best torch | direct img/s | facerec / direct |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 runs_wanted=" ${RUNS:-ours im2col bf16 eager freeze} "
 want() { [[ "$runs_wanted" == *" $1 "* ]]; }
 wrap=(${WRAP:-})
@@ -57,6 +58,9 @@ for model in ${MODELS:-dlib irv1}; do
       run=("$bench" --weights "$weights" --batch "$batch" --iters "$iters" --threads "$threads")
       if want ours; then
         "${wrap[@]}" "${run[@]}" | sed "s/^/ours $round /" >>"$work/runs"
+      fi
+      if want direct; then
+        FACEREC_CPU_WINOGRAD=0 "${wrap[@]}" "${run[@]}" | sed "s/^/direct $round /" >>"$work/runs"
       fi
       if want im2col; then
         FACEREC_CPU_CONV=im2col "${wrap[@]}" "${run[@]}" | sed "s/^/im2col $round /" >>"$work/runs"
@@ -87,7 +91,7 @@ def median(who, key="images_per_s"):
 def fmt(v, spec=".1f", unit=""):
     return "-" if v is None else f"{v:{spec}}{unit}"
 torches = ("eager", "freeze", "freeze_nchw")
-ours, im2col, bf16 = median("ours"), median("im2col"), median("bf16")
+ours, im2col, bf16, direct = median("ours"), median("im2col"), median("bf16"), median("direct")
 best = max((median(t) for t in torches if t in runs), default=None)
 gflops = median("ours", "gflops")
 ratio = lambda a, b: None if a is None or not b else a / b
@@ -95,12 +99,15 @@ print(f"| {model} | {batch} | {fmt(ours)} | {fmt(gflops)} | "
       f"{fmt(None if gflops is None else 100 * gflops / peak, '.0f', ' %')} | {fmt(im2col)} | "
       f"{fmt(median('eager'))} | {fmt(median('freeze'))} / {fmt(median('freeze_nchw'))} | "
       f"{fmt(ratio(ours, best), '.2f', 'x')} | {fmt(ratio(ours, im2col), '.2f', 'x')} | "
-      f"{fmt(bf16)} | {fmt(ratio(bf16, best), '.2f', 'x')} |")
+      f"{fmt(bf16)} | {fmt(ratio(bf16, best), '.2f', 'x')} | {fmt(direct)} | "
+      f"{fmt(ratio(ours, direct), '.2f', 'x')} |")
 per = []
 for rnd in sorted(rounds, key=int):
     r = rounds[rnd]
     t = max((r[k] for k in torches if k in r), default=None)
     per.append(fmt(ratio(r.get("ours"), t), ".2f", "x"))
+    if "direct" in r:
+        per[-1] += f" (direct {fmt(ratio(r['direct'], t), '.2f', 'x')})"
 print(f"| {model} | {batch} | {', '.join(per)} |", file=sys.stderr)
 PY
 )
@@ -108,6 +115,6 @@ PY
   done
 done
 echo
-echo "| model | batch | facerec / best torch, each round |"
+echo "| model | batch | facerec / best torch, each round (direct: the same for FACEREC_CPU_WINOGRAD=0) |"
 echo "|---|---|---|"
 cat "$work/rounds"

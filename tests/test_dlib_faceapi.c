@@ -9,7 +9,9 @@
  * the decoded images at their own size (96x96 office images), so that its padding and
  * bilinear resize run too: there facerec rounds the resized pixels to integers and face-api
  * does not, which this test measures and bounds at 0.02. The CPU's default path (oneDNN's
- * primitives) is also checked against its reference path (im2col + sgemm) and against bf16.
+ * primitives) is also checked against its reference path (im2col + sgemm), against the
+ * primitives with every convolution direct (FACEREC_CPU_WINOGRAD=0: no Winograd) and against
+ * bf16.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -103,6 +105,26 @@ int main(void)
         for (size_t i = 0; i < n; i++)
             worst = fmax(worst, fr_test_l2(ours + i * 128, other + i * 128, 128));
         printf("oneDNN primitives vs im2col + sgemm: max L2 %.3g\n", worst);
+        CHECK(worst < 1e-5);
+    }
+    /* Winograd (where oneDNN has it: jit_wino_4x3 on AVX-512) against every convolution
+     * direct (FACEREC_CPU_WINOGRAD=0): F(4x4, 3x3)'s transforms round differently, within
+     * the bound above too */
+    setenv("FACEREC_CPU_WINOGRAD", "0", 1);
+    fr_runner *direct;
+    CHECK_OK(fr_runner_new(model, &ro, &direct));
+    unsetenv("FACEREC_CPU_WINOGRAD");
+    if (!fr_test_failures) {
+        const char *direct_path = fr_runner_describe(direct);
+        CHECK(!strstr(direct_path, "wino"));
+        if (!strstr(path_used, "wino"))
+            printf("Winograd: not planned on this CPU (%s)\n", path_used);
+        CHECK_OK(fr_runner_run(direct, inputs, (int)n, other));
+        fr_runner_free(direct);
+        double worst = 0;
+        for (size_t i = 0; i < n; i++)
+            worst = fmax(worst, fr_test_l2(ours + i * 128, other + i * 128, 128));
+        printf("default (Winograd where planned) vs direct convolutions: max L2 %.3g\n", worst);
         CHECK(worst < 1e-5);
     }
     if (fr_cpu_has_bf16()) {

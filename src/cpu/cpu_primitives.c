@@ -5,13 +5,15 @@
  * a residual (node->accumulate), the sum post-op that adds onto what the output already
  * holds; pooling; binary add with its ReLU; the global average as pooling over the whole
  * map. oneDNN chooses the layouts: every convolution is first created with "any" source,
- * weights and destination, and its choice of activation layout for the network's costliest
- * convolution is the layout of every activation tensor (nhwc for brgconv on AVX-512,
- * nChw16c or nChw8c for the older JIT kernels). A primitive whose own choice differs from the
- * tensors' gets reorders around it; a convolution reading or writing a channel slice of a
- * concatenation (graph.h: views) uses the slice in place when the same implementation takes
- * the strided descriptor, and a copy otherwise. Weights are reordered into the layout each
- * convolution chose once, when it is created, and shared by every batch size and thread.
+ * weights and destination, and its choice of activation layout for the largest share of the
+ * network's convolution FLOPs is the layout of every activation tensor (nhwc for brgconv on
+ * AVX-512, nChw16c for Winograd and the older JIT kernels, or nChw8c). fp32 3x3 stride-1
+ * convolutions are asked of oneDNN's Winograd algorithm first (winograd_wanted). A
+ * primitive whose own choice differs from the tensors' gets reorders around it; a
+ * convolution reading or writing a channel slice of a concatenation (graph.h: views) uses
+ * the slice in place when the same implementation takes the strided descriptor, and a copy
+ * otherwise. Weights are reordered into the layout each convolution chose once, when it is
+ * created, and shared by every batch size and thread.
  *
  * Threads: across images, not inside layers. Primitives are made for one thread, and a batch
  * is cut into chunks of a few images that facerec's pool hands out one at a time, each worker
@@ -35,7 +37,9 @@
 
 #include <dnnl.h>
 #include <dnnl_debug.h>
+#include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +53,7 @@
 #define MAX_IMPLS 16
 #define MAX_CHUNK 8 /* images per chunk at most: activations of a chunk stay small */
 
-typedef enum step_kind { STEP_PRIMITIVE, STEP_NORMALIZE, STEP_ZERO } step_kind;
+typedef enum step_kind { STEP_PRIMITIVE, STEP_NORMALIZE, STEP_ZERO, STEP_WINOGRAD_OUT } step_kind;
 
 /* An argument of a step: which of the bucket's memory descriptions it is. */
 typedef struct step_arg {
@@ -65,6 +69,13 @@ typedef struct step {
     const fr_node *node; /* STEP_NORMALIZE */
     int buffer;          /* STEP_NORMALIZE, STEP_ZERO: the arena buffer written */
     size_t bytes;        /* STEP_ZERO */
+    /* STEP_WINOGRAD_OUT: the convolution's output (binding), its activation, and its layout:
+     * c channels in blocks of `block` (1: nhwc), hw pixels, image_stride floats an image */
+    int binding;
+    fr_activation act;
+    float slope;
+    int c, hw, block;
+    size_t image_stride;
 } step;
 
 /* Where a memory's data is: an arena buffer, the scratchpad, the caller's outputs, or a
@@ -126,6 +137,7 @@ struct fr_cpu_primitives {
     packed *packs;
     int pack_count, pack_capacity;
     impl_count impls[MAX_IMPLS]; /* implementations of the first bucket built */
+    int direct_only;        /* no Winograd (see fr_cpu_primitives_plan) */
     int impl_count, reorders;
     char description[768];
 };
@@ -242,7 +254,7 @@ static void count_impl(builder *bd, const_dnnl_primitive_desc_t pd)
 static fr_status primitive_step(builder *bd, dnnl_primitive_desc_t pd, int nargs,
                                 const step_arg *args)
 {
-    step s = {STEP_PRIMITIVE, NULL, nargs, {{0, 0}}, NULL, -1, 0};
+    step s = {.kind = STEP_PRIMITIVE, .nargs = nargs, .buffer = -1};
     memcpy(s.args, args, (size_t)nargs * sizeof *args);
     fr_status fs = FR_OK;
     const dnnl_memory_desc_t *scratch = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
@@ -445,8 +457,39 @@ static fr_status packed_weights(builder *bd, const fr_node *node, const dnnl_mem
     st = dnnl_memory_create(&from, &user, p->engine, p->g->params + node->weight);
     if (st == dnnl_success)
         st = dnnl_memory_create(&to, want, p->engine, data);
-    if (st == dnnl_success)
-        st = dnnl_reorder_primitive_desc_create(&pd, &user, p->engine, want, p->engine, NULL);
+    /* oneDNN's Winograd weights reorder only from a plain oihw source: a step through one */
+    dnnl_memory_desc_t mid;
+    void *mid_data = NULL;
+    dnnl_memory_t mid_mem = NULL;
+    if (st == dnnl_success &&
+        dnnl_reorder_primitive_desc_create(&pd, &user, p->engine, want, p->engine, NULL) !=
+            dnnl_success) {
+        pd = NULL;
+        st = dnnl_memory_desc_init_by_tag(&mid, user.ndims, user.dims, dnnl_f32,
+                                          user.ndims == 5 ? dnnl_goihw : dnnl_oihw);
+        if (st == dnnl_success && !(mid_data = fr_aligned_alloc(dnnl_memory_desc_get_size(&mid),
+                                                                "packed weights")))
+            st = dnnl_out_of_memory;
+        if (st == dnnl_success)
+            st = dnnl_memory_create(&mid_mem, &mid, p->engine, mid_data);
+        if (st == dnnl_success)
+            st = dnnl_reorder_primitive_desc_create(&pd, &user, p->engine, &mid, p->engine, NULL);
+        if (st == dnnl_success)
+            st = dnnl_primitive_create(&reorder, pd);
+        if (st == dnnl_success) {
+            dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, mid_mem}};
+            st = dnnl_primitive_execute(reorder, stream, 2, args);
+        }
+        dnnl_primitive_destroy(reorder);
+        reorder = NULL;
+        dnnl_primitive_desc_destroy(pd);
+        pd = NULL;
+        if (st == dnnl_success)
+            st = dnnl_reorder_primitive_desc_create(&pd, &mid, p->engine, want, p->engine, NULL);
+        dnnl_memory_destroy(from);
+        from = mid_mem;
+        mid_mem = NULL;
+    }
     if (st == dnnl_success)
         st = dnnl_primitive_create(&reorder, pd);
     if (st == dnnl_success) {
@@ -457,8 +500,10 @@ static fr_status packed_weights(builder *bd, const fr_node *node, const dnnl_mem
         st = dnnl_stream_wait(stream);
     dnnl_primitive_destroy(reorder);
     dnnl_primitive_desc_destroy(pd);
+    dnnl_memory_destroy(mid_mem);
     dnnl_memory_destroy(from);
     dnnl_memory_destroy(to);
+    free(mid_data);
     if (st != dnnl_success) {
         free(data);
         return dnnl_failed(st, "packing weights", node->name);
@@ -483,12 +528,33 @@ static int uniform_slope(const fr_graph *g, const fr_node *node, float *slope)
     return 1;
 }
 
+/* Whether a convolution is worth oneDNN's Winograd kernel (F(4x4, 3x3), jit_wino_4x3 on
+ * AVX-512): fp32, 3x3, stride 1, not grouped. dlib (85 % of its FLOPs in such convolutions)
+ * ran 1.06-1.09x faster with it on one thread, irv1 1.11-1.21x, in alternating rounds
+ * (bench/RESULTS.md, issue 15);
+ * FACEREC_CPU_WINOGRAD=0 keeps every convolution direct (the A/B switch of the benchmark and
+ * the tests). Where oneDNN has no Winograd kernel for the shape, or only with a reference
+ * implementation, build_conv takes the direct one. Its activation (none, ReLU or one
+ * slope) is facerec's own step after it (winograd_out); a PReLU of per-channel slopes stays
+ * direct. */
+static int winograd_wanted(const fr_cpu_primitives *p, const fr_node *node)
+{
+    const char *env = getenv("FACEREC_CPU_WINOGRAD");
+    float slope;
+    return p->dt == dnnl_f32 && !p->direct_only && !(env && strcmp(env, "0") == 0) &&
+           node->groups <= 1 && node->kh == 3 && node->kw == 3 && node->stride_h == 1 &&
+           node->stride_w == 1 &&
+           (node->act != FR_ACT_PRELU || uniform_slope(p->g, node, &slope));
+}
+
 /* A convolution's primitive descriptor for src and dst layouts (NULL: oneDNN's choice) at
  * batch n; dst_type: the output's data type; prelu: a PReLU of per-channel slopes as the
- * last post-op (0: left to a primitive of its own, see build_conv). */
+ * last post-op (0: left to a primitive of its own, see build_conv); alg: direct or
+ * Winograd. */
 static dnnl_status_t conv_pd(fr_cpu_primitives *p, const fr_node *node, int n,
                              const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
-                             dnnl_data_type_t dst_type, int prelu, dnnl_primitive_desc_t *out)
+                             dnnl_data_type_t dst_type, int prelu, dnnl_alg_kind_t alg,
+                             dnnl_primitive_desc_t *out)
 {
     const fr_tensor *x = &p->g->tensors[node->in], *y = &p->g->tensors[node->out];
     dnnl_memory_desc_t any_src, any_dst, weights, bias;
@@ -512,23 +578,25 @@ static dnnl_status_t conv_pd(fr_cpu_primitives *p, const fr_node *node, int n,
     dnnl_dims_t pad_l = {node->pad_top, node->pad_left}, pad_r = {node->pad_bottom, node->pad_right};
     if (st == dnnl_success)
         st = dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference,
-                                                dnnl_convolution_direct, src ? src : &any_src,
+                                                alg, src ? src : &any_src,
                                                 &weights, &bias, dst ? dst : &any_dst, strides,
                                                 pad_l, pad_r);
     if (st != dnnl_success)
         return st;
-    /* bias is the convolution's; then the residual (sum onto dst), then the activation */
+    /* bias is the convolution's; then the residual (sum onto dst), then the activation
+     * (Winograd's: a step of its own, winograd_out) */
+    int act = alg != dnnl_convolution_winograd;
     dnnl_post_ops_t po = NULL;
     st = dnnl_post_ops_create(&po);
     if (st == dnnl_success && node->accumulate)
         st = dnnl_post_ops_append_sum(po, 1.0f);
-    if (st == dnnl_success && node->act == FR_ACT_RELU)
+    if (st == dnnl_success && act && node->act == FR_ACT_RELU)
         st = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
     float slope;
-    int leaky = node->act == FR_ACT_PRELU && uniform_slope(p->g, node, &slope);
+    int leaky = act && node->act == FR_ACT_PRELU && uniform_slope(p->g, node, &slope);
     if (st == dnnl_success && leaky)
         st = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, slope, 0.0f);
-    else if (st == dnnl_success && node->act == FR_ACT_PRELU && prelu)
+    else if (st == dnnl_success && act && node->act == FR_ACT_PRELU && prelu)
         st = dnnl_post_ops_append_prelu(po, 1 << 1);
     dnnl_primitive_attr_t attr = st == dnnl_success ? new_attr(po) : NULL;
     dnnl_post_ops_destroy(po);
@@ -537,6 +605,26 @@ static dnnl_status_t conv_pd(fr_cpu_primitives *p, const fr_node *node, int n,
     st = dnnl_primitive_desc_create(out, &desc, attr, p->engine, NULL);
     dnnl_primitive_attr_destroy(attr);
     return st;
+}
+
+/* A convolution's primitive descriptor as build_conv first asks for it (oneDNN's layouts):
+ * Winograd where winograd_wanted and oneDNN has a kernel for it, else direct. */
+static dnnl_status_t preferred_conv_pd(fr_cpu_primitives *p, const fr_node *node, int n,
+                                       dnnl_data_type_t dst_type, int prelu,
+                                       dnnl_alg_kind_t *alg, dnnl_primitive_desc_t *out)
+{
+    *alg = dnnl_convolution_direct;
+    if (winograd_wanted(p, node) &&
+        conv_pd(p, node, n, NULL, NULL, dst_type, prelu, dnnl_convolution_winograd, out) ==
+            dnnl_success) {
+        if (!is_ref(*out)) {
+            *alg = dnnl_convolution_winograd;
+            return dnnl_success;
+        }
+        dnnl_primitive_desc_destroy(*out);
+    }
+    *out = NULL;
+    return conv_pd(p, node, n, NULL, NULL, dst_type, prelu, dnnl_convolution_direct, out);
 }
 
 /* PReLU with per-channel slopes (binding slopes, of layout slopes_md) in place on binding
@@ -559,6 +647,34 @@ static fr_status prelu_step(builder *bd, int data, const dnnl_memory_desc_t *slo
     return primitive_step(bd, pd, 3, args);
 }
 
+/* The step after a Winograd convolution writing binding out (winograd_out): its layout must
+ * be dense nhwc or nChw{16,8,4}c, as oneDNN's Winograd kernels write it. */
+static fr_status winograd_out_step(builder *bd, const fr_node *node, int out)
+{
+    static const dnnl_format_tag_t tags[] = {dnnl_acdb, dnnl_aBcd16b, dnnl_aBcd8b, dnnl_aBcd4b};
+    static const int blocks[] = {1, 16, 8, 4};
+    const dnnl_memory_desc_t *md = &bd->b->bindings[out].md;
+    for (size_t k = 0; k < sizeof tags / sizeof tags[0]; k++) {
+        dnnl_memory_desc_t dense;
+        if (md->ndims != 4 || md->data_type != dnnl_f32 ||
+            dnnl_memory_desc_init_by_tag(&dense, 4, md->dims, dnnl_f32, tags[k]) !=
+                dnnl_success ||
+            !dnnl_memory_desc_equal(&dense, md))
+            continue;
+        step s = {.kind = STEP_WINOGRAD_OUT, .node = node, .buffer = -1, .binding = out,
+                  .act = node->act, .c = (int)md->dims[1],
+                  .hw = (int)(md->dims[2] * md->dims[3]), .block = blocks[k]};
+        int padded = (s.c + s.block - 1) / s.block * s.block;
+        s.image_stride = (size_t)padded * (size_t)s.hw;
+        if (s.act == FR_ACT_PRELU && !uniform_slope(bd->p->g, node, &s.slope))
+            break;
+        return add_step(bd, s);
+    }
+    /* not reached with oneDNN 2.6; fr_cpu_primitives_plan then plans every convolution direct */
+    return fr_fail(FR_E_UNSUPPORTED, "oneDNN: %s: a Winograd output facerec cannot check",
+                   node->name);
+}
+
 static fr_status build_conv(builder *bd, const fr_node *node)
 {
     fr_cpu_primitives *p = bd->p;
@@ -568,7 +684,8 @@ static fr_status build_conv(builder *bd, const fr_node *node)
      * implementation (a slice of a concatenation read or written in place) */
     dnnl_primitive_desc_t pd = NULL, exact = NULL;
     int fused = 1; /* the PReLU (if any) a post-op of the convolution */
-    dnnl_status_t st = conv_pd(p, node, n, NULL, NULL, dst_type, fused, &pd);
+    dnnl_alg_kind_t alg;
+    dnnl_status_t st = preferred_conv_pd(p, node, n, dst_type, fused, &alg, &pd);
     if (st != dnnl_success)
         return dnnl_failed(st, "a convolution", node->name);
     /* oneDNN 2.6's brgconv takes no PReLU post-op at most shapes: the convolution then falls
@@ -578,7 +695,7 @@ static fr_status build_conv(builder *bd, const fr_node *node)
     dnnl_primitive_desc_t alone = NULL;
     float slope;
     if (node->act == FR_ACT_PRELU && !uniform_slope(p->g, node, &slope) && is_ref(pd) &&
-        conv_pd(p, node, n, NULL, NULL, dst_type, 0, &alone) == dnnl_success) {
+        conv_pd(p, node, n, NULL, NULL, dst_type, 0, alg, &alone) == dnnl_success) {
         if (is_ref(alone)) {
             dnnl_primitive_desc_destroy(alone);
         } else {
@@ -591,9 +708,9 @@ static fr_status build_conv(builder *bd, const fr_node *node)
     const dnnl_memory_desc_t *dst = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
     if ((!dnnl_memory_desc_equal(src, &bd->md[node->in]) ||
          !dnnl_memory_desc_equal(dst, &bd->md[node->out])) &&
-        conv_pd(p, node, n, &bd->md[node->in], &bd->md[node->out], dst_type, fused, &exact) ==
-            dnnl_success) {
-        if (same_impl(pd, exact)) {
+        conv_pd(p, node, n, &bd->md[node->in], &bd->md[node->out], dst_type, fused, alg,
+                &exact) == dnnl_success) {
+        if (same_impl(pd, exact) || (p->tag != dnnl_acdb && !is_ref(exact))) {
             dnnl_primitive_desc_destroy(pd);
             pd = exact;
         } else {
@@ -641,6 +758,8 @@ static fr_status build_conv(builder *bd, const fr_node *node)
     fs = primitive_step(bd, pd, nargs, args);
     if (!fs && am >= 0 && !fused)
         fs = prelu_step(bd, out, &alpha_md, am);
+    if (!fs && alg == dnnl_convolution_winograd)
+        fs = winograd_out_step(bd, node, out);
     if (!fs && copy_back)
         fs = output_done(bd, node->out, out);
     return fs;
@@ -782,8 +901,8 @@ static fr_status build_extended_add(builder *bd, const fr_node *node)
     if (fs)
         return fs;
     int buffer = bd->buffer_of[node->out];
-    fs = add_step(bd, (step){STEP_ZERO, NULL, 0, {{0, 0}}, NULL, buffer,
-                             dnnl_memory_desc_get_size(&bd->md[node->out])});
+    fs = add_step(bd, (step){.kind = STEP_ZERO, .buffer = buffer,
+                             .bytes = dnnl_memory_desc_get_size(&bd->md[node->out])});
     for (int k = 0; !fs && k < 2; k++) {
         int t = k ? node->in2 : node->in;
         const fr_tensor *x = &g->tensors[t];
@@ -824,8 +943,8 @@ static fr_status build_node(builder *bd, const fr_node *node)
     case FR_OP_NORMALIZE:
         if (g->tensors[node->out].root != node->out)
             return fr_fail(FR_E_UNSUPPORTED, "oneDNN: %s into a slice", node->name);
-        return add_step(bd, (step){STEP_NORMALIZE, NULL, 0, {{0, 0}}, node,
-                                   bd->buffer_of[node->out], 0});
+        return add_step(bd, (step){.kind = STEP_NORMALIZE, .node = node,
+                                   .buffer = bd->buffer_of[node->out]});
     case FR_OP_CONV:
         return build_conv(bd, node);
     case FR_OP_MAX_POOL:
@@ -1006,43 +1125,47 @@ static fr_status build_bucket(fr_cpu_primitives *p, bucket *b)
 
 /* ---- the plan --------------------------------------------------------------------------------- */
 
-/* The activation layout oneDNN wants for the network's costliest convolution at batch n. */
+/* The activation layout at batch n: the one oneDNN wants for the largest share of the
+ * network's convolution FLOPs (each convolution as build_conv will ask for it). dlib's
+ * costliest single convolution (7x7 on the input) runs on brgconv in NHWC, but its 3x3 ones
+ * (85 % of the FLOPs) on Winograd in nChw16c. */
 static fr_status choose_layout(fr_cpu_primitives *p, int n)
 {
+    static const dnnl_format_tag_t known[] = {dnnl_acdb, dnnl_aBcd16b, dnnl_aBcd8b,
+                                              dnnl_aBcd4b, dnnl_abcd};
+    enum { KNOWN = sizeof known / sizeof known[0] };
+    double votes[KNOWN] = {0};
     const fr_graph *g = p->g;
-    const fr_node *best = NULL;
-    double most = -1;
     for (int i = 0; i < g->node_count; i++) {
         const fr_node *node = &g->nodes[i];
         if (node->kind != FR_OP_CONV || node->groups > 1)
             continue;
         const fr_tensor *x = &g->tensors[node->in], *y = &g->tensors[node->out];
         double flops = (double)y->h * y->w * y->c * node->kh * node->kw * x->c;
-        if (flops > most) {
-            most = flops;
-            best = node;
-        }
-    }
-    p->tag = dnnl_acdb;
-    if (best) {
         dnnl_primitive_desc_t pd;
-        dnnl_status_t st = conv_pd(p, best, n, NULL, NULL, p->dt, 0, &pd);
+        dnnl_alg_kind_t alg;
+        dnnl_status_t st = preferred_conv_pd(p, node, n, p->dt, 0, &alg, &pd);
         if (st != dnnl_success)
-            return dnnl_failed(st, "a convolution", best->name);
+            return dnnl_failed(st, "a convolution", node->name);
         const dnnl_memory_desc_t *src = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
-        static const dnnl_format_tag_t known[] = {dnnl_acdb, dnnl_aBcd16b, dnnl_aBcd8b,
-                                                  dnnl_aBcd4b, dnnl_abcd};
-        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        for (size_t k = 0; k < KNOWN; k++) {
             dnnl_memory_desc_t md;
-            if (dnnl_memory_desc_init_by_tag(&md, 4, src->dims, src->data_type, known[i]) ==
+            if (dnnl_memory_desc_init_by_tag(&md, 4, src->dims, src->data_type, known[k]) ==
                     dnnl_success &&
                 dnnl_memory_desc_equal(&md, src)) {
-                p->tag = known[i];
+                votes[k] += flops;
                 break;
             }
         }
         dnnl_primitive_desc_destroy(pd);
     }
+    p->tag = dnnl_acdb;
+    double most = 0;
+    for (size_t k = 0; k < KNOWN; k++)
+        if (votes[k] > most) {
+            most = votes[k];
+            p->tag = known[k];
+        }
     /* a blocked layout keeps a root whose slices start inside a block nhwc */
     int block = p->tag == dnnl_aBcd16b ? 16 : p->tag == dnnl_aBcd8b ? 8 : p->tag == dnnl_aBcd4b ? 4 : 1;
     for (int t = 0; t < g->tensor_count; t++) {
@@ -1109,8 +1232,8 @@ static fr_status ensure_bucket(fr_cpu_primitives *p, bucket *b)
     return fs;
 }
 
-fr_status fr_cpu_primitives_plan(const fr_graph *g, int max_batch, int threads,
-                                 fr_precision precision, fr_cpu_primitives **out)
+static fr_status plan_once(const fr_graph *g, int max_batch, int threads,
+                           fr_precision precision, int direct_only, fr_cpu_primitives **out)
 {
     if (precision == FR_PRECISION_BF16 && !fr_cpu_has_bf16())
         return fr_fail(FR_E_UNSUPPORTED, "--precision bf16: this CPU has no AVX512-BF16 or AMX "
@@ -1123,6 +1246,7 @@ fr_status fr_cpu_primitives_plan(const fr_graph *g, int max_batch, int threads,
     p->max_batch = max_batch;
     p->precision = precision == FR_PRECISION_BF16 ? FR_PRECISION_BF16 : FR_PRECISION_FP32;
     p->dt = p->precision == FR_PRECISION_BF16 ? dnnl_bf16 : dnnl_f32;
+    p->direct_only = direct_only;
     fr_status fs = fr_pool_new(threads, &p->pool);
     if (fs) {
         free(p);
@@ -1165,6 +1289,33 @@ fr_status fr_cpu_primitives_plan(const fr_graph *g, int max_batch, int threads,
     return FR_OK;
 }
 
+static int uses(const fr_cpu_primitives *p, const char *impl)
+{
+    for (int i = 0; i < p->impl_count; i++)
+        if (strstr(p->impls[i].name, impl))
+            return 1;
+    return 0;
+}
+
+/* Winograd's nChw16c layout can leave another primitive of the graph without a JIT kernel
+ * (oneDNN 2.6: a PReLU or a pooling on blocked tensors at some shapes, ref:any, ~100x
+ * slower): such a plan, or an fp32 one that fails, is made again with every convolution
+ * direct. */
+fr_status fr_cpu_primitives_plan(const fr_graph *g, int max_batch, int threads,
+                                 fr_precision precision, fr_cpu_primitives **out)
+{
+    fr_cpu_primitives *p = NULL;
+    fr_status fs = plan_once(g, max_batch, threads, precision, 0, &p);
+    if (!fs && !(uses(p, "wino") && uses(p, " ref:"))) {
+        *out = p;
+        return FR_OK;
+    }
+    fr_cpu_primitives_free(p);
+    if (fs && precision == FR_PRECISION_BF16)
+        return fs; /* Winograd is fp32's only: the same plan again would fail the same way */
+    return plan_once(g, max_batch, threads, precision, 1, out);
+}
+
 /* ---- running --------------------------------------------------------------------------------- */
 
 typedef struct run_job {
@@ -1175,9 +1326,56 @@ typedef struct run_job {
     fr_status *status; /* per worker: the first failure */
 } run_job;
 
+/* The activation of count values in place (ReLU: x < 0 ? 0 : x, which keeps a NaN); returns
+ * whether any of them was NaN or infinite. */
+static int activate(float *v, size_t count, fr_activation act, float slope)
+{
+    unsigned bad = 0;
+    for (size_t k = 0; k < count; k++) {
+        uint32_t u;
+        memcpy(&u, v + k, sizeof u);
+        bad |= (u & 0x7f800000u) == 0x7f800000u;
+    }
+    if (act == FR_ACT_RELU)
+        for (size_t k = 0; k < count; k++)
+            v[k] = v[k] < 0.0f ? 0.0f : v[k];
+    else if (act == FR_ACT_PRELU)
+        for (size_t k = 0; k < count; k++)
+            v[k] = v[k] < 0.0f ? v[k] * slope : v[k];
+    return bad != 0;
+}
+
+/* After a Winograd convolution (s: its output y for n images): the activation it was made
+ * without, and bad[i] set for an image i with a NaN or an infinity in it. Why: weights that
+ * overflow make infinities, F(4x4, 3x3)'s transforms turn them into NaN (inf - inf), and
+ * oneDNN's ReLU (max(x, 0)) maps NaN to 0: fused, the rest of the network would see finite
+ * numbers and the caller get finite garbage instead of a non-finite output
+ * (fr_cpu_primitives_run: a bad image's output is all NaN). A direct convolution turns an
+ * infinity into an infinity or a NaN that its own ReLU keeps or zeroes as exact arithmetic
+ * would, the overflow surviving to the output as test_weights checks. */
+static void winograd_out(float *y, const step *s, int n, unsigned char *bad)
+{
+    for (int i = 0; i < n; i++) {
+        float *v = y + (size_t)i * s->image_stride;
+        int any = 0;
+        if (s->c % s->block == 0) {
+            any = activate(v, s->image_stride, s->act, s->slope);
+        } else { /* the last block's padding lanes are left alone */
+            for (int cb = 0; cb * s->block < s->c; cb++) {
+                int lanes = s->c - cb * s->block < s->block ? s->c - cb * s->block : s->block;
+                for (int px = 0; px < s->hw; px++)
+                    any |= activate(v + ((size_t)cb * s->hw + px) * s->block, (size_t)lanes,
+                                    s->act, s->slope);
+            }
+        }
+        bad[i] |= any;
+    }
+}
+
 static fr_status run_bucket(fr_cpu_primitives *p, bucket *b, int w, const uint8_t *inputs,
                             float *outputs)
 {
+    unsigned char bad[MAX_CHUNK] = {0};
     worker *wk = &p->workers[w];
     dnnl_memory_t *memory = b->memory + (size_t)w * b->binding_count;
     const void **bound = b->bound + 2 * w;
@@ -1204,6 +1402,14 @@ static fr_status run_bucket(fr_cpu_primitives *p, bucket *b, int w, const uint8_
                              x->w, x->c, x->c};
             for (int image = 0; image < b->n; image++)
                 fr_cpu_normalize(s->node, inputs, g->input_h, g->input_w, &v, image);
+        } else if (s->kind == STEP_WINOGRAD_OUT) {
+            void *y = NULL;
+            dnnl_status_t st = dnnl_stream_wait(wk->stream);
+            if (st == dnnl_success)
+                st = dnnl_memory_get_data_handle(memory[s->binding], &y);
+            if (st != dnnl_success)
+                return dnnl_failed(st, "a Winograd convolution's output", s->node->name);
+            winograd_out(y, s, b->n, bad);
         } else {
             dnnl_exec_arg_t args[MAX_ARGS];
             for (int k = 0; k < s->nargs; k++)
@@ -1214,7 +1420,14 @@ static fr_status run_bucket(fr_cpu_primitives *p, bucket *b, int w, const uint8_
         }
     }
     dnnl_status_t st = dnnl_stream_wait(wk->stream);
-    return st == dnnl_success ? FR_OK : dnnl_failed(st, "waiting for the CPU stream", NULL);
+    if (st != dnnl_success)
+        return dnnl_failed(st, "waiting for the CPU stream", NULL);
+    const fr_tensor *o = &g->tensors[g->output];
+    size_t out_size = (size_t)o->h * o->w * o->c;
+    for (int i = 0; i < b->n; i++)
+        for (size_t k = 0; bad[i] && k < out_size; k++)
+            outputs[(size_t)i * out_size + k] = NAN;
+    return FR_OK;
 }
 
 static void run_task(void *ctx, int task, int w)
