@@ -9,7 +9,9 @@
  * max/avg pooling with padding, adds, zero-extended adds, global average, and both
  * normalizations with and without transposition); batch 1, 3 and 11, one and two threads; on
  * both CPU paths (oneDNN's primitives, the default, and the im2col + sgemm reference:
- * FACEREC_CPU_CONV) and, where the CPU has AVX512-BF16 or AMX, the primitives in bf16.
+ * FACEREC_CPU_CONV), the primitives again with every convolution direct
+ * (FACEREC_CPU_WINOGRAD=0: the default runs 3x3 stride-1 ones on Winograd where oneDNN has it)
+ * and, where the CPU has AVX512-BF16 or AMX, the primitives in bf16.
  * Tolerance: 1e-4 relative to the output's largest magnitude in fp32 (sums of up to a few
  * thousand products against double); 3e-2 in bf16 (8-bit mantissas for activations and
  * weights, rounded again at every layer).
@@ -214,15 +216,23 @@ int main(void)
         const char *path;
         fr_precision precision;
         double tolerance;
-    } paths[] = {{"primitives", FR_PRECISION_FP32, 1e-4},
-                 {"im2col", FR_PRECISION_FP32, 1e-4},
-                 {"primitives", FR_PRECISION_BF16, 3e-2}};
+        int direct; /* FACEREC_CPU_WINOGRAD=0: the primitives with every convolution direct */
+    } paths[] = {{"primitives", FR_PRECISION_FP32, 1e-4, 0},
+                 {"primitives", FR_PRECISION_FP32, 1e-4, 1},
+                 {"im2col", FR_PRECISION_FP32, 1e-4, 0},
+                 {"primitives", FR_PRECISION_BF16, 3e-2, 0}};
     for (size_t k = 0; k < sizeof paths / sizeof paths[0]; k++) {
         if (paths[k].precision == FR_PRECISION_BF16 && !fr_cpu_has_bf16()) {
             printf("bf16: SKIPPED (this CPU has no AVX512-BF16 or AMX)\n");
             continue;
         }
         setenv("FACEREC_CPU_CONV", paths[k].path, 1);
+        if (paths[k].direct)
+            setenv("FACEREC_CPU_WINOGRAD", "0", 1);
+        else
+            unsetenv("FACEREC_CPU_WINOGRAD");
+        printf("%s%s, %s\n", paths[k].path, paths[k].direct ? " (every convolution direct)" : "",
+               fr_precision_name(paths[k].precision));
         for (int i = 0; i < fr_op_case_count; i++)
             for (int b = 0; b < 3; b++)
                 for (int threads = 1; threads <= 2; threads++) {
@@ -239,6 +249,7 @@ int main(void)
                 }
     }
     unsetenv("FACEREC_CPU_CONV");
+    unsetenv("FACEREC_CPU_WINOGRAD");
 
     /* the planner: tensors alive at the same time never share bytes */
     fr_graph *g = fr_graph_new(16, 16);
