@@ -10,8 +10,11 @@
  * normalizations with and without transposition); batch 1, 3 and 11, one and two threads; on
  * both CPU paths (oneDNN's primitives, the default, and the im2col + sgemm reference:
  * FACEREC_CPU_CONV), the primitives again with every convolution direct
- * (FACEREC_CPU_WINOGRAD=0: the default runs 3x3 stride-1 ones on Winograd where oneDNN has it)
- * and, where the CPU has AVX512-BF16 or AMX, the primitives in bf16.
+ * (FACEREC_CPU_WINOGRAD=0: the default runs 3x3 stride-1 ones with an output map of 4x4 or
+ * more on Winograd where oneDNN has it) and, where the CPU has AVX512-BF16 or AMX, the
+ * primitives in bf16. Winograd: a 3x3 convolution on a 1x1 map stays direct, one on an 8x8
+ * map does not, and an image's output does not depend on the batch it runs in (bit for bit:
+ * oneDNN's Winograd kernel rounds by its batch size, so facerec runs it one image at a time).
  * Tolerance: 1e-4 relative to the output's largest magnitude in fp32 (sums of up to a few
  * thousand products against double); 3e-2 in bf16 (8-bit mantissas for activations and
  * weights, rounded again at every layer).
@@ -216,23 +219,23 @@ int main(void)
         const char *path;
         fr_precision precision;
         double tolerance;
-        int direct; /* FACEREC_CPU_WINOGRAD=0: the primitives with every convolution direct */
-    } paths[] = {{"primitives", FR_PRECISION_FP32, 1e-4, 0},
-                 {"primitives", FR_PRECISION_FP32, 1e-4, 1},
-                 {"im2col", FR_PRECISION_FP32, 1e-4, 0},
-                 {"primitives", FR_PRECISION_BF16, 3e-2, 0}};
+        const char *winograd; /* FACEREC_CPU_WINOGRAD ("0": every convolution direct) */
+    } paths[] = {{"primitives", FR_PRECISION_FP32, 1e-4, NULL},
+                 {"primitives", FR_PRECISION_FP32, 1e-4, "0"},
+                 {"im2col", FR_PRECISION_FP32, 1e-4, NULL},
+                 {"primitives", FR_PRECISION_BF16, 3e-2, NULL}};
     for (size_t k = 0; k < sizeof paths / sizeof paths[0]; k++) {
         if (paths[k].precision == FR_PRECISION_BF16 && !fr_cpu_has_bf16()) {
             printf("bf16: SKIPPED (this CPU has no AVX512-BF16 or AMX)\n");
             continue;
         }
         setenv("FACEREC_CPU_CONV", paths[k].path, 1);
-        if (paths[k].direct)
-            setenv("FACEREC_CPU_WINOGRAD", "0", 1);
+        if (paths[k].winograd)
+            setenv("FACEREC_CPU_WINOGRAD", paths[k].winograd, 1);
         else
             unsetenv("FACEREC_CPU_WINOGRAD");
-        printf("%s%s, %s\n", paths[k].path, paths[k].direct ? " (every convolution direct)" : "",
-               fr_precision_name(paths[k].precision));
+        printf("%s%s%s, %s\n", paths[k].path, paths[k].winograd ? ", FACEREC_CPU_WINOGRAD=" : "",
+               paths[k].winograd ? paths[k].winograd : "", fr_precision_name(paths[k].precision));
         for (int i = 0; i < fr_op_case_count; i++)
             for (int b = 0; b < 3; b++)
                 for (int threads = 1; threads <= 2; threads++) {
@@ -250,6 +253,43 @@ int main(void)
     }
     unsetenv("FACEREC_CPU_CONV");
     unsetenv("FACEREC_CPU_WINOGRAD");
+
+    /* Winograd: a 3x3 convolution (64 channels) on a 1x1 map stays direct, on an 8x8 map it
+     * runs on Winograd; and on Winograd an image's output is the same bit for bit alone and
+     * at any place of a batch of 11 (the buckets of 8, 2 and 1) */
+    for (int side = 1; side <= 8; side += 7) {
+        fr_graph *g = fr_graph_new(side, side);
+        int x = fr_graph_normalize(g, FR_NORM_AFFINE, mean, scale, 0);
+        x = fr_op_conv(g, &rng, "1x1", x, -1, 64, 1, 1, 1, FR_PAD_SAME, FR_ACT_RELU);
+        x = fr_op_conv(g, &rng, "3x3", x, -1, 64, 3, 3, 1, FR_PAD_SAME, FR_ACT_RELU);
+        x = fr_op_conv(g, &rng, "3x3 again", x, -1, 64, 3, 3, 1, FR_PAD_SAME, FR_ACT_NONE);
+        CHECK_OK(fr_graph_finalize(g, x));
+        fr_cpu_primitives *p = NULL;
+        CHECK_OK(fr_cpu_primitives_plan(g, 16, 1, FR_PRECISION_FP32, &p));
+        if (p) {
+            enum { N = 11 };
+            size_t in_size = (size_t)side * side * 3, out_size = (size_t)side * side * 64;
+            uint8_t *input = malloc(N * in_size);
+            float *all = malloc(N * out_size * sizeof *all), *one = malloc(out_size * sizeof *one);
+            for (size_t k = 0; k < N * in_size; k++)
+                input[k] = (uint8_t)(fr_test_uniform(&rng, 0, 255.99f));
+            CHECK_OK(fr_cpu_primitives_run(p, input, N, all));
+            const char *d = fr_cpu_primitives_describe(p);
+            printf("3x3 on a %dx%d map: %s\n", side, side, d);
+            CHECK((strstr(d, "wino") != NULL) == (side == 8));
+            int same = 1;
+            for (int i = 0; i < N; i++) {
+                CHECK_OK(fr_cpu_primitives_run(p, input + i * in_size, 1, one));
+                same &= !memcmp(one, all + i * out_size, out_size * sizeof *one);
+            }
+            CHECK(same);
+            free(input);
+            free(all);
+            free(one);
+            fr_cpu_primitives_free(p);
+        }
+        fr_graph_free(g);
+    }
 
     /* the planner: tensors alive at the same time never share bytes */
     fr_graph *g = fr_graph_new(16, 16);

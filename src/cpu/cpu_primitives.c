@@ -66,6 +66,10 @@ typedef struct step {
     dnnl_primitive_t primitive;
     int nargs;
     step_arg args[MAX_ARGS];
+    /* STEP_PRIMITIVE made for one image (a Winograd convolution, see per_image_step): run once
+     * per image of the bucket, arg k's data image_bytes[k] further on each time (0: the same) */
+    int per_image;
+    size_t image_bytes[MAX_ARGS];
     const fr_node *node; /* STEP_NORMALIZE */
     int buffer;          /* STEP_NORMALIZE, STEP_ZERO: the arena buffer written */
     size_t bytes;        /* STEP_ZERO */
@@ -529,7 +533,11 @@ static int uniform_slope(const fr_graph *g, const fr_node *node, float *slope)
 }
 
 /* Whether a convolution is worth oneDNN's Winograd kernel (F(4x4, 3x3), jit_wino_4x3 on
- * AVX-512): fp32, 3x3, stride 1, not grouped. dlib (85 % of its FLOPs in such convolutions)
+ * AVX-512): fp32, 3x3, stride 1, not grouped, an output map of 4x4 or more (F(4x4, 3x3)
+ * computes whole 4x4 tiles: on the 3x3 and 1x1 maps of dlib's last blocks it ran 1.3x and 20x
+ * slower than direct, ONEDNN_VERBOSE at batch 8 on one thread; on 35x35 maps 3x faster).
+ * A fixed rule, not timed at plan time: a timed choice could differ between two processes,
+ * and with it an image's embedding (sharded embeds must equal one run byte for byte). dlib (85 % of its FLOPs in such convolutions)
  * ran 1.06-1.09x faster with it on one thread, irv1 1.11-1.21x, in alternating rounds
  * (bench/RESULTS.md, issue 15);
  * FACEREC_CPU_WINOGRAD=0 keeps every convolution direct (the A/B switch of the benchmark and
@@ -543,7 +551,8 @@ static int winograd_wanted(const fr_cpu_primitives *p, const fr_node *node)
     float slope;
     return p->dt == dnnl_f32 && !p->direct_only && !(env && strcmp(env, "0") == 0) &&
            node->groups <= 1 && node->kh == 3 && node->kw == 3 && node->stride_h == 1 &&
-           node->stride_w == 1 &&
+           node->stride_w == 1 && p->g->tensors[node->out].h >= 4 &&
+           p->g->tensors[node->out].w >= 4 &&
            (node->act != FR_ACT_PRELU || uniform_slope(p->g, node, &slope));
 }
 
@@ -675,6 +684,76 @@ static fr_status winograd_out_step(builder *bd, const fr_node *node, int out)
                    node->name);
 }
 
+/* One image of binding m's memory (the same layout, image 0). */
+static dnnl_status_t image_md(const builder *bd, int m, dnnl_memory_desc_t *out, size_t *bytes)
+{
+    const dnnl_memory_desc_t *md = &bd->b->bindings[m].md;
+    dnnl_dims_t dims = {1, md->dims[1], md->dims[2], md->dims[3]}, offsets = {0, 0, 0, 0};
+    if (md->ndims != 4 || md->format_kind != dnnl_blocked)
+        return dnnl_unimplemented;
+    *bytes = (size_t)md->format_desc.blocking.strides[0] * dnnl_data_type_size(md->data_type);
+    return dnnl_memory_desc_init_submemory(out, md, dims, offsets);
+}
+
+/* The Winograd convolution of node (pd: made for the bucket's batch, reading binding in and
+ * writing binding out in its layouts) as a primitive made for one image, run once per image
+ * (pd is destroyed). Why: oneDNN 2.6's Winograd kernel blocks its work by the batch size,
+ * so an image's result depended on the bucket it ran in, by rounding: one image detected
+ * alone differed from the same image in a batch (test_detect_tiny), and a sharded embed from
+ * one run (test_slurm). Made for one image, it computes every image the same way. */
+static fr_status per_image_step(builder *bd, const fr_node *node, dnnl_primitive_desc_t pd,
+                                int fused, int in, int out, int wm, int bm)
+{
+    dnnl_memory_desc_t src, dst;
+    size_t src_bytes = 0, dst_bytes = 0;
+    dnnl_primitive_desc_t one = NULL;
+    dnnl_status_t st = image_md(bd, in, &src, &src_bytes);
+    if (st == dnnl_success)
+        st = image_md(bd, out, &dst, &dst_bytes);
+    if (st == dnnl_success)
+        st = conv_pd(bd->p, node, 1, &src, &dst, bd->b->bindings[out].md.data_type, fused,
+                     dnnl_convolution_winograd, &one);
+    if (st == dnnl_success && is_ref(one))
+        st = dnnl_unimplemented;
+    /* the weights in the layout of the one-image primitive, where it is another */
+    const dnnl_memory_desc_t *wei = st == dnnl_success ? dnnl_primitive_desc_query_md(
+                                                              one, dnnl_query_weights_md, 0)
+                                                        : NULL;
+    if (wei && !dnnl_memory_desc_equal(wei, dnnl_primitive_desc_query_md(
+                                                pd, dnnl_query_weights_md, 0))) {
+        void *weights = NULL;
+        fr_status fs = packed_weights(bd, node, wei, &weights);
+        wm = fs ? -1 : bind(bd, wei, AT_FIXED, -1, weights);
+        if (fs || wm < 0) {
+            dnnl_primitive_desc_destroy(pd);
+            dnnl_primitive_desc_destroy(one);
+            return fs ? fs : fr_fail(FR_E_NOMEM, "out of memory planning the CPU primitives");
+        }
+    }
+    dnnl_primitive_desc_destroy(pd);
+    int m_src = -1, m_dst = -1;
+    if (st == dnnl_success) {
+        m_src = bind(bd, &src, AT_ARENA, bd->b->bindings[in].buffer, NULL);
+        m_dst = bind(bd, &dst, AT_ARENA, bd->b->bindings[out].buffer, NULL);
+    }
+    if (st != dnnl_success || m_src < 0 || m_dst < 0 || bd->b->bindings[in].at != AT_ARENA ||
+        bd->b->bindings[out].at != AT_ARENA) {
+        dnnl_primitive_desc_destroy(one);
+        return st != dnnl_success ? dnnl_failed(st, "a one-image Winograd convolution", node->name)
+                                  : fr_fail(FR_E_NOMEM, "out of memory planning the CPU primitives");
+    }
+    step_arg args[4] = {{DNNL_ARG_SRC, m_src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_BIAS, bm},
+                        {DNNL_ARG_DST, m_dst}};
+    fr_status fs = primitive_step(bd, one, 4, args);
+    if (!fs) {
+        step *s = &bd->b->steps[bd->b->step_count - 1];
+        s->per_image = 1;
+        s->image_bytes[0] = src_bytes;
+        s->image_bytes[3] = dst_bytes;
+    }
+    return fs;
+}
+
 static fr_status build_conv(builder *bd, const fr_node *node)
 {
     fr_cpu_primitives *p = bd->p;
@@ -755,7 +834,10 @@ static fr_status build_conv(builder *bd, const fr_node *node)
         int index = node->accumulate ? 1 : 0; /* the PReLU's place among the post-ops */
         args[nargs++] = (step_arg){DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_WEIGHTS, am};
     }
-    fs = primitive_step(bd, pd, nargs, args);
+    if (alg == dnnl_convolution_winograd) /* no PReLU of per-channel slopes: winograd_wanted */
+        fs = per_image_step(bd, node, pd, fused, in, out, wm, bm);
+    else
+        fs = primitive_step(bd, pd, nargs, args);
     if (!fs && am >= 0 && !fused)
         fs = prelu_step(bd, out, &alpha_md, am);
     if (!fs && alg == dnnl_convolution_winograd)
@@ -1414,9 +1496,20 @@ static fr_status run_bucket(fr_cpu_primitives *p, bucket *b, int w, const uint8_
             dnnl_exec_arg_t args[MAX_ARGS];
             for (int k = 0; k < s->nargs; k++)
                 args[k] = (dnnl_exec_arg_t){s->args[k].arg, memory[s->args[k].binding]};
-            dnnl_status_t st = dnnl_primitive_execute(s->primitive, wk->stream, s->nargs, args);
-            if (st != dnnl_success)
-                return dnnl_failed(st, "running a primitive", NULL);
+            for (int image = 0; image < (s->per_image ? b->n : 1); image++) {
+                dnnl_status_t st = dnnl_success;
+                for (int k = 0; s->per_image && k < s->nargs; k++) {
+                    const binding *m = &b->bindings[s->args[k].binding];
+                    if (s->image_bytes[k])
+                        st = dnnl_memory_set_data_handle(
+                            args[k].memory, (char *)wk->arena + b->buffer_offset[m->buffer] +
+                                                (size_t)image * s->image_bytes[k]);
+                }
+                if (st == dnnl_success)
+                    st = dnnl_primitive_execute(s->primitive, wk->stream, s->nargs, args);
+                if (st != dnnl_success)
+                    return dnnl_failed(st, "running a primitive", NULL);
+            }
         }
     }
     dnnl_status_t st = dnnl_stream_wait(wk->stream);
