@@ -15,7 +15,8 @@
 # RUNS picks what each round runs (the default above; also freeze_nchw: torch freeze in
 # contiguous NCHW, which torch 1.13's oneDNN path can prefer on the CPU; "best torch" is the
 # fastest torch run measured; direct: the primitives with FACEREC_CPU_WINOGRAD=0, every
-# convolution direct, the default before Winograd). WRAP prefixes every timed command (e.g. /work/bgpause, which
+# convolution direct, which is also the default; winograd: the primitives with
+# FACEREC_CPU_WINOGRAD=1, opt-in Winograd for 3x3 stride-1 convolutions). WRAP prefixes every timed command (e.g. /work/bgpause, which
 # pauses a background job for the run). A second table lists each round's facerec / best
 # torch ratio, so that the spread between rounds shows.
 set -euo pipefail
@@ -39,8 +40,8 @@ peak=$("$bench" --peak --threads "$threads" | "$py" -c 'import json,sys; print(j
 
 bf16=$("$bench" --weights "$root/weights/dlib.frw" --batch 1 --iters 1 --threads 1 --precision bf16 \
   >/dev/null 2>&1 && echo 1 || echo 0)
-echo "| model | batch | facerec img/s | GFLOP/s | % of FMA peak ($peak GFLOP/s, $threads threads) | im2col img/s | torch eager img/s | torch freeze nhwc / nchw img/s | facerec / best torch | facerec / im2col | bf16 img/s | bf16 / best torch | direct img/s | facerec / direct |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| model | batch | facerec img/s | GFLOP/s | % of FMA peak ($peak GFLOP/s, $threads threads) | im2col img/s | torch eager img/s | torch freeze nhwc / nchw img/s | facerec / best torch | facerec / im2col | bf16 img/s | bf16 / best torch | direct img/s | facerec / direct | winograd img/s | winograd / best torch |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 runs_wanted=" ${RUNS:-ours im2col bf16 eager freeze} "
 want() { [[ "$runs_wanted" == *" $1 "* ]]; }
 wrap=(${WRAP:-})
@@ -58,6 +59,9 @@ for model in ${MODELS:-dlib irv1}; do
       run=("$bench" --weights "$weights" --batch "$batch" --iters "$iters" --threads "$threads")
       if want ours; then
         "${wrap[@]}" "${run[@]}" | sed "s/^/ours $round /" >>"$work/runs"
+      fi
+      if want winograd; then
+        FACEREC_CPU_WINOGRAD=1 "${wrap[@]}" "${run[@]}" | sed "s/^/winograd $round /" >>"$work/runs"
       fi
       if want direct; then
         FACEREC_CPU_WINOGRAD=0 "${wrap[@]}" "${run[@]}" | sed "s/^/direct $round /" >>"$work/runs"
@@ -92,6 +96,7 @@ def fmt(v, spec=".1f", unit=""):
     return "-" if v is None else f"{v:{spec}}{unit}"
 torches = ("eager", "freeze", "freeze_nchw")
 ours, im2col, bf16, direct = median("ours"), median("im2col"), median("bf16"), median("direct")
+wino = median("winograd")
 best = max((median(t) for t in torches if t in runs), default=None)
 gflops = median("ours", "gflops")
 ratio = lambda a, b: None if a is None or not b else a / b
@@ -100,14 +105,15 @@ print(f"| {model} | {batch} | {fmt(ours)} | {fmt(gflops)} | "
       f"{fmt(median('eager'))} | {fmt(median('freeze'))} / {fmt(median('freeze_nchw'))} | "
       f"{fmt(ratio(ours, best), '.2f', 'x')} | {fmt(ratio(ours, im2col), '.2f', 'x')} | "
       f"{fmt(bf16)} | {fmt(ratio(bf16, best), '.2f', 'x')} | {fmt(direct)} | "
-      f"{fmt(ratio(ours, direct), '.2f', 'x')} |")
+      f"{fmt(ratio(ours, direct), '.2f', 'x')} | {fmt(wino)} | {fmt(ratio(wino, best), '.2f', 'x')} |")
 per = []
 for rnd in sorted(rounds, key=int):
     r = rounds[rnd]
     t = max((r[k] for k in torches if k in r), default=None)
     per.append(fmt(ratio(r.get("ours"), t), ".2f", "x"))
-    if "direct" in r:
-        per[-1] += f" (direct {fmt(ratio(r['direct'], t), '.2f', 'x')})"
+    for other in ("direct", "winograd"):
+        if other in r:
+            per[-1] += f" ({other} {fmt(ratio(r[other], t), '.2f', 'x')})"
 print(f"| {model} | {batch} | {', '.join(per)} |", file=sys.stderr)
 PY
 )
@@ -115,6 +121,6 @@ PY
   done
 done
 echo
-echo "| model | batch | facerec / best torch, each round (direct: the same for FACEREC_CPU_WINOGRAD=0) |"
+echo "| model | batch | facerec / best torch, each round (direct, winograd: the same for FACEREC_CPU_WINOGRAD=0, =1) |"
 echo "|---|---|---|"
 cat "$work/rounds"
