@@ -7,8 +7,9 @@
  * map. oneDNN chooses the layouts: every convolution is first created with "any" source,
  * weights and destination, and its choice of activation layout for the largest share of the
  * network's convolution FLOPs is the layout of every activation tensor (nhwc for brgconv on
- * AVX-512, nChw16c for Winograd and the older JIT kernels, or nChw8c). fp32 3x3 stride-1
- * convolutions are asked of oneDNN's Winograd algorithm first (winograd_wanted). A
+ * AVX-512, nChw16c for Winograd and the older JIT kernels, or nChw8c). With
+ * FACEREC_CPU_WINOGRAD=1 (opt-in) fp32 3x3 stride-1 convolutions are asked of oneDNN's
+ * Winograd algorithm first (winograd_wanted). A
  * primitive whose own choice differs from the tensors' gets reorders around it; a
  * convolution reading or writing a channel slice of a concatenation (graph.h: views) uses
  * the slice in place when the same implementation takes the strided descriptor, and a copy
