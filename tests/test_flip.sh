@@ -176,7 +176,10 @@ for r in claims:
 rows = {who(r["path"]): r for r in csv.DictReader(open(f"{t}/identify.csv"))}
 for k in (1, 2):  # enrolled with --flip: the database holds the flipped embeddings
     check("identify", "simm", rows["simm"][f"name_{k}"], float(rows["simm"][f"distance_{k}"]))
-assert rows["salley"]["identity"] == "salley" and float(rows["salley"]["distance"]) < 1e-6
+# salley against herself, both flipped: 0 up to the expanded form's rounding (match/distance.h:
+# sqrt of a few float32 ulps of |a|^2 + |b|^2 - 2ab, 6.9e-4 for 4 ulps), far below the 0.06 of
+# a flipped query against a plain enrolment; 1e-6 held only while last bits happened to cancel
+assert rows["salley"]["identity"] == "salley" and float(rows["salley"]["distance"]) < 2e-3
 print("pairs, distmat, enroll, verify and identify: the flipped embeddings' distances")
 EOF
 # a database enrolled with --flip answers queries without it (docs/alignment.md: the two

@@ -541,12 +541,12 @@ static int uniform_slope(const fr_graph *g, const fr_node *node, float *slope)
  * equal one run byte for byte). dlib (85 % of its FLOPs in such convolutions) ran 1.06-1.09x
  * faster with it on one thread, irv1 1.11-1.21x, in alternating rounds (bench/RESULTS.md,
  * issue 15). Opt-in (FACEREC_CPU_WINOGRAD=1; the A/B switch of the benchmark and the tests),
- * not the default: with it the full suite's test_flip fails (an image enrolled with --flip and
- * the same image identified with --flip lie 6.9e-4 apart, 0 with direct convolutions; not
- * explained yet, docs/cpu.md). Where oneDNN has no Winograd kernel for the shape, or only a
- * reference implementation, build_conv takes the direct one. Its activation (none, ReLU or one
- * slope) is facerec's own step after it (winograd_out); a PReLU of per-channel slopes stays
- * direct. */
+ * not the default: its gain is within the VM's noise and it packs weights twice (docs/cpu.md;
+ * the one test it failed, test_flip's self-distance of 6.9e-4, was the expanded distance's
+ * float32 rounding on other last bits, match/distance.h, not a Winograd error). Where oneDNN
+ * has no Winograd kernel for the shape, or only a reference implementation, build_conv takes
+ * the direct one. Its activation (none, ReLU or one slope) is facerec's own step after it
+ * (winograd_out); a PReLU of per-channel slopes stays direct. */
 static int winograd_wanted(const fr_cpu_primitives *p, const fr_node *node)
 {
     const char *env = getenv("FACEREC_CPU_WINOGRAD");
