@@ -389,7 +389,8 @@ static fr_status read_row_paths(const char *file, size_t rows, char ***out)
 }
 
 /* Row r's face and box from embed --all-faces' .faces.csv (row,path,face,score,x1,y1,x2,y2,
- * landmarks); each image's face count is its number of rows. */
+ * landmarks); each image's face count is its number of rows, except a chip embedded as it is
+ * (face -1, no box: no detection ran), whose count is 0 as identify --all-faces says. */
 static fr_status read_faces(const char *file, fr_cli_embeddings *e)
 {
     fr_csv csv;
@@ -410,15 +411,15 @@ static fr_status read_faces(const char *file, fr_cli_embeddings *e)
         char *end;
         unsigned long long r = strtoull(fields[0], &end, 10);
         long face = count >= 8 ? strtol(fields[2], NULL, 10) : -1;
-        if (count < 8 || *end || r != row || row >= e->count || face < 0 || face > 1000000) {
+        if (count < 8 || *end || r != row || row >= e->count || face < -1 || face > 1000000) {
             st = fr_fail(FR_E_FORMAT, "%s: line %zu is not row %zu of the .npy", file, csv.line,
                          row);
             break;
         }
         e->face[row] = (int)face;
-        for (int c = 0; c < 4; c++)
+        for (int c = 0; face >= 0 && c < 4; c++)
             e->boxes[row].box[c] = strtof(fields[4 + c], NULL);
-        e->has_box[row] = 1;
+        e->has_box[row] = face >= 0;
         row++;
     }
     fr_csv_close(&csv);
@@ -479,7 +480,7 @@ static int read_probes(const char *npy, char ***paths, fr_cli_embeddings *e)
         for (j = i + 1; j < rows && strcmp((*paths)[j], (*paths)[i]) == 0;)
             j++;
         for (size_t q = i; q < j; q++)
-            e->faces[q] = (int)(j - i);
+            e->faces[q] = e->face[q] < 0 ? 0 : (int)(j - i);
     }
     fr_npy_free(&array);
     free(record);
