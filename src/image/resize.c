@@ -368,8 +368,9 @@ fr_status fr_resize_faceapi_padded(const uint8_t *src, int src_w, int src_h, uin
         for (int k = 0; k < 2; k++) {
             int b = key[0] == want[k] ? 0 : key[1] == want[k] ? 1 : -1;
             if (b < 0) {
-                /* fill the buffer the other row of this output row does not use */
-                b = k == 1 && key[0] == want[0] ? 1 : k == 1 ? 0 : key[0] == want[1] ? 1 : 0;
+                /* fill the buffer the other row of this output row does not use (a row is
+                 * never in both) */
+                b = k == 0 ? key[0] == want[1] : lerp[0] == rows[0];
                 int y = want[k] - top;
                 double *h = rows[b];
                 if (y < 0 || y >= src_h) { /* padding: face-api's zeros */
