@@ -277,7 +277,10 @@ int main(void)
             CHECK_OK(fr_cpu_primitives_run(p, input, N, all));
             const char *d = fr_cpu_primitives_describe(p);
             printf("3x3 on a %dx%d map: %s\n", side, side, d);
-            CHECK((strstr(d, "wino") != NULL) == (side == 8));
+            if (side == 8 && !fr_cpu_has_winograd())
+                printf("Winograd on an 8x8 map: SKIPPED (oneDNN has no Winograd kernel on this "
+                       "CPU: AVX-512 only)\n");
+            CHECK((strstr(d, "wino") != NULL) == (side == 8 && fr_cpu_has_winograd()));
             int same = 1;
             for (int i = 0; i < N; i++) {
                 CHECK_OK(fr_cpu_primitives_run(p, input + i * in_size, 1, one));

@@ -159,6 +159,11 @@ int fr_cpu_has_bf16(void)
     return dnnl_get_effective_cpu_isa() >= dnnl_cpu_isa_avx512_core_bf16;
 }
 
+int fr_cpu_has_winograd(void)
+{
+    return dnnl_get_effective_cpu_isa() >= dnnl_cpu_isa_avx512_core;
+}
+
 /* ---- building one bucket ------------------------------------------------------------------ */
 
 typedef struct builder {

@@ -28,5 +28,8 @@ const char *fr_cpu_primitives_describe(fr_cpu_primitives *p);
 
 /* Whether oneDNN may use native bf16 instructions on this CPU (AVX512-BF16 or AMX). */
 int fr_cpu_has_bf16(void);
+/* Whether oneDNN has fp32 Winograd convolution kernels on this CPU (AVX-512: FACEREC_CPU_WINOGRAD
+ * has an effect only there). */
+int fr_cpu_has_winograd(void);
 
 #endif
