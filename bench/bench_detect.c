@@ -16,6 +16,7 @@
  * time per image in that pass (less disturbed than wall time by other load on the machine).
  *
  * DIR defaults to $FACEREC_DATA/lfw_devtrain/images, N to 200 (first files of a sorted walk).
+ * No images there (DIR missing, unreadable or without images): one line on stderr, exit 1.
  * Prints one JSON object: images/s (best of R passes), faces found, threads, group, stages.
  */
 #include <getopt.h>
@@ -73,6 +74,14 @@ static void task(void *ctx, int t, int worker)
         j->status = st;
 }
 
+/* The first unreadable path's message (fr_paths_collect's callback). */
+static void path_error(void *ctx, const char *message)
+{
+    char *first = ctx;
+    if (!*first)
+        snprintf(first, 4200, "%s", message);
+}
+
 int main(int argc, char **argv)
 {
     const char *data = getenv("FACEREC_DATA");
@@ -117,7 +126,17 @@ int main(int argc, char **argv)
     }
     fr_path_list list = {0};
     char *args[1] = {dir};
-    fr_status st = fr_paths_collect(args, 1, &list, NULL, NULL);
+    char unreadable[4200] = "";
+    fr_status st = fr_paths_collect(args, 1, &list, path_error, unreadable);
+    if (!st && list.count == 0) {
+        /* no figures for no images (they were NaN) */
+        if (*unreadable)
+            fprintf(stderr, "bench_detect: %s (set FACEREC_DATA or pass --dir)\n", unreadable);
+        else
+            fprintf(stderr, "bench_detect: no images in %s (set FACEREC_DATA or pass --dir)\n",
+                    dir);
+        return 1;
+    }
     if (!st && list.count < (size_t)count)
         count = (int)list.count;
     fr_image *images = calloc((size_t)count, sizeof *images);
