@@ -48,13 +48,20 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/pool.h"
+#include "cpu/cpu_convpool.h"
 #include "cpu/cpu_ops.h"
 
 #define MAX_ARGS 8
 #define MAX_IMPLS 16
 #define MAX_CHUNK 8 /* images per chunk at most: activations of a chunk stay small */
 
-typedef enum step_kind { STEP_PRIMITIVE, STEP_NORMALIZE, STEP_ZERO, STEP_WINOGRAD_OUT } step_kind;
+typedef enum step_kind {
+    STEP_PRIMITIVE,
+    STEP_NORMALIZE,
+    STEP_ZERO,
+    STEP_WINOGRAD_OUT,
+    STEP_CONVPOOL /* a convolution and its max pool in one pass (cpu_convpool.h) */
+} step_kind;
 
 /* An argument of a step: which of the bucket's memory descriptions it is. */
 typedef struct step_arg {
@@ -81,6 +88,10 @@ typedef struct step {
     float slope;
     int c, hw, block;
     size_t image_stride;
+    /* STEP_CONVPOOL: node is the convolution, pool its pool; in_buffer the convolution's
+     * input, buffer the pool's output (in `block`), scratch_buffer fr_cpu_convpool's */
+    const fr_node *pool;
+    int in_buffer, scratch_buffer;
 } step;
 
 /* Where a memory's data is: an arena buffer, the scratchpad, the caller's outputs, or a
@@ -144,6 +155,7 @@ struct fr_cpu_primitives {
     impl_count impls[MAX_IMPLS]; /* implementations of the first bucket built */
     int direct_only;        /* no Winograd (see fr_cpu_primitives_plan) */
     int impl_count, reorders;
+    int fused;              /* convolution + max pool pairs run as STEP_CONVPOOL */
     char description[768];
 };
 
@@ -178,6 +190,7 @@ typedef struct builder {
     int *first, *last;
     int buffer_count, buffer_capacity;
     int counting;            /* implementations are counted (the first bucket built) */
+    unsigned char *fuse;     /* per node: it and the next run as one STEP_CONVPOOL */
 } builder;
 
 static int new_buffer(builder *bd, size_t bytes, int first, int last)
@@ -1026,6 +1039,57 @@ static fr_status build_extended_add(builder *bd, const fr_node *node)
     return primitive_step(bd, pd, 2, args);
 }
 
+/* Whether md is dense float32 nhwc (*block 1) or nChw{16,8,4}c with no padded channels. */
+static int dense_block(const dnnl_memory_desc_t *md, int *block)
+{
+    static const dnnl_format_tag_t tags[] = {dnnl_acdb, dnnl_aBcd16b, dnnl_aBcd8b, dnnl_aBcd4b};
+    static const int blocks[] = {1, 16, 8, 4};
+    for (size_t k = 0; k < sizeof tags / sizeof tags[0]; k++) {
+        dnnl_memory_desc_t dense;
+        if (md->ndims == 4 && md->data_type == dnnl_f32 && md->dims[1] % blocks[k] == 0 &&
+            dnnl_memory_desc_init_by_tag(&dense, 4, md->dims, dnnl_f32, tags[k]) ==
+                dnnl_success &&
+            dnnl_memory_desc_equal(&dense, md)) {
+            *block = blocks[k];
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Node i and i + 1 as one STEP_CONVPOOL where cpu_convpool.h takes them, the tensors'
+ * layouts are ones it reads and writes (nhwc float32 in, dense float32 out), and the
+ * convolution has a PReLU of per-channel slopes, which oneDNN 2.6's convolutions run as a
+ * primitive of its own (build_conv): MTCNN's P-, R- and O-Net first layers. Measured
+ * (bench_detect, bench/RESULTS.md issue 10): MTCNN 2-3 % less CPU an image; tiny's first
+ * layer (one slope, an eltwise post-op inside oneDNN's AVX-512 convolution) ran 3 % slower
+ * fused, so it is not. */
+static int fusable(const builder *bd, int i)
+{
+    const fr_graph *g = bd->p->g;
+    const fr_node *conv = &g->nodes[i];
+    int block = 0;
+    float slope;
+    return fr_cpu_convpool_fusable(g, i) && conv->act == FR_ACT_PRELU &&
+           !uniform_slope(g, conv, &slope) && dense_block(&bd->md[conv->in], &block) &&
+           block == 1 && dense_block(&bd->md[g->nodes[i + 1].out], &block);
+}
+
+static fr_status build_convpool(builder *bd, const fr_node *conv, const fr_node *pool)
+{
+    const fr_graph *g = bd->p->g;
+    step s = {.kind = STEP_CONVPOOL, .node = conv, .pool = pool,
+              .in_buffer = bd->buffer_of[conv->in], .buffer = bd->buffer_of[pool->out]};
+    dense_block(&bd->md[pool->out], &s.block);
+    size_t bytes = fr_cpu_convpool_scratch(g, conv, pool) * sizeof(float);
+    s.scratch_buffer = new_buffer(bd, bytes, bd->node, bd->node);
+    if (s.scratch_buffer < 0)
+        return fr_fail(FR_E_NOMEM, "out of memory planning the CPU primitives");
+    if (bd->counting)
+        bd->p->fused++;
+    return add_step(bd, s);
+}
+
 static fr_status build_node(builder *bd, const fr_node *node)
 {
     const fr_graph *g = bd->p->g;
@@ -1164,20 +1228,39 @@ static fr_status build_bucket(fr_cpu_primitives *p, bucket *b)
     fr_status fs = bd.md && bd.tensor_binding && bd.buffer_of ? FR_OK : FR_E_NOMEM;
     if (!fs)
         fs = tensor_mds(&bd, b->n);
+    bd.fuse = fs ? NULL : fr_calloc((size_t)g->node_count, 1, "the CPU primitives");
+    if (!fs && !bd.fuse)
+        fs = FR_E_NOMEM;
+    for (int i = 0; !fs && i < g->node_count; i++)
+        bd.fuse[i] = (unsigned char)fusable(&bd, i);
     for (int t = 0; !fs && t < g->tensor_count; t++) {
         const fr_tensor *x = &g->tensors[t];
         bd.tensor_binding[t] = -1;
         bd.buffer_of[t] = -1;
         if (x->root != t)
             continue;
-        bd.buffer_of[t] = new_buffer(&bd, dnnl_memory_desc_get_size(&bd.md[t]), x->first, x->last);
+        int first = x->first, last = x->last;
+        for (int i = 0; i < g->node_count; i++) {
+            if (!bd.fuse[i])
+                continue;
+            if (g->nodes[i].out == t) /* the fused convolution's map is never stored */
+                first = last = -1;
+            if (g->nodes[i].in == t && last < i + 1) /* read while the pool's output is written */
+                last = i + 1;
+        }
+        bd.buffer_of[t] = new_buffer(&bd, dnnl_memory_desc_get_size(&bd.md[t]), first, last);
         if (bd.buffer_of[t] < 0)
             fs = FR_E_NOMEM;
     }
     for (int i = 0; !fs && i < g->node_count; i++) {
         bd.node = i;
         bd.name = g->nodes[i].name;
-        fs = build_node(&bd, &g->nodes[i]);
+        if (bd.fuse[i]) {
+            bd.node = ++i;
+            fs = build_convpool(&bd, &g->nodes[i - 1], &g->nodes[i]);
+        } else {
+            fs = build_node(&bd, &g->nodes[i]);
+        }
     }
     if (!fs) {
         /* the output, f32 nhwc already, copied into the caller's buffer */
@@ -1201,6 +1284,7 @@ static fr_status build_bucket(fr_cpu_primitives *p, bucket *b)
         fs = bucket_memory(p, b);
     }
     free(bd.md);
+    free(bd.fuse);
     free(bd.tensor_binding);
     free(bd.buffer_of);
     free(bd.size);
@@ -1492,6 +1576,15 @@ static fr_status run_bucket(fr_cpu_primitives *p, bucket *b, int w, const uint8_
                              x->w, x->c, x->c};
             for (int image = 0; image < b->n; image++)
                 fr_cpu_normalize(s->node, inputs, g->input_h, g->input_w, &v, image);
+        } else if (s->kind == STEP_CONVPOOL) {
+            dnnl_status_t st = dnnl_stream_wait(wk->stream); /* the input's writer is done */
+            if (st != dnnl_success)
+                return dnnl_failed(st, "a convolution and its pool", s->node->name);
+            char *arena = wk->arena;
+            fr_cpu_convpool(g, s->node, s->pool,
+                            (const float *)(arena + b->buffer_offset[s->in_buffer]), b->n,
+                            (float *)(arena + b->buffer_offset[s->buffer]), s->block,
+                            (float *)(arena + b->buffer_offset[s->scratch_buffer]));
         } else if (s->kind == STEP_WINOGRAD_OUT) {
             void *y = NULL;
             dnnl_status_t st = dnnl_stream_wait(wk->stream);
@@ -1601,6 +1694,9 @@ const char *fr_cpu_primitives_describe(fr_cpu_primitives *p)
         len += snprintf(d + len, size - (size_t)len, "%s %s x%d", i ? "," : "",
                         p->impls[i].name, p->impls[i].count);
     if (len > 0 && (size_t)len < size)
-        snprintf(d + len, size - (size_t)len, "; %d reorders", p->reorders);
+        len += snprintf(d + len, size - (size_t)len, "; %d reorders", p->reorders);
+    if (p->fused && len > 0 && (size_t)len < size)
+        snprintf(d + len, size - (size_t)len, "; %d convolution + max pool pairs fused "
+                 "(facerec's own pass)", p->fused);
     return d;
 }
