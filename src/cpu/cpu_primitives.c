@@ -559,7 +559,7 @@ static int uniform_slope(const fr_graph *g, const fr_node *node, float *slope)
  * equal one run byte for byte). dlib (85 % of its FLOPs in such convolutions) ran 1.06-1.09x
  * faster with it on one thread, irv1 1.11-1.21x, in alternating rounds (bench/RESULTS.md,
  * issue 15). Opt-in (FACEREC_CPU_WINOGRAD=1; the A/B switch of the benchmark and the tests),
- * not the default: its gain is within the VM's noise and it packs weights twice (docs/cpu.md;
+ * not the default: its gain is within the VM's noise (docs/cpu.md;
  * the one test it failed, test_flip's self-distance of 6.9e-4, was the expanded distance's
  * float32 rounding on other last bits, match/distance.h, not a Winograd error). Where oneDNN
  * has no Winograd kernel for the shape, or only a reference implementation, build_conv takes
@@ -704,10 +704,11 @@ static fr_status winograd_out_step(builder *bd, const fr_node *node, int out)
                    node->name);
 }
 
-/* One image of binding m's memory (the same layout, image 0). */
-static dnnl_status_t image_md(const builder *bd, int m, dnnl_memory_desc_t *out, size_t *bytes)
+/* One image of memory md (the same layout, image 0), and the bytes from one image to the
+ * next. */
+static dnnl_status_t image_md(const dnnl_memory_desc_t *md, dnnl_memory_desc_t *out,
+                              size_t *bytes)
 {
-    const dnnl_memory_desc_t *md = &bd->b->bindings[m].md;
     dnnl_dims_t dims = {1, md->dims[1], md->dims[2], md->dims[3]}, offsets = {0, 0, 0, 0};
     if (md->ndims != 4 || md->format_kind != dnnl_blocked)
         return dnnl_unimplemented;
@@ -715,52 +716,50 @@ static dnnl_status_t image_md(const builder *bd, int m, dnnl_memory_desc_t *out,
     return dnnl_memory_desc_init_submemory(out, md, dims, offsets);
 }
 
-/* The Winograd convolution of node (pd: made for the bucket's batch, reading binding in and
- * writing binding out in its layouts) as a primitive made for one image, run once per image
- * (pd is destroyed). Why: oneDNN 2.6's Winograd kernel blocks its work by the batch size,
- * so an image's result depended on the bucket it ran in, by rounding: one image detected
- * alone differed from the same image in a batch (test_detect_tiny), and a sharded embed from
- * one run (test_slurm). Made for one image, it computes every image the same way. */
-static fr_status per_image_step(builder *bd, const fr_node *node, dnnl_primitive_desc_t pd,
-                                int fused, int in, int out, int wm, int bm)
+/* The one-image form of a Winograd convolution whose primitive descriptor for the bucket's
+ * batch chose the layouts src_md and dst_md: a primitive made for one image (src and dst:
+ * one image of those layouts; src_bytes, dst_bytes: from one image to the next), run once
+ * per image of the chunk (per_image_step). Why: oneDNN 2.6's Winograd kernel blocks its work
+ * by the batch size (jit_wino_4x3 at 8 images, jit_fp32_wino_2x3 at 1), so an image's result
+ * depended on the bucket it ran in, by rounding: one image detected alone differed from the
+ * same image in a batch (test_detect_tiny), and a sharded embed from one run (test_slurm).
+ * Made for one image, it computes every image the same way. It is made before the weights
+ * are packed, so that they are packed once, in its layout (the batch-sized descriptor only
+ * chooses the activations' layouts). */
+static dnnl_status_t one_image_pd(fr_cpu_primitives *p, const fr_node *node,
+                                  const dnnl_memory_desc_t *src_md,
+                                  const dnnl_memory_desc_t *dst_md, int fused,
+                                  dnnl_memory_desc_t *src, size_t *src_bytes,
+                                  dnnl_memory_desc_t *dst, size_t *dst_bytes,
+                                  dnnl_primitive_desc_t *one)
 {
-    dnnl_memory_desc_t src, dst;
-    size_t src_bytes = 0, dst_bytes = 0;
-    dnnl_primitive_desc_t one = NULL;
-    dnnl_status_t st = image_md(bd, in, &src, &src_bytes);
+    *one = NULL;
+    dnnl_status_t st = image_md(src_md, src, src_bytes);
     if (st == dnnl_success)
-        st = image_md(bd, out, &dst, &dst_bytes);
+        st = image_md(dst_md, dst, dst_bytes);
     if (st == dnnl_success)
-        st = conv_pd(bd->p, node, 1, &src, &dst, bd->b->bindings[out].md.data_type, fused,
-                     dnnl_convolution_winograd, &one);
-    if (st == dnnl_success && is_ref(one))
+        st = conv_pd(p, node, 1, src, dst, dst_md->data_type, fused,
+                     dnnl_convolution_winograd, one);
+    if (st == dnnl_success && is_ref(*one)) {
+        dnnl_primitive_desc_destroy(*one);
+        *one = NULL;
         st = dnnl_unimplemented;
-    /* the weights in the layout of the one-image primitive, where it is another */
-    const dnnl_memory_desc_t *wei = st == dnnl_success ? dnnl_primitive_desc_query_md(
-                                                              one, dnnl_query_weights_md, 0)
-                                                        : NULL;
-    if (wei && !dnnl_memory_desc_equal(wei, dnnl_primitive_desc_query_md(
-                                                pd, dnnl_query_weights_md, 0))) {
-        void *weights = NULL;
-        fr_status fs = packed_weights(bd, node, wei, &weights);
-        wm = fs ? -1 : bind(bd, wei, AT_FIXED, -1, weights);
-        if (fs || wm < 0) {
-            dnnl_primitive_desc_destroy(pd);
-            dnnl_primitive_desc_destroy(one);
-            return fs ? fs : fr_fail(FR_E_NOMEM, "out of memory planning the CPU primitives");
-        }
     }
-    dnnl_primitive_desc_destroy(pd);
-    int m_src = -1, m_dst = -1;
-    if (st == dnnl_success) {
-        m_src = bind(bd, &src, AT_ARENA, bd->b->bindings[in].buffer, NULL);
-        m_dst = bind(bd, &dst, AT_ARENA, bd->b->bindings[out].buffer, NULL);
-    }
-    if (st != dnnl_success || m_src < 0 || m_dst < 0 || bd->b->bindings[in].at != AT_ARENA ||
+    return st;
+}
+
+/* The step of a one-image Winograd convolution (one, from one_image_pd; destroyed) reading
+ * binding in and writing binding out, once per image of the chunk. */
+static fr_status per_image_step(builder *bd, dnnl_primitive_desc_t one,
+                                const dnnl_memory_desc_t *src, size_t src_bytes,
+                                const dnnl_memory_desc_t *dst, size_t dst_bytes, int in,
+                                int out, int wm, int bm)
+{
+    int m_src = bind(bd, src, AT_ARENA, bd->b->bindings[in].buffer, NULL);
+    int m_dst = bind(bd, dst, AT_ARENA, bd->b->bindings[out].buffer, NULL);
+    if (m_src < 0 || m_dst < 0 || bd->b->bindings[in].at != AT_ARENA ||
         bd->b->bindings[out].at != AT_ARENA) {
         dnnl_primitive_desc_destroy(one);
-        if (st != dnnl_success)
-            return dnnl_failed(st, "a one-image Winograd convolution", node->name);
         return fr_fail(FR_E_NOMEM, "out of memory planning the CPU primitives");
     }
     step_arg args[4] = {{DNNL_ARG_SRC, m_src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_BIAS, bm},
@@ -819,6 +818,18 @@ static fr_status build_conv(builder *bd, const fr_node *node)
     }
     dnnl_memory_desc_t src_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     dnnl_memory_desc_t dst_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    /* Winograd: the one-image primitive in these layouts replaces pd (one_image_pd) */
+    dnnl_memory_desc_t src_one, dst_one;
+    size_t src_bytes = 0, dst_bytes = 0;
+    if (alg == dnnl_convolution_winograd) {
+        dnnl_primitive_desc_t one = NULL;
+        st = one_image_pd(p, node, &src_md, &dst_md, fused, &src_one, &src_bytes, &dst_one,
+                          &dst_bytes, &one);
+        dnnl_primitive_desc_destroy(pd);
+        if (st != dnnl_success)
+            return dnnl_failed(st, "a one-image Winograd convolution", node->name);
+        pd = one;
+    }
     const dnnl_memory_desc_t *wei_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     void *weights = NULL;
     int in = -1, out = -1, wm = -1, bm = -1, am = -1, copy_back = 0;
@@ -856,7 +867,7 @@ static fr_status build_conv(builder *bd, const fr_node *node)
         args[nargs++] = (step_arg){DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_WEIGHTS, am};
     }
     if (alg == dnnl_convolution_winograd) /* no PReLU of per-channel slopes: winograd_wanted */
-        fs = per_image_step(bd, node, pd, fused, in, out, wm, bm);
+        fs = per_image_step(bd, pd, &src_one, src_bytes, &dst_one, dst_bytes, in, out, wm, bm);
     else
         fs = primitive_step(bd, pd, nargs, args);
     if (!fs && am >= 0 && !fused)
