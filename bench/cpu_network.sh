@@ -15,8 +15,8 @@
 # RUNS picks what each round runs (the default above; also freeze_nchw: torch freeze in
 # contiguous NCHW, which torch 1.13's oneDNN path can prefer on the CPU; "best torch" is the
 # fastest torch run measured; direct: the primitives with FACEREC_CPU_WINOGRAD=0, every
-# convolution direct, which is also the default; winograd: the primitives with
-# FACEREC_CPU_WINOGRAD=1, opt-in Winograd for 3x3 stride-1 convolutions). WRAP prefixes every timed command (e.g. /work/bgpause, which
+# convolution direct; winograd: the primitives with FACEREC_CPU_WINOGRAD=1, Winograd for 3x3
+# stride-1 convolutions, which is also the default since 2026-12-03). WRAP prefixes every timed command (e.g. /work/bgpause, which
 # pauses a background job for the run). A second table lists each round's facerec / best
 # torch ratio, so that the spread between rounds shows.
 set -euo pipefail

@@ -9,10 +9,11 @@
  * max/avg pooling with padding, adds, zero-extended adds, global average, and both
  * normalizations with and without transposition); batch 1, 3 and 11, one and two threads; on
  * both CPU paths (oneDNN's primitives, the default, and the im2col + sgemm reference:
- * FACEREC_CPU_CONV), the primitives again with Winograd (FACEREC_CPU_WINOGRAD=1, opt-in: 3x3
- * stride-1 convolutions with an output map of 4x4 or more on Winograd where oneDNN has it)
- * and, where the CPU has AVX512-BF16 or AMX, the primitives in bf16. Winograd: a 3x3
- * convolution on a 1x1 map stays direct, one on an 8x8 map does not, and an image's output
+ * FACEREC_CPU_CONV; the primitives' default puts 3x3 stride-1 convolutions with an output map
+ * of 4x4 or more on Winograd where oneDNN has it), the primitives again with every
+ * convolution direct (FACEREC_CPU_WINOGRAD=0) and, where the CPU has AVX512-BF16 or AMX, the
+ * primitives in bf16. Winograd: by default a 3x3 convolution on a 1x1 map stays direct, one
+ * on an 8x8 map does not (and is direct with FACEREC_CPU_WINOGRAD=0), and an image's output
  * does not depend on the batch it runs in (bit for bit: oneDNN's Winograd kernel rounds by
  * its batch size, so facerec runs it one image at a time).
  * Tolerance: 1e-4 relative to the output's largest magnitude in fp32 (sums of up to a few
@@ -219,9 +220,10 @@ int main(void)
         const char *path;
         fr_precision precision;
         double tolerance;
-        const char *winograd; /* FACEREC_CPU_WINOGRAD ("1": Winograd where it applies) */
+        const char *winograd; /* FACEREC_CPU_WINOGRAD (NULL: unset, the default, Winograd
+                               * where it applies; "0": every convolution direct) */
     } paths[] = {{"primitives", FR_PRECISION_FP32, 1e-4, NULL},
-                 {"primitives", FR_PRECISION_FP32, 1e-4, "1"},
+                 {"primitives", FR_PRECISION_FP32, 1e-4, "0"},
                  {"im2col", FR_PRECISION_FP32, 1e-4, NULL},
                  {"primitives", FR_PRECISION_BF16, 3e-2, NULL}};
     for (size_t k = 0; k < sizeof paths / sizeof paths[0]; k++) {
@@ -254,11 +256,16 @@ int main(void)
     unsetenv("FACEREC_CPU_CONV");
     unsetenv("FACEREC_CPU_WINOGRAD");
 
-    /* Winograd (FACEREC_CPU_WINOGRAD=1): a 3x3 convolution (64 channels) on a 1x1 map stays
-     * direct, on an 8x8 map it runs on Winograd; and on Winograd an image's output is the same
-     * bit for bit alone and at any place of a batch of 11 (the buckets of 8, 2 and 1) */
-    setenv("FACEREC_CPU_WINOGRAD", "1", 1);
-    for (int side = 1; side <= 8; side += 7) {
+    /* Winograd (the default): a 3x3 convolution (64 channels) on a 1x1 map stays direct, on
+     * an 8x8 map it runs on Winograd, and direct with FACEREC_CPU_WINOGRAD=0; and on Winograd
+     * an image's output is the same bit for bit alone and at any place of a batch of 11 (the
+     * buckets of 8, 2 and 1) */
+    for (int run = 0; run < 3; run++) {
+        int side = run == 0 ? 1 : 8, off = run == 2;
+        if (off)
+            setenv("FACEREC_CPU_WINOGRAD", "0", 1);
+        else
+            unsetenv("FACEREC_CPU_WINOGRAD");
         fr_graph *g = fr_graph_new(side, side);
         int x = fr_graph_normalize(g, FR_NORM_AFFINE, mean, scale, 0);
         x = fr_op_conv(g, &rng, "1x1", x, -1, 64, 1, 1, 1, FR_PAD_SAME, FR_ACT_RELU);
@@ -276,11 +283,12 @@ int main(void)
                 input[k] = (uint8_t)(fr_test_uniform(&rng, 0, 255.99f));
             CHECK_OK(fr_cpu_primitives_run(p, input, N, all));
             const char *d = fr_cpu_primitives_describe(p);
-            printf("3x3 on a %dx%d map: %s\n", side, side, d);
-            if (side == 8 && !fr_cpu_has_winograd())
+            printf("3x3 on a %dx%d map%s: %s\n", side, side,
+                   off ? ", FACEREC_CPU_WINOGRAD=0" : "", d);
+            if (side == 8 && !off && !fr_cpu_has_winograd())
                 printf("Winograd on an 8x8 map: SKIPPED (oneDNN has no Winograd kernel on this "
                        "CPU: AVX-512 only)\n");
-            CHECK((strstr(d, "wino") != NULL) == (side == 8 && fr_cpu_has_winograd()));
+            CHECK((strstr(d, "wino") != NULL) == (side == 8 && !off && fr_cpu_has_winograd()));
             int same = 1;
             for (int i = 0; i < N; i++) {
                 CHECK_OK(fr_cpu_primitives_run(p, input + i * in_size, 1, one));

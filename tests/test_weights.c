@@ -5,9 +5,9 @@
  * files of either version and by the writer. A version 1 file (no checksum field) still
  * loads, and `convert --from frw` (fr_convert_frw) rewrites it as version 2. And weights that
  * are finite but overflow (every tensor x 1e6) never produce an embedding: the engine reports
- * the image instead, on the CPU primitives as planned by default (every convolution direct)
- * and with dlib's 3x3 convolutions on Winograd (FACEREC_CPU_WINOGRAD=1, opt-in), whose
- * transforms turn the overflow into NaN.
+ * the image instead, on the CPU primitives as planned by default (dlib's 3x3 convolutions on
+ * Winograd, whose transforms turn the overflow into NaN) and with every convolution direct
+ * (FACEREC_CPU_WINOGRAD=0).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -140,7 +140,7 @@ static void overflowing_weights(const char *dir, const char *images)
 
     fr_model *model = NULL;
     CHECK_OK(fr_model_load(scaled, &model));
-    static const char *winograd[] = {NULL, "1"};
+    static const char *winograd[] = {NULL, "0"};
     for (size_t k = 0; model && k < sizeof winograd / sizeof winograd[0]; k++) {
         if (winograd[k])
             setenv("FACEREC_CPU_WINOGRAD", winograd[k], 1);

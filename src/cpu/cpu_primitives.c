@@ -7,9 +7,9 @@
  * map. oneDNN chooses the layouts: every convolution is first created with "any" source,
  * weights and destination, and its choice of activation layout for the largest share of the
  * network's convolution FLOPs is the layout of every activation tensor (nhwc for brgconv on
- * AVX-512, nChw16c for Winograd and the older JIT kernels, or nChw8c). With
- * FACEREC_CPU_WINOGRAD=1 (opt-in) fp32 3x3 stride-1 convolutions are asked of oneDNN's
- * Winograd algorithm first (winograd_wanted). A
+ * AVX-512, nChw16c for Winograd and the older JIT kernels, or nChw8c). fp32 3x3 stride-1
+ * convolutions are asked of oneDNN's Winograd algorithm first (winograd_wanted; the default,
+ * FACEREC_CPU_WINOGRAD=0 turns it off). A
  * primitive whose own choice differs from the tensors' gets reorders around it; a
  * convolution reading or writing a channel slice of a concatenation (graph.h: views) uses
  * the slice in place when the same implementation takes the strided descriptor, and a copy
@@ -558,10 +558,9 @@ static int uniform_slope(const fr_graph *g, const fr_node *node, float *slope)
  * could differ between two processes, and with it an image's embedding (sharded embeds must
  * equal one run byte for byte). dlib (85 % of its FLOPs in such convolutions) ran 1.06-1.09x
  * faster with it on one thread, irv1 1.11-1.21x, in alternating rounds (bench/RESULTS.md,
- * issue 15). Opt-in (FACEREC_CPU_WINOGRAD=1; the A/B switch of the benchmark and the tests),
- * not the default: its gain is within the VM's noise (docs/cpu.md;
- * the one test it failed, test_flip's self-distance of 6.9e-4, was the expanded distance's
- * float32 rounding on other last bits, match/distance.h, not a Winograd error). Where oneDNN
+ * issue 15; 1.12-1.13x and 1.04-1.05x on a quiet machine, 2026-12-03 16:25). The default
+ * since the full suite passed with it (2026-12-03); FACEREC_CPU_WINOGRAD=0 turns it off,
+ * every convolution direct (the A/B switch of the benchmark and the tests). Where oneDNN
  * has no Winograd kernel for the shape, or only a reference implementation, build_conv takes
  * the direct one. Its activation (none, ReLU or one slope) is facerec's own step after it
  * (winograd_out); a PReLU of per-channel slopes stays direct. */
@@ -569,7 +568,7 @@ static int winograd_wanted(const fr_cpu_primitives *p, const fr_node *node)
 {
     const char *env = getenv("FACEREC_CPU_WINOGRAD");
     float slope;
-    return p->dt == dnnl_f32 && !p->direct_only && env && strcmp(env, "1") == 0 &&
+    return p->dt == dnnl_f32 && !p->direct_only && !(env && strcmp(env, "0") == 0) &&
            node->groups <= 1 && node->kh == 3 && node->kw == 3 && node->stride_h == 1 &&
            node->stride_w == 1 && p->g->tensors[node->out].h >= 4 &&
            p->g->tensors[node->out].w >= 4 &&
