@@ -4,7 +4,8 @@
  * Each graph node becomes one primitive: a convolution with its bias, ReLU or PReLU and, for
  * a residual (node->accumulate), the sum post-op that adds onto what the output already
  * holds; pooling; binary add with its ReLU; the global average as pooling over the whole
- * map. oneDNN chooses the layouts: every convolution is first created with "any" source,
+ * map. One exception (fusable): a small convolution of the image with a per-channel PReLU
+ * and the max pool after it (MTCNN's first layers) are one facerec step (cpu_convpool.c). oneDNN chooses the layouts: every convolution is first created with "any" source,
  * weights and destination, and its choice of activation layout for the largest share of the
  * network's convolution FLOPs is the layout of every activation tensor (nhwc for brgconv on
  * AVX-512, nChw16c for Winograd and the older JIT kernels, or nChw8c). fp32 3x3 stride-1
