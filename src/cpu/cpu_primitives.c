@@ -5,8 +5,9 @@
  * a residual (node->accumulate), the sum post-op that adds onto what the output already
  * holds; pooling; binary add with its ReLU; the global average as pooling over the whole
  * map. One exception (fusable): a small convolution of the image with a per-channel PReLU
- * and the max pool after it (MTCNN's first layers) are one facerec step (cpu_convpool.c). oneDNN chooses the layouts: every convolution is first created with "any" source,
- * weights and destination, and its choice of activation layout for the largest share of the
+ * and the max pool after it (MTCNN's first layers) are one facerec step (cpu_convpool.c).
+ * oneDNN chooses the layouts: every convolution is first created with "any" source, weights
+ * and destination, and its choice of activation layout for the largest share of the
  * network's convolution FLOPs is the layout of every activation tensor (nhwc for brgconv on
  * AVX-512, nChw16c for Winograd and the older JIT kernels, or nChw8c). fp32 3x3 stride-1
  * convolutions are asked of oneDNN's Winograd algorithm first (winograd_wanted; the default,
