@@ -565,14 +565,19 @@ static int uniform_slope(const fr_graph *g, const fr_node *node, float *slope)
  * every convolution direct (the A/B switch of the benchmark and the tests). Where oneDNN
  * has no Winograd kernel for the shape, or only a reference implementation, build_conv takes
  * the direct one. Its activation (none, ReLU or one slope) is facerec's own step after it
- * (winograd_out); a PReLU of per-channel slopes stays direct. */
+ * (winograd_out); a PReLU of per-channel slopes stays direct. A convolution of fewer than
+ * 16 input channels (the image's 3) stays direct: TinyFaceDetector's conv0 (3 -> 16 on
+ * 192x192) on Winograd made `bench_detect --detector tiny --size 192` 4x slower (detection
+ * 8.2 ms an image against 1.9 direct; bench/RESULTS.md, issue 10); dlib and irv1 have no
+ * such 3x3 stride-1 convolution. */
 static int winograd_wanted(const fr_cpu_primitives *p, const fr_node *node)
 {
     const char *env = getenv("FACEREC_CPU_WINOGRAD");
     float slope;
     return p->dt == dnnl_f32 && !p->direct_only && !(env && strcmp(env, "0") == 0) &&
            node->groups <= 1 && node->kh == 3 && node->kw == 3 && node->stride_h == 1 &&
-           node->stride_w == 1 && p->g->tensors[node->out].h >= 4 &&
+           node->stride_w == 1 && p->g->tensors[node->in].c >= 16 &&
+           p->g->tensors[node->out].h >= 4 &&
            p->g->tensors[node->out].w >= 4 &&
            (node->act != FR_ACT_PRELU || uniform_slope(p->g, node, &slope));
 }
