@@ -22,6 +22,15 @@ fr_status fr_warp_dlib(const fr_image *image, const double m[6], int size, fr_sc
 void fr_warp_bilinear(const uint8_t *src, int w, int h, const double m[6], int size,
                       uint8_t *out);
 
+/* fr_warp_bilinear's code paths, the same bytes from each: the scalar one (the reference, and
+ * the path for CPUs without AVX2) and vector ones. fr_warp_bilinear takes the widest that
+ * fr_warp_path_available says this build and CPU can run; _on runs the one named (an
+ * unavailable one falls back to scalar), for the test that holds each to the reference. */
+typedef enum fr_warp_path { FR_WARP_SCALAR, FR_WARP_AVX2, FR_WARP_AVX512 } fr_warp_path;
+int fr_warp_path_available(fr_warp_path path);
+void fr_warp_bilinear_on(fr_warp_path path, const uint8_t *src, int w, int h, const double m[6],
+                         int size, uint8_t *out);
+
 /* OpenCV's warpAffine (INTER_LINEAR, BORDER_CONSTANT 0) through m: each of the four
  * neighbours outside the image counts as black, the value is rounded. */
 void fr_warp_affine(const fr_image *image, const double m[6], int size, uint8_t *out);
