@@ -7,11 +7,12 @@
  * decoded into memory first, so the figure is detection and alignment only.
  *
  *   bench_detect [--dir DIR] [--count N] [--threads T] [--group G] [--repeat R]
- *                [--align landmarks68|mtcnn] [--detector mtcnn|tiny|tiny+mtcnn] [--size S]
+ *                [--align landmarks68|mtcnn] [--detector auto|mtcnn|tiny|tiny+mtcnn] [--size S]
  *
- * --detector: MTCNN (default), face-api's TinyFaceDetector at an S x S input (default 416),
- * or tiny's boxes refined by O-Net (MTCNN for the images it leaves); tiny alone needs
- * --align landmarks68. Besides images/s it prints the thread-seconds per image spent in the
+ * --detector: auto (default: what the embedding commands use for dlib's chips, tiny+mtcnn at
+ * 192 with landmarks68, MTCNN with --align mtcnn), MTCNN, face-api's TinyFaceDetector at an
+ * S x S input (default 416), or tiny's boxes refined by O-Net (MTCNN for the images it
+ * leaves); tiny alone needs --align landmarks68. Besides images/s it prints the thread-seconds per image spent in the
  * detector and in the chipper (landmark net + warp) in the best pass, and the process's CPU
  * time per image in that pass (less disturbed than wall time by other load on the machine).
  *
@@ -88,7 +89,7 @@ int main(int argc, char **argv)
     char dir[4096], weights[4096];
     snprintf(dir, sizeof dir, "%s/lfw_devtrain/images", data ? data : "../shared/data");
     int count = 200, threads = 0, group = 4, repeat = 3, use68 = 1, size = 0;
-    fr_detector_kind kind = FR_DETECTOR_MTCNN;
+    fr_detector_kind kind = FR_DETECTOR_AUTO; /* dlib's: tiny+mtcnn 192 (landmarks68) */
     static const struct option options[] = {
         {"dir", required_argument, NULL, 'd'},    {"count", required_argument, NULL, 'n'},
         {"threads", required_argument, NULL, 't'}, {"group", required_argument, NULL, 'g'},
@@ -142,6 +143,18 @@ int main(int argc, char **argv)
     fr_image *images = calloc((size_t)count, sizeof *images);
     for (int i = 0; i < count && !st; i++)
         st = fr_image_load(list.paths[i], NULL, &images[i]);
+    /* the chips the dlib model takes, and the detector auto is for them */
+    fr_chip_spec spec;
+    fr_model *landmark_net = NULL;
+    if (!st)
+        st = fr_chip_spec_for(fr_arch_find("dlib"), use68 ? FR_ALIGN_LANDMARKS68 : FR_ALIGN_MTCNN,
+                              &spec);
+    if (!st) {
+        fr_chip_spec_detector(&spec, kind, size, &kind, &size);
+        st = fr_chip_spec_check_detector(&spec, kind);
+    }
+    if (!st)
+        st = fr_chip_load_landmarks(&spec, NULL, &landmark_net);
     fr_mtcnn *mtcnn = NULL;
     fr_model *tiny = NULL;
     if (!st && kind != FR_DETECTOR_TINY)
@@ -150,14 +163,6 @@ int main(int argc, char **argv)
         st = fr_mtcnn_load(weights, &mtcnn);
     if (!st && kind != FR_DETECTOR_MTCNN)
         st = fr_tiny_load(NULL, size, &tiny);
-    /* the chips the dlib model takes */
-    fr_chip_spec spec;
-    fr_model *landmark_net = NULL;
-    if (!st)
-        st = fr_chip_spec_for(fr_arch_find("dlib"), use68 ? FR_ALIGN_LANDMARKS68 : FR_ALIGN_MTCNN,
-                              &spec);
-    if (!st)
-        st = fr_chip_load_landmarks(&spec, NULL, &landmark_net);
     fr_pool *pool = NULL;
     if (!st)
         st = fr_pool_new(threads, &pool);

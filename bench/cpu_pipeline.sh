@@ -5,11 +5,12 @@
 # images (dlib, all threads, --device cpu), in rounds that run every configuration in turn
 # (alternating, so a load change on a shared machine hits all of them alike); each figure is
 # the median over the rounds. Prints a Markdown table; the ratios are to --align none.
-# DETECTORS chooses the detectors timed (default "mtcnn tiny": MTCNN, then face-api's
-# TinyFaceDetector at TINY_SIZE, default 416, face-api's; both pipelines each; tiny+mtcnn:
-# tiny's boxes refined by O-Net, MTCNN for the images left without a face).
+# DETECTORS chooses the detectors timed (default "auto mtcnn": the default, --detector auto,
+# which is tiny+mtcnn at 192 for dlib; then MTCNN, with 68-point and 5-point chips; tiny and
+# tiny+mtcnn: face-api's TinyFaceDetector at TINY_SIZE, default 416, face-api's, alone or
+# refined by O-Net with MTCNN for the images it leaves; both pipelines each).
 #
-# usage: [ROUNDS=3] [DETECTORS="mtcnn tiny tiny+mtcnn"] [TINY_SIZE=416] bench/cpu_pipeline.sh [build-dir] [images]
+# usage: [ROUNDS=3] [DETECTORS="auto mtcnn tiny tiny+mtcnn"] [TINY_SIZE=416] bench/cpu_pipeline.sh [build-dir] [images]
 #        (run on an otherwise idle machine)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,13 +25,14 @@ trap 'rm -rf "$work"' EXIT
 find "$data/lfw_devtrain/images" -name '*.jpg' | LC_ALL=C sort | awk -v n="$count" 'NR <= n' > "$work/list"
 
 configs=("--align none")
-for d in ${DETECTORS:-mtcnn tiny}; do
+for d in ${DETECTORS:-auto mtcnn}; do
   case "$d" in
-    mtcnn) configs+=("--pipeline threads" "--pipeline batched" "--align mtcnn --pipeline threads"
-                     "--align mtcnn --pipeline batched") ;;
+    auto) configs+=("--pipeline threads" "--pipeline batched") ;;
+    mtcnn) configs+=("--detector mtcnn --pipeline threads" "--detector mtcnn --pipeline batched"
+                     "--align mtcnn --pipeline threads" "--align mtcnn --pipeline batched") ;;
     tiny|tiny+mtcnn) t="--detector $d --detector-size ${TINY_SIZE:-416}"
           configs+=("$t --pipeline threads" "$t --pipeline batched") ;;
-    *) echo "bench/cpu_pipeline.sh: DETECTORS: $d is not mtcnn, tiny or tiny+mtcnn" >&2; exit 2 ;;
+    *) echo "bench/cpu_pipeline.sh: DETECTORS: $d is not auto, mtcnn, tiny or tiny+mtcnn" >&2; exit 2 ;;
   esac
 done
 : > "$work/times"
@@ -57,6 +59,6 @@ for line in open(times):
 base = count / statistics.median(runs[0])
 for i, what in enumerate(configs):
     s = statistics.median(runs[i])
-    label = what if "align" in what else f"68-point alignment (the dlib default), {what}"
+    label = what if "align" in what or "detector" in what else f"the default (tiny+mtcnn 192, 68-point chips), {what}"
     print(f"| `{label}` | {s:.2f} | {count / s:.1f} | {count / s / base:.2f}x |")
 EOF

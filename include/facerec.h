@@ -212,7 +212,11 @@ typedef enum fr_face_selection {
 } fr_face_selection;
 
 typedef enum fr_face_detector {
-    FR_FACE_DETECTOR_MTCNN = 0, /* MTCNN: boxes and 5 landmarks (the default) */
+    FR_FACE_DETECTOR_AUTO = 0,  /* the model's (the default): tiny+MTCNN at 192 for dlib's chips
+                                   from the 68 landmarks (the detector its accuracy was gated
+                                   with, docs/alignment.md), MTCNN for the other models and for
+                                   FR_ALIGNMENT_MTCNN; an engine without a model takes dlib's */
+    FR_FACE_DETECTOR_MTCNN,     /* MTCNN: boxes and 5 landmarks */
     FR_FACE_DETECTOR_TINY,      /* face-api's TinyFaceDetector: boxes only, faster on the CPU;
                                    its chips need the 68 landmarks (FR_ALIGNMENT_LANDMARKS68,
                                    or AUTO for dlib) and its faces' landmarks are NaN */
@@ -235,7 +239,8 @@ typedef struct fr_engine_options {
     const char *landmarks;     /* 68-point weights (NULL: landmark68.frw there) */
     fr_face_detector face_detector; /* for embedding and detecting (docs/alignment.md) */
     int detector_size;         /* the tiny detector's input side, a multiple of 32 from 128 to
-                                  608 (0: 416, face-api's; 192-256 suit LFW-size images) */
+                                  608 (0: auto's 192, else 416, face-api's; 192-256 suit
+                                  LFW-size images) */
     double detector_threshold; /* the tiny detector's score a face must pass (0: 0.5) */
 } fr_engine_options;
 

@@ -33,7 +33,8 @@ if [ "$tests" = 1 ]; then
 fi
 # nodejs and npm fetch face-api's package: not needed when its checked tarball (or the weights
 # converted from it) is already here, unless the tests want them (face-api's own harness)
-if [ "$tests" = 0 ] && { { [ -f "$root/weights/dlib.frw" ] && [ -f "$root/weights/landmark68.frw" ]; } ||
+if [ "$tests" = 0 ] && { { [ -f "$root/weights/dlib.frw" ] && [ -f "$root/weights/landmark68.frw" ] &&
+                           [ -f "$root/weights/tinyface.frw" ]; } ||
                          "$root/weights/fetch.sh" --cached; }; then
   packages=("${packages[@]/nodejs/}"); packages=("${packages[@]/npm/}")
 fi

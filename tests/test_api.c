@@ -361,7 +361,8 @@ static void check_database(const fr_model *model, const fr_results *r)
 
 /* The detector choice: tiny+MTCNN detects with tiny (boxes, NaN landmarks) and falls back to
  * MTCNN where tiny finds no face (Al_Sharpton_0006 at 192: MTCNN's face, landmarks and all, as
- * an MTCNN engine finds it); a bad choice, size or threshold is refused. */
+ * an MTCNN engine finds it); the default (auto) with dlib, and without a model, is tiny+MTCNN
+ * at 192; a bad choice, size or threshold is refused. */
 static void check_detector_choice(const char *weights)
 {
     char tiny[1024];
@@ -393,10 +394,39 @@ static void check_detector_choice(const char *weights)
     CHECK_OK(fr_engine_new(NULL, &o, &tm));
     if (tm)
         CHECK_OK(fr_engine_detect_files(tm, both, 2, &rtm));
-    CHECK_OK(fr_engine_new(NULL, NULL, &m));
+    fr_engine_options om;
+    memset(&om, 0, sizeof om);
+    om.face_detector = FR_FACE_DETECTOR_MTCNN;
+    CHECK_OK(fr_engine_new(NULL, &om, &m));
     if (m)
         CHECK_OK(fr_engine_detect_files(m, both + 1, 1, &rm));
     CHECK(rtm && rtm->count == 2 && rm && rm->count == 1 && rm->rows[0].status == FR_OK);
+    /* the default (auto) with the dlib model is tiny+mtcnn at 192: the same faces */
+    fr_model *dlib = NULL;
+    fr_engine *da = NULL;
+    fr_results *ra = NULL;
+    CHECK_OK(fr_model_open("dlib", NULL, &dlib));
+    if (dlib)
+        CHECK_OK(fr_engine_new(dlib, NULL, &da));
+    if (da)
+        CHECK_OK(fr_engine_detect_files(da, both, 2, &ra));
+    CHECK(ra && rtm && ra->count == rtm->count);
+    for (size_t i = 0; ra && rtm && i < ra->count && i < rtm->count; i++)
+        CHECK(ra->rows[i].status == rtm->rows[i].status &&
+              memcmp(&ra->rows[i].box, &rtm->rows[i].box, sizeof ra->rows[i].box) == 0);
+    fr_results_free(ra);
+    fr_engine_free(da);
+    da = NULL;
+    ra = NULL;
+    CHECK_OK(fr_engine_new(NULL, NULL, &da));
+    if (da)
+        CHECK_OK(fr_engine_detect_files(da, both, 2, &ra));
+    CHECK(ra && rtm && ra->count == rtm->count);
+    for (size_t i = 0; ra && rtm && i < ra->count && i < rtm->count; i++)
+        CHECK(memcmp(&ra->rows[i].box, &rtm->rows[i].box, sizeof ra->rows[i].box) == 0);
+    fr_results_free(ra);
+    fr_engine_free(da);
+    fr_model_free(dlib);
     if (rt && rtm && rm && rtm->count == 2 && rm->count == 1) {
         /* tiny's face refined by O-Net: near tiny's box, with five landmarks */
         const fr_face_box *a = &rtm->rows[0].box, *b = &rt->rows[0].box;
@@ -414,9 +444,9 @@ static void check_detector_choice(const char *weights)
     fr_engine_free(tm);
     fr_engine_free(m);
     fr_engine *bad = NULL;
-    o.face_detector = (fr_face_detector)3;
+    o.face_detector = (fr_face_detector)4;
     CHECK(fr_engine_new(NULL, &o, &bad) == FR_E_INVALID && !bad &&
-          strstr(fr_error_message(), "unknown face detector 3"));
+          strstr(fr_error_message(), "unknown face detector 4"));
     o.face_detector = FR_FACE_DETECTOR_TINY;
     o.detector_size = 200;
     CHECK(fr_engine_new(NULL, &o, &bad) == FR_E_INVALID && !bad &&

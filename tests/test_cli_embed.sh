@@ -77,12 +77,20 @@ expect_code 0 "$bin" --help
 FACEREC_WEIGHTS_DIR="$tmp/empty-weights" expect_code 4 "$bin" embed --model irv1 "$data/dlib_johns/John_Simm" -o "$tmp/x.npy"
 grep -q "irv1" "$tmp/err" || fail "missing irv1 weights not explained: $(cat "$tmp/err")"
 # alignment whose detector or landmark net is missing: the cause, once, inside its context
-mkdir -p "$tmp/only-dlib" "$tmp/no-landmarks"
+mkdir -p "$tmp/only-dlib" "$tmp/no-landmarks" "$tmp/no-tiny"
 cp "$FACEREC_WEIGHTS/dlib.frw" "$tmp/only-dlib/"
-cp "$FACEREC_WEIGHTS/dlib.frw" "$FACEREC_SOURCE_DIR/weights/mtcnn.frw" "$tmp/no-landmarks/"
+cp "$FACEREC_WEIGHTS/dlib.frw" "$FACEREC_SOURCE_DIR/weights/mtcnn.frw" "$FACEREC_WEIGHTS/tinyface.frw" \
+  "$tmp/no-landmarks/"
+cp "$FACEREC_WEIGHTS/dlib.frw" "$FACEREC_SOURCE_DIR/weights/mtcnn.frw" "$FACEREC_WEIGHTS/landmark68.frw" \
+  "$tmp/no-tiny/"
 FACEREC_WEIGHTS_DIR="$tmp/only-dlib" expect_code 4 "$bin" embed "$data/dlib_johns/John_Simm" -o "$tmp/x.npy"
 grep -q "needs the MTCNN detector: .*mtcnn.frw: no weights" "$tmp/err" ||
   fail "missing detector not explained: $(cat "$tmp/err")"
+# dlib's default detector (auto: tiny+mtcnn) without tinyface.frw: named, with the way around
+FACEREC_WEIGHTS_DIR="$tmp/no-tiny" expect_code 4 "$bin" embed "$data/dlib_johns/John_Simm" -o "$tmp/x.npy"
+grep -q "needs the tiny face detector (--detector tiny+mtcnn; weights/fetch.sh makes it, or --detector mtcnn): .*tinyface.frw: no weights" "$tmp/err" ||
+  fail "missing tiny detector not explained: $(cat "$tmp/err")"
+FACEREC_WEIGHTS_DIR="$tmp/no-tiny" expect_code 0 "$bin" embed --quiet --detector mtcnn "$data/dlib_johns/John_Simm" -o "$tmp/mtcnn.npy"
 FACEREC_WEIGHTS_DIR="$tmp/no-landmarks" expect_code 4 "$bin" embed "$data/dlib_johns/John_Simm" -o "$tmp/x.npy"
 [ "$(grep -o "landmark network" "$tmp/err" | wc -l)" = 1 ] && grep -q "landmark68.frw: no weights" "$tmp/err" ||
   fail "missing landmark net not explained once: $(cat "$tmp/err")"

@@ -243,8 +243,17 @@ miss = [r for r in rows if "Al_Sharpton" in r["path"]]
 assert hit and all(r["left_eye_x"] != "" for r in hit), hit      # O-Net's on tiny's box
 assert len(miss) == 1 and miss[0]["left_eye_x"] != "", miss      # MTCNN's
 EOF
+  # the default (auto) is the model's: dlib's 68-point chips take tiny+mtcnn at 192, chips from
+  # MTCNN's five points (--align mtcnn) MTCNN; the same rows as naming them
+  expect_code 0 "$bin" detect --quiet "$hit" "$miss" -o "$tmp/auto.csv"
+  cmp -s "$tmp/auto.csv" "$tmp/tm.csv" || fail "detect's default is not tiny+mtcnn 192 for dlib"
+  expect_code 0 "$bin" detect --quiet --align mtcnn "$hit" -o "$tmp/auto5.csv"
+  expect_code 0 "$bin" detect --quiet --detector mtcnn "$hit" -o "$tmp/m5.csv"
+  cmp -s "$tmp/auto5.csv" "$tmp/m5.csv" || fail "detect --align mtcnn's default is not MTCNN"
+  expect_code 0 "$bin" detect --quiet "$hit" -o "$tmp/auto1.csv"
+  cmp -s "$tmp/auto1.csv" "$tmp/m5.csv" && fail "MTCNN and tiny+mtcnn gave the same rows"
   expect_code 2 "$bin" detect --quiet --detector tiny-mtcnn "$hit" -o /dev/null
-  grep -q "unknown detector 'tiny-mtcnn' (mtcnn, tiny, tiny+mtcnn)" "$tmp/err" ||
+  grep -q "unknown detector 'tiny-mtcnn' (auto, mtcnn, tiny, tiny+mtcnn)" "$tmp/err" ||
     fail "--detector tiny-mtcnn: $(head -c 400 "$tmp/err")"
   # FaceNet's crop needs MTCNN's own box and landmarks: refused with the reason
   expect_code 2 "$bin" embed --quiet --detector tiny+mtcnn --align mtcnn "$hit" -o "$tmp/x.npy"

@@ -66,9 +66,10 @@ expect 2 "list different inputs" "$bin" merge "$tmp/e-0.npy" "$tmp/o-1.npy" "$tm
 "$bin" embed --quiet --batch 8 --raw --shard 1/3 "$johns" -o "$tmp/raw-1.npy"
 expect 2 "made with --batch 8, .*b16-1.npy with --batch 16" "$bin" merge "$tmp/e-0.npy" "$tmp/b16-1.npy" "$tmp/e-2.npy" -o "$tmp/keep.npy"; keep "other batch"
 expect 2 "made with --raw off, .*raw-1.npy with --raw on" "$bin" merge "$tmp/e-0.npy" "$tmp/raw-1.npy" "$tmp/e-2.npy" -o "$tmp/keep.npy"; keep "other option"
-# another face detector (recorded since 2026-12-03: before, a tiny-detector shard merged silently)
+# another face detector (recorded since 2026-12-03: before, a tiny-detector shard merged
+# silently; the default, auto, is recorded as what it stands for: dlib's tiny+mtcnn)
 "$bin" embed --quiet --batch 8 --detector tiny --shard 1/3 "$johns" -o "$tmp/tiny-1.npy"
-expect 2 "made with --detector mtcnn, .*tiny-1.npy with --detector tiny" "$bin" merge "$tmp/e-0.npy" "$tmp/tiny-1.npy" "$tmp/e-2.npy" -o "$tmp/keep.npy"; keep "other detector"
+expect 2 "made with --detector tiny.mtcnn, .*tiny-1.npy with --detector tiny" "$bin" merge "$tmp/e-0.npy" "$tmp/tiny-1.npy" "$tmp/e-2.npy" -o "$tmp/keep.npy"; keep "other detector"
 # another model
 "$bin" embed --quiet --model pixels --align none --batch 8 --shard 1/3 "$johns" -o "$tmp/px-1.npy"
 expect 2 "with the model dlib/.*px-1.npy with pixels/" "$bin" merge "$tmp/e-0.npy" "$tmp/px-1.npy" "$tmp/e-2.npy" -o "$tmp/keep.npy"; keep "other model"

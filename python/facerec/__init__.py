@@ -247,12 +247,14 @@ class Model:
     align: "auto" (the model's own way), "none", "mtcnn", "landmarks68".
     faces: which face of an image embed() uses: "largest" or "central" (FaceNet's rule);
     "all" makes every face a result of embed_faces().
-    face_detector: "mtcnn" (the default), "tiny" (face-api's TinyFaceDetector: faster on the
-    CPU, boxes only, so chips from the 68 landmarks; its faces' landmarks are NaN) or
-    "tiny+mtcnn" (tiny's boxes refined by MTCNN's O-Net, with its 5 landmarks, and MTCNN for
-    the images left without a face); detector_size:
-    the tiny detector's input side (a multiple of 32 from 128 to 608; 0: 416, face-api's;
-    192-256 suit LFW-size images); detector_threshold: its score a face must pass (0: 0.5).
+    face_detector: "auto" (the default: the model's, tiny+mtcnn at 192 for dlib's chips from
+    the 68 landmarks, MTCNN otherwise; docs/alignment.md), "mtcnn", "tiny" (face-api's
+    TinyFaceDetector: faster on the CPU, boxes only, so chips from the 68 landmarks; its
+    faces' landmarks are NaN) or "tiny+mtcnn" (tiny's boxes refined by MTCNN's O-Net, with its
+    5 landmarks, and MTCNN for the images left without a face); detector_size:
+    the tiny detector's input side (a multiple of 32 from 128 to 608; 0: auto's 192, else
+    416, face-api's; 192-256 suit LFW-size images); detector_threshold: its score a face must
+    pass (0: 0.5).
     detector: the (first) detector's weights file instead of the default.
     """
 
@@ -261,7 +263,7 @@ class Model:
                  faces: str = "largest", flip: bool = False, precision: Optional[str] = None,
                  batch: int = 0, threads: int = 0, raw: bool = False,
                  detector: Optional[str] = None, landmarks: Optional[str] = None,
-                 face_detector: str = "mtcnn", detector_size: int = 0,
+                 face_detector: str = "auto", detector_size: int = 0,
                  detector_threshold: float = 0.0):
         self._model = ctypes.c_void_p()
         self._engine = ctypes.c_void_p()

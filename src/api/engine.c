@@ -27,6 +27,7 @@ struct fr_engine {
     const fr_model *model;
     fr_engine_options options;
     fr_embedder *embedder; /* NULL for a detecting engine */
+    fr_align_mode align;   /* options.alignment, as the embedder takes it */
     /* detection, made on first use */
     fr_mtcnn *mtcnn;   /* NULL for the tiny detector alone */
     fr_model *tiny;    /* the tiny detector's network, or NULL */
@@ -36,9 +37,10 @@ struct fr_engine {
 
 static fr_detector_kind kind_of(fr_face_detector d)
 {
-    return d == FR_FACE_DETECTOR_TINY        ? FR_DETECTOR_TINY
+    return d == FR_FACE_DETECTOR_MTCNN        ? FR_DETECTOR_MTCNN
+           : d == FR_FACE_DETECTOR_TINY       ? FR_DETECTOR_TINY
            : d == FR_FACE_DETECTOR_TINY_MTCNN ? FR_DETECTOR_TINY_MTCNN
-                                              : FR_DETECTOR_MTCNN;
+                                              : FR_DETECTOR_AUTO;
 }
 
 static fr_status translate(const fr_engine_options *o, fr_embedder_options *out)
@@ -96,6 +98,7 @@ fr_status fr_engine_new(const fr_model *model, const fr_engine_options *options,
         return FR_E_NOMEM;
     e->model = model;
     e->options = o;
+    e->align = eo.align;
     if (model && (st = fr_embedder_new(model, &eo, &e->embedder))) {
         free(e);
         return st;
@@ -197,12 +200,21 @@ static fr_status start_detection(fr_engine *e)
     if (e->detectors)
         return FR_OK;
     /* as the embedder loads them (engine/embedder.c): options.detector is the first's */
-    fr_detector_kind kind = kind_of(e->options.face_detector);
+    fr_detector_kind kind;
+    int size;
+    fr_chip_spec spec;
+    /* auto as for the model's chips; without a model, the default model's (as `facerec
+     * detect` resolves it), so a detecting engine finds the faces a default one embeds */
+    const fr_arch *arch = e->model ? e->model->entry : fr_arch_find(FR_ARCH_DEFAULT);
+    int chips = arch && e->align != FR_ALIGN_NONE &&
+                fr_chip_spec_for(arch, e->align, &spec) == FR_OK;
+    fr_chip_spec_detector(chips ? &spec : NULL, kind_of(e->options.face_detector),
+                          e->options.detector_size, &kind, &size);
     char path[4096];
     const char *file = kind == FR_DETECTOR_MTCNN ? e->options.detector : NULL;
     fr_status st = FR_OK;
     if (kind != FR_DETECTOR_MTCNN && !e->tiny)
-        st = fr_tiny_load(e->options.detector, e->options.detector_size, &e->tiny);
+        st = fr_tiny_load(e->options.detector, size, &e->tiny);
     if (!st && kind != FR_DETECTOR_TINY && !file) {
         st = fr_model_default_path("mtcnn", path, sizeof path);
         file = path;

@@ -350,17 +350,18 @@ static int make_dir(const char *dir)
 
 /* The shard's options besides the input list: what changes the rows or the chips. */
 static void describe(fr_manifest *m, const fr_global_options *g, const fr_detect_options *dopt,
-                     const fr_model *model, fr_table_format format)
+                     const fr_model *model, const fr_chip_spec *spec, int chips,
+                     fr_table_format format)
 {
     char key[512] = "(no chips)";
-    if (model)
+    if (chips)
         fr_store_model_key(fr_model_get_info(model), key, sizeof key);
     fr_manifest_model(m, key);
     fr_manifest_option_number(m, "min-face", dopt->min_face);
     fr_manifest_option(m, "face", fr_face_rule_name(g->face));
     fr_manifest_option(m, "align", fr_align_name(g->align));
     fr_manifest_option(m, "format", format == FR_TABLE_CSV ? "csv" : "jsonl");
-    fr_run_describe_detection(m, g, model != NULL);
+    fr_run_describe_detection(m, g, spec, chips);
 }
 
 static int run(const fr_global_options *g, const fr_run_options *ro,
@@ -409,29 +410,43 @@ static int run(const fr_global_options *g, const fr_run_options *ro,
     fr_mtcnn *mtcnn = NULL;
     fr_pool *pool = NULL;
     char weights[4096];
+    /* chips as the embedding commands cut them (detect/chips.h); without --chips, the
+     * model's chip still says which detector auto is, so detect finds the faces embed does */
+    fr_chip_spec spec;
+    const fr_arch *arch = NULL;
+    if (!chips_dir && !(g->weights && !g->model))
+        arch = fr_arch_find(g->model ? g->model : FR_ARCH_DEFAULT);
+    if (!arch || arch->auxiliary) {
+        st = fr_cli_load_model(g, &model);
+        arch = model ? model->entry : NULL;
+    }
+    int have_spec = 0;
+    if (!st && (chips_dir || g->align != FR_ALIGN_NONE)) {
+        st = fr_chip_spec_for(arch, g->align, &spec);
+        have_spec = !st;
+        if (!chips_dir)
+            st = FR_OK; /* no chips: a mode the model cannot cut leaves auto MTCNN */
+    }
+    fr_detector_kind kind;
+    int size;
+    fr_run_detector(g, have_spec ? &spec : NULL, &kind, &size);
+    if (!st && chips_dir)
+        st = fr_chip_spec_check_detector(&spec, kind);
+    if (!st && chips_dir)
+        st = fr_chip_load_landmarks(&spec, NULL, &landmark_net);
     fr_model *tiny_net = NULL;
     fr_detect_options tiny_opt = *dopt;
-    if (g->detector != FR_DETECTOR_MTCNN) {
-        st = fr_tiny_load(NULL, g->detector_size, &tiny_net);
+    if (!st && kind != FR_DETECTOR_MTCNN) {
+        st = fr_tiny_load(NULL, size, &tiny_net);
         tiny_opt.tiny = tiny_net;
         tiny_opt.tiny_threshold = g->detector_threshold;
         dopt = &tiny_opt;
     }
-    if (!st && g->detector != FR_DETECTOR_TINY) { /* tiny+mtcnn: both */
+    if (!st && kind != FR_DETECTOR_TINY) { /* tiny+mtcnn: both */
         st = fr_model_default_path("mtcnn", weights, sizeof weights);
         if (!st)
             st = fr_mtcnn_load(weights, &mtcnn);
     }
-    /* chips as the embedding commands cut them (detect/chips.h) */
-    fr_chip_spec spec;
-    if (!st && chips_dir)
-        st = fr_cli_load_model(g, &model);
-    if (!st && chips_dir)
-        st = fr_chip_spec_for(model->entry, g->align, &spec);
-    if (!st && chips_dir)
-        st = fr_chip_spec_check_detector(&spec, g->detector);
-    if (!st && chips_dir)
-        st = fr_chip_load_landmarks(&spec, NULL, &landmark_net);
     if (!st && (draw_dir || chips_dir)) {
         job.names = calloc(list.count, sizeof *job.names);
         for (size_t i = 0; job.names && i < list.count && !st; i++)
@@ -498,7 +513,7 @@ static int run(const fr_global_options *g, const fr_run_options *ro,
     }
     if (!st && manifest) {
         static const char *const roles[] = {"main"};
-        describe(manifest, g, dopt, model, format);
+        describe(manifest, g, dopt, model, have_spec ? &spec : NULL, chips_dir != NULL, format);
         st = fr_run_manifest_commit(manifest, output, roles, 1, failed - list.errors + faceless);
     }
     fr_manifest_free(manifest);

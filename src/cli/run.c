@@ -275,22 +275,31 @@ static void describe_weights(fr_manifest *m, const char *option, const char *nam
         fr_manifest_option(m, option, "(none)");
 }
 
-void fr_run_describe_detection(fr_manifest *m, const fr_global_options *g, int landmarks)
+void fr_run_detector(const fr_global_options *g, const fr_chip_spec *spec,
+                     fr_detector_kind *kind, int *size)
 {
+    fr_chip_spec_detector(spec, g->detector, g->detector_size, kind, size);
+}
+
+void fr_run_describe_detection(fr_manifest *m, const fr_global_options *g,
+                               const fr_chip_spec *spec, int landmarks)
+{
+    fr_detector_kind kind;
+    int size;
+    fr_run_detector(g, spec, &kind, &size);
     /* Named as the options are, so a refused merge says "made with --detector mtcnn, ... with
      * --detector tiny". (Manifests written before the tiny detector held MTCNN's weights'
      * SHA-256 under "detector": such a shard no longer merges with a new one; a job's shards
      * come from one build.) */
-    fr_manifest_option(m, "detector", fr_detector_kind_name(g->detector));
-    if (g->detector != FR_DETECTOR_MTCNN) {
-        fr_manifest_option_number(m, "detector-size",
-                                  g->detector_size ? g->detector_size : FR_TINY_SIZE_DEFAULT);
+    fr_manifest_option(m, "detector", fr_detector_kind_name(kind));
+    if (kind != FR_DETECTOR_MTCNN) {
+        fr_manifest_option_number(m, "detector-size", size);
         fr_manifest_option_number(m, "detector-threshold", g->detector_threshold > 0
                                                                ? g->detector_threshold
                                                                : FR_TINY_THRESHOLD);
         describe_weights(m, "tiny-weights", "tinyface");
     }
-    if (g->detector != FR_DETECTOR_TINY)
+    if (kind != FR_DETECTOR_TINY)
         describe_weights(m, "mtcnn-weights", "mtcnn");
     if (landmarks)
         describe_weights(m, "landmarks", "landmark68");
@@ -316,8 +325,10 @@ void fr_run_describe(const fr_run *r, fr_manifest *m)
     fr_manifest_option_number(m, "jitter", r->global.jitter);
     fr_manifest_option_flag(m, "raw", r->options.raw);
     fr_manifest_option_flag(m, "full-decode", r->options.full_decode);
-    if (r->global.align != FR_ALIGN_NONE)
-        fr_run_describe_detection(m, &r->global, 1);
+    fr_chip_spec spec;
+    if (r->global.align != FR_ALIGN_NONE &&
+        fr_chip_spec_for(r->model->entry, r->global.align, &spec) == FR_OK)
+        fr_run_describe_detection(m, &r->global, &spec, 1);
 }
 
 static int open_common(const char *command, const fr_global_options *g,

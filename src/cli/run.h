@@ -101,7 +101,11 @@ void fr_run_describe(const fr_run *run, fr_manifest *manifest);
  * the 68-point landmark net's, with landmarks) as options: shards of one job must find and
  * cut faces the same way. */
 void fr_run_describe_detection(fr_manifest *manifest, const fr_global_options *global,
-                               int landmarks);
+                               const fr_chip_spec *spec, int landmarks);
+/* The detector --detector and --detector-size stand for where the chips of spec are cut
+ * (NULL: none), and its input side: fr_chip_spec_detector's resolution of auto. */
+void fr_run_detector(const fr_global_options *global, const fr_chip_spec *spec,
+                     fr_detector_kind *kind, int *size);
 /* Embeds every collected path; the sink sees each in order. */
 fr_status fr_run_embed(fr_run *run, fr_embed_sink sink, void *ctx);
 /* Embeds another list with the run's engine (a command that works in blocks, e.g. pairs). */

@@ -75,7 +75,7 @@ fr_status fr_align_parse(const char *name, fr_align_mode *out)
 
 fr_status fr_chip_spec_check_detector(const fr_chip_spec *spec, fr_detector_kind detector)
 {
-    if (detector == FR_DETECTOR_MTCNN || spec->landmarks68)
+    if (detector == FR_DETECTOR_MTCNN || detector == FR_DETECTOR_AUTO || spec->landmarks68)
         return FR_OK;
     return fr_fail(FR_E_INVALID, "--detector %s does not give MTCNN's own boxes and landmarks, "
                    "and a %s needs them (use --detector mtcnn, or --align landmarks68 for chips "
@@ -107,7 +107,21 @@ fr_status fr_chip_spec_for(const fr_arch *arch, fr_align_mode mode, fr_chip_spec
     out->padding = FR_DLIB_CHIP_PADDING;
     /* FaceNet's margin is 32 at 160 pixels */
     out->margin = FR_FACENET_MARGIN * arch->input_size / 160;
+    out->auto_tiny_size = out->landmarks68 ? arch->auto_tiny_size : 0;
     return FR_OK;
+}
+
+void fr_chip_spec_detector(const fr_chip_spec *spec, fr_detector_kind requested,
+                           int requested_size, fr_detector_kind *kind, int *size)
+{
+    int auto_size = spec ? spec->auto_tiny_size : 0;
+    *kind = requested != FR_DETECTOR_AUTO ? requested
+            : auto_size > 0               ? FR_DETECTOR_TINY_MTCNN
+                                          : FR_DETECTOR_MTCNN;
+    *size = *kind == FR_DETECTOR_MTCNN ? 0
+            : requested_size > 0       ? requested_size
+            : requested == FR_DETECTOR_AUTO ? auto_size
+                                            : FR_TINY_SIZE_DEFAULT;
 }
 
 fr_status fr_chip_load_landmarks(const fr_chip_spec *spec, const char *path, fr_model **out)

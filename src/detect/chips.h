@@ -53,6 +53,7 @@ typedef struct fr_chip_spec {
     int size;          /* chip side: the model's input */
     double padding;    /* dlib chips: the face's size around it (FR_DLIB_CHIP_PADDING) */
     int margin;        /* FaceNet crops: pixels added around the box at this size */
+    int auto_tiny_size; /* the architecture's auto_tiny_size for 68-landmark chips, else 0 */
 } fr_chip_spec;
 
 /* The chip an architecture takes under `mode` (not FR_ALIGN_NONE), resolved as
@@ -62,6 +63,13 @@ fr_status fr_chip_spec_for(const fr_arch *arch, fr_align_mode mode, fr_chip_spec
  * finds boxes without landmarks (tiny+mtcnn: O-Net's on tiny's box, then fitted, not MTCNN's
  * own), so chips cut from MTCNN's 5 points need MTCNN. */
 fr_status fr_chip_spec_check_detector(const fr_chip_spec *spec, fr_detector_kind detector);
+/* The detector `requested` stands for where the chips of spec are cut (spec NULL: no chips,
+ * e.g. `facerec detect` under --align none): auto is tiny+mtcnn at spec->auto_tiny_size where
+ * the model's entry names one (dlib's 68-landmark chips: 192), else MTCNN; any other kind is
+ * itself. *size: the tiny detector's input side, requested_size if given, else auto's, else
+ * FR_TINY_SIZE_DEFAULT (0 for MTCNN alone). */
+void fr_chip_spec_detector(const fr_chip_spec *spec, fr_detector_kind requested,
+                           int requested_size, fr_detector_kind *kind, int *size);
 /* FaceNet crops too: they are cut from MTCNN's box, the geometry FaceNet was trained on. */
 
 /* What a spec cuts, for messages: "dlib chip from 68 landmarks" and the like. */

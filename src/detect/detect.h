@@ -51,19 +51,22 @@ typedef struct fr_detect_options {
      * its pairs); the images left without a face, those whose longer side is over twice
      * tiny's input side (its faces too shrunk for tiny) and those where a box of tiny's is
      * under a third of its input side (faces near tiny's smallest: it misses some of them)
-     * get MTCNN's whole run (the last two without O-Net on tiny's boxes). Every face has
+     * or over three quarters (close-ups, outside the range the fit was measured on) get
+     * MTCNN's whole run (the last three without O-Net on tiny's boxes). Every face has
      * five landmarks. tiny_threshold: the score a face must pass (default 0.5, face-api's). */
     const struct fr_model *tiny;
     double tiny_threshold;
 } fr_detect_options;
 
 typedef enum fr_detector_kind {
-    FR_DETECTOR_MTCNN = 0,
+    FR_DETECTOR_AUTO = 0, /* the model's: see fr_chip_spec_detector (detect/chips.h); resolved
+                             before a detector is made */
+    FR_DETECTOR_MTCNN,
     FR_DETECTOR_TINY,
     FR_DETECTOR_TINY_MTCNN /* tiny's boxes refined by O-Net; MTCNN where no face is left */
 } fr_detector_kind;
 
-/* "mtcnn", "tiny", "tiny+mtcnn" */
+/* "auto", "mtcnn", "tiny", "tiny+mtcnn" */
 const char *fr_detector_kind_name(fr_detector_kind kind);
 fr_status fr_detector_kind_parse(const char *name, fr_detector_kind *out);
 

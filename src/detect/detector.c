@@ -16,7 +16,8 @@
  *
  * tiny+mtcnn runs stage 3 alone on the tiny detector's boxes (onet_refine), and all three
  * stages on the images left without a face, on those over twice tiny's input side and on
- * those with a tiny face under a third of it (these skip stage 3 on tiny's boxes).
+ * those with a tiny face under a third of it or over three quarters (these skip stage 3 on
+ * tiny's boxes).
  *
  * After each NMS the kept candidates (compacted at their segment's start) are gathered into a
  * dense array again. Candidate boxes use detect_face's conventions throughout: corners in
@@ -57,6 +58,12 @@
  * held-out DevTrain images have a face under 64); O-Net's box is tighter (the subject's often
  * 60-64 px): the rule on it sent 32 of the first 300 DevTrain images to MTCNN, on tiny's 10. */
 #define TINY_MTCNN_MIN_FACE (1.0 / 3.0)
+/* ...and one where a face tiny keeps is over this fraction (close-ups: a face filling the
+ * frame): O-Net's box fit (FIT_* below) was measured on LFW's subjects, 0.35-0.65 of tiny's
+ * side in its box (held-out DevTrain: 99.9 % under 0.65, none over 0.74), and on dlib's
+ * 150x150 chips (faces of 0.82-0.98) tiny's chips lay 0.36-0.41 from the chip's own embedding
+ * where MTCNN's lay 0.14-0.16 (tests/test_detect_cli.sh, --align landmarks68 on chips). */
+#define TINY_MTCNN_MAX_FACE 0.75
 
 typedef struct net {
     fr_model *model; /* owns the graph */
@@ -609,7 +616,8 @@ fr_status fr_detector_run_on(fr_detector *d, const fr_vision_image *images, int 
     if (st || !d->fallback)
         return st;
     /* tiny+mtcnn: the images tiny sees shrunk too much and those with a face near tiny's
-     * smallest (its own box, the size the rule was measured on: bench/RESULTS.md) are MTCNN's
+     * smallest or over the fit's range (its own box, the size the rules were measured on:
+     * bench/RESULTS.md) are MTCNN's
      * alone, without O-Net on tiny's boxes; then MTCNN over them and those left without a
      * face after tiny and O-Net, in one run */
     int side = fr_model_get_info(d->opt.tiny)->input_size, m = 0;
@@ -620,7 +628,7 @@ fr_status fr_detector_run_on(fr_detector *d, const fr_vision_image *images, int 
         for (int k = 0; k < out[i].count; k++) {
             const float *b = out[i].faces[k].box;
             double s = (b[2] - b[0] < b[3] - b[1] ? b[2] - b[0] : b[3] - b[1]) * side / big;
-            if (s < TINY_MTCNN_MIN_FACE * side) {
+            if (s < TINY_MTCNN_MIN_FACE * side || s > TINY_MTCNN_MAX_FACE * side) {
                 out[i].count = 0;
                 break;
             }
@@ -804,21 +812,24 @@ fr_status fr_detector_run(fr_detector *d, const fr_image *images, int n, fr_face
 
 const char *fr_detector_kind_name(fr_detector_kind kind)
 {
-    return kind == FR_DETECTOR_TINY         ? "tiny"
+    return kind == FR_DETECTOR_AUTO         ? "auto"
+           : kind == FR_DETECTOR_TINY       ? "tiny"
            : kind == FR_DETECTOR_TINY_MTCNN ? "tiny+mtcnn"
                                             : "mtcnn";
 }
 
 fr_status fr_detector_kind_parse(const char *name, fr_detector_kind *out)
 {
-    if (strcmp(name, "mtcnn") == 0)
+    if (strcmp(name, "auto") == 0)
+        *out = FR_DETECTOR_AUTO;
+    else if (strcmp(name, "mtcnn") == 0)
         *out = FR_DETECTOR_MTCNN;
     else if (strcmp(name, "tiny") == 0)
         *out = FR_DETECTOR_TINY;
     else if (strcmp(name, "tiny+mtcnn") == 0)
         *out = FR_DETECTOR_TINY_MTCNN;
     else
-        return fr_fail(FR_E_INVALID, "unknown detector '%s' (mtcnn, tiny, tiny+mtcnn)", name);
+        return fr_fail(FR_E_INVALID, "unknown detector '%s' (auto, mtcnn, tiny, tiny+mtcnn)", name);
     return FR_OK;
 }
 

@@ -249,7 +249,10 @@ static fr_status start_alignment(fr_embedder *e)
     fr_status st = fr_chip_spec_for(e->model->entry, e->options.align, &e->chip);
     if (st)
         return st;
-    fr_detector_kind kind = e->options.detector_kind;
+    fr_detector_kind kind;
+    fr_chip_spec_detector(&e->chip, e->options.detector_kind, e->options.detector_size, &kind,
+                          &e->options.detector_size);
+    e->options.detector_kind = kind;
     st = fr_chip_spec_check_detector(&e->chip, kind);
     if (st)
         return st;
@@ -262,8 +265,13 @@ static fr_status start_alignment(fr_embedder *e)
             return fr_fail(st, "face alignment needs the MTCNN detector: %s", fr_error_message());
         file = path;
     }
-    if (kind != FR_DETECTOR_MTCNN)
+    if (kind != FR_DETECTOR_MTCNN) {
         st = fr_tiny_load(e->options.detector, e->options.detector_size, &e->tiny_net);
+        if (st == FR_E_NOT_FOUND)
+            return fr_fail(st, "face alignment needs the tiny face detector (--detector %s; "
+                           "weights/fetch.sh makes it, or --detector mtcnn): %s",
+                           fr_detector_kind_name(kind), fr_error_message());
+    }
     if (!st && kind != FR_DETECTOR_TINY)
         st = fr_mtcnn_load(file, &e->mtcnn);
     if (!st)

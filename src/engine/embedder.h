@@ -90,9 +90,11 @@ typedef struct fr_embedder_options {
     const char *detector; /* the detector's weights (NULL: mtcnn.frw, or tinyface.frw for the
                              tiny detector, in the weights directory; tiny+mtcnn: tiny's, and
                              MTCNN's from the weights directory) */
-    fr_detector_kind detector_kind; /* MTCNN (default), face-api's TinyFaceDetector, or tiny
-                                       refined by O-Net, MTCNN where no face is left */
-    int detector_size;  /* the tiny detector's input side (0: FR_TINY_SIZE_DEFAULT) */
+    fr_detector_kind detector_kind; /* auto (default: the model's, fr_chip_spec_detector),
+                                       MTCNN, face-api's TinyFaceDetector, or tiny refined by
+                                       O-Net, MTCNN where no face is left */
+    int detector_size;  /* the tiny detector's input side (0: auto's, else
+                           FR_TINY_SIZE_DEFAULT) */
     double detector_threshold; /* the tiny detector's score threshold (0: FR_TINY_THRESHOLD) */
     const char *landmarks; /* landmark68 weights (NULL: landmark68.frw in the weights
                               directory), for 68-point alignment */

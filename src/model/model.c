@@ -20,7 +20,7 @@
 static const fr_arch ARCHS[] = {
     {.name = "dlib", .input_size = 150, .embedding_size = 128, .preprocess = FR_PREPROCESS_FACEAPI,
      .preprocess_allowed = BIT(FR_PREPROCESS_FACEAPI), .threshold = 0.428f,
-     .chip = FR_CHIP_DLIB, .landmarks68 = 1, .build = fr_dlib_build,
+     .chip = FR_CHIP_DLIB, .landmarks68 = 1, .auto_tiny_size = 192, .build = fr_dlib_build,
      .obtain = "run weights/fetch.sh", .head = &fr_dlib_head},
     {.name = "irv1", .input_size = 160, .embedding_size = 128, .preprocess = FR_PREPROCESS_SEED,
      .preprocess_allowed = BIT(FR_PREPROCESS_SEED) | BIT(FR_PREPROCESS_FACENET),

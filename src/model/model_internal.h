@@ -52,6 +52,10 @@ struct fr_arch {
     fr_chip_kind chip;            /* the crop the network was trained on */
     int landmarks68;              /* 1: --align auto cuts the chip from face-api's 68 landmarks
                                      (dlib's own way); 0: from MTCNN's box and 5 points */
+    int auto_tiny_size;           /* > 0: --detector auto for those 68-landmark chips is
+                                     tiny+mtcnn at this input side, the detector the model's
+                                     accuracy was gated with against MTCNN (docs/alignment.md,
+                                     "The accuracy gate"); 0: MTCNN */
     /* Adds the network after the graph's normalize node (tensor `input`); returns the output
      * tensor or -1 with the error recorded. NULL: no network (the pixels baseline). */
     int (*build)(const fr_weights *weights, fr_graph *graph, int input);
