@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "image/resize.h"
+#include "image/resize_area.h"
 #include "testutil.h"
 
 /* ---- references ---------------------------------------------------------------------------- */
@@ -88,6 +89,134 @@ static void ref_faceapi_padded(const uint8_t *src, int src_w, int src_h, uint8_t
     free(row);
 }
 
+/* fr_resize_area_u8/_f32's shrinking by non-integer factors as it was before its horizontal
+ * pass loaded whole pixels: planar row buffers, the per-channel scalar loop (its AVX2 gathers
+ * computed the same sums). */
+typedef struct decimate {
+    int di, si; /* destination and source element index (pixel * 3) */
+    float alpha;
+} decimate;
+
+/* computeResizeAreaTab: the source pixels each destination pixel covers, with weights. */
+static int area_tab(int ssize, int dsize, int cn, double scale, decimate *tab)
+{
+    int k = 0;
+    for (int dx = 0; dx < dsize; dx++) {
+        double fsx1 = dx * scale;
+        double fsx2 = fsx1 + scale;
+        double cell = scale < ssize - fsx1 ? scale : ssize - fsx1;
+        int sx1 = (int)ceil(fsx1), sx2 = (int)floor(fsx2);
+        sx2 = sx2 < ssize - 1 ? sx2 : ssize - 1;
+        sx1 = sx1 < sx2 ? sx1 : sx2;
+        if (sx1 - fsx1 > 1e-3) {
+            tab[k].di = dx * cn;
+            tab[k].si = (sx1 - 1) * cn;
+            tab[k++].alpha = (float)((sx1 - fsx1) / cell);
+        }
+        for (int sx = sx1; sx < sx2; sx++) {
+            tab[k].di = dx * cn;
+            tab[k].si = sx * cn;
+            tab[k++].alpha = (float)(1.0 / cell);
+        }
+        if (fsx2 - sx2 > 1e-3) {
+            double part = fsx2 - sx2 < 1.0 ? fsx2 - sx2 : 1.0;
+            tab[k].di = dx * cn;
+            tab[k].si = sx2 * cn;
+            tab[k++].alpha = (float)((part < cell ? part : cell) / cell);
+        }
+    }
+    return k;
+}
+
+static inline uint8_t saturate_u8(float v)
+{
+    float r = rintf(v);
+    return (uint8_t)(r <= 0.0f ? 0.0f : r >= 255.0f ? 255.0f : r);
+}
+
+/* A destination row from planar sums (3, stride), interleaved. */
+static void store_planar(const float *sum, size_t stride, int dw, uint8_t *du8, float *df)
+{
+    for (int d = 0; d < dw; d++)
+        for (int c = 0; c < 3; c++) {
+            float v = sum[(size_t)c * stride + (size_t)d];
+            if (du8)
+                du8[(size_t)d * 3 + (size_t)c] = saturate_u8(v);
+            else
+                df[(size_t)d * 3 + (size_t)c] = v;
+        }
+}
+
+static void ref_shrink(const uint8_t *src, size_t stride, int sw, int sh, uint8_t *du8, float *df,
+                        int dw, int dh, double sx_scale, double sy_scale, fr_scratch *scratch_unused)
+{
+    size_t xn_max = (size_t)sw * 2, yn_max = (size_t)sh * 2;
+    size_t dwp = ((size_t)dw + 7) & ~(size_t)7; /* pixels, padded to whole vectors */
+    /* a destination pixel takes at most ceil(scale) + 1 source pixels */
+    int taps = (int)ceil(sx_scale) + 2;
+    size_t bytes = (xn_max + yn_max) * sizeof(decimate) + (size_t)taps * dwp * 2 * sizeof(float) +
+                   ((size_t)sw * 3 + 8) * sizeof(float) + 6 * dwp * sizeof(float) + 64;
+    (void)scratch_unused;
+    char *mem = calloc(1, bytes);
+    decimate *xtab = (decimate *)mem, *ytab = xtab + xn_max;
+    int32_t *tap_at = (int32_t *)(ytab + yn_max); /* (taps, dwp): source element of channel 0 */
+    float *tap_w = (float *)(tap_at + (size_t)taps * dwp);
+    float *rowf = tap_w + (size_t)taps * dwp;     /* the source row as floats */
+    float *buf = rowf + (size_t)sw * 3 + 8;       /* (3, dwp) */
+    float *sum = buf + 3 * dwp;                   /* (3, dwp) */
+    int xn = area_tab(sw, dw, 3, sx_scale, xtab);
+    int yn = area_tab(sh, dh, 1, sy_scale, ytab);
+    for (size_t i = 0; i < (size_t)taps * dwp; i++) {
+        tap_at[i] = 0;
+        tap_w[i] = 0.0f;
+    }
+    int max_taps = 0;
+    for (int k = 0, t = 0; k < xn; k++) {
+        int dx = xtab[k].di / 3;
+        t = k > 0 && xtab[k - 1].di / 3 == dx ? t + 1 : 0;
+        tap_at[(size_t)t * dwp + (size_t)dx] = xtab[k].si;
+        tap_w[(size_t)t * dwp + (size_t)dx] = xtab[k].alpha;
+        max_taps = t + 1 > max_taps ? t + 1 : max_taps;
+    }
+    for (size_t i = 0; i < 3 * dwp; i++)
+        sum[i] = 0.0f;
+    int prev_dy = ytab[0].di;
+    for (int j = 0; j < yn; j++) {
+        float beta = ytab[j].alpha;
+        int dy = ytab[j].di;
+        const uint8_t *s = src + (size_t)ytab[j].si * stride;
+        /* a source row across two destination rows is the last entry of the first and the
+         * first of the next: its horizontal pass (buf) is the one just made */
+        int again = j > 0 && ytab[j].si == ytab[j - 1].si;
+        for (int i = 0; i < sw * 3 && !again; i++)
+            rowf[i] = s[i];
+        for (int c = 0; c < 3 && !again; c++) {
+            float *b = buf + (size_t)c * dwp;
+            size_t d = 0;
+            for (; d < dwp; d++) {
+                float acc = 0.0f;
+                for (int t = 0; t < max_taps; t++)
+                    acc = acc + rowf[tap_at[(size_t)t * dwp + d] + c] * tap_w[(size_t)t * dwp + d];
+                b[d] = acc;
+            }
+        }
+        if (dy != prev_dy) {
+            store_planar(sum, dwp, dw, du8 ? du8 + (size_t)prev_dy * dw * 3 : NULL,
+                         df ? df + (size_t)prev_dy * dw * 3 : NULL);
+            for (size_t i = 0; i < 3 * dwp; i++)
+                sum[i] = beta * buf[i];
+            prev_dy = dy;
+        } else {
+            for (size_t i = 0; i < 3 * dwp; i++)
+                sum[i] += beta * buf[i];
+        }
+    }
+    store_planar(sum, dwp, dw, du8 ? du8 + (size_t)prev_dy * dw * 3 : NULL,
+                 df ? df + (size_t)prev_dy * dw * 3 : NULL);
+    free(mem);
+}
+
+
 /* ---- helpers ------------------------------------------------------------------------------- */
 
 static int rand_int(uint64_t *rng, int lo, int hi) /* [lo, hi] */
@@ -153,9 +282,66 @@ static void test_faceapi(uint64_t *rng, int cases)
     CHECK(guard_broken == 0);
 }
 
+/* Both axes shrinking by a factor that is not an integer: the path with the taps. */
+static void test_area(uint64_t *rng, int cases)
+{
+    int mismatched = 0, tested = 0;
+    fr_scratch scratch = {0};
+    for (int t = 0; tested < cases && t < 100 * cases; t++) {
+        int sw = rand_side(rng, 300), sh = rand_side(rng, 300);
+        int dw = rand_int(rng, 1, sw), dh = rand_int(rng, 1, sh);
+        if (t % 4 == 0) /* the pyramid's 1 / 0.709 and O-Net's 48 x 48 */
+            dw = (int)ceil(sw * 0.709), dh = (int)ceil(sh * 0.709);
+        else if (t % 4 == 1 && sw >= 48 && sh >= 48)
+            dw = dh = 48;
+        double sx = 1.0 / ((double)dw / sw), sy = 1.0 / ((double)dh / sh);
+        int ix = (int)lrint(sx), iy = (int)lrint(sy);
+        if ((sw == dw && sh == dh) ||
+            (fabs(sx - ix) < 2.220446049250313e-16 && fabs(sy - iy) < 2.220446049250313e-16))
+            continue; /* copies and integer factors take other paths */
+        tested++;
+        int pad = (int)(fr_test_rand(rng) % 3) * 5; /* a crop's row stride is its image's */
+        size_t stride = (size_t)(sw + pad) * 3, in_n = stride * sh, out_n = (size_t)dw * dh * 3;
+        uint8_t *src = malloc(in_n), *ours8 = malloc(out_n + GUARD), *ref8 = malloc(out_n);
+        float *oursf = malloc((out_n + GUARD) * sizeof(float)), *reff = malloc(out_n * sizeof(float));
+        fill_u8(src, in_n, rng);
+        memset(ours8, 0xA5, out_n + GUARD);
+        memset(oursf, 0xA5, (out_n + GUARD) * sizeof(float));
+        int differ = 0;
+        if (pad == 0) {
+            CHECK_OK(fr_resize_area_u8(src, sw, sh, ours8, dw, dh, &scratch));
+            ref_shrink(src, stride, sw, sh, ref8, NULL, dw, dh, sx, sy, NULL);
+            differ |= memcmp(ours8, ref8, out_n) != 0;
+            for (int i = 0; i < GUARD; i++)
+                differ |= ours8[out_n + i] != 0xA5;
+        }
+        CHECK_OK(fr_resize_area_f32(src, stride, sw, sh, oursf, dw, dh, &scratch));
+        ref_shrink(src, stride, sw, sh, NULL, reff, dw, dh, sx, sy, NULL);
+        differ |= memcmp(oursf, reff, out_n * sizeof(float)) != 0;
+        for (size_t i = 0; i < GUARD; i++) {
+            uint32_t bits;
+            memcpy(&bits, oursf + out_n + i, sizeof bits);
+            differ |= bits != 0xA5A5A5A5u;
+        }
+        if (differ && mismatched++ < 5)
+            fprintf(stderr, "area %d x %d -> %d x %d (stride %zu): differs\n", sw, sh, dw, dh,
+                    stride);
+        free(src);
+        free(ours8);
+        free(ref8);
+        free(oursf);
+        free(reff);
+    }
+    fr_scratch_free(&scratch);
+    printf("area: %d random non-integer shrinks, %d differ\n", tested, mismatched);
+    CHECK(tested == cases);
+    CHECK(mismatched == 0);
+}
+
 int main(void)
 {
     uint64_t rng = 0x5eedfa5ULL;
     test_faceapi(&rng, 3000);
+    test_area(&rng, 3000);
     return fr_test_finish("test_resize_fast");
 }
