@@ -429,7 +429,7 @@ static int run(const fr_global_options *g, const fr_run_options *ro,
     }
     fr_detector_kind kind;
     int size;
-    fr_run_detector(g, have_spec ? &spec : NULL, &kind, &size);
+    fr_chip_spec_detector(have_spec ? &spec : NULL, g->detector, g->detector_size, &kind, &size);
     if (!st && chips_dir)
         st = fr_chip_spec_check_detector(&spec, kind);
     if (!st && chips_dir)

@@ -275,18 +275,12 @@ static void describe_weights(fr_manifest *m, const char *option, const char *nam
         fr_manifest_option(m, option, "(none)");
 }
 
-void fr_run_detector(const fr_global_options *g, const fr_chip_spec *spec,
-                     fr_detector_kind *kind, int *size)
-{
-    fr_chip_spec_detector(spec, g->detector, g->detector_size, kind, size);
-}
-
 void fr_run_describe_detection(fr_manifest *m, const fr_global_options *g,
                                const fr_chip_spec *spec, int landmarks)
 {
     fr_detector_kind kind;
     int size;
-    fr_run_detector(g, spec, &kind, &size);
+    fr_chip_spec_detector(spec, g->detector, g->detector_size, &kind, &size);
     /* Named as the options are, so a refused merge says "made with --detector mtcnn, ... with
      * --detector tiny". (Manifests written before the tiny detector held MTCNN's weights'
      * SHA-256 under "detector": such a shard no longer merges with a new one; a job's shards

@@ -97,15 +97,11 @@ fr_manifest *fr_run_manifest(fr_run *run);
  * alignment, ...) in a manifest: fr_run_open does for its own shard; commands that cut
  * another list (pairs, distmat) call it for theirs. */
 void fr_run_describe(const fr_run *run, fr_manifest *manifest);
-/* The face detector (--detector, its size and threshold) and the SHA-256 of its weights (and
- * the 68-point landmark net's, with landmarks) as options: shards of one job must find and
- * cut faces the same way. */
+/* The face detector (--detector as fr_chip_spec_detector resolves it for spec's chips, NULL:
+ * none; its size and threshold) and the SHA-256 of its weights (and the 68-point landmark
+ * net's, with landmarks) as options: shards of one job must find and cut faces the same way. */
 void fr_run_describe_detection(fr_manifest *manifest, const fr_global_options *global,
                                const fr_chip_spec *spec, int landmarks);
-/* The detector --detector and --detector-size stand for where the chips of spec are cut
- * (NULL: none), and its input side: fr_chip_spec_detector's resolution of auto. */
-void fr_run_detector(const fr_global_options *global, const fr_chip_spec *spec,
-                     fr_detector_kind *kind, int *size);
 /* Embeds every collected path; the sink sees each in order. */
 fr_status fr_run_embed(fr_run *run, fr_embed_sink sink, void *ctx);
 /* Embeds another list with the run's engine (a command that works in blocks, e.g. pairs). */
