@@ -12,9 +12,10 @@
  * --detector: auto (default: what the embedding commands use for dlib's chips, tiny+mtcnn at
  * 192 with landmarks68, MTCNN with --align mtcnn), MTCNN, face-api's TinyFaceDetector at an
  * S x S input (default 416), or tiny's boxes refined by O-Net (MTCNN for the images it
- * leaves); tiny alone needs --align landmarks68. Besides images/s it prints the thread-seconds per image spent in the
- * detector and in the chipper (landmark net + warp) in the best pass, and the process's CPU
- * time per image in that pass (less disturbed than wall time by other load on the machine).
+ * leaves); tiny alone needs --align landmarks68. Besides images/s it prints the
+ * thread-seconds per image spent in the detector and in the chipper (landmark net + warp) in
+ * the best pass, and the process's CPU time per image in that pass (less disturbed than wall
+ * time by other load on the machine).
  *
  * DIR defaults to $FACEREC_DATA/lfw_devtrain/images, N to 200 (first files of a sorted walk).
  * No images there (DIR missing, unreadable or without images): one line on stderr, exit 1.
