@@ -23,16 +23,16 @@
  * CPUs without AVX2. */
 #define WARP_BLOCK 64
 
-/* Chip row r, columns first..end-1, into q (the row's first pixel). */
-static void row_scalar(const uint8_t *src, int w, int h, const double m[6], int r, int first,
-                       int end, uint8_t *q)
+/* Chip row r, its `end` pixels, into q (the row's first pixel). */
+static void row_scalar(const uint8_t *src, int w, int h, const double m[6], int r, int end,
+                       uint8_t *q)
 {
     double fxs[WARP_BLOCK], fys[WARP_BLOCK], fx3[3 * WARP_BLOCK], fy3[3 * WARP_BLOCK];
     size_t offs[WARP_BLOCK];
     uint8_t inside[WARP_BLOCK];
     uint8_t p00[3 * WARP_BLOCK], p01[3 * WARP_BLOCK], p10[3 * WARP_BLOCK], p11[3 * WARP_BLOCK];
     size_t row = (size_t)w * 3;
-    for (; first < end; first += WARP_BLOCK) {
+    for (int first = 0; first < end; first += WARP_BLOCK) {
         int n = end - first < WARP_BLOCK ? end - first : WARP_BLOCK;
         for (int j = 0; j < n; j++) {
             int c = first + j;
@@ -100,9 +100,9 @@ static inline __m256d lanes_to_pd256(__m256i v)
                          _mm256_castsi256_pd(magic));
 }
 
-/* chip row r, columns first.., 4 at a time: the last block's lanes past end are outside */
-static void row_avx2(const uint8_t *src, int w, int h, const double m[6], int r, int first,
-                     int end, uint8_t *q)
+/* chip row r, its `end` pixels, 4 at a time: the last block's lanes past end are outside */
+static void row_avx2(const uint8_t *src, int w, int h, const double m[6], int r, int end,
+                     uint8_t *q)
 {
     const __m256d m0 = _mm256_set1_pd(m[0]), m3 = _mm256_set1_pd(m[3]);
     const __m256d m1r = _mm256_set1_pd(m[1] * r), m4r = _mm256_set1_pd(m[4] * r);
@@ -117,7 +117,7 @@ static void row_avx2(const uint8_t *src, int w, int h, const double m[6], int r,
     const __m128i interleave = _mm_setr_epi8(0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, -1, -1, -1, -1);
     double fxs[WARP_BLOCK], fys[WARP_BLOCK];
     long long offs[WARP_BLOCK], ins[WARP_BLOCK];
-    for (int chunk = first; chunk < end; chunk += WARP_BLOCK) {
+    for (int chunk = 0; chunk < end; chunk += WARP_BLOCK) {
         int stop = end - chunk < WARP_BLOCK ? end : chunk + WARP_BLOCK;
         for (int c = chunk; c < stop; c += 4) {
             int i = c - chunk;
@@ -185,9 +185,9 @@ AVX512_TARGET static inline __m512i byte_of_lanes512(__m512i v, int s)
     return _mm512_shuffle_epi8(v, ctl);
 }
 
-/* chip row r, columns first.., 8 at a time: the last block's lanes past end are outside */
+/* chip row r, its `end` pixels, 8 at a time: the last block's lanes past end are outside */
 AVX512_TARGET static void row_avx512(const uint8_t *src, int w, int h, const double m[6], int r,
-                                     int first, int end, uint8_t *q)
+                                     int end, uint8_t *q)
 {
     const __m512d m0 = _mm512_set1_pd(m[0]), m3 = _mm512_set1_pd(m[3]);
     const __m512d m1r = _mm512_set1_pd(m[1] * r), m4r = _mm512_set1_pd(m[4] * r);
@@ -204,7 +204,7 @@ AVX512_TARGET static void row_avx512(const uint8_t *src, int w, int h, const dou
     double fxs[WARP_BLOCK], fys[WARP_BLOCK];
     long long offs[WARP_BLOCK];
     __mmask8 ins[WARP_BLOCK / 8];
-    for (int chunk = first; chunk < end; chunk += WARP_BLOCK) {
+    for (int chunk = 0; chunk < end; chunk += WARP_BLOCK) {
         int stop = end - chunk < WARP_BLOCK ? end : chunk + WARP_BLOCK;
         for (int c = chunk; c < stop; c += 8) {
             int n = stop - c < 8 ? stop - c : 8, i = c - chunk;
@@ -317,17 +317,17 @@ void fr_warp_bilinear_on(fr_warp_path path, const uint8_t *src, int w, int h, co
             prefetch_row(src, w, h, m, r + PREFETCH_AHEAD, size);
 #ifdef HAVE_WARP_AVX512
         if (path == FR_WARP_AVX512) {
-            row_avx512(src, w, h, m, r, 0, size, q);
+            row_avx512(src, w, h, m, r, size, q);
             continue;
         }
 #endif
 #ifdef HAVE_WARP_AVX2
         if (path == FR_WARP_AVX2) {
-            row_avx2(src, w, h, m, r, 0, size, q);
+            row_avx2(src, w, h, m, r, size, q);
             continue;
         }
 #endif
-        row_scalar(src, w, h, m, r, 0, size, q);
+        row_scalar(src, w, h, m, r, size, q);
     }
 }
 
