@@ -287,34 +287,11 @@ int fr_warp_path_available(fr_warp_path path)
     return 0;
 }
 
-/* The vector paths wait on the image's memory where it is not in cache (a freshly decoded
- * image): every 8th pixel of chip row r's two source lines, fetched 16 chip rows ahead (2 and
- * 8 gained little in test_warp_simd --bench's cold case). Only a hint: where it falls needs
- * no exactness. */
-#define PREFETCH_AHEAD 16
-static void prefetch_row(const uint8_t *src, int w, int h, const double m[6], int r, int size)
-{
-    size_t row = (size_t)w * 3;
-    for (int c = 0; c < size; c += 8) {
-        double x = m[0] * c + m[1] * r + m[2], y = m[3] * c + m[4] * r + m[5];
-        if (x >= 0 && y >= 0 && x + 1 < w && y + 1 < h) {
-            const uint8_t *a = src + ((size_t)y * (size_t)w + (size_t)x) * 3;
-            __builtin_prefetch(a);
-            __builtin_prefetch(a + row);
-        }
-    }
-}
-
 void fr_warp_bilinear_on(fr_warp_path path, const uint8_t *src, int w, int h, const double m[6],
                          int size, uint8_t *out)
 {
-    if (path != FR_WARP_SCALAR)
-        for (int r = 0; r < PREFETCH_AHEAD && r < size; r++)
-            prefetch_row(src, w, h, m, r, size);
     for (int r = 0; r < size; r++) {
         uint8_t *q = out + (size_t)r * size * 3;
-        if (path != FR_WARP_SCALAR && r + PREFETCH_AHEAD < size)
-            prefetch_row(src, w, h, m, r + PREFETCH_AHEAD, size);
 #ifdef HAVE_WARP_AVX512
         if (path == FR_WARP_AVX512) {
             row_avx512(src, w, h, m, r, size, q);
